@@ -1,0 +1,67 @@
+// Command zoomdiff super-resolves images at any scale and generates new
+// images at any resolution with a latent diffusion model and an implicit
+// neural decoder. Run `zoomdiff help` for the list of commands.
+//
+// Each subcommand lives in its own file (cmd_<name>.go) and registers itself
+// in init, so this file only dispatches.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+)
+
+// command is one subcommand: `zoomdiff <name> [flags] [args]`.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string) error
+}
+
+var commands = map[string]*command{}
+
+func register(c *command) {
+	if _, dup := commands[c.name]; dup {
+		panic("zoomdiff: command registered twice: " + c.name)
+	}
+	commands[c.name] = c
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: zoomdiff <command> [flags] [args]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun `zoomdiff <command> -h` for a command's flags.")
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "help" || os.Args[1] == "-h" || os.Args[1] == "--help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	c, ok := commands[os.Args[1]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "zoomdiff: unknown command %q\n\n", os.Args[1])
+		usage()
+		os.Exit(2)
+	}
+	if err := c.run(os.Args[2:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintf(os.Stderr, "zoomdiff %s: %v\n", c.name, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/zoomdiff/zoomdiff
+
+go 1.26
