@@ -119,3 +119,19 @@ func (tp *Tape) Reset() {
 	tp.held = tp.held[:0]
 	tp.grads = tp.grads[:0]
 }
+
+// BackwardWith runs the recorded steps with out's gradient seeded by grad
+// (len(grad) == out.Len()) instead of ones: the vector-Jacobian product
+// used when a loss is computed outside the tape.
+func (tp *Tape) BackwardWith(out *Tensor, grad []float32) {
+	if tp == nil || !out.requiresGrad {
+		return
+	}
+	if len(grad) != len(out.Data) {
+		panic("tensor: BackwardWith: gradient length does not match the output")
+	}
+	copy(tp.grad(out), grad)
+	for i := len(tp.steps) - 1; i >= 0; i-- {
+		tp.steps[i]()
+	}
+}

@@ -1,0 +1,266 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/zoomdiff/zoomdiff/engine/par"
+)
+
+// grainElems is the least number of elements worth a goroutine in the
+// element-wise loops: below it the spawn costs more than the arithmetic.
+const grainElems = 1 << 15
+
+// broadcast describes how the elements of a and b line up with those of
+// their broadcast result, NumPy style: shapes are aligned at the right and a
+// dimension of 1 repeats.
+type broadcast struct {
+	shape            []int
+	aStride, bStride []int // per output axis; 0 where the operand repeats
+}
+
+func newBroadcast(a, b []int) (broadcast, error) {
+	rank := max(len(a), len(b))
+	bc := broadcast{shape: make([]int, rank), aStride: make([]int, rank), bStride: make([]int, rank)}
+	sa, sb := 1, 1
+	for i := rank - 1; i >= 0; i-- {
+		da, db := 1, 1
+		if j := i - (rank - len(a)); j >= 0 {
+			da = a[j]
+		}
+		if j := i - (rank - len(b)); j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db:
+			bc.shape[i] = da
+		case da == 1:
+			bc.shape[i] = db
+		case db == 1:
+			bc.shape[i] = da
+		default:
+			return bc, fmt.Errorf("shapes %v and %v do not broadcast", a, b)
+		}
+		if da != 1 || bc.shape[i] == 1 {
+			bc.aStride[i] = sa
+		}
+		if db != 1 || bc.shape[i] == 1 {
+			bc.bStride[i] = sb
+		}
+		sa *= da
+		sb *= db
+	}
+	return bc, nil
+}
+
+// each calls fn(o, ia, ib) for every output element in order, where ia and
+// ib are the operands' element indices.
+func (bc broadcast) each(fn func(o, ia, ib int)) {
+	rank := len(bc.shape)
+	idx := make([]int, rank)
+	n := numel(bc.shape)
+	ia, ib := 0, 0
+	for o := 0; o < n; o++ {
+		fn(o, ia, ib)
+		for ax := rank - 1; ax >= 0; ax-- {
+			idx[ax]++
+			ia += bc.aStride[ax]
+			ib += bc.bStride[ax]
+			if idx[ax] < bc.shape[ax] {
+				break
+			}
+			ia -= bc.aStride[ax] * idx[ax]
+			ib -= bc.bStride[ax] * idx[ax]
+			idx[ax] = 0
+		}
+	}
+}
+
+// Add returns a + b with broadcasting.
+func (tp *Tape) Add(a, b *Tensor) *Tensor { return tp.binary("Add", a, b, false) }
+
+// Mul returns a · b element-wise with broadcasting.
+func (tp *Tape) Mul(a, b *Tensor) *Tensor { return tp.binary("Mul", a, b, true) }
+
+// Sub returns a − b with broadcasting.
+func (tp *Tape) Sub(a, b *Tensor) *Tensor { return tp.Add(a, tp.Scale(b, -1)) }
+
+func (tp *Tape) binary(op string, a, b *Tensor, mul bool) *Tensor {
+	if SameShape(a.Shape, b.Shape) {
+		return tp.binarySame(a, b, mul)
+	}
+	bc, err := newBroadcast(a.Shape, b.Shape)
+	if err != nil {
+		panic("tensor." + op + ": " + err.Error())
+	}
+	out := tp.newOut(bc.shape, a, b)
+	o := out.Data
+	if mul {
+		bc.each(func(i, ia, ib int) { o[i] = a.Data[ia] * b.Data[ib] })
+	} else {
+		bc.each(func(i, ia, ib int) { o[i] = a.Data[ia] + b.Data[ib] })
+	}
+	tp.record(out, func() {
+		g := out.Grad
+		if a.requiresGrad {
+			ga := tp.grad(a)
+			if mul {
+				bc.each(func(i, ia, ib int) { ga[ia] += g[i] * b.Data[ib] })
+			} else {
+				bc.each(func(i, ia, _ int) { ga[ia] += g[i] })
+			}
+		}
+		if b.requiresGrad {
+			gb := tp.grad(b)
+			if mul {
+				bc.each(func(i, ia, ib int) { gb[ib] += g[i] * a.Data[ia] })
+			} else {
+				bc.each(func(i, _, ib int) { gb[ib] += g[i] })
+			}
+		}
+	})
+	return out
+}
+
+func (tp *Tape) binarySame(a, b *Tensor, mul bool) *Tensor {
+	out := tp.newOut(a.Shape, a, b)
+	o, x, y := out.Data, a.Data, b.Data
+	par.For(len(o), grainElems, func(lo, hi int) {
+		if mul {
+			for i := lo; i < hi; i++ {
+				o[i] = x[i] * y[i]
+			}
+		} else {
+			for i := lo; i < hi; i++ {
+				o[i] = x[i] + y[i]
+			}
+		}
+	})
+	tp.record(out, func() {
+		g := out.Grad
+		for k, t := range [2]*Tensor{a, b} {
+			if !t.requiresGrad {
+				continue
+			}
+			gt := tp.grad(t)
+			other := y
+			if k == 1 {
+				other = x
+			}
+			par.For(len(g), grainElems, func(lo, hi int) {
+				if mul {
+					for i := lo; i < hi; i++ {
+						gt[i] += g[i] * other[i]
+					}
+				} else {
+					for i := lo; i < hi; i++ {
+						gt[i] += g[i]
+					}
+				}
+			})
+		}
+	})
+	return out
+}
+
+// Scale returns s·x.
+func (tp *Tape) Scale(x *Tensor, s float32) *Tensor {
+	return tp.AffineScalar(x, s, 0)
+}
+
+// AffineScalar returns s·x + c.
+func (tp *Tape) AffineScalar(x *Tensor, s, c float32) *Tensor {
+	out := tp.newOut(x.Shape, x)
+	par.For(len(x.Data), grainElems, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out.Data[i] = s*x.Data[i] + c
+		}
+	})
+	tp.record(out, func() {
+		gx, g := tp.grad(x), out.Grad
+		par.For(len(g), grainElems, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				gx[i] += s * g[i]
+			}
+		})
+	})
+	return out
+}
+
+// ReLU returns max(x, 0).
+func (tp *Tape) ReLU(x *Tensor) *Tensor {
+	out := tp.newOut(x.Shape, x)
+	par.For(len(x.Data), grainElems, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out.Data[i] = max(x.Data[i], 0)
+		}
+	})
+	tp.record(out, func() {
+		gx, g := tp.grad(x), out.Grad
+		par.For(len(g), grainElems, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				if x.Data[i] > 0 {
+					gx[i] += g[i]
+				}
+			}
+		})
+	})
+	return out
+}
+
+// SiLU returns x·σ(x) (also called swish), the activation of the U-Net and
+// the auto-encoder.
+func (tp *Tape) SiLU(x *Tensor) *Tensor {
+	out := tp.newOut(x.Shape, x)
+	par.For(len(x.Data), grainElems, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := x.Data[i]
+			out.Data[i] = v / (1 + exp32(-v))
+		}
+	})
+	tp.record(out, func() {
+		gx, g := tp.grad(x), out.Grad
+		par.For(len(g), grainElems, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				v := x.Data[i]
+				s := 1 / (1 + exp32(-v))
+				gx[i] += g[i] * s * (1 + v*(1-s))
+			}
+		})
+	})
+	return out
+}
+
+// GELU returns x·Φ(x) with the exact normal CDF (PyTorch's default).
+func (tp *Tape) GELU(x *Tensor) *Tensor {
+	out := tp.newOut(x.Shape, x)
+	par.For(len(x.Data), grainElems, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(x.Data[i])
+			out.Data[i] = float32(v * 0.5 * (1 + math.Erf(v/math.Sqrt2)))
+		}
+	})
+	tp.record(out, func() {
+		gx, g := tp.grad(x), out.Grad
+		par.For(len(g), grainElems, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				v := float64(x.Data[i])
+				cdf := 0.5 * (1 + math.Erf(v/math.Sqrt2))
+				pdf := math.Exp(-0.5*v*v) / math.Sqrt(2*math.Pi)
+				gx[i] += g[i] * float32(cdf+v*pdf)
+			}
+		})
+	})
+	return out
+}
+
+// exp32 is exp in float32 without overflow to NaN: arguments are clamped
+// where float32 saturates anyway.
+func exp32(x float32) float32 {
+	if x > 88 {
+		x = 88
+	} else if x < -88 {
+		x = -88
+	}
+	return float32(math.Exp(float64(x)))
+}

@@ -1,0 +1,46 @@
+package tensor
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func TestElementwiseGradients(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randTensor(rng, -2, 2, 2, 3, 4)
+	y := randTensor(rng, -2, 2, 2, 3, 4)
+	gradCheck(t, "Add", []*Tensor{x, y}, 1e-2, 1e-3, func(tp *Tape) *Tensor { return tp.Add(x, y) })
+	gradCheck(t, "Mul", []*Tensor{x, y}, 1e-2, 1e-3, func(tp *Tape) *Tensor { return tp.Mul(x, y) })
+	gradCheck(t, "Sub", []*Tensor{x, y}, 1e-2, 1e-3, func(tp *Tape) *Tensor { return tp.Sub(x, y) })
+	gradCheck(t, "AffineScalar", []*Tensor{x}, 1e-2, 1e-3, func(tp *Tape) *Tensor { return tp.AffineScalar(x, -1.5, 0.25) })
+	gradCheck(t, "ReLU", []*Tensor{x}, 1e-3, 2e-3, func(tp *Tape) *Tensor { return tp.ReLU(x) })
+	gradCheck(t, "SiLU", []*Tensor{x}, 1e-2, 2e-3, func(tp *Tape) *Tensor { return tp.SiLU(x) })
+	gradCheck(t, "GELU", []*Tensor{x}, 1e-2, 2e-3, func(tp *Tape) *Tensor { return tp.GELU(x) })
+
+	// Broadcasting in the ways the networks use it: a bias over the last
+	// axis, a per-image embedding over space, a per-row weight.
+	bias := randTensor(rng, -1, 1, 4)
+	emb := randTensor(rng, -1, 1, 2, 1, 4)
+	w := randTensor(rng, -1, 1, 2, 3, 1)
+	gradCheck(t, "Add/bias", []*Tensor{x, bias}, 1e-2, 1e-3, func(tp *Tape) *Tensor { return tp.Add(x, bias) })
+	gradCheck(t, "Add/emb", []*Tensor{x, emb}, 1e-2, 1e-3, func(tp *Tape) *Tensor { return tp.Add(x, emb) })
+	gradCheck(t, "Mul/rows", []*Tensor{x, w}, 1e-2, 1e-3, func(tp *Tape) *Tensor { return tp.Mul(x, w) })
+}
+
+func TestBroadcastValues(t *testing.T) {
+	a := FromData([]float32{1, 2, 3, 4, 5, 6}, 2, 3)
+	b := FromData([]float32{10, 20}, 2, 1)
+	got := (*Tape)(nil).Add(a, b)
+	want := []float32{11, 12, 13, 24, 25, 26}
+	if !SameShape(got.Shape, []int{2, 3}) {
+		t.Fatalf("shape %v", got.Shape)
+	}
+	for i := range want {
+		if got.Data[i] != want[i] {
+			t.Fatalf("Add broadcast: got %v want %v", got.Data, want)
+		}
+	}
+	if _, err := newBroadcast([]int{2, 3}, []int{2}); err == nil {
+		t.Fatal("shapes [2 3] and [2] must not broadcast")
+	}
+}

@@ -1,0 +1,149 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/zoomdiff/zoomdiff/engine/par"
+)
+
+// GroupNorm normalises x [N,H,W,C] over each image's groups of C/groups
+// consecutive channels (and all pixels), then applies the per-channel
+// affine gamma, beta [C] (either may be nil for 1 and 0).
+func (tp *Tape) GroupNorm(x *Tensor, groups int, gamma, beta *Tensor, eps float32) *Tensor {
+	if len(x.Shape) != 4 || groups < 1 || x.Shape[3]%groups != 0 {
+		panic(fmt.Sprintf("tensor.GroupNorm: x %v with %d groups", x.Shape, groups))
+	}
+	n, c := x.Shape[0], x.Shape[3]
+	hw := x.Shape[1] * x.Shape[2]
+	cg := c / groups
+	count := float64(hw * cg)
+	out := tp.newOut(x.Shape, x, gamma, beta)
+
+	// Per (image, group) statistics, summed in float64 over pixel ranges
+	// that run in parallel and then merged.
+	mean := make([]float32, n*groups)
+	rstd := make([]float32, n*groups)
+	sums := groupSums(n*hw, n*groups*2, func(lo, hi int, acc []float64) {
+		for p := lo; p < hi; p++ {
+			img := p / hw
+			row := x.Data[p*c : (p+1)*c]
+			for g := 0; g < groups; g++ {
+				var s, s2 float64
+				for _, v := range row[g*cg : (g+1)*cg] {
+					s += float64(v)
+					s2 += float64(v) * float64(v)
+				}
+				acc[(img*groups+g)*2] += s
+				acc[(img*groups+g)*2+1] += s2
+			}
+		}
+	})
+	for i := range mean {
+		m := sums[2*i] / count
+		v := max(sums[2*i+1]/count-m*m, 0)
+		mean[i] = float32(m)
+		rstd[i] = float32(1 / math.Sqrt(v+float64(eps)))
+	}
+	par.For(n*hw, grainElems/c+1, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			img := p / hw
+			row := x.Data[p*c : (p+1)*c]
+			o := out.Data[p*c : (p+1)*c]
+			for ch, v := range row {
+				s := img*groups + ch/cg
+				xh := (v - mean[s]) * rstd[s]
+				if gamma != nil {
+					xh *= gamma.Data[ch]
+				}
+				if beta != nil {
+					xh += beta.Data[ch]
+				}
+				o[ch] = xh
+			}
+		}
+	})
+
+	tp.record(out, func() {
+		dy := out.Grad
+		// Per group: Σ dx̂ and Σ dx̂·x̂; per channel: Σ dy·x̂ and Σ dy.
+		acc := groupSums(n*hw, n*groups*2+2*c, func(lo, hi int, acc []float64) {
+			dgam, dbet := acc[n*groups*2:n*groups*2+c], acc[n*groups*2+c:]
+			for p := lo; p < hi; p++ {
+				img := p / hw
+				row := x.Data[p*c : (p+1)*c]
+				d := dy[p*c : (p+1)*c]
+				for ch, v := range row {
+					s := img*groups + ch/cg
+					xh := (v - mean[s]) * rstd[s]
+					dxh := d[ch]
+					if gamma != nil {
+						dxh *= gamma.Data[ch]
+					}
+					acc[2*s] += float64(dxh)
+					acc[2*s+1] += float64(dxh * xh)
+					dgam[ch] += float64(d[ch] * xh)
+					dbet[ch] += float64(d[ch])
+				}
+			}
+		})
+		if gamma != nil && gamma.requiresGrad {
+			gg := tp.grad(gamma)
+			for ch := range gg {
+				gg[ch] += float32(acc[n*groups*2+ch])
+			}
+		}
+		if beta != nil && beta.requiresGrad {
+			gb := tp.grad(beta)
+			for ch := range gb {
+				gb[ch] += float32(acc[n*groups*2+c+ch])
+			}
+		}
+		if !x.requiresGrad {
+			return
+		}
+		gx := tp.grad(x)
+		par.For(n*hw, grainElems/c+1, func(lo, hi int) {
+			for p := lo; p < hi; p++ {
+				img := p / hw
+				row := x.Data[p*c : (p+1)*c]
+				d := dy[p*c : (p+1)*c]
+				gr := gx[p*c : (p+1)*c]
+				for ch, v := range row {
+					s := img*groups + ch/cg
+					xh := (v - mean[s]) * rstd[s]
+					dxh := d[ch]
+					if gamma != nil {
+						dxh *= gamma.Data[ch]
+					}
+					mdx := float32(acc[2*s] / count)
+					mdxx := float32(acc[2*s+1] / count)
+					gr[ch] += rstd[s] * (dxh - mdx - xh*mdxx)
+				}
+			}
+		})
+	})
+	return out
+}
+
+// groupSums runs fn over [0, n) in parallel, each worker's range
+// accumulating into its own zeroed float64 slice of length size, and adds
+// the partial sums in a fixed order so results repeat bit for bit.
+func groupSums(n, size int, fn func(lo, hi int, acc []float64)) []float64 {
+	w := min(par.Workers(), max(n/256, 1))
+	chunk := (n + w - 1) / w
+	parts := make([][]float64, w)
+	par.For(w, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			parts[i] = make([]float64, size)
+			fn(i*chunk, min((i+1)*chunk, n), parts[i])
+		}
+	})
+	total := parts[0]
+	for _, p := range parts[1:] {
+		for i, v := range p {
+			total[i] += v
+		}
+	}
+	return total
+}
