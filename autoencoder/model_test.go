@@ -1,0 +1,168 @@
+package autoencoder
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+func tinyConfig(skip bool) Config {
+	return Config{Channels: 4, ChMult: []int{1, 2}, NumResBlocks: 1, LatentCh: 4, Attention: true,
+		MLP: []int{8}, GlobalSkip: skip, QueryBatch: 7}
+}
+
+func randImage(rng *rand.Rand, n, h, w int) *tensor.Tensor {
+	x := tensor.New(n, h, w, 3)
+	for i := range x.Data {
+		x.Data[i] = rng.Float32()
+	}
+	return x
+}
+
+func TestShapes(t *testing.T) {
+	for _, cfg := range []Config{tinyConfig(true), tinyConfig(false), {Channels: 4, ChMult: []int{1, 1, 2}, NumResBlocks: 2, LatentCh: 3, MLP: []int{8, 8}, Unfold: true}, {Channels: 4, ChMult: []int{1, 2}, LatentCh: 3, MLP: []int{8}, MLPOnly: true}} {
+		m, err := New(cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := cfg.Factor()
+		x := randImage(rand.New(rand.NewPCG(1, 1)), 2, 4*f, 3*f)
+		z := m.Encode(nil, x)
+		if want := []int{2, 4, 3, cfg.LatentCh}; !tensor.SameShape(z.Shape, want) {
+			t.Fatalf("%+v: latent %v, want %v", cfg, z.Shape, want)
+		}
+		feat := m.Features(nil, z)
+		ys := []float32{-0.5, 0.2, 0.9, 0, -0.9, 0.3}
+		xs := []float32{0.1, -0.7, 0.4, 0, 0.8, -0.2}
+		out := m.Query(nil, z, feat, ys, xs, 0.1, 0.1)
+		if !tensor.SameShape(out.Shape, []int{6, 3}) || !out.AllFinite() {
+			t.Fatalf("%+v: query output %v finite=%v", cfg, out.Shape, out.AllFinite())
+		}
+	}
+}
+
+// With the global skip and fresh (zero) residual layers, encoding is the
+// area down-sample and decoding at the latent's own size returns it.
+func TestGlobalSkipStartsAsResampling(t *testing.T) {
+	m, err := New(tinyConfig(true), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randImage(rand.New(rand.NewPCG(2, 2)), 1, 8, 8)
+	z := m.Encode(nil, x)
+	for y := 0; y < 4; y++ {
+		for xx := 0; xx < 4; xx++ {
+			var want float64
+			for dy := 0; dy < 2; dy++ {
+				for dx := 0; dx < 2; dx++ {
+					want += float64(x.Data[((2*y+dy)*8+2*xx+dx)*3]) / 4
+				}
+			}
+			if got := z.Data[(y*4+xx)*4]; math.Abs(float64(got)-want) > 1e-6 {
+				t.Fatalf("latent (%d,%d) = %g, want area mean %g", y, xx, got, want)
+			}
+		}
+	}
+	d, err := m.NewDecoder(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := d.Render(4, 4)
+	for p := 0; p < 16; p++ {
+		for c := 0; c < 3; c++ {
+			if math.Abs(float64(img[p*3+c]-z.Data[p*4+c])) > 1e-5 {
+				t.Fatalf("pixel %d channel %d: %g, latent %g", p, c, img[p*3+c], z.Data[p*4+c])
+			}
+		}
+	}
+}
+
+func TestDecodeBatchingAndDeterminism(t *testing.T) {
+	cfg := tinyConfig(true)
+	m, err := New(cfg, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Perturb the zero-initialised layers so the head contributes.
+	rng := rand.New(rand.NewPCG(3, 3))
+	for _, p := range m.Params.List() {
+		for i := range p.T.Data {
+			p.T.Data[i] += 0.05 * float32(rng.NormFloat64())
+		}
+	}
+	z := m.Encode(nil, randImage(rng, 1, 8, 12))
+	render := func(batch int) []float32 {
+		m.Config.QueryBatch = batch
+		d, err := m.NewDecoder(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Render(13, 17)
+	}
+	ref := render(1 << 20)
+	for _, b := range []int{1, 7, 64, 221} {
+		got := render(b)
+		for i := range ref {
+			if got[i] != ref[i] {
+				t.Fatalf("query batch %d: value %d = %g, one batch gives %g", b, i, got[i], ref[i])
+			}
+		}
+	}
+	// Rows renders the same values as the whole image.
+	d, _ := m.NewDecoder(z)
+	band := d.Rows(13, 17, 5, 9)
+	for i := range band {
+		if band[i] != ref[5*17*3+i] {
+			t.Fatalf("band value %d differs", i)
+		}
+	}
+}
+
+func TestEndToEndGradients(t *testing.T) {
+	cfg := tinyConfig(true)
+	cfg.Attention = false
+	m, err := New(cfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, p := range m.Params.List() {
+		for i := range p.T.Data {
+			p.T.Data[i] += 0.1 * float32(rng.NormFloat64())
+		}
+	}
+	x := randImage(rng, 2, 4, 4)
+	ys := []float32{-0.6, 0.3, 0.1, 0.8}
+	xs := []float32{0.2, -0.4, 0.7, -0.9}
+	loss := func(tp *tensor.Tape) *tensor.Tensor {
+		z := m.Encode(tp, x)
+		return tp.Sum(m.Query(tp, z, m.Features(tp, z), ys, xs, 0.3, 0.3))
+	}
+	tp := tensor.NewTape()
+	tp.Backward(loss(tp))
+	// Check a few elements of several parameters, spread over encoder, decoder and head.
+	checked := 0
+	for pi, p := range m.Params.List() {
+		if pi%5 != 0 {
+			continue
+		}
+		for _, i := range []int{0, p.T.Len() / 2, p.T.Len() - 1} {
+			orig := p.T.Data[i]
+			const eps = 1e-2
+			p.T.Data[i] = orig + eps
+			lp := float64(loss(nil).Data[0])
+			p.T.Data[i] = orig - eps
+			lm := float64(loss(nil).Data[0])
+			p.T.Data[i] = orig
+			num := (lp - lm) / (2 * eps)
+			a := float64(p.T.Grad[i])
+			if math.Abs(a-num) > 1e-2*math.Max(1, math.Abs(num)) {
+				t.Fatalf("%s[%d]: analytic %g, numeric %g", p.Name, i, a, num)
+			}
+			checked++
+		}
+	}
+	t.Logf("checked %d parameter gradients", checked)
+}
