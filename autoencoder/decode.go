@@ -13,6 +13,10 @@ import (
 type Decoder struct {
 	m    *Model
 	z, f *tensor.Tensor
+	// viewH and viewW are the share of the latent's extent that the output
+	// covers, from the top-left corner: 1 unless the image was padded to a
+	// multiple of the encoder's factor before encoding.
+	viewH, viewW float32
 }
 
 // NewDecoder prepares z [1,h,w,LatentCh] for rendering.
@@ -20,7 +24,14 @@ func (m *Model) NewDecoder(z *tensor.Tensor) (*Decoder, error) {
 	if len(z.Shape) != 4 || z.Shape[0] != 1 || z.Shape[3] != m.Config.LatentCh {
 		return nil, fmt.Errorf("decode: latent has shape %v, want [1 h w %d]", z.Shape, m.Config.LatentCh)
 	}
-	return &Decoder{m: m, z: z, f: m.Features(nil, z)}, nil
+	return &Decoder{m: m, z: z, f: m.Features(nil, z), viewH: 1, viewW: 1}, nil
+}
+
+// SetView restricts rendering to the top-left h×w fraction of the latent's
+// extent (0 < h, w ≤ 1), the part that holds the image when it was padded
+// before encoding.
+func (d *Decoder) SetView(h, w float32) {
+	d.viewH, d.viewW = h, w
 }
 
 // Rows renders output rows [y0, y1) of an outH×outW image as interleaved
@@ -32,15 +43,15 @@ func (d *Decoder) Rows(outH, outW, y0, y1 int) []float32 {
 		batch = 65536
 	}
 	total := (y1 - y0) * outW
-	cellH, cellW := 2/float32(outH), 2/float32(outW)
+	cellH, cellW := 2*d.viewH/float32(outH), 2*d.viewW/float32(outW)
 	for q0 := 0; q0 < total; q0 += batch {
 		q1 := min(q0+batch, total)
 		ys := make([]float32, q1-q0)
 		xs := make([]float32, q1-q0)
 		for i := q0; i < q1; i++ {
 			y, x := y0+i/outW, i%outW
-			ys[i-q0] = -1 + (2*float32(y)+1)/float32(outH)
-			xs[i-q0] = -1 + (2*float32(x)+1)/float32(outW)
+			ys[i-q0] = -1 + d.viewH*(2*float32(y)+1)/float32(outH)
+			xs[i-q0] = -1 + d.viewW*(2*float32(x)+1)/float32(outW)
 		}
 		rgb := d.m.Query(nil, d.z, d.f, ys, xs, cellH, cellW)
 		copy(out[q0*3:q1*3], rgb.Data)

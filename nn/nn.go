@@ -12,14 +12,12 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
 
 // Param is a trainable tensor with its checkpoint name.
-type Param struct {
-	Name string
-	T    *tensor.Tensor
-}
+type Param = checkpoint.Named
 
 // Params collects a network's parameters in creation order, under a
 // hierarchical name prefix ("enc.down0.res0.conv1.w"), and initialises them

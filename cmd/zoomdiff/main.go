@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 )
 
 // command is one subcommand: `zoomdiff <name> [flags] [args]`.
@@ -64,4 +65,35 @@ func main() {
 		fmt.Fprintf(os.Stderr, "zoomdiff %s: %v\n", c.name, err)
 		os.Exit(1)
 	}
+}
+
+// parseArgs parses flags that may appear before, between or after the
+// positional arguments (`zoomdiff upscale in.png --scale 4 -o out.png`),
+// which the flag package alone stops at the first positional one.
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			pos = append(pos, args[i+1:]...)
+			break
+		}
+		if len(a) < 2 || a[0] != '-' {
+			pos = append(pos, a)
+			continue
+		}
+		flags = append(flags, a)
+		name := strings.TrimLeft(a, "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		// A non-boolean flag takes the next argument as its value.
+		if f := fs.Lookup(name); f != nil && i+1 < len(args) {
+			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !bf.IsBoolFlag() {
+				flags = append(flags, args[i+1])
+				i++
+			}
+		}
+	}
+	return fs.Parse(append(flags, pos...))
 }

@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -42,5 +43,14 @@ func TestBroadcastValues(t *testing.T) {
 	}
 	if _, err := newBroadcast([]int{2, 3}, []int{2}); err == nil {
 		t.Fatal("shapes [2 3] and [2] must not broadcast")
+	}
+}
+
+func TestExp32(t *testing.T) {
+	for x := float32(-87); x <= 88; x += 0.01 {
+		want := math.Exp(float64(x))
+		if got := float64(exp32(x)); math.Abs(got-want) > 4e-7*want {
+			t.Fatalf("exp32(%g) = %g, want %g", x, got, want)
+		}
 	}
 }

@@ -1,0 +1,55 @@
+package autoencoder
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+// syntheticSet is a few random photos, so benchmarks need no data folder.
+func syntheticSet(n, w, h int) *dataset.Set {
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := &dataset.Set{}
+	for i := 0; i < n; i++ {
+		p := dataset.Photo{W: w, H: h, Pix: make([]uint8, w*h*3)}
+		for j := range p.Pix {
+			p.Pix[j] = uint8(rng.IntN(256))
+		}
+		s.Photos = append(s.Photos, p)
+	}
+	return s
+}
+
+// nearestResize is a stand-in target maker for tests and benchmarks.
+func nearestResize(pix []float32, w, h, ow, oh int) []float32 {
+	out := make([]float32, ow*oh*3)
+	for y := 0; y < oh; y++ {
+		for x := 0; x < ow; x++ {
+			copy(out[(y*ow+x)*3:(y*ow+x+1)*3], pix[((y*h/oh)*w+x*w/ow)*3:][:3])
+		}
+	}
+	return out
+}
+
+// BenchmarkTrainStepAE is one stage-1 step of the default model at the
+// default batch (8 crops of 64×64, 2304 queries each).
+func BenchmarkTrainStepAE(b *testing.B) {
+	m, err := New(DefaultConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewTrainer(m, syntheticSet(4, 128, 128), TrainOptions{LatentProb: 1e-9}, nearestResize)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tp := tensor.NewTape()
+	sched := tr.Schedule()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := tr.TrainStep(tp, sched); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,224 @@
+package autoencoder
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/engine/optim"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/progress"
+)
+
+// TrainOptions configures stage-1 training. The zero value of a field
+// means the default given in its comment.
+type TrainOptions struct {
+	Steps      int     // total optimiser steps (2000)
+	Batch      int     // crops per step (8)
+	Crop       int     // HR crop side in pixels, a multiple of the factor (64)
+	Queries    int     // target pixels queried per crop (2304, LIIF's number)
+	LR         float64 // peak learning rate (1e-3)
+	MinLR      float64 // learning rate at the end of the cosine (1e-5)
+	Warmup     int     // warm-up steps (200)
+	Clip       float64 // gradient-norm clip (1.0)
+	EMADecay   float64 // EMA decay of the weights (0.999)
+	LatentProb float64 // share of steps decoded at the latent's own size (0.15)
+	Seed       uint64
+}
+
+func (o *TrainOptions) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	deff := func(v *float64, d float64) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.Steps, 2000)
+	def(&o.Batch, 8)
+	def(&o.Crop, 64)
+	def(&o.Queries, 2304)
+	deff(&o.LR, 1e-3)
+	deff(&o.MinLR, 1e-5)
+	def(&o.Warmup, 200)
+	deff(&o.Clip, 1)
+	deff(&o.EMADecay, 0.999)
+	deff(&o.LatentProb, 0.15)
+}
+
+// Trainer runs stage-1 training: it owns the model, the optimiser state,
+// the EMA weights, the data and the random state, everything a checkpoint
+// must hold for a run to continue exactly where it stopped.
+type Trainer struct {
+	Model *Model
+	Opt   TrainOptions
+	Adam  *optim.Adam
+	EMA   *optim.EMA
+	Step  int
+	Data  *dataset.Set
+
+	// Resize makes the training target: the crop resized (with
+	// antialiasing when shrinking) to an s×s image. Injected so this
+	// package does not depend on the image pipeline's choices.
+	Resize func(pix []float32, w, h, outW, outH int) []float32
+
+	rng *rand.Rand
+}
+
+// NewTrainer sets up training of m on data.
+func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions, resize func(pix []float32, w, h, outW, outH int) []float32) (*Trainer, error) {
+	opt.defaults()
+	if opt.Crop%m.Config.Factor() != 0 {
+		return nil, fmt.Errorf("crop %d is not a multiple of the down-sampling factor %d", opt.Crop, m.Config.Factor())
+	}
+	ps := m.Params.Tensors()
+	t := &Trainer{Model: m, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), EMA: optim.NewEMA(ps, opt.EMADecay),
+		Data: data, Resize: resize}
+	return t, nil
+}
+
+// batch is one step's input crops and query targets.
+type batch struct {
+	x      *tensor.Tensor // [B, P, P, 3]
+	ys, xs []float32      // query coordinates, per crop back to back
+	target *tensor.Tensor // [B·Q, 3]
+	size   int            // target side S
+}
+
+func (t *Trainer) sample() batch {
+	// Each step's randomness derives from (seed, step) alone, so a resumed
+	// run draws exactly the crops an uninterrupted one would have.
+	t.rng = rand.New(rand.NewPCG(t.Opt.Seed, uint64(t.Step)))
+	o := t.Opt
+	f := t.Model.Config.Factor()
+	lat := o.Crop / f
+	// Target side: the latent's own size with probability LatentProb, else
+	// log-uniform between it and the crop size, so small scales (where the
+	// skip alone is nearly right and the head must learn to stay quiet)
+	// are trained as often as large ones.
+	s := lat
+	if t.rng.Float64() >= o.LatentProb {
+		s = int(math.Round(float64(lat) * math.Exp(t.rng.Float64()*math.Log(float64(f)))))
+		s = min(max(s, lat), o.Crop)
+	}
+	q := min(o.Queries, s*s)
+	b := batch{x: tensor.New(o.Batch, o.Crop, o.Crop, 3), size: s,
+		ys: make([]float32, o.Batch*q), xs: make([]float32, o.Batch*q), target: tensor.New(o.Batch*q, 3)}
+	perm := make([]int, s*s)
+	for i := 0; i < o.Batch; i++ {
+		crop := b.x.Data[i*o.Crop*o.Crop*3 : (i+1)*o.Crop*o.Crop*3]
+		t.Data.Crop(t.rng, o.Crop, crop)
+		tgt := crop
+		if s != o.Crop {
+			tgt = t.Resize(crop, o.Crop, o.Crop, s, s)
+		}
+		for j := range perm {
+			perm[j] = j
+		}
+		for j := 0; j < q; j++ { // partial Fisher–Yates: q distinct pixels
+			k := j + t.rng.IntN(len(perm)-j)
+			perm[j], perm[k] = perm[k], perm[j]
+			p := perm[j]
+			py, px := p/s, p%s
+			b.ys[i*q+j] = -1 + (2*float32(py)+1)/float32(s)
+			b.xs[i*q+j] = -1 + (2*float32(px)+1)/float32(s)
+			copy(b.target.Data[(i*q+j)*3:(i*q+j+1)*3], tgt[p*3:p*3+3])
+		}
+	}
+	return b
+}
+
+// TrainStep runs one optimiser step on a fresh batch and returns the L1
+// loss. A step whose gradient is not finite is skipped (and reported).
+func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (float64, error) {
+	b := t.sample()
+	m := t.Model
+	z := m.Encode(tp, b.x)
+	pred := m.Query(tp, z, m.Features(tp, z), b.ys, b.xs, 2/float32(b.size), 2/float32(b.size))
+	loss := tp.L1Loss(pred, b.target)
+	tp.Backward(loss)
+	val := float64(loss.Data[0])
+	tp.Reset()
+	_, finite := optim.ClipGradNorm(t.Adam.Params(), t.Opt.Clip)
+	if !finite || math.IsNaN(val) {
+		t.Adam.ZeroGrad()
+		t.Step++
+		return val, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", t.Step)
+	}
+	t.Adam.Step(sched.LR(t.Step))
+	t.Adam.ZeroGrad()
+	t.EMA.Update()
+	t.Step++
+	return val, nil
+}
+
+// Schedule is the learning-rate schedule of this run.
+func (t *Trainer) Schedule() optim.Schedule {
+	return optim.WarmupCosine{Peak: t.Opt.LR, Floor: t.Opt.MinLR, Warmup: t.Opt.Warmup, Total: t.Opt.Steps}
+}
+
+// Hooks are called by Run at intervals; any may be nil.
+type Hooks struct {
+	CheckpointEvery int
+	Checkpoint      func() error
+	ValidateEvery   int
+	Validate        func() (string, error)
+}
+
+// Run trains until Opt.Steps or until ctx is cancelled, checkpointing on
+// the way and once more at the end (also when cancelled), so stopping at
+// any moment loses at most the steps since the last checkpoint.
+func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h Hooks) error {
+	sched := t.Schedule()
+	tp := tensor.NewTape()
+	bar := progress.New(log, "train ae", t.Opt.Steps, quiet)
+	start, startStep := time.Now(), t.Step
+	var avg float64
+	var n int
+	save := func() error {
+		if h.Checkpoint == nil {
+			return nil
+		}
+		if err := h.Checkpoint(); err != nil {
+			return fmt.Errorf("checkpoint at step %d: %w", t.Step, err)
+		}
+		return nil
+	}
+	for t.Step < t.Opt.Steps {
+		if ctx.Err() != nil {
+			bar.Printf("stopping at step %d: %v", t.Step, ctx.Err())
+			return save()
+		}
+		loss, err := t.TrainStep(tp, sched)
+		if err != nil {
+			bar.Printf("%v", err)
+		} else {
+			avg += loss
+			n++
+		}
+		rate := float64(t.Step-startStep) / time.Since(start).Seconds()
+		bar.Update(t.Step, fmt.Sprintf("loss %.4f lr %.2g (%.2f steps/s)", avg/math.Max(float64(n), 1), sched.LR(t.Step), rate))
+		if h.CheckpointEvery > 0 && t.Step%h.CheckpointEvery == 0 {
+			if err := save(); err != nil {
+				return err
+			}
+		}
+		if h.Validate != nil && h.ValidateEvery > 0 && (t.Step%h.ValidateEvery == 0 || t.Step == t.Opt.Steps) {
+			msg, err := h.Validate()
+			if err != nil {
+				return fmt.Errorf("validation at step %d: %w", t.Step, err)
+			}
+			bar.Printf("step %d: loss %.4f, %s", t.Step, avg/math.Max(float64(n), 1), msg)
+			avg, n = 0, 0
+		}
+	}
+	bar.Finish()
+	return save()
+}

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/resample"
+)
+
+func init() {
+	register(&command{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder)", run: runTrain})
+}
+
+func runTrain(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: zoomdiff train ae [flags]")
+	}
+	switch args[0] {
+	case "ae":
+		return runTrainAE(args[1:])
+	}
+	return fmt.Errorf("unknown stage %q (have: ae)", args[0])
+}
+
+// intList parses "128,128,128".
+func intList(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("bad list %q: want positive integers separated by commas", s)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// signalContext is cancelled on SIGINT or SIGTERM, so long work can save
+// its state and stop cleanly.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+func runTrainAE(args []string) error {
+	fs := flag.NewFlagSet("train ae", flag.ContinueOnError)
+	data := fs.String("data", "", "comma-separated folders of training photos (searched recursively)")
+	val := fs.String("val", "", "folder of validation images (e.g. ../shared/data/val/Set14)")
+	out := fs.String("out", "", "model file to write (the training state goes to OUT.train)")
+	resume := fs.Bool("resume", false, "continue from OUT.train")
+	quiet := fs.Bool("quiet", false, "print nothing but errors")
+	def := autoencoder.DefaultConfig()
+	var opt autoencoder.TrainOptions
+	fs.IntVar(&opt.Steps, "steps", 2000, "total training steps")
+	fs.IntVar(&opt.Batch, "batch", 8, "crops per step")
+	fs.IntVar(&opt.Crop, "crop", 64, "crop side in pixels")
+	fs.IntVar(&opt.Queries, "queries", 2304, "target pixels queried per crop")
+	fs.Float64Var(&opt.LR, "lr", 1e-3, "peak learning rate")
+	fs.IntVar(&opt.Warmup, "warmup", 200, "learning-rate warm-up steps")
+	fs.Float64Var(&opt.LatentProb, "latent-prob", 0.15, "share of steps decoded at the latent's own size")
+	seed := fs.Uint64("seed", 1, "random seed (initial weights and crops)")
+	channels := fs.Int("channels", def.Channels, "base width")
+	mult := fs.String("ch-mult", "1,2,2", "width multiplier per level (len-1 down-samplings)")
+	numRes := fs.Int("num-res", def.NumResBlocks, "residual blocks per level")
+	latent := fs.Int("latent", def.LatentCh, "latent channels")
+	mlp := fs.String("mlp", "128,128,128", "LIIF MLP hidden widths")
+	noSkip := fs.Bool("faithful", false, "the paper's network exactly: no global skip")
+	mlpOnly := fs.Bool("mlp-only", false, "ablation: LIIF head directly on the latent")
+	unfold := fs.Bool("unfold", false, "LIIF 3x3 feature unfolding")
+	attn := fs.Bool("attention", false, "self-attention in the middle blocks")
+	ckptEvery := fs.Int("checkpoint-every", 100, "steps between checkpoints")
+	valEvery := fs.Int("val-every", 250, "steps between validations")
+	half := fs.Bool("f16", true, "store the model file in float16")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *data == "" || *out == "" {
+		return errors.New("--data and --out are required")
+	}
+	cfg := def
+	cfg.Channels, cfg.NumResBlocks, cfg.LatentCh = *channels, *numRes, *latent
+	cfg.GlobalSkip, cfg.MLPOnly, cfg.Unfold, cfg.Attention = !*noSkip, *mlpOnly, *unfold, *attn
+	var err error
+	if cfg.ChMult, err = intList(*mult); err != nil {
+		return err
+	}
+	if cfg.MLP, err = intList(*mlp); err != nil {
+		return err
+	}
+	opt.Seed = *seed
+	statePath := *out + ".train"
+	logf := func(format string, a ...any) {
+		if !*quiet {
+			fmt.Fprintf(os.Stderr, format+"\n", a...)
+		}
+	}
+
+	m, err := autoencoder.New(cfg, opt.Seed)
+	if err != nil {
+		return err
+	}
+	set, err := dataset.LoadDirs(strings.Split(*data, ","), opt.Crop)
+	if err != nil {
+		return err
+	}
+	logf("data: %d photos, %.1f Mpx; model: %d parameters", len(set.Photos), float64(set.Pixels())/1e6, m.Params.Count())
+	resize := func(pix []float32, w, h, ow, oh int) []float32 {
+		r, err := resample.Resize(pix, w, h, 3, ow, oh, resample.Options{Method: resample.Bicubic})
+		if err != nil {
+			panic(err) // sizes are computed by the trainer and always valid
+		}
+		return r
+	}
+	tr, err := autoencoder.NewTrainer(m, set, opt, resize)
+	if err != nil {
+		return err
+	}
+	state := func() *checkpoint.TrainState {
+		return &checkpoint.TrainState{Kind: autoencoder.Kind + "-train", Config: &m.Config, Params: m.Params.List(),
+			Optim: tr.Adam, EMA: tr.EMA, Step: tr.Step}
+	}
+	if *resume {
+		st := state()
+		var saved autoencoder.Config
+		st.Config = &saved
+		if err := checkpoint.LoadTrain(statePath, st); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+		tr.Step = st.Step
+		logf("resumed %s at step %d", statePath, tr.Step)
+	}
+
+	var valImages []*imageio.Image
+	if *val != "" {
+		files, err := dataset.ImageFiles(*val)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			img, err := imageio.Read(f)
+			if err != nil {
+				return err
+			}
+			valImages = append(valImages, img)
+		}
+	}
+	curve := *out + ".val.csv"
+	started := time.Now()
+	hooks := autoencoder.Hooks{
+		CheckpointEvery: *ckptEvery,
+		Checkpoint: func() error {
+			if err := checkpoint.SaveTrain(statePath, state(), true); err != nil {
+				return err
+			}
+			tr.EMA.Swap()
+			defer tr.EMA.Swap()
+			return m.Save(*out, *half, map[string]string{"steps": strconv.Itoa(tr.Step)})
+		},
+	}
+	if len(valImages) > 0 {
+		hooks.ValidateEvery = *valEvery
+		hooks.Validate = func() (string, error) {
+			tr.EMA.Swap()
+			res, err := m.EvalReconstruction(valImages, autoencoder.ReconScales)
+			tr.EMA.Swap()
+			if err != nil {
+				return "", err
+			}
+			if err := appendCurve(curve, tr.Step, time.Since(started), res); err != nil {
+				return "", err
+			}
+			var parts []string
+			for _, r := range res {
+				parts = append(parts, fmt.Sprintf("x%g %.2f dB", r.Scale, r.PSNRY))
+			}
+			return "val PSNR-Y (EMA) " + strings.Join(parts, ", "), nil
+		}
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	return tr.Run(ctx, os.Stderr, *quiet, hooks)
+}
+
+// appendCurve adds one validation row to a CSV file (step, seconds of this
+// session, then PSNR-Y per scale), writing the header on first use.
+func appendCurve(path string, step int, el time.Duration, res []autoencoder.ReconResult) error {
+	_, statErr := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if os.IsNotExist(statErr) {
+		fmt.Fprint(f, "step,session_seconds")
+		for _, r := range res {
+			fmt.Fprintf(f, ",psnr_y_x%g", r.Scale)
+		}
+		fmt.Fprintln(f)
+	}
+	fmt.Fprintf(f, "%d,%.0f", step, el.Seconds())
+	for _, r := range res {
+		fmt.Fprintf(f, ",%.3f", r.PSNRY)
+	}
+	fmt.Fprintln(f)
+	return f.Close()
+}
