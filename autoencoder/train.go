@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"time"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
@@ -28,6 +27,10 @@ type TrainOptions struct {
 	EMADecay   float64 // EMA decay of the weights (0.999)
 	LatentProb float64 // share of steps decoded at the latent's own size (0.15)
 	Seed       uint64
+	// Until stops the run after this step (0: at Steps) while keeping the
+	// learning-rate schedule of a Steps-long run, so short ablations follow
+	// exactly the main run's schedule and are comparable step for step.
+	Until int
 }
 
 func (o *TrainOptions) defaults() {
@@ -179,7 +182,7 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h Hooks) e
 	sched := t.Schedule()
 	tp := tensor.NewTape()
 	bar := progress.New(log, "train ae", t.Opt.Steps, quiet)
-	start, startStep := time.Now(), t.Step
+	bar.Resume(t.Step)
 	var avg float64
 	var n int
 	save := func() error {
@@ -191,7 +194,11 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h Hooks) e
 		}
 		return nil
 	}
-	for t.Step < t.Opt.Steps {
+	end := t.Opt.Steps
+	if t.Opt.Until > 0 {
+		end = min(end, t.Opt.Until)
+	}
+	for t.Step < end {
 		if ctx.Err() != nil {
 			bar.Printf("stopping at step %d: %v", t.Step, ctx.Err())
 			return save()
@@ -203,14 +210,13 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h Hooks) e
 			avg += loss
 			n++
 		}
-		rate := float64(t.Step-startStep) / time.Since(start).Seconds()
-		bar.Update(t.Step, fmt.Sprintf("loss %.4f lr %.2g (%.2f steps/s)", avg/math.Max(float64(n), 1), sched.LR(t.Step), rate))
+		bar.Update(t.Step, fmt.Sprintf("loss %.4f lr %.2g", avg/math.Max(float64(n), 1), sched.LR(t.Step)))
 		if h.CheckpointEvery > 0 && t.Step%h.CheckpointEvery == 0 {
 			if err := save(); err != nil {
 				return err
 			}
 		}
-		if h.Validate != nil && h.ValidateEvery > 0 && (t.Step%h.ValidateEvery == 0 || t.Step == t.Opt.Steps) {
+		if h.Validate != nil && h.ValidateEvery > 0 && (t.Step%h.ValidateEvery == 0 || t.Step == end) {
 			msg, err := h.Validate()
 			if err != nil {
 				return fmt.Errorf("validation at step %d: %w", t.Step, err)

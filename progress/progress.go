@@ -24,6 +24,7 @@ type Bar struct {
 	lastLine time.Time
 	every    time.Duration
 	done     int
+	base     int // work already done before this process started (a resumed run)
 }
 
 // New returns a bar writing to w (usually os.Stderr). When quiet it
@@ -40,6 +41,14 @@ func New(w io.Writer, label string, total int, quiet bool) *Bar {
 		}
 	}
 	return b
+}
+
+// Resume says that done units were finished before this bar started, so
+// that rate and ETA count only the work done since.
+func (b *Bar) Resume(done int) {
+	if b != nil {
+		b.base = done
+	}
 }
 
 // SetInterval changes how often plain lines are printed.
@@ -99,21 +108,22 @@ func (b *Bar) line(now time.Time, status string) string {
 	sb.WriteString(b.label)
 	if b.total > 0 {
 		frac := float64(b.done) / float64(b.total)
+		run := float64(b.done-b.base) / float64(max(b.total-b.base, 1))
 		if b.tty {
 			const width = 24
 			n := int(frac * width)
 			sb.WriteString(" [" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "]")
 		}
 		fmt.Fprintf(&sb, " %d/%d", b.done, b.total)
-		if b.done > 0 && b.done < b.total {
-			eta := time.Duration(float64(el) / frac * (1 - frac))
+		if b.done > b.base && b.done < b.total {
+			eta := time.Duration(float64(el) / run * (1 - run))
 			fmt.Fprintf(&sb, " eta %s", eta.Round(time.Second))
 		}
 	} else {
 		fmt.Fprintf(&sb, " %d", b.done)
 	}
-	if el > 0 && b.done > 0 {
-		fmt.Fprintf(&sb, " %.2f/s", float64(b.done)/el.Seconds())
+	if el > 0 && b.done > b.base {
+		fmt.Fprintf(&sb, " %.2f/s", float64(b.done-b.base)/el.Seconds())
 	}
 	if status != "" {
 		sb.WriteString(" " + status)

@@ -63,6 +63,7 @@ func runTrainAE(args []string) error {
 	def := autoencoder.DefaultConfig()
 	var opt autoencoder.TrainOptions
 	fs.IntVar(&opt.Steps, "steps", 2000, "total training steps")
+	fs.IntVar(&opt.Until, "until", 0, "stop after this step, keeping the schedule of --steps (for ablations)")
 	fs.IntVar(&opt.Batch, "batch", 8, "crops per step")
 	fs.IntVar(&opt.Crop, "crop", 64, "crop side in pixels")
 	fs.IntVar(&opt.Queries, "queries", 2304, "target pixels queried per crop")

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -23,6 +24,9 @@ type command struct {
 }
 
 var commands = map[string]*command{}
+
+// defaultMemoryLimit is the soft heap limit (see main).
+const defaultMemoryLimit = 6 << 30
 
 func register(c *command) {
 	if _, dup := commands[c.name]; dup {
@@ -57,6 +61,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "zoomdiff: unknown command %q\n\n", os.Args[1])
 		usage()
 		os.Exit(2)
+	}
+	// The engine's big temporary tensors are garbage within a step, but
+	// with the default GOGC the heap may grow to twice the live data
+	// (a training tape holds gigabytes) before the collector runs. A soft
+	// limit makes it collect sooner; GOMEMLIMIT overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	if err := c.run(os.Args[2:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

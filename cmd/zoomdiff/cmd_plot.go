@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/csv"
+	"errors"
+	"flag"
+	"fmt"
+	"image/png"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/zoomdiff/zoomdiff/engine/safetensors"
+	"github.com/zoomdiff/zoomdiff/plot"
+)
+
+func init() {
+	register(&command{name: "plot", summary: "draw CSV columns (e.g. a validation curve) as a PNG line chart", run: runPlot})
+}
+
+func runPlot(args []string) error {
+	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
+	xcol := fs.String("x", "step", "column for the x axis")
+	ycols := fs.String("y", "", "comma-separated columns to draw (default: all but x)")
+	title := fs.String("title", "", "chart title")
+	xlabel := fs.String("xlabel", "", "x-axis label (default: the x column)")
+	ylabel := fs.String("ylabel", "", "y-axis label")
+	xscale := fs.Float64("xscale", 1, "multiply x values by this (e.g. 1/3600 for seconds to hours)")
+	out := fs.String("o", "", "output PNG")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 || *out == "" {
+		return errors.New("usage: zoomdiff plot [LABEL=]FILE.csv ... -o chart.png")
+	}
+	chart := plot.Chart{Title: *title, XLabel: *xlabel, YLabel: *ylabel}
+	if chart.XLabel == "" {
+		chart.XLabel = *xcol
+	}
+	for _, arg := range fs.Args() {
+		label, path, ok := strings.Cut(arg, "=")
+		if !ok {
+			label, path = "", arg
+		}
+		series, err := readSeries(path, *xcol, *ycols, *xscale)
+		if err != nil {
+			return err
+		}
+		for _, s := range series {
+			if label != "" {
+				s.Label = label + " " + s.Label
+			}
+			chart.Series = append(chart.Series, s)
+		}
+	}
+	img, err := chart.Draw()
+	if err != nil {
+		return err
+	}
+	return safetensors.AtomicWrite(*out, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// readSeries reads one CSV with a header row into a series per y column.
+func readSeries(path, xcol, ycols string, xscale float64) ([]plot.Series, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(rows) < 2 {
+		return nil, fmt.Errorf("%s: no data rows", path)
+	}
+	col := map[string]int{}
+	for i, name := range rows[0] {
+		col[name] = i
+	}
+	xi, ok := col[xcol]
+	if !ok {
+		return nil, fmt.Errorf("%s: no column %q (have %s)", path, xcol, strings.Join(rows[0], ", "))
+	}
+	var names []string
+	if ycols != "" {
+		names = strings.Split(ycols, ",")
+	} else {
+		for _, n := range rows[0] {
+			if n != xcol {
+				names = append(names, n)
+			}
+		}
+	}
+	var out []plot.Series
+	for _, n := range names {
+		yi, ok := col[n]
+		if !ok {
+			return nil, fmt.Errorf("%s: no column %q", path, n)
+		}
+		s := plot.Series{Label: n}
+		for _, r := range rows[1:] {
+			x, err1 := strconv.ParseFloat(r[xi], 64)
+			y, err2 := strconv.ParseFloat(r[yi], 64)
+			if err1 != nil || err2 != nil {
+				return nil, fmt.Errorf("%s: bad number in row %v", path, r)
+			}
+			s.X = append(s.X, x*xscale)
+			s.Y = append(s.Y, y)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
