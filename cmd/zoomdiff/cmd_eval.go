@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/zoomdiff/zoomdiff/evaluate"
+)
+
+func init() {
+	register(&command{name: "eval", summary: "run the SR benchmark protocol (PSNR/SSIM on Y) on image folders", run: runEval})
+}
+
+// scaleList parses "2,3,4" or "2.5,6" into benchmark scales (each > 1).
+func scaleList(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= 1 {
+			return nil, fmt.Errorf("scales %q: %q is not a number above 1", s, f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func runEval(args []string) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	data := fs.String("data", "", "comma-separated folders of HR images (default: Set5 and Set14 of the shared data)")
+	scales := fs.String("scales", "2,3,4", "comma-separated scales above 1; non-integer ones are allowed")
+	method := fs.String("method", "bicubic", "upscaling method: "+methodList())
+	model := fs.String("model", "", "weights file, for learned methods")
+	params := paramFlags{}
+	fs.Var(params, "param", "method setting name=value (repeatable)")
+	asJSON := fs.Bool("json", false, "print one JSON array instead of a table")
+	workers := fs.Int("workers", 0, "images evaluated at once (0: one per core)")
+	float := fs.Bool("float", false, "score outputs unrounded instead of as 8-bit files")
+	perImage := fs.Bool("per-image", false, "include per-image scores (JSON only)")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q: folders go in --data", fs.Args())
+	}
+	sc, err := scaleList(*scales)
+	if err != nil {
+		return err
+	}
+	dirs := strings.Split(*data, ",")
+	if *data == "" {
+		root, err := evaluate.DataDir()
+		if err != nil {
+			return fmt.Errorf("no --data given and %w", err)
+		}
+		dirs = []string{filepath.Join(root, "val", "Set5"), filepath.Join(root, "val", "Set14")}
+	}
+	// Load every folder and build the method before the long work starts, so
+	// a typo fails at once.
+	var sets []evaluate.Dataset
+	for _, d := range dirs {
+		set, err := evaluate.LoadDataset(strings.TrimSpace(d))
+		if err != nil {
+			return err
+		}
+		sets = append(sets, set)
+	}
+	up, err := evaluate.New(*method, evaluate.Options{Model: *model, Params: params})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var all []evaluate.Result
+	for _, set := range sets {
+		rs, err := evaluate.Run(ctx, set, up, evaluate.Config{Scales: sc, Workers: *workers, FloatOutput: *float, PerImage: *perImage && *asJSON})
+		if err != nil {
+			if errors.Is(err, context.Canceled) {
+				return errors.New("interrupted")
+			}
+			return err
+		}
+		all = append(all, rs...)
+	}
+	if *asJSON {
+		return evaluate.WriteJSON(os.Stdout, all)
+	}
+	return evaluate.WriteTable(os.Stdout, all)
+}

@@ -1,0 +1,301 @@
+package evaluate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zoomdiff/zoomdiff/imageio"
+)
+
+// published holds the bicubic PSNR-Y / SSIM-Y of the SR literature
+// (MISSION.md §3).
+var published = map[string]map[float64][2]float64{
+	"Set5":  {2: {33.66, 0.9299}, 3: {30.39, 0.8682}, 4: {28.42, 0.8104}},
+	"Set14": {2: {30.24, 0.8688}, 3: {27.55, 0.7742}, 4: {26.00, 0.7027}},
+}
+
+func TestBicubicReproducesPublishedNumbers(t *testing.T) {
+	data, err := DataDir()
+	if err != nil {
+		t.Skipf("skipping the benchmark reproduction: %v", err)
+	}
+	for _, set := range []string{"Set5", "Set14"} {
+		d, err := LoadDataset(filepath.Join(data, "val", set))
+		if err != nil {
+			t.Skipf("skipping: %v", err)
+		}
+		up, err := New("bicubic", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := Run(context.Background(), d, up, Config{Scales: []float64{2, 3, 4}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rs {
+			want := published[set][r.Scale]
+			t.Logf("%s ×%v: PSNR-Y %.4f (published %.2f), SSIM-Y %.5f (published %.4f)", set, r.Scale, r.PSNRY, want[0], r.SSIMY, want[1])
+			if math.Abs(r.PSNRY-want[0]) > 0.03 || math.Abs(r.SSIMY-want[1]) > 0.003 {
+				t.Errorf("%s ×%v: got %.4f / %.5f, published %.2f / %.4f", set, r.Scale, r.PSNRY, r.SSIMY, want[0], want[1])
+			}
+		}
+	}
+}
+
+// texture is a colour gradient with a ripple, fine enough that shrinking
+// loses some of it, so larger scales must score worse.
+func texture(w, h int) *imageio.Image {
+	m := imageio.New(w, h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			i := 3 * (y*w + x)
+			r := float32(0.2 * math.Sin(float64(x)*0.9) * math.Cos(float64(y)*0.6))
+			m.Pix[i], m.Pix[i+1], m.Pix[i+2] = 0.3*float32(x)/float32(w)+0.4+r, 0.3*float32(y)/float32(h)+0.3, 0.5-r
+		}
+	}
+	m.Quantize8()
+	return m
+}
+
+func TestDegrade(t *testing.T) {
+	for _, c := range []struct {
+		w, h   int
+		s      float64
+		lw, lh int
+		cw, ch int
+	}{
+		{11, 7, 3, 3, 2, 9, 6},        // modcrop
+		{12, 8, 4, 3, 2, 12, 8},       // already a multiple
+		{11, 7, 2.5, 4, 2, 10, 5},     // 4·2.5 = 10, 2·2.5 = 5
+		{20, 20, 1.7, 11, 11, 19, 19}, // 11·1.7 = 18.7 → 19
+	} {
+		crop, lr, err := Degrade(texture(c.w, c.h), c.s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lr.W != c.lw || lr.H != c.lh || crop.W != c.cw || crop.H != c.ch {
+			t.Errorf("%dx%d ×%v: LR %dx%d HR %dx%d, want LR %dx%d HR %dx%d", c.w, c.h, c.s, lr.W, lr.H, crop.W, crop.H, c.lw, c.lh, c.cw, c.ch)
+		}
+		for _, v := range lr.Pix {
+			if q := v * 255; q != float32(math.Round(float64(q))) {
+				t.Fatalf("LR value %v is not on the 8-bit grid", v)
+			}
+		}
+	}
+	if _, _, err := Degrade(texture(3, 3), 4); err == nil {
+		t.Error("degraded a 3×3 image by ×4")
+	}
+	if _, _, err := Degrade(texture(8, 8), math.NaN()); err == nil {
+		t.Error("accepted a NaN scale")
+	}
+	if ShaveFor(4) != 4 || ShaveFor(2.5) != 3 {
+		t.Error("ShaveFor")
+	}
+}
+
+func writeSet(t *testing.T, n int) Dataset {
+	t.Helper()
+	dir := t.TempDir()
+	for i := 0; i < n; i++ {
+		m := texture(40+i, 36)
+		if err := imageio.Write(filepath.Join(dir, string(rune('a'+i))+".png"), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := LoadDataset(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+type constUpscaler struct{ w, h int }
+
+func (constUpscaler) Name() string { return "const" }
+func (c constUpscaler) Upscale(_ context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error) {
+	if c.w > 0 {
+		w, h = c.w, c.h
+	}
+	return imageio.New(w, h), nil
+}
+
+func TestRunAndReports(t *testing.T) {
+	d := writeSet(t, 3)
+	if len(d.Files) != 3 {
+		t.Fatalf("dataset has %d files", len(d.Files))
+	}
+	up, _ := New("bicubic", Options{})
+	rs, err := Run(context.Background(), d, up, Config{Scales: []float64{2, 3.5}, PerImage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 || rs[0].Images != 3 || rs[1].Scale != 3.5 || len(rs[0].PerImage) != 3 || rs[1].Shave != 4 {
+		t.Fatalf("results %+v", rs)
+	}
+	// Plausible scores, better at ×2 than ×3.5.
+	if rs[0].PSNRY < 20 || rs[0].PSNRY <= rs[1].PSNRY+1 || rs[0].SSIMY < 0.5 || rs[0].LRPSNR < 30 {
+		t.Errorf("implausible scores %+v", rs)
+	}
+	bad, err := Run(context.Background(), d, constUpscaler{}, Config{Scales: []float64{2}})
+	if err != nil || bad[0].PSNRY > rs[0].PSNRY-10 {
+		t.Errorf("a black output scored %+v (%v)", bad, err)
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rs); err != nil {
+		t.Fatal(err)
+	}
+	var decoded []map[string]any
+	if err := json.Unmarshal(js.Bytes(), &decoded); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"dataset", "method", "scale", "images", "psnr_y", "ssim_y", "psnr_rgb", "lr_psnr"} {
+		if _, ok := decoded[0][k]; !ok {
+			t.Errorf("JSON lacks %q: %s", k, js.String())
+		}
+	}
+	var tb bytes.Buffer
+	if err := WriteTable(&tb, rs); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tb.String(), "×3.5") || strings.Count(tb.String(), "\n") != 3 {
+		t.Errorf("table:\n%s", tb.String())
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	d := writeSet(t, 2)
+	if _, err := Run(context.Background(), d, constUpscaler{w: 5, h: 5}, Config{Scales: []float64{2}}); err == nil || !strings.Contains(err.Error(), "returned 5x5") {
+		t.Errorf("wrong output size: %v", err)
+	}
+	if _, err := Run(context.Background(), d, Resampler{}, Config{Scales: []float64{1}}); err == nil {
+		t.Error("accepted scale 1")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, d, Resampler{}, Config{Scales: []float64{2}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled run: %v", err)
+	}
+	if _, err := LoadDataset(t.TempDir()); err == nil {
+		t.Error("loaded an empty dataset")
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	for _, name := range []string{"bicubic", "bilinear", "nearest", "lanczos3", "BICUBIC"} {
+		u, err := New(name, Options{})
+		if err != nil || !strings.EqualFold(u.Name(), name) {
+			t.Errorf("New(%q) = %v, %v", name, u, err)
+		}
+	}
+	if _, err := New("model", Options{}); err == nil || !strings.Contains(err.Error(), "bicubic") {
+		t.Errorf("unknown method error should list the methods: %v", err)
+	}
+	Register("test-only", "for the test", func(o Options) (Upscaler, error) {
+		if o.Model == "" {
+			return nil, errors.New("needs --model")
+		}
+		return constUpscaler{}, nil
+	})
+	if _, err := New("test-only", Options{}); err == nil || !strings.Contains(err.Error(), "needs --model") {
+		t.Errorf("factory error not passed on: %v", err)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("registering a name twice did not panic")
+		}
+	}()
+	Register("bicubic", "again", nil)
+}
+
+func TestTargetSize(t *testing.T) {
+	for _, c := range []struct {
+		scale float64
+		size  string
+		w, h  int
+	}{
+		{2, "", 200, 100}, {1.7, "", 170, 85}, {0.25, "", 25, 13}, {0, "300x", 300, 150},
+		{0, "x25", 50, 25}, {0, "30X40", 30, 40}, {0, "1x1", 1, 1},
+	} {
+		w, h, err := TargetSize(100, 50, c.scale, c.size, 0)
+		if err != nil || w != c.w || h != c.h {
+			t.Errorf("TargetSize(100x50, %v, %q) = %dx%d, %v; want %dx%d", c.scale, c.size, w, h, err, c.w, c.h)
+		}
+	}
+	for _, c := range []struct {
+		scale float64
+		size  string
+		max   int64
+	}{
+		{2, "10x10", 0}, {0, "", 0}, {-1, "", 0}, {math.NaN(), "", 0}, {math.Inf(1), "", 0},
+		{1e300, "", 0}, {1001, "", 0}, {0, "abc", 0}, {0, "0x5", 0}, {0, "-5x5", 0}, {0, "x", 0},
+		{0, "1.5x2", 0}, {0, "20x20", 399},
+	} {
+		if w, h, err := TargetSize(100, 50, c.scale, c.size, c.max); err == nil {
+			t.Errorf("TargetSize(100x50, %v, %q, %d) = %dx%d, want an error", c.scale, c.size, c.max, w, h)
+		}
+	}
+	if _, _, err := TargetSize(100, 50, 1001, "", 0); err == nil || !strings.Contains(err.Error(), "--max-pixels") {
+		t.Errorf("the over-limit error should say how to raise it: %v", err)
+	}
+	if _, _, err := TargetSize(100, 50, 1001, "", 1<<40); err != nil {
+		t.Errorf("a raised limit was not honoured: %v", err)
+	}
+}
+
+type dropAlpha struct{}
+
+func (dropAlpha) Name() string { return "drop-alpha" }
+func (dropAlpha) Upscale(_ context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error) {
+	m := imageio.New(w, h)
+	for i := range m.Pix {
+		m.Pix[i] = 0.5
+	}
+	return m, nil
+}
+
+func TestUpscaleFile(t *testing.T) {
+	Register("drop-alpha-test", "returns grey without alpha", func(Options) (Upscaler, error) { return dropAlpha{}, nil })
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.png")
+	m := texture(10, 8)
+	m.Alpha = make([]float32, 80)
+	for i := range m.Alpha {
+		m.Alpha[i] = float32(i%10) / 9 // transparent on the left, opaque on the right
+	}
+	if err := imageio.Write(in, m); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.png")
+	w, h, err := UpscaleFile(context.Background(), UpscaleRequest{Input: in, Output: out, Method: "drop-alpha-test", Scale: 2.5})
+	if err != nil || w != 25 || h != 20 {
+		t.Fatalf("UpscaleFile = %dx%d, %v", w, h, err)
+	}
+	got, err := imageio.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.W != 25 || got.H != 20 || got.Alpha == nil || got.Alpha[0] != 0 || got.Alpha[24] != 1 {
+		t.Errorf("output %dx%d, alpha carried: %v", got.W, got.H, got.Alpha != nil)
+	}
+	// Refusals happen before anything is written.
+	for _, req := range []UpscaleRequest{
+		{Input: in, Output: filepath.Join(dir, "a.png"), Method: "bicubic", Scale: 1e6},
+		{Input: in, Output: filepath.Join(dir, "b.gif"), Method: "bicubic", Scale: 2},
+		{Input: in, Output: filepath.Join(dir, "c.png"), Method: "nope", Scale: 2},
+		{Input: filepath.Join(dir, "missing.png"), Output: filepath.Join(dir, "d.png"), Method: "bicubic", Scale: 2},
+	} {
+		if _, _, err := UpscaleFile(context.Background(), req); err == nil {
+			t.Errorf("%+v succeeded", req)
+		}
+		if _, err := os.Stat(req.Output); err == nil {
+			t.Errorf("%+v wrote %s", req, req.Output)
+		}
+	}
+}

@@ -1,0 +1,272 @@
+package evaluate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/resample"
+)
+
+// Degrade prepares one benchmark pair from a high-resolution image and a
+// scale s > 1, as the MATLAB protocol of the SR literature does:
+//
+//  1. The LR size is floor(W/s)×floor(H/s) and HR is cropped at its top-left
+//     corner to round(lw·s)×round(lh·s). For integer s this is the standard
+//     modcrop (HR cropped to a multiple of s). For non-integer s it crops
+//     HR to the largest size whose ratio to an integer LR size is as close
+//     to s as possible; the effective scale per axis is then cw/lw, which
+//     differs from s by less than 0.5/lw relative.
+//  2. LR is the bicubic down-sample with antialiasing, the kernel built for
+//     1/s when s is an integer (imresize(hr, 1/s)) and for the size ratio
+//     otherwise.
+//  3. LR is rounded to 8 bits, as the LR file of the benchmark would be.
+func Degrade(hr *imageio.Image, s float64) (crop, lr *imageio.Image, err error) {
+	if err := hr.Check(); err != nil {
+		return nil, nil, err
+	}
+	if !(s > 0) || math.IsInf(s, 0) {
+		return nil, nil, fmt.Errorf("scale %v is not a positive finite number", s)
+	}
+	lw, lh := int(math.Floor(float64(hr.W)/s+1e-9)), int(math.Floor(float64(hr.H)/s+1e-9))
+	if lw < 1 || lh < 1 {
+		return nil, nil, fmt.Errorf("a %dx%d image is too small for scale %v", hr.W, hr.H, s)
+	}
+	cw, ch := int(math.Round(float64(lw)*s)), int(math.Round(float64(lh)*s))
+	cw, ch = min(cw, hr.W), min(ch, hr.H)
+	if crop, err = hr.Crop(0, 0, cw, ch); err != nil {
+		return nil, nil, err
+	}
+	opt := resample.Options{Method: resample.Bicubic}
+	if s == math.Trunc(s) {
+		opt.ScaleX, opt.ScaleY = 1/s, 1/s
+	}
+	if lr, err = resample.Image(crop, lw, lh, opt); err != nil {
+		return nil, nil, err
+	}
+	lr.Quantize8()
+	return crop, lr, nil
+}
+
+// ShaveFor is the border the protocol ignores at scale s: s pixels for
+// integer scales, as the literature does, rounded up otherwise.
+func ShaveFor(s float64) int { return int(math.Ceil(s - 1e-9)) }
+
+// Score compares a method's output sr with the cropped HR image and the LR
+// input.
+func Score(name string, hr, lr, sr *imageio.Image, shave int) (ImageScore, error) {
+	sc := ImageScore{Name: name}
+	var err error
+	if sc.PSNRY, err = metrics.PSNRY(hr, sr, shave); err != nil {
+		return sc, err
+	}
+	if sc.SSIMY, err = metrics.SSIMY(hr, sr, shave); err != nil {
+		return sc, err
+	}
+	if sc.PSNRRGB, err = metrics.PSNRRGB(hr, sr, shave); err != nil {
+		return sc, err
+	}
+	if sc.LRPSNR, err = metrics.LRConsistency(sr, lr); err != nil {
+		return sc, err
+	}
+	return sc, nil
+}
+
+// ImageScore is one image's scores at one scale.
+type ImageScore struct {
+	Name    string  `json:"name"`     // file name within the dataset
+	PSNRY   float64 `json:"psnr_y"`   // dB on luma, shaved
+	SSIMY   float64 `json:"ssim_y"`   // SSIM on luma, shaved
+	PSNRRGB float64 `json:"psnr_rgb"` // dB on RGB, shaved
+	LRPSNR  float64 `json:"lr_psnr"`  // dB of the re-shrunk output against the LR input
+}
+
+// Result is the mean score of one method on one dataset at one scale.
+type Result struct {
+	Dataset string  `json:"dataset"` // the folder's base name
+	Method  string  `json:"method"`  // the Upscaler's Name
+	Scale   float64 `json:"scale"`   // the requested scale factor
+	Images  int     `json:"images"`  // how many images were scored
+	// PSNRY, SSIMY, PSNRRGB and LRPSNR are the ImageScore fields averaged
+	// over the dataset (dB averaged in dB, as the literature does).
+	PSNRY   float64 `json:"psnr_y"`
+	SSIMY   float64 `json:"ssim_y"`   // see PSNRY
+	PSNRRGB float64 `json:"psnr_rgb"` // see PSNRY
+	LRPSNR  float64 `json:"lr_psnr"`  // see PSNRY
+	Shave   int     `json:"shave"`    // border pixels ignored on each side
+	// Seconds is the time spent in the method's Upscale calls, summed over
+	// images (so it does not shrink with parallel evaluation).
+	Seconds float64 `json:"seconds"`
+	// PerImage holds each image's scores when Config.PerImage is set.
+	PerImage []ImageScore `json:"per_image,omitempty"`
+}
+
+// Config tunes Run.
+type Config struct {
+	// Scales are the upscaling factors, each > 1.
+	Scales []float64
+	// Workers is how many images are evaluated at once; 0 means GOMAXPROCS.
+	// Methods that parallelise internally may want 1.
+	Workers int
+	// FloatOutput scores the method's output as returned; by default it is
+	// rounded to 8 bits first, as a saved result would be.
+	FloatOutput bool
+	// PerImage keeps each image's scores in the results.
+	PerImage bool
+}
+
+// Dataset is a named list of HR image files.
+type Dataset struct {
+	Name  string   // reported in results, usually the folder's name
+	Files []string // image paths, evaluated in this order
+}
+
+// LoadDataset lists the images (PNG, JPEG, WebP) in dir, sorted by name.
+// Images are read lazily by Run, so large sets need not fit in memory.
+func LoadDataset(dir string) (Dataset, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return Dataset{}, fmt.Errorf("dataset %s: %w", dir, err)
+	}
+	d := Dataset{Name: filepath.Base(filepath.Clean(dir))}
+	for _, e := range entries {
+		switch strings.ToLower(filepath.Ext(e.Name())) {
+		case ".png", ".jpg", ".jpeg", ".webp":
+			if !e.IsDir() {
+				d.Files = append(d.Files, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	sort.Strings(d.Files)
+	if len(d.Files) == 0 {
+		return Dataset{}, fmt.Errorf("dataset %s: no PNG, JPEG or WebP images", dir)
+	}
+	return d, nil
+}
+
+// Run evaluates up on every image of d at every scale of cfg and returns
+// one Result per scale, in cfg.Scales order. Images are evaluated in
+// parallel; the first error stops the run.
+func Run(ctx context.Context, d Dataset, up Upscaler, cfg Config) ([]Result, error) {
+	if len(cfg.Scales) == 0 {
+		return nil, errors.New("no scales to evaluate")
+	}
+	for _, s := range cfg.Scales {
+		if !(s > 1) || math.IsInf(s, 0) {
+			return nil, fmt.Errorf("scale %v: the benchmark needs finite scales above 1", s)
+		}
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	scores := make([][]ImageScore, len(cfg.Scales)) // [scale][image]
+	for i := range scores {
+		scores[i] = make([]ImageScore, len(d.Files))
+	}
+	secs := make([][]float64, len(cfg.Scales))
+	for i := range secs {
+		secs[i] = make([]float64, len(d.Files))
+	}
+	jobs := make(chan int)
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		errOnce.Do(func() { firstErr = err; cancel() })
+	}
+	for range min(workers, len(d.Files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if err := runImage(ctx, d.Files[i], up, cfg, i, scores, secs); err != nil {
+					fail(err)
+				}
+			}
+		}()
+	}
+feed:
+	for i := range d.Files {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(cfg.Scales))
+	for si, s := range cfg.Scales {
+		r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Shave: ShaveFor(s)}
+		for i, sc := range scores[si] {
+			r.PSNRY += sc.PSNRY
+			r.SSIMY += sc.SSIMY
+			r.PSNRRGB += sc.PSNRRGB
+			r.LRPSNR += sc.LRPSNR
+			r.Seconds += secs[si][i]
+		}
+		n := float64(len(d.Files))
+		r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR = r.PSNRY/n, r.SSIMY/n, r.PSNRRGB/n, r.LRPSNR/n
+		if cfg.PerImage {
+			r.PerImage = scores[si]
+		}
+		out[si] = r
+	}
+	return out, nil
+}
+
+// runImage reads one HR file and scores it at every scale.
+func runImage(ctx context.Context, path string, up Upscaler, cfg Config, i int, scores [][]ImageScore, secs [][]float64) error {
+	hr, err := imageio.Read(path)
+	if err != nil {
+		return err
+	}
+	name := filepath.Base(path)
+	for si, s := range cfg.Scales {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		crop, lr, err := Degrade(hr, s)
+		if err != nil {
+			return fmt.Errorf("%s ×%v: %w", path, s, err)
+		}
+		t0 := time.Now()
+		sr, err := up.Upscale(ctx, lr, crop.W, crop.H)
+		secs[si][i] = time.Since(t0).Seconds()
+		if err != nil {
+			return fmt.Errorf("%s ×%v: %s: %w", path, s, up.Name(), err)
+		}
+		if sr.W != crop.W || sr.H != crop.H {
+			return fmt.Errorf("%s ×%v: %s returned %dx%d, want %dx%d", path, s, up.Name(), sr.W, sr.H, crop.W, crop.H)
+		}
+		if !cfg.FloatOutput {
+			sr = sr.Clone()
+			sr.Quantize8()
+		}
+		if scores[si][i], err = Score(name, crop, lr, sr, ShaveFor(s)); err != nil {
+			return fmt.Errorf("%s ×%v: %w", path, s, err)
+		}
+	}
+	return nil
+}

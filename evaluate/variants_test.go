@@ -1,0 +1,104 @@
+package evaluate
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/resample"
+)
+
+// TestProtocolVariants reproduces the sensitivity figures quoted in
+// RESULTS.md: how the bicubic scores move under the protocol choices that
+// papers differ on. It only logs (there is nothing to assert beyond the
+// published-numbers test) and takes several seconds, so it runs only with
+// ZOOMDIFF_PROTOCOL_VARIANTS=1:
+//
+//	ZOOMDIFF_PROTOCOL_VARIANTS=1 go test ./evaluate -run ProtocolVariants -v
+func TestProtocolVariants(t *testing.T) {
+	if os.Getenv("ZOOMDIFF_PROTOCOL_VARIANTS") == "" {
+		t.Skip("set ZOOMDIFF_PROTOCOL_VARIANTS=1 to print the protocol sensitivity table")
+	}
+	data, err := DataDir()
+	if err != nil {
+		t.Skipf("skipping: %v", err)
+	}
+	round := func(v []float32) []float32 {
+		out := make([]float32, len(v))
+		for i, x := range v {
+			out[i] = float32(math.Floor(float64(x) + 0.5))
+		}
+		return out
+	}
+	to8 := func(v []float32) {
+		for i, x := range v {
+			v[i] = float32(imageio.To8(x)) / 255
+		}
+	}
+	// matlabUint8 resizes as imresize does for uint8 input: rows then
+	// columns, rounding to uint8 after each pass.
+	matlabUint8 := func(m *imageio.Image, w, h int, s float64) *imageio.Image {
+		a, _ := resample.Resize(m.Pix, m.W, m.H, 3, m.W, h, resample.Options{ScaleX: 1, ScaleY: s})
+		to8(a)
+		b, _ := resample.Resize(a, m.W, h, 3, w, h, resample.Options{ScaleX: s, ScaleY: 1})
+		to8(b)
+		return &imageio.Image{W: w, H: h, Pix: b, Gray: m.Gray}
+	}
+	score := func(ya, yb []float32, w, h, shave int) (float64, float64) {
+		a, sw, sh, _ := metrics.Shave(ya, w, h, 1, shave)
+		b, _, _, _ := metrics.Shave(yb, w, h, 1, shave)
+		s, _ := metrics.SSIM(a, b, sw, sh, 255)
+		return metrics.PSNR(a, b, 255), s
+	}
+	names := []string{"zoomdiff (RGB, Y unrounded)", "grey via BT.601", "Y rounded (uint8 rgb2ycbcr)", "MATLAB uint8 passes", "SRCNN Y-only"}
+	for _, set := range []string{"Set5", "Set14"} {
+		d, err := LoadDataset(filepath.Join(data, "val", set))
+		if err != nil {
+			t.Skipf("skipping: %v", err)
+		}
+		for _, s := range []float64{2, 3, 4} {
+			acc := make([][2]float64, len(names))
+			for _, f := range d.Files {
+				hr, err := imageio.Read(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				crop, lr, _ := Degrade(hr, s)
+				sr, _ := resample.Image(lr, crop.W, crop.H, resample.Options{})
+				sr.Quantize8()
+				sh := ShaveFor(s)
+				add := func(v int, p, q float64) { acc[v][0] += p; acc[v][1] += q }
+				p, q := score(metrics.Y(crop), metrics.Y(sr), crop.W, crop.H, sh)
+				add(0, p, q)
+				p, q = score(metrics.YAs(crop, false), metrics.YAs(sr, false), crop.W, crop.H, sh)
+				add(1, p, q)
+				p, q = score(round(metrics.Y(crop)), round(metrics.Y(sr)), crop.W, crop.H, sh)
+				add(2, p, q)
+				m := matlabUint8(matlabUint8(crop, lr.W, lr.H, 1/s), crop.W, crop.H, s)
+				p, q = score(metrics.Y(crop), metrics.Y(m), crop.W, crop.H, sh)
+				add(3, p, q)
+				// SRCNN: Y of the uint8 image (rounded), bicubic on Y in
+				// floating point without rounding the LR, result rounded.
+				yg := round(metrics.Y(crop))
+				y01 := make([]float32, len(yg))
+				for i, v := range yg {
+					y01[i] = v / 255
+				}
+				l, _ := resample.Resize(y01, crop.W, crop.H, 1, lr.W, lr.H, resample.Options{ScaleX: 1 / s, ScaleY: 1 / s})
+				b, _ := resample.Resize(l, lr.W, lr.H, 1, crop.W, crop.H, resample.Options{ScaleX: s, ScaleY: s})
+				for i, v := range b {
+					b[i] = float32(imageio.To8(v))
+				}
+				p, q = score(yg, b, crop.W, crop.H, sh)
+				add(4, p, q)
+			}
+			n := float64(len(d.Files))
+			for v, name := range names {
+				t.Logf("%-5s ×%v  %-28s PSNR-Y %.4f  SSIM-Y %.5f", set, s, name, acc[v][0]/n, acc[v][1]/n)
+			}
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package imageio
+
+import "encoding/binary"
+
+// jpegOrientation returns the EXIF orientation (1–8) of a JPEG file, or 1
+// when there is none. A malformed EXIF block counts as none: the pixels are
+// still good, and refusing a photo over broken metadata would help nobody.
+func jpegOrientation(data []byte) int {
+	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
+		return 1
+	}
+	p := 2
+	for p+4 <= len(data) {
+		if data[p] != 0xFF {
+			return 1
+		}
+		marker := data[p+1]
+		if marker == 0xFF { // fill byte
+			p++
+			continue
+		}
+		if marker == 0xDA || marker == 0xD9 { // start of scan / end of image: metadata is over
+			return 1
+		}
+		if marker >= 0xD0 && marker <= 0xD7 || marker == 0x01 { // markers without a length
+			p += 2
+			continue
+		}
+		n := int(binary.BigEndian.Uint16(data[p+2:]))
+		if n < 2 || p+2+n > len(data) {
+			return 1
+		}
+		seg := data[p+4 : p+2+n]
+		if marker == 0xE1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
+			if o := tiffOrientation(seg[6:]); o != 0 {
+				return o
+			}
+		}
+		p += 2 + n
+	}
+	return 1
+}
+
+// tiffOrientation reads tag 0x0112 from IFD0 of a TIFF structure (the body
+// of an EXIF block), returning 0 when absent or invalid.
+func tiffOrientation(t []byte) int {
+	if len(t) < 8 {
+		return 0
+	}
+	var bo binary.ByteOrder
+	switch string(t[:2]) {
+	case "II":
+		bo = binary.LittleEndian
+	case "MM":
+		bo = binary.BigEndian
+	default:
+		return 0
+	}
+	if bo.Uint16(t[2:]) != 42 {
+		return 0
+	}
+	ifd := int64(bo.Uint32(t[4:]))
+	if ifd < 8 || ifd+2 > int64(len(t)) {
+		return 0
+	}
+	count := int64(bo.Uint16(t[ifd:]))
+	for i := int64(0); i < count; i++ {
+		e := ifd + 2 + 12*i
+		if e+12 > int64(len(t)) {
+			return 0
+		}
+		if bo.Uint16(t[e:]) != 0x0112 {
+			continue
+		}
+		typ, n := bo.Uint16(t[e+2:]), bo.Uint32(t[e+4:])
+		if typ != 3 || n != 1 { // must be one SHORT, stored in the value field
+			return 0
+		}
+		if o := int(bo.Uint16(t[e+8:])); o >= 1 && o <= 8 {
+			return o
+		}
+		return 0
+	}
+	return 0
+}
+
+// Orient returns m transformed for display according to an EXIF
+// orientation value: 2 mirror, 3 rotate 180°, 4 flip, 5 transpose, 6 rotate
+// 90° clockwise, 7 transverse, 8 rotate 90° counter-clockwise. Values
+// outside 2–8 return m itself.
+func Orient(m *Image, o int) *Image {
+	if o < 2 || o > 8 {
+		return m
+	}
+	w, h := m.W, m.H
+	dw, dh := w, h
+	if o >= 5 {
+		dw, dh = h, w
+	}
+	// src maps a destination pixel to the stored pixel it shows.
+	var src func(x, y int) int
+	switch o {
+	case 2:
+		src = func(x, y int) int { return y*w + (w - 1 - x) }
+	case 3:
+		src = func(x, y int) int { return (h-1-y)*w + (w - 1 - x) }
+	case 4:
+		src = func(x, y int) int { return (h-1-y)*w + x }
+	case 5:
+		src = func(x, y int) int { return x*w + y }
+	case 6:
+		src = func(x, y int) int { return (h-1-x)*w + y }
+	case 7:
+		src = func(x, y int) int { return (h-1-x)*w + (w - 1 - y) }
+	case 8:
+		src = func(x, y int) int { return x*w + (w - 1 - y) }
+	}
+	d := &Image{W: dw, H: dh, Gray: m.Gray, Pix: make([]float32, len(m.Pix))}
+	if m.Alpha != nil {
+		d.Alpha = make([]float32, len(m.Alpha))
+	}
+	for y := 0; y < dh; y++ {
+		for x := 0; x < dw; x++ {
+			i, s := y*dw+x, src(x, y)
+			copy(d.Pix[3*i:3*i+3], m.Pix[3*s:3*s+3])
+			if d.Alpha != nil {
+				d.Alpha[i] = m.Alpha[s]
+			}
+		}
+	}
+	return d
+}

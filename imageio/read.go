@@ -1,0 +1,166 @@
+package imageio
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"os"
+
+	"golang.org/x/image/webp"
+)
+
+// DefaultMaxPixels bounds the images Read decodes when ReadOptions leaves
+// MaxPixels at zero: 2²⁸ pixels (e.g. 16384×16384), about 4 GiB as float32
+// RGBA, well past any real photo but small enough that a crafted header
+// cannot make us allocate the machine's memory.
+const DefaultMaxPixels = 1 << 28
+
+// ErrUnsupported is returned (wrapped) for files that are not PNG, JPEG or
+// WebP.
+var ErrUnsupported = errors.New("unsupported image format (want PNG, JPEG or WebP)")
+
+// ErrTooLarge is returned (wrapped) when a header announces more pixels than
+// the reader allows.
+var ErrTooLarge = errors.New("image too large")
+
+// ReadOptions tunes Read and Decode.
+type ReadOptions struct {
+	// MaxPixels is the largest width×height accepted; 0 means
+	// DefaultMaxPixels. It is checked against the header before any pixel
+	// memory is allocated, which is what defeats decompression bombs.
+	MaxPixels int64
+}
+
+// Read decodes the PNG, JPEG or WebP file at path with default options.
+func Read(path string) (*Image, error) { return ReadWith(path, ReadOptions{}) }
+
+// ReadWith decodes the file at path. Errors name the file.
+func ReadWith(path string, opt ReadOptions) (*Image, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	m, err := Decode(data, opt)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return m, nil
+}
+
+type format struct {
+	name   string
+	magic  func([]byte) bool
+	config func([]byte) (image.Config, error)
+	decode func([]byte) (image.Image, error)
+}
+
+// formats is an explicit table rather than image.RegisterFormat so that
+// importing this package does not change what image.Decode accepts elsewhere
+// and so that the set we promise is exactly the set we decode.
+var formats = []format{
+	{"png", func(b []byte) bool { return bytes.HasPrefix(b, []byte("\x89PNG\r\n\x1a\n")) },
+		func(b []byte) (image.Config, error) { return png.DecodeConfig(bytes.NewReader(b)) },
+		func(b []byte) (image.Image, error) { return png.Decode(bytes.NewReader(b)) }},
+	{"jpeg", func(b []byte) bool { return bytes.HasPrefix(b, []byte{0xFF, 0xD8}) },
+		func(b []byte) (image.Config, error) { return jpeg.DecodeConfig(bytes.NewReader(b)) },
+		func(b []byte) (image.Image, error) { return jpeg.Decode(bytes.NewReader(b)) }},
+	{"webp", func(b []byte) bool {
+		return len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP"
+	},
+		func(b []byte) (image.Config, error) { return webp.DecodeConfig(bytes.NewReader(b)) },
+		func(b []byte) (image.Image, error) { return webp.Decode(bytes.NewReader(b)) }},
+}
+
+// Decode decodes an in-memory PNG, JPEG or WebP file. JPEG EXIF
+// orientation is applied, so the result is the picture as a viewer shows
+// it.
+func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
+	// The decoders are meant not to panic on bad input, but a panic here
+	// would take down a whole batch evaluation for one bad file, so turn any
+	// that slips through into an error.
+	defer func() {
+		if r := recover(); r != nil {
+			m, err = nil, fmt.Errorf("decoder panicked: %v", r)
+		}
+	}()
+	var f *format
+	for i := range formats {
+		if formats[i].magic(data) {
+			f = &formats[i]
+			break
+		}
+	}
+	if f == nil {
+		return nil, ErrUnsupported
+	}
+	cfg, err := f.config(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s header: %w", f.name, err)
+	}
+	limit := opt.MaxPixels
+	if limit <= 0 {
+		limit = DefaultMaxPixels
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%s header: empty size %dx%d", f.name, cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > limit {
+		return nil, fmt.Errorf("%w: %dx%d is over the limit of %d pixels", ErrTooLarge, cfg.Width, cfg.Height, limit)
+	}
+	img, err := f.decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.name, err)
+	}
+	m = FromImage(img)
+	// Go decodes grey+alpha (and grey with a tRNS chunk) PNGs to NRGBA, so
+	// the grey origin is read from the header's colour type instead: 0 is
+	// grey, 4 grey with alpha.
+	if f.name == "png" && len(data) > 25 && (data[25] == 0 || data[25] == 4) {
+		m.Gray = true
+	}
+	if f.name == "jpeg" {
+		m = Orient(m, jpegOrientation(data))
+	}
+	return m, nil
+}
+
+// Config reads only the header of the file at path and returns its width
+// and height, so callers can refuse work before decoding.
+func Config(path string) (w, h int, err error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("decode %s: %w", path, err)
+	}
+	defer fh.Close()
+	// Headers of all three formats fit well within 64 KiB except JPEGs with
+	// a large EXIF/ICC block before SOF, so read more if that fails.
+	for _, n := range []int64{64 << 10, 16 << 20} {
+		buf := make([]byte, n)
+		k, rerr := fh.ReadAt(buf, 0)
+		buf = buf[:k]
+		cfg, cerr := configOf(buf)
+		if cerr == nil {
+			w, h = cfg.Width, cfg.Height
+			if o := jpegOrientation(buf); o >= 5 && o <= 8 {
+				w, h = h, w
+			}
+			return w, h, nil
+		}
+		if rerr != nil || errors.Is(cerr, ErrUnsupported) { // whole file read, or not an image at all
+			return 0, 0, fmt.Errorf("decode %s: %w", path, cerr)
+		}
+	}
+	return 0, 0, fmt.Errorf("decode %s: header not found in the first 16 MiB", path)
+}
+
+func configOf(data []byte) (image.Config, error) {
+	for i := range formats {
+		if formats[i].magic(data) {
+			return formats[i].config(data)
+		}
+	}
+	return image.Config{}, ErrUnsupported
+}

@@ -1,0 +1,123 @@
+package imageio
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// WriteOptions tunes Write.
+type WriteOptions struct {
+	// Quality is the JPEG quality, 1–100; 0 means 95.
+	Quality int
+	// Bits16 writes 16 bits per sample to PNG, keeping the float precision
+	// that 8 bits would round away. JPEG is always 8-bit.
+	Bits16 bool
+}
+
+// Format is an output file format.
+type Format int
+
+// The formats Write can produce.
+const (
+	PNG Format = iota + 1
+	JPEG
+)
+
+// FormatFor picks the output format from a file name's extension (.png,
+// .jpg, .jpeg, any case).
+func FormatFor(path string) (Format, error) {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".png":
+		return PNG, nil
+	case ".jpg", ".jpeg":
+		return JPEG, nil
+	}
+	return 0, fmt.Errorf("cannot tell the output format from %q: use .png, .jpg or .jpeg", filepath.Ext(path))
+}
+
+// Write stores m at path as PNG or JPEG, chosen by the extension, with
+// default options.
+func Write(path string, m *Image) error { return WriteWith(path, m, WriteOptions{}) }
+
+// WriteWith stores m at path. The data go to a temporary file in the same
+// directory that is renamed over path only once complete, so a failure (full
+// disk, a kill) never leaves a truncated image where a good one is expected.
+func WriteWith(path string, m *Image, opt WriteOptions) (err error) {
+	defer func() {
+		if err != nil {
+			err = fmt.Errorf("encode %s: %w", path, err)
+		}
+	}()
+	f, err := FormatFor(path)
+	if err != nil {
+		return err
+	}
+	if err := m.Check(); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err = Encode(bw, m, f, opt); err != nil {
+		return err
+	}
+	if err = bw.Flush(); err != nil {
+		return err
+	}
+	// Sync before rename: otherwise a crash can leave the new name pointing
+	// at a file whose data never reached the disk.
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	// CreateTemp makes the file owner-only; an image should get the usual
+	// permissions of a newly created file.
+	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Encode writes m to w in format f. JPEG has no alpha channel, so for JPEG
+// the colour is written as is and Alpha is ignored.
+func Encode(w io.Writer, m *Image, f Format, opt WriteOptions) error {
+	if err := m.Check(); err != nil {
+		return err
+	}
+	if !finite(m.Pix) || !finite(m.Alpha) {
+		return errors.New("image contains NaN or infinite values")
+	}
+	switch f {
+	case PNG:
+		return png.Encode(w, m.ToImage(opt.Bits16))
+	case JPEG:
+		q := opt.Quality
+		if q == 0 {
+			q = 95
+		}
+		if q < 1 || q > 100 {
+			return fmt.Errorf("JPEG quality %d outside 1–100", q)
+		}
+		opaque := *m
+		opaque.Alpha = nil
+		return jpeg.Encode(w, opaque.ToImage(false), &jpeg.Options{Quality: q})
+	}
+	return fmt.Errorf("unknown format %d", f)
+}
