@@ -32,7 +32,7 @@ type Set struct {
 // IsImage reports whether a file name has an extension the readers accept.
 func IsImage(name string) bool {
 	switch strings.ToLower(filepath.Ext(name)) {
-	case ".png", ".jpg", ".jpeg", ".webp":
+	case ".png", ".jpg", ".jpeg", ".webp", ".bmp":
 		return true
 	}
 	return false

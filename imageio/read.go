@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"os"
 
+	"golang.org/x/image/bmp"
 	"golang.org/x/image/webp"
 )
 
@@ -20,7 +21,7 @@ const DefaultMaxPixels = 1 << 28
 
 // ErrUnsupported is returned (wrapped) for files that are not PNG, JPEG or
 // WebP.
-var ErrUnsupported = errors.New("unsupported image format (want PNG, JPEG or WebP)")
+var ErrUnsupported = errors.New("unsupported image format (want PNG, JPEG, WebP or BMP)")
 
 // ErrTooLarge is returned (wrapped) when a header announces more pixels than
 // the reader allows.
@@ -67,6 +68,10 @@ var formats = []format{
 	{"jpeg", func(b []byte) bool { return bytes.HasPrefix(b, []byte{0xFF, 0xD8}) },
 		func(b []byte) (image.Config, error) { return jpeg.DecodeConfig(bytes.NewReader(b)) },
 		func(b []byte) (image.Image, error) { return jpeg.Decode(bytes.NewReader(b)) }},
+	// BMP because classic SR training sets (T91) ship as BMP files.
+	{"bmp", func(b []byte) bool { return bytes.HasPrefix(b, []byte("BM")) },
+		func(b []byte) (image.Config, error) { return bmp.DecodeConfig(bytes.NewReader(b)) },
+		func(b []byte) (image.Image, error) { return bmp.Decode(bytes.NewReader(b)) }},
 	{"webp", func(b []byte) bool {
 		return len(b) >= 12 && string(b[:4]) == "RIFF" && string(b[8:12]) == "WEBP"
 	},
