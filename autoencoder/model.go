@@ -114,7 +114,10 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	}
 	m.encMid[1] = nn.NewResBlock(e, "mid.res1", width, width, 0)
 	m.encNorm = nn.NewGroupNorm(e, "norm_out", width)
-	m.encOut = nn.NewConv(e, "conv_out", 3, width, cfg.LatentCh, 1, cfg.GlobalSkip)
+	m.encOut = nn.NewConv(e, "conv_out", 3, width, cfg.LatentCh, 1, false)
+	// With the skip, the learned residual starts at zero through the last
+	// (1×1) layer only: zeroing conv_out as well would zero both factors of
+	// each other's gradient and the encoder would never learn.
 	m.quant = nn.NewConv(e, "quant", 1, cfg.LatentCh, cfg.LatentCh, 1, cfg.GlobalSkip)
 
 	d := p.Sub("dec")

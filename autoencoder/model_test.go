@@ -149,17 +149,29 @@ func TestEndToEndGradients(t *testing.T) {
 			continue
 		}
 		for _, i := range []int{0, p.T.Len() / 2, p.T.Len() - 1} {
-			orig := p.T.Data[i]
-			const eps = 1e-2
-			p.T.Data[i] = orig + eps
-			lp := float64(loss(nil).Data[0])
-			p.T.Data[i] = orig - eps
-			lm := float64(loss(nil).Data[0])
-			p.T.Data[i] = orig
-			num := (lp - lm) / (2 * eps)
+			// The LIIF MLP's ReLUs make the loss piecewise smooth: a step
+			// can cross a kink and spoil one difference quotient, so the
+			// gradient passes if it agrees at any of three step sizes. A
+			// wrong gradient disagrees at all of them.
 			a := float64(p.T.Grad[i])
-			if math.Abs(a-num) > 1e-2*math.Max(1, math.Abs(num)) {
-				t.Fatalf("%s[%d]: analytic %g, numeric %g", p.Name, i, a, num)
+			var nums []float64
+			ok := false
+			for _, eps := range []float32{1e-2, 3e-3, 1e-3} {
+				orig := p.T.Data[i]
+				p.T.Data[i] = orig + eps
+				lp := float64(loss(nil).Data[0])
+				p.T.Data[i] = orig - eps
+				lm := float64(loss(nil).Data[0])
+				p.T.Data[i] = orig
+				num := (lp - lm) / (2 * float64(eps))
+				nums = append(nums, num)
+				if math.Abs(a-num) <= 1e-2*math.Max(1, math.Abs(num)) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				t.Fatalf("%s[%d]: analytic %g, numeric %v", p.Name, i, a, nums)
 			}
 			checked++
 		}
