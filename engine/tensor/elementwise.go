@@ -187,25 +187,39 @@ func (tp *Tape) AffineScalar(x *Tensor, s, c float32) *Tensor {
 	return out
 }
 
-// ReLU returns max(x, 0).
+// ReLU returns max(x, 0). NaN passes through, as in PyTorch, so that a
+// diverging network still shows up as non-finite; its gradient is 0.
 func (tp *Tape) ReLU(x *Tensor) *Tensor {
-	out := tp.newOut(x.Shape, x)
-	par.For(len(x.Data), grainElems, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out.Data[i] = max(x.Data[i], 0)
-		}
-	})
+	out := tp.newOutRaw(x.Shape, x)
+	xs, ys := x.Data, out.Data
+	par.For(len(xs), grainElems, func(lo, hi int) { reluForward(ys[lo:hi], xs[lo:hi]) })
 	tp.record(out, func() {
 		gx, g := tp.grad(x), out.Grad
-		par.For(len(g), grainElems, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				if x.Data[i] > 0 {
-					gx[i] += g[i]
-				}
-			}
-		})
+		par.For(len(g), grainElems, func(lo, hi int) { reluBackward(gx[lo:hi], g[lo:hi], xs[lo:hi]) })
 	})
 	return out
+}
+
+// reluForward sets dst = max(src, 0), keeping NaN.
+func reluForward(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = max(v, 0)
+	}
+}
+
+// reluBackward adds g to gx where x > 0. It decides on the bits of x with
+// integer arithmetic rather than a comparison and branch: half the inputs
+// of a ReLU are negative in no predictable pattern, and the mispredicted
+// branch made this loop four times slower than its memory traffic.
+func reluBackward(gx, g, x []float32) {
+	gx, g = gx[:len(x)], g[:len(x)]
+	for i, v := range x {
+		// b−1 (mod 2³²) is below 0x7f800000 exactly for 0 < v ≤ +Inf; the
+		// 64-bit subtraction then borrows and fills the top word with ones.
+		keep := uint32((uint64(math.Float32bits(v)-1) - 0x7f800000) >> 32)
+		gx[i] += math.Float32frombits(math.Float32bits(g[i]) & keep)
+	}
 }
 
 // SiLU returns x·σ(x) (also called swish), the activation of the U-Net and

@@ -54,3 +54,40 @@ func TestExp32(t *testing.T) {
 		}
 	}
 }
+
+// TestReLUEdgeValues pins the bit-twiddled ReLU to its definition on the
+// values where a comparison could differ: signed zeros, infinities, NaN and
+// the smallest subnormals.
+func TestReLUEdgeValues(t *testing.T) {
+	nan := float32(math.NaN())
+	negNaN := math.Float32frombits(math.Float32bits(nan) | 1<<31)
+	inf := float32(math.Inf(1))
+	tiny := math.Float32frombits(1)
+	negZero := float32(math.Copysign(0, -1))
+	in := []float32{0, negZero, 1, -1, inf, -inf, tiny, -tiny, math.MaxFloat32, -math.MaxFloat32, nan, negNaN}
+	x := FromData(append([]float32(nil), in...), len(in))
+	x.SetRequiresGrad(true)
+	tp := NewTape()
+	y := tp.ReLU(x)
+	g := make([]float32, len(in))
+	for i := range g {
+		g[i] = float32(i + 1)
+	}
+	tp.BackwardWith(y, g)
+	for i, v := range in {
+		want, wantGrad := float32(0), float32(0)
+		switch {
+		case v != v:
+			want = v
+		case v > 0:
+			want, wantGrad = v, g[i]
+		}
+		got := y.Data[i]
+		if (want != want) != (got != got) || (want == want && (got != want || math.Signbit(float64(got)))) {
+			t.Errorf("ReLU(%g) = %g, want %g", v, got, want)
+		}
+		if x.Grad[i] != wantGrad {
+			t.Errorf("ReLU'(%g)·%g = %g, want %g", v, g[i], x.Grad[i], wantGrad)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package tensor
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -39,8 +40,21 @@ func naiveConv(x, w, b *Tensor, stride, pad int) []float64 {
 	return out
 }
 
+// convPaths runs f once on the default convolution paths (row-expanded for
+// stride 1) and once with everything forced through im2col.
+func convPaths(t *testing.T, f func(t *testing.T)) {
+	defer func(v bool) { im2colOnly = v }(im2colOnly)
+	for _, only := range []bool{false, true} {
+		im2colOnly = only
+		name := "default"
+		if only {
+			name = "im2col"
+		}
+		t.Run(name, f)
+	}
+}
+
 func TestConvMatchesNaive(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
 	cases := []struct{ n, h, w, cin, k, cout, stride, pad int }{
 		{1, 5, 7, 3, 3, 4, 1, 1},
 		{2, 8, 6, 5, 3, 7, 2, 1},
@@ -49,97 +63,140 @@ func TestConvMatchesNaive(t *testing.T) {
 		{1, 7, 7, 2, 5, 3, 1, 2},
 		{1, 40, 40, 16, 3, 8, 1, 1}, // several im2col blocks
 		{1, 8, 8, 3, 3, 4, 2, 0},
+		{1, 6, 9, 3, 3, 2, 1, 0},    // no padding: output narrower than input
+		{2, 7, 5, 4, 3, 3, 1, 3},    // padding wider than the kernel
+		{3, 70, 9, 5, 3, 300, 1, 1}, // several row blocks per image
+		{1, 5, 300, 90, 3, 4, 1, 1}, // rows too wide for the block budget: one-row blocks
+		{2, 37, 41, 33, 3, 40, 1, 1},
 	}
-	for _, c := range cases {
-		x := randTensor(rng, -1, 1, c.n, c.h, c.w, c.cin)
-		w := randTensor(rng, -1, 1, c.k, c.k, c.cin, c.cout)
-		b := randTensor(rng, -1, 1, c.cout)
-		got := (*Tape)(nil).Conv2D(x, w, b, c.stride, c.pad)
-		want := naiveConv(x, w, b, c.stride, c.pad)
-		for i, v := range want {
-			if math.Abs(float64(got.Data[i])-v) > 1e-4*math.Max(1, math.Abs(v)) {
-				t.Fatalf("%+v: element %d = %g, want %g", c, i, got.Data[i], v)
+	convPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		for _, c := range cases {
+			x := randTensor(rng, -1, 1, c.n, c.h, c.w, c.cin)
+			w := randTensor(rng, -1, 1, c.k, c.k, c.cin, c.cout)
+			b := randTensor(rng, -1, 1, c.cout)
+			for _, bias := range []*Tensor{b, nil} {
+				got := (*Tape)(nil).Conv2D(x, w, bias, c.stride, c.pad)
+				want := naiveConv(x, w, bias, c.stride, c.pad)
+				for i, v := range want {
+					if math.Abs(float64(got.Data[i])-v) > 1e-4*math.Max(1, math.Abs(v)) {
+						t.Fatalf("%+v bias %v: element %d = %g, want %g", c, bias != nil, i, got.Data[i], v)
+					}
+				}
 			}
 		}
-	}
+	})
 }
 
 func TestConvGradients(t *testing.T) {
-	rng := rand.New(rand.NewPCG(5, 6))
-	for _, c := range []struct{ n, h, w, cin, k, cout, stride, pad int }{
+	cases := []struct{ n, h, w, cin, k, cout, stride, pad int }{
 		{2, 5, 4, 3, 3, 2, 1, 1},
 		{1, 6, 6, 2, 3, 3, 2, 1},
 		{2, 4, 3, 3, 1, 2, 1, 0},
 		{1, 5, 5, 2, 3, 2, 1, 0},
+		{1, 4, 5, 2, 3, 3, 1, 3}, // padding wider than the kernel: col2im input gradient
+	}
+	convPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for _, c := range cases {
+			x := randTensor(rng, -1, 1, c.n, c.h, c.w, c.cin)
+			w := randTensor(rng, -1, 1, c.k, c.k, c.cin, c.cout)
+			b := randTensor(rng, -1, 1, c.cout)
+			gradCheck(t, "Conv2D", []*Tensor{x, w, b}, 1e-2, 2e-3, func(tp *Tape) *Tensor { return tp.Conv2D(x, w, b, c.stride, c.pad) })
+		}
+	})
+}
+
+// TestConvPathsAgree checks the row-expanded gradients against im2col on
+// shapes too big for finite differences: several images and several blocks
+// per image, so block and image boundaries are exercised, and with and
+// without each input needing a gradient.
+func TestConvPathsAgree(t *testing.T) {
+	defer func(v bool) { im2colOnly = v }(im2colOnly)
+	rng := rand.New(rand.NewPCG(13, 14))
+	for _, c := range []struct{ n, h, w, cin, k, cout, pad int }{
+		{3, 45, 23, 32, 3, 48, 1},
+		{2, 19, 30, 40, 3, 5, 1},
+		{2, 12, 14, 36, 5, 33, 2}, // 5×5 kernel
+		{1, 80, 9, 33, 3, 300, 1},
+		{2, 3, 280, 100, 3, 7, 1}, // one-row blocks
+		{2, 11, 13, 34, 3, 35, 0},
 	} {
 		x := randTensor(rng, -1, 1, c.n, c.h, c.w, c.cin)
 		w := randTensor(rng, -1, 1, c.k, c.k, c.cin, c.cout)
 		b := randTensor(rng, -1, 1, c.cout)
-		gradCheck(t, "Conv2D", []*Tensor{x, w, b}, 1e-2, 2e-3, func(tp *Tape) *Tensor { return tp.Conv2D(x, w, b, c.stride, c.pad) })
-	}
-}
-
-func TestLinearAndMatMulGradients(t *testing.T) {
-	rng := rand.New(rand.NewPCG(7, 8))
-	x := randTensor(rng, -1, 1, 2, 3, 5)
-	w := randTensor(rng, -1, 1, 5, 4)
-	b := randTensor(rng, -1, 1, 4)
-	gradCheck(t, "Linear", []*Tensor{x, w, b}, 1e-2, 2e-3, func(tp *Tape) *Tensor { return tp.Linear(x, w, b) })
-	for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-		a := randTensor(rng, -1, 1, 2, 3, 4)
-		bm := randTensor(rng, -1, 1, 2, 4, 5)
-		if tr[0] {
-			a = randTensor(rng, -1, 1, 2, 4, 3)
-		}
-		if tr[1] {
-			bm = randTensor(rng, -1, 1, 2, 5, 4)
-		}
-		gradCheck(t, "MatMul", []*Tensor{a, bm}, 1e-2, 2e-3, func(tp *Tape) *Tensor { return tp.MatMul(a, bm, tr[0], tr[1]) })
-	}
-}
-
-func TestGroupNormGradientsAndValues(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 10))
-	x := randTensor(rng, -2, 3, 2, 3, 4, 6)
-	g := randTensor(rng, 0.5, 1.5, 6)
-	b := randTensor(rng, -1, 1, 6)
-	gradCheck(t, "GroupNorm", []*Tensor{x, g, b}, 1e-2, 3e-3, func(tp *Tape) *Tensor { return tp.GroupNorm(x, 2, g, b, 1e-5) })
-	// Without affine, every group of every image has mean 0 and variance 1.
-	y := (*Tape)(nil).GroupNorm(x, 3, nil, nil, 0)
-	for img := 0; img < 2; img++ {
-		for grp := 0; grp < 3; grp++ {
-			var s, s2 float64
-			for p := 0; p < 12; p++ {
-				for ch := grp * 2; ch < grp*2+2; ch++ {
-					v := float64(y.Data[(img*12+p)*6+ch])
-					s += v
-					s2 += v * v
+		for _, grads := range [][3]bool{{true, true, true}, {false, true, true}, {true, false, false}, {false, false, true}} {
+			var res [2][4][]float32 // per path: out, dx, dw, db
+			for p, only := range []bool{false, true} {
+				im2colOnly = only
+				for k, in := range []*Tensor{x, w, b} {
+					in.requiresGrad = grads[k]
+					in.Grad = nil
+					if grads[k] {
+						in.Grad = make([]float32, in.Len())
+						for i := range in.Grad {
+							in.Grad[i] = 0.5 // gradients must accumulate, not overwrite
+						}
+					}
+				}
+				tp := NewTape()
+				out := tp.Conv2D(x, w, b, 1, c.pad)
+				seed := make([]float32, out.Len())
+				srng := rand.New(rand.NewPCG(1, 1))
+				for i := range seed {
+					seed[i] = srng.Float32()*2 - 1
+				}
+				tp.BackwardWith(out, seed)
+				res[p] = [4][]float32{out.Data, x.Grad, w.Grad, b.Grad}
+			}
+			for k, name := range []string{"out", "dx", "dw", "db"} {
+				a, e := res[0][k], res[1][k]
+				if len(a) != len(e) {
+					t.Fatalf("%+v grads %v: %s lengths %d and %d", c, grads, name, len(a), len(e))
+				}
+				for i := range a {
+					if math.Abs(float64(a[i]-e[i])) > 2e-4*math.Max(1, math.Abs(float64(e[i]))) {
+						t.Fatalf("%+v grads %v: %s[%d] = %g, im2col %g", c, grads, name, i, a[i], e[i])
+					}
 				}
 			}
-			if m, v := s/24, s2/24-(s/24)*(s/24); math.Abs(m) > 1e-5 || math.Abs(v-1) > 1e-4 {
-				t.Fatalf("image %d group %d: mean %g variance %g", img, grp, m, v)
-			}
 		}
 	}
 }
 
-func TestAttentionGradientsAndValues(t *testing.T) {
-	rng := rand.New(rand.NewPCG(11, 12))
-	q := randTensor(rng, -1, 1, 2, 5, 4)
-	k := randTensor(rng, -1, 1, 2, 5, 4)
-	v := randTensor(rng, -1, 1, 2, 5, 4)
-	gradCheck(t, "Attention", []*Tensor{q, k, v}, 1e-2, 3e-3, func(tp *Tape) *Tensor { return tp.Attention(q, k, v, 2) })
-	s := randTensor(rng, -3, 3, 3, 7)
-	gradCheck(t, "Softmax", []*Tensor{s}, 1e-2, 3e-3, func(tp *Tape) *Tensor { return tp.Softmax(s) })
-
-	// Composed from MatMul and Softmax for one head, attention must agree.
-	q1, k1, v1 := randTensor(rng, -1, 1, 1, 6, 3), randTensor(rng, -1, 1, 1, 6, 3), randTensor(rng, -1, 1, 1, 6, 3)
-	var tp *Tape
-	want := tp.MatMul(tp.Softmax(tp.Scale(tp.MatMul(q1, k1, false, true), float32(1/math.Sqrt(3)))), v1, false, false)
-	got := tp.Attention(q1, k1, v1, 1)
-	for i := range want.Data {
-		if math.Abs(float64(got.Data[i]-want.Data[i])) > 1e-5 {
-			t.Fatalf("attention element %d: %g, composed %g", i, got.Data[i], want.Data[i])
+// TestConvWeightGradDeterministic checks that the weight and bias
+// gradients, summed from per-group partials that cores claim in whatever
+// order they get to them, come out bit for bit the same on every run and
+// with one core or several.
+func TestConvWeightGradDeterministic(t *testing.T) {
+	defer func(v bool) { im2colOnly = v }(im2colOnly)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	rng := rand.New(rand.NewPCG(15, 16))
+	// Tall enough for several row blocks, and im2col chunks, per image.
+	x := randTensor(rng, -1, 1, 3, 300, 37, 16)
+	w := randTensor(rng, -1, 1, 3, 3, 16, 24)
+	b := randTensor(rng, -1, 1, 24)
+	w.SetRequiresGrad(true)
+	b.SetRequiresGrad(true)
+	for _, stride := range []int{1, 2} {
+		seed := randTensor(rng, -1, 1, 3, (300-1)/stride+1, (37-1)/stride+1, 24).Data
+		var want []float32
+		for run, procs := range []int{1, 2, 4, 2, 1} {
+			runtime.GOMAXPROCS(procs)
+			w.ZeroGrad()
+			b.ZeroGrad()
+			tp := NewTape()
+			tp.BackwardWith(tp.Conv2D(x, w, b, stride, 1), seed)
+			got := append(append([]float32(nil), w.Grad...), b.Grad...)
+			if run == 0 {
+				want = got
+				continue
+			}
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("stride %d, GOMAXPROCS %d: gradient element %d = %x, first run %x", stride, procs, i, math.Float32bits(got[i]), math.Float32bits(want[i]))
+				}
+			}
 		}
 	}
 }
