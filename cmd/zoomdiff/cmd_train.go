@@ -59,6 +59,7 @@ func runTrainAE(args []string) error {
 	val := fs.String("val", "", "folder of validation images (e.g. ../shared/data/val/Set14)")
 	out := fs.String("out", "", "model file to write (the training state goes to OUT.train)")
 	resume := fs.Bool("resume", false, "continue from OUT.train")
+	initFrom := fs.String("init", "", "start from this model file's weights and architecture (a fresh optimiser and schedule)")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	def := autoencoder.DefaultConfig()
 	var opt autoencoder.TrainOptions
@@ -107,8 +108,15 @@ func runTrainAE(args []string) error {
 		}
 	}
 
-	m, err := autoencoder.New(cfg, opt.Seed)
-	if err != nil {
+	var m *autoencoder.Model
+	if *initFrom != "" {
+		// A model file carries its own architecture; the flags that shape
+		// the network are ignored.
+		if m, err = autoencoder.Load(*initFrom); err != nil {
+			return err
+		}
+		logf("initialised from %s", *initFrom)
+	} else if m, err = autoencoder.New(cfg, opt.Seed); err != nil {
 		return err
 	}
 	set, err := dataset.LoadDirs(strings.Split(*data, ","), opt.Crop)
