@@ -48,7 +48,7 @@ func (m *Model) EvalReconstruction(images []*imageio.Image, scales []float64) ([
 			out := d.RenderImage(w, h)
 			out.Gray = img.Gray
 			out.Quantize8() // measured as the saved 8-bit file would be
-			shave := max(int(4*s+0.5), 1)
+			shave := ReconShave(s)
 			py, err := metrics.PSNRY(ref, out, shave)
 			if err != nil {
 				return nil, fmt.Errorf("reconstruction at scale %g: %w", s, err)
@@ -76,3 +76,7 @@ func (m *Model) EvalReconstruction(images []*imageio.Image, scales []float64) ([
 	}
 	return res, nil
 }
+
+// ReconShave is the border shaved at decode scale s: 4 pixels at the input
+// size (as the ×4 benchmark does), proportionally fewer below, at least 1.
+func ReconShave(s float64) int { return max(int(4*s+0.5), 1) }

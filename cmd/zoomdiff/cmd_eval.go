@@ -12,8 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/evaluate"
+	"github.com/zoomdiff/zoomdiff/imageio"
 )
 
 func init() {
@@ -37,7 +40,7 @@ func runEval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	data := fs.String("data", "", "comma-separated folders of HR images (default: Set5 and Set14 of the shared data)")
 	scales := fs.String("scales", "2,3,4", "comma-separated scales above 1; non-integer ones are allowed")
-	method := fs.String("method", "bicubic", "upscaling method: "+methodList())
+	method := fs.String("method", "bicubic", "upscaling method: "+methodList()+", or reconstruct (auto-encoder round trip, needs --model)")
 	model := fs.String("model", "", "weights file, for learned methods")
 	params := paramFlags{}
 	fs.Var(params, "param", "method setting name=value (repeatable)")
@@ -73,6 +76,9 @@ func runEval(args []string) error {
 		}
 		sets = append(sets, set)
 	}
+	if *method == "reconstruct" {
+		return evalReconstruction(sets, *model, *asJSON)
+	}
 	up, err := evaluate.New(*method, evaluate.Options{Model: *model, Params: params})
 	if err != nil {
 		return err
@@ -91,6 +97,43 @@ func runEval(args []string) error {
 		all = append(all, rs...)
 	}
 	if *asJSON {
+		return evaluate.WriteJSON(os.Stdout, all)
+	}
+	return evaluate.WriteTable(os.Stdout, all)
+}
+
+// evalReconstruction encodes each HR image with a stage-1 model and decodes
+// it at its own size, half and a quarter (rows with scale 1, 0.5, 0.25).
+func evalReconstruction(sets []evaluate.Dataset, model string, asJSON bool) error {
+	if model == "" {
+		return errors.New("--method reconstruct needs --model (an auto-encoder file)")
+	}
+	m, err := autoencoder.Load(model)
+	if err != nil {
+		return err
+	}
+	var all []evaluate.Result
+	for _, set := range sets {
+		var images []*imageio.Image
+		for _, f := range set.Files {
+			img, err := imageio.Read(f)
+			if err != nil {
+				return err
+			}
+			images = append(images, img)
+		}
+		start := time.Now()
+		rs, err := m.EvalReconstruction(images, autoencoder.ReconScales)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			all = append(all, evaluate.Result{Dataset: set.Name, Method: "reconstruct", Scale: r.Scale, Images: r.Images,
+				PSNRY: r.PSNRY, SSIMY: r.SSIMY, PSNRRGB: r.PSNRRGB, Shave: autoencoder.ReconShave(r.Scale),
+				Seconds: time.Since(start).Seconds()})
+		}
+	}
+	if asJSON {
 		return evaluate.WriteJSON(os.Stdout, all)
 	}
 	return evaluate.WriteTable(os.Stdout, all)

@@ -1,0 +1,149 @@
+package server
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser;
+// ZOOMDIFF_CHROMIUM overrides it.
+func chromiumPath() string {
+	if p := os.Getenv("ZOOMDIFF_CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// TestBrowser drives the web page in headless Chromium: upload a 40×30
+// PNG, ask for ×2 bicubic, and check that a real 80×60 image appears (and
+// its comparison image), then that the generate tab reports the missing
+// generator. It is skipped where Chromium is not installed, so that
+// `go test ./...` passes on a machine with only Go; .ci/run installs it.
+func TestBrowser(t *testing.T) {
+	exe := chromiumPath()
+	if _, err := os.Stat(exe); err != nil {
+		t.Skipf("skipping the browser test: no Chromium at %s (apt-get install chromium, or set ZOOMDIFF_CHROMIUM)", exe)
+	}
+	if testing.Short() {
+		t.Skip("skipping the browser test in -short mode")
+	}
+	_, ts := newTestServer(t, testConfig(nil))
+	dir := t.TempDir()
+	input := filepath.Join(dir, "input.png")
+	if err := os.WriteFile(input, pngBytes(t, 40, 30, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Containers often have a tiny /dev/shm, which crashes renderers.
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(filepath.Join(dir, "profile")),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	// The first call starts the browser, which lives as long as the context
+	// of that call: start it without the timeout, then bound the steps.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting %s: %v", exe, err)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	// Any uncaught exception on the page fails the test.
+	var mu sync.Mutex
+	var exceptions []string
+	messages := chromedp.Console(ctx)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				mu.Lock()
+				exceptions = append(exceptions, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		// The method list is filled from /v1/models.
+		chromedp.WaitReady(chromedp.CSS(`#method option[value="bicubic"]`)),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
+		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
+		chromedp.SetValue(chromedp.ID("method"), "bicubic"),
+		chromedp.SetValue(chromedp.ID("scale"), "2"),
+		chromedp.Click(chromedp.ID("go")),
+	)
+	if err != nil {
+		t.Fatalf("driving the upscale form: %v", err)
+	}
+	type size struct{ W, H int }
+	result, err := chromedp.Run(ctx, chromedp.Poll[size](`(() => {
+		const i = document.getElementById('result');
+		return !i.hidden && i.complete && i.naturalWidth > 0 ? {W: i.naturalWidth, H: i.naturalHeight} : null;
+	})()`, chromedp.WithPollingTimeout(60*time.Second)))
+	if err != nil {
+		status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("status")))
+		t.Fatalf("waiting for the result image: %v (status %q)", err, status)
+	}
+	if result.W != 80 || result.H != 60 {
+		t.Errorf("result is %dx%d, want 80x60 (×2 of 40×30)", result.W, result.H)
+	}
+	before, err := chromedp.Run(ctx, chromedp.Poll[int](`(() => {
+		const i = document.getElementById('before');
+		return !i.hidden && i.complete ? i.naturalWidth : 0;
+	})()`, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil || before != 80 {
+		t.Errorf("comparison image: width %d, %v; want 80", before, err)
+	}
+	status, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("status")))
+	if err != nil || !strings.HasPrefix(status, "Done") {
+		t.Errorf("status %q (%v), want Done…", status, err)
+	}
+	download, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.ID("download"), "href"))
+	if err != nil || !strings.Contains(download.Value, "/v1/jobs/") {
+		t.Errorf("download link %q (%v)", download.Value, err)
+	}
+
+	err = chromedp.Do(ctx,
+		chromedp.Click(chromedp.ID("tab-generate")),
+		chromedp.WaitVisible(chromedp.ID("ggo")),
+		chromedp.Click(chromedp.ID("ggo")),
+		pollTrue(`document.getElementById('gstatus').textContent.includes('not available')`, 20*time.Second),
+	)
+	if err != nil {
+		t.Fatalf("driving the generate tab: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(exceptions) > 0 {
+		t.Errorf("page threw: %q", exceptions)
+	}
+}
+
+// pollTrue waits until a JavaScript expression is truthy.
+func pollTrue(expr string, timeout time.Duration) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(timeout))(ctx, t)
+		return err
+	})
+}

@@ -1,0 +1,114 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/zoomdiff/zoomdiff/evaluate"
+)
+
+// fuzzServer has small limits so that fuzzed inputs stay cheap.
+func fuzzServer(t testing.TB) *Server {
+	cfg := Config{
+		Logger:          quiet,
+		MaxUploadBytes:  64 << 10,
+		MaxInputPixels:  128 * 128,
+		MaxOutputPixels: 256 * 256,
+		Methods:         evaluate.Methods,
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// FuzzParseUpscaleRequest feeds arbitrary content types and bodies to the
+// request reader and field parser (not the upscaler): every input must give
+// either a well-formed request within the limits or a 4xx error, never a
+// panic or a 5xx.
+func FuzzParseUpscaleRequest(f *testing.F) {
+	body, ct := multipartBody(f, pngBytes(f, 4, 3, false), "scale", "2", "method", "bicubic", "samples", "2", "seed", "9", "param", "eta=1")
+	f.Add(ct, body)
+	body, ct = multipartBody(f, pngBytes(f, 4, 3, true), "size", "x9", "async", "1")
+	f.Add(ct, body)
+	f.Add("application/x-www-form-urlencoded", []byte("scale=2"))
+	s := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
+		r := httptest.NewRequest("POST", "/v1/upscale", bytes.NewReader(body))
+		if contentType != "" {
+			r.Header.Set("Content-Type", contentType)
+		}
+		w := httptest.NewRecorder()
+		fields, img, err := s.readFields(w, r, true, false)
+		var req *upscaleRequest
+		if err == nil {
+			req, err = s.parseUpscaleFields(fields)
+		}
+		if err == nil {
+			req.image = img
+			err = s.precheck(req)
+		}
+		if err != nil {
+			var ae *apiError
+			if !errors.As(err, &ae) || ae.Code < 400 || ae.Code > 499 || ae.Msg == "" {
+				t.Fatalf("error %v is not a 4xx answer", err)
+			}
+			return
+		}
+		if !s.hasMethod(req.method) || req.samples < 1 || req.samples > s.cfg.MaxSamples || len(req.image) == 0 {
+			t.Fatalf("accepted a bad request: %+v", req)
+		}
+		if (req.scale == 0) == (req.size == "") {
+			t.Fatalf("accepted scale %v and size %q", req.scale, req.size)
+		}
+		if req.scale != 0 && (req.scale < s.cfg.MinScale || req.scale > s.cfg.MaxScale) {
+			t.Fatalf("accepted scale %v", req.scale)
+		}
+		if _, bad := req.params["seed"]; bad {
+			t.Fatal("seed leaked into params")
+		}
+	})
+}
+
+// FuzzUpscaleImage sends arbitrary bytes as the uploaded image through the
+// whole handler (header check, imageio.Decode, bicubic ×2, PNG encoding):
+// the answer must be a 200 with a valid image of the right size, or a 4xx
+// with a JSON error; never a 5xx or a panic.
+func FuzzUpscaleImage(f *testing.F) {
+	f.Add(pngBytes(f, 5, 4, false))
+	f.Add(pngBytes(f, 3, 3, true))
+	f.Add(hugePNGHeader(1<<20, 1<<20))
+	s := fuzzServer(f)
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		body, ct := multipartBody(t, data, "scale", "2", "method", "bicubic")
+		r := httptest.NewRequest("POST", "/v1/upscale", bytes.NewReader(body))
+		r.Header.Set("Content-Type", ct)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		switch {
+		case w.Code == http.StatusOK:
+			inW, inH, err := headerConfig(data)
+			if err != nil {
+				t.Fatalf("200 for an image whose header does not parse: %v", err)
+			}
+			m := decodePNG(t, w.Body.Bytes())
+			// JPEG EXIF orientation may swap the sides.
+			if !(m.W == 2*inW && m.H == 2*inH) && !(m.W == 2*inH && m.H == 2*inW) {
+				t.Fatalf("%dx%d input gave %dx%d", inW, inH, m.W, m.H)
+			}
+		case w.Code >= 400 && w.Code < 500:
+			if !strings.Contains(w.Header().Get("Content-Type"), "application/json") {
+				t.Fatalf("%d without a JSON error", w.Code)
+			}
+			errorOf(t, w.Body.Bytes())
+		default:
+			t.Fatalf("status %d: %s", w.Code, truncate(w.Body.String(), 300))
+		}
+	})
+}

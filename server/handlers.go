@@ -1,0 +1,319 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"compress/zlib"
+	"context"
+	"embed"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/pngstream"
+)
+
+//go:embed web
+var webFS embed.FS
+
+// pngLevel trades size for speed: answers are interactive, and BestSpeed
+// encodes about three times faster than the default for 10–20 % more bytes.
+const pngLevel = zlib.BestSpeed
+
+// writeTimeout bounds how long a client may take to read an answer while
+// a worker slot is held for it.
+const writeTimeout = 2 * time.Minute
+
+func (s *Server) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("POST /v1/upscale", s.handleUpscale)
+	m.HandleFunc("POST /v1/generate", s.handleGenerate)
+	m.HandleFunc("GET /v1/models", s.handleModels)
+	m.HandleFunc("GET /v1/jobs/{id}", s.handleJob)
+	m.HandleFunc("DELETE /v1/jobs/{id}", s.handleJobDelete)
+	m.HandleFunc("GET /v1/jobs/{id}/events", s.handleJobEvents)
+	m.HandleFunc("GET /v1/jobs/{id}/images/{i}", s.handleJobImage)
+	m.HandleFunc("GET /healthz", s.handleHealth)
+	m.HandleFunc("GET /metrics", s.metrics.handler(s))
+	// Other methods on the API paths, and unknown API paths, answer in
+	// JSON like the rest of the API rather than with the mux's plain text.
+	for path, allow := range map[string]string{
+		"/v1/upscale": "POST", "/v1/generate": "POST", "/v1/models": "GET",
+		"/v1/jobs/{id}": "GET, DELETE", "/v1/jobs/{id}/events": "GET", "/v1/jobs/{id}/images/{i}": "GET",
+		"/healthz": "GET", "/metrics": "GET",
+	} {
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, errorf(http.StatusMethodNotAllowed, "%s %s: use %s", r.Method, r.URL.Path, allow))
+		})
+	}
+	m.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errorf(http.StatusNotFound, "no API endpoint %s", r.URL.Path))
+	})
+	static, _ := fs.Sub(webFS, "web")
+	files := http.FileServerFS(static)
+	// "/" rather than "GET /": a method in this pattern would conflict
+	// with "/v1/" (each would match requests the other does not).
+	m.Handle("/", securityHeaders(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, errorf(http.StatusMethodNotAllowed, "%s %s: use GET", r.Method, r.URL.Path))
+			return
+		}
+		files.ServeHTTP(w, r)
+	})))
+	s.mux = m
+}
+
+// securityHeaders keeps the page to its own scripts and lets it show the
+// blob: and data: URLs it makes from results.
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header().Set("Referrer-Policy", "no-referrer")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// writeJSON answers v with the given status.
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// writeError answers {"error": msg} with the error's status, plus
+// Retry-After when it has one.
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSON(w, e.Code, map[string]string{"error": e.Msg})
+}
+
+// errBusy is the 429 for a full queue.
+func (s *Server) errBusy() *apiError {
+	return &apiError{Code: http.StatusTooManyRequests,
+		Msg:        fmt.Sprintf("server is busy (%d running, %d queued); retry later", s.cfg.Workers, s.cfg.Queue),
+		RetryAfter: s.pool.retryAfter()}
+}
+
+func (s *Server) errDraining() *apiError {
+	return &apiError{Code: http.StatusServiceUnavailable, Msg: "server is shutting down; retry later", RetryAfter: 5}
+}
+
+func (s *Server) handleUpscale(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		refuse(w, s.errDraining())
+		return
+	}
+	fields, img, err := s.readFields(w, r, true, false)
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	req, err := s.parseUpscaleFields(fields)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req.image = img
+	if err := s.precheck(req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	run := func(ctx context.Context, report func(float64)) (*outcome, error) {
+		return s.runUpscale(ctx, req, report)
+	}
+	if req.async {
+		s.submitJob(w, "upscale", run)
+		return
+	}
+	s.runSync(w, r, req.json, run)
+}
+
+func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Generator == nil {
+		refuse(w, errorf(http.StatusNotImplemented, "this server has no image generator configured"))
+		return
+	}
+	if s.draining.Load() {
+		refuse(w, s.errDraining())
+		return
+	}
+	fields, _, err := s.readFields(w, r, false, true)
+	if err != nil {
+		refuse(w, err)
+		return
+	}
+	req, err := s.parseGenerateFields(fields)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	run := func(ctx context.Context, report func(float64)) (*outcome, error) {
+		return s.runGenerate(ctx, req, report)
+	}
+	if req.async {
+		s.submitJob(w, "generate", run)
+		return
+	}
+	s.runSync(w, r, req.json, run)
+}
+
+// fail answers an error found after the body was read.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if ae, ok := err.(*apiError); ok {
+		writeError(w, ae)
+		return
+	}
+	writeError(w, errorf(http.StatusInternalServerError, "%v", err))
+}
+
+// refuse answers an error found before or while reading the body, and
+// closes the connection afterwards. Otherwise net/http would try to read
+// the rest of the body before answering, to keep the connection, and a
+// client that stalled mid-upload (the error being its read timeout) would
+// never get the answer.
+func refuse(w http.ResponseWriter, err error) {
+	w.Header().Set("Connection", "close")
+	ae, ok := err.(*apiError)
+	if !ok {
+		ae = errorf(http.StatusInternalServerError, "%v", err)
+	}
+	writeError(w, ae)
+}
+
+// runSync admits, queues and runs work for a synchronous request and
+// writes its images.
+func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, run func(context.Context, func(float64)) (*outcome, error)) {
+	if !s.pool.tryAdmit() {
+		writeError(w, s.errBusy())
+		return
+	}
+	defer s.pool.leave()
+	ctx, cancel := s.workContext(r.Context())
+	defer cancel()
+	release, err := s.pool.acquire(ctx)
+	if err != nil {
+		writeError(w, s.classify(ctx, r.Context(), err))
+		return
+	}
+	// The slot is held until the answer is written: the images are in
+	// memory until then, and the slot count is what bounds that memory.
+	defer release()
+	out, err := safeRun(ctx, nil, run)
+	if err != nil {
+		e := s.classify(ctx, r.Context(), err)
+		if e.Code >= 500 && e.Code != http.StatusServiceUnavailable {
+			s.log.Error("work failed", "route", r.URL.Path, "err", err)
+		}
+		writeError(w, e)
+		return
+	}
+	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+	h := w.Header()
+	h.Set("X-Zoomdiff-Method", out.method)
+	h.Set("X-Zoomdiff-Size", fmt.Sprintf("%dx%d", out.w, out.h))
+	if !asJSON {
+		h.Set("X-Zoomdiff-Seed", strconv.FormatUint(out.seeds[0], 10))
+		h.Set("Content-Type", "image/png")
+		h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="zoomdiff-%dx%d.png"`, out.w, out.h))
+		// Streamed row by row: no encoded copy of a large answer is held.
+		bw := bufio.NewWriterSize(w, 64<<10)
+		if err := pngstream.EncodeImage(bw, out.images[0], pngLevel); err != nil {
+			s.log.Warn("writing the answer", "err", err)
+			return
+		}
+		if err := bw.Flush(); err != nil {
+			s.log.Debug("writing the answer", "err", err)
+		}
+		return
+	}
+	type image struct {
+		Seed uint64 `json:"seed"`
+		PNG  string `json:"png"`
+	}
+	res := struct {
+		Method string  `json:"method"`
+		Width  int     `json:"width"`
+		Height int     `json:"height"`
+		Images []image `json:"images"`
+	}{Method: out.method, Width: out.w, Height: out.h}
+	for i, m := range out.images {
+		var buf bytes.Buffer
+		if err := pngstream.EncodeImage(&buf, m, pngLevel); err != nil {
+			writeError(w, errorf(http.StatusInternalServerError, "encoding image %d: %v", i, err))
+			return
+		}
+		res.Images = append(res.Images, image{out.seeds[i], base64.StdEncoding.EncodeToString(buf.Bytes())})
+		out.images[i] = nil // let it go before the next one is encoded
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// modelInfo is one entry of /v1/models.
+type modelInfo struct {
+	Name      string `json:"name"`
+	Summary   string `json:"summary"`
+	Card      string `json:"card,omitempty"`
+	Available bool   `json:"available"`
+	Error     string `json:"error,omitempty"`
+	Default   bool   `json:"default,omitempty"`
+}
+
+func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
+	var list []modelInfo
+	for _, m := range s.methods {
+		info := modelInfo{Name: m.Name, Summary: m.Summary, Card: s.cfg.Cards[m.Name], Available: true, Default: m.Name == s.defaultMethod}
+		// Creating a method can be expensive (weights) and is cached; the
+		// kernels are free, so this is cheap after the first call.
+		if b, err := s.base(m.Name); err != nil {
+			info.Available, info.Error = false, err.Error()
+		} else if b.card != "" {
+			info.Card = b.card
+		}
+		list = append(list, info)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"default":   s.defaultMethod,
+		"methods":   list,
+		"generator": map[string]bool{"available": s.cfg.Generator != nil},
+		"limits": map[string]any{
+			"max_upload_bytes":  s.cfg.MaxUploadBytes,
+			"max_input_pixels":  s.cfg.MaxInputPixels,
+			"max_output_pixels": s.cfg.MaxOutputPixels,
+			"min_scale":         s.cfg.MinScale,
+			"max_scale":         s.cfg.MaxScale,
+			"max_samples":       s.cfg.MaxSamples,
+			"max_generate":      s.cfg.MaxGenerate,
+			"max_steps":         s.cfg.MaxSteps,
+			"workers":           s.cfg.Workers,
+			"queue":             s.cfg.Queue,
+			"timeout_seconds":   s.cfg.Timeout.Seconds(),
+			"job_ttl_seconds":   s.cfg.JobTTL.Seconds(),
+		},
+	})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	status, code := "ok", http.StatusOK
+	if s.draining.Load() {
+		status, code = "shutting down", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, map[string]any{
+		"status": status, "running": s.pool.running.Load(), "queued": s.pool.waiting.Load(),
+		"workers": s.cfg.Workers, "queue": s.cfg.Queue,
+	})
+}
+
+// jsonCompact marshals v on one line, as an SSE data field needs.
+func jsonCompact(v any) ([]byte, error) { return json.Marshal(v) }

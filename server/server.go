@@ -1,0 +1,392 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/evaluate"
+	"github.com/zoomdiff/zoomdiff/imageio"
+)
+
+// Generator makes new images from noise. The server answers /v1/generate
+// with 501 Not Implemented until one is configured.
+type Generator interface {
+	// Generate returns n images of w×h drawn with the given seed. It should
+	// honour ctx cancellation between denoising steps.
+	Generate(ctx context.Context, n, w, h int, seed uint64) ([]*imageio.Image, error)
+}
+
+// ParamUpscaler is an optional interface for methods that are expensive to
+// create, such as a learned model that loads its weights in its factory.
+// The server creates such a method once (with evaluate.Options.Model and no
+// Params) and calls WithParams per request with that request's settings
+// (seed, steps, …), instead of calling the factory, and so reloading the
+// weights, every time. The returned Upscaler is used by one request only;
+// whatever it shares with its parent must be safe for concurrent use.
+type ParamUpscaler interface {
+	evaluate.Upscaler
+	WithParams(params map[string]string) (evaluate.Upscaler, error)
+}
+
+// ProgressReporter is an optional interface for upscalers that can say how
+// far along they are (e.g. after each denoising step). The server calls
+// SetProgress on the per-request instance before Upscale; jobs and the web
+// page show the fraction.
+type ProgressReporter interface {
+	SetProgress(func(done, total int))
+}
+
+// Carder is an optional interface for methods with a model card (what the
+// model was trained on, its scores and limits), shown by /v1/models.
+type Carder interface {
+	Card() string
+}
+
+// Config configures a Server. The zero value serves the registry's methods
+// with the defaults documented on each field.
+type Config struct {
+	// Model is the weights file passed to learned methods as
+	// evaluate.Options.Model.
+	Model string
+	// Cards holds model-card text by method name, for methods that do not
+	// implement Carder.
+	Cards map[string]string
+	// DefaultMethod is used when a request names none. Empty means "model"
+	// when it is registered and can be created, else "bicubic".
+	DefaultMethod string
+	// Generator serves /v1/generate; nil answers 501.
+	Generator Generator
+
+	// Workers is how many requests run at once (default 2). Each method is
+	// itself multi-threaded, so more workers than cores buys little.
+	Workers int
+	// Queue is how many admitted requests may wait for a worker (default 8;
+	// negative means none). Beyond Workers+Queue the server answers 429.
+	Queue int
+	// Timeout bounds each request's work, queueing included (default 5 min).
+	Timeout time.Duration
+	// Grace is how long shutdown lets admitted work finish before
+	// cancelling it (default 30 s).
+	Grace time.Duration
+
+	// MaxUploadBytes bounds a request body (default 32 MiB).
+	MaxUploadBytes int64
+	// BodyTimeout bounds how long a client may take to send its request
+	// body (default 1 min), so that slow-drip uploads cannot hold
+	// connections and memory forever.
+	BodyTimeout time.Duration
+	// MaxInputPixels bounds the uploaded image, checked on its header
+	// before decoding (default 4096×4096).
+	MaxInputPixels int64
+	// MaxOutputPixels bounds each output image (default 4096×4096: 200 MB
+	// as float32 RGB per image while it is being made).
+	MaxOutputPixels int64
+	// MinScale and MaxScale bound the scale factor, and the per-axis ratio
+	// of output to input size when a size is given (defaults 0.1 and 16).
+	MinScale, MaxScale float64
+	// MaxSamples bounds samples per upscale (default 4).
+	MaxSamples int
+	// MaxGenerate bounds images per generation (default 4).
+	MaxGenerate int
+	// MaxSteps bounds the steps parameter (default 1000).
+	MaxSteps int
+
+	// MaxJobs bounds stored asynchronous jobs (default 32). When full, the
+	// oldest finished job is dropped; if none has finished, 429.
+	MaxJobs int
+	// JobTTL is how long a finished job's results are kept (default 10 min).
+	JobTTL time.Duration
+	// MaxJobBytes bounds the PNG bytes all stored jobs hold (default
+	// 512 MiB); beyond it the oldest finished jobs are dropped early.
+	MaxJobBytes int64
+
+	// Logger receives one line per request and lifecycle messages
+	// (default slog.Default()).
+	Logger *slog.Logger
+	// NewUpscaler creates methods (default evaluate.New). Tests inject fakes.
+	NewUpscaler func(name string, opts evaluate.Options) (evaluate.Upscaler, error)
+	// Methods lists the methods offered (default evaluate.Methods).
+	Methods func() []evaluate.MethodInfo
+}
+
+// withDefaults fills the zero fields.
+func (c Config) withDefaults() Config {
+	setInt := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	set64 := func(p *int64, v int64) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	setDur := func(p *time.Duration, v time.Duration) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	setInt(&c.Workers, 2)
+	c.Workers = max(c.Workers, 1)
+	setInt(&c.Queue, 8)
+	c.Queue = max(c.Queue, 0)
+	setDur(&c.Timeout, 5*time.Minute)
+	setDur(&c.Grace, 30*time.Second)
+	setDur(&c.BodyTimeout, time.Minute)
+	set64(&c.MaxUploadBytes, 32<<20)
+	set64(&c.MaxInputPixels, 4096*4096)
+	set64(&c.MaxOutputPixels, 4096*4096)
+	if !(c.MinScale > 0) {
+		c.MinScale = 0.1
+	}
+	if !(c.MaxScale > 0) {
+		c.MaxScale = 16
+	}
+	setInt(&c.MaxSamples, 4)
+	setInt(&c.MaxGenerate, 4)
+	setInt(&c.MaxSteps, 1000)
+	setInt(&c.MaxJobs, 32)
+	setDur(&c.JobTTL, 10*time.Minute)
+	set64(&c.MaxJobBytes, 512<<20)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.NewUpscaler == nil {
+		c.NewUpscaler = evaluate.New
+	}
+	if c.Methods == nil {
+		c.Methods = evaluate.Methods
+	}
+	return c
+}
+
+// Server serves the API and the web page. Create it with New; it can Serve
+// once (shutdown cancels its work context for good).
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	pool    *pool
+	jobs    *jobStore
+	metrics *metrics
+	mux     *http.ServeMux
+
+	// workCtx is the parent of all work; cancelling it is the last step
+	// of shutdown, when the grace period is over.
+	workCtx    context.Context
+	cancelWork context.CancelFunc
+	draining   atomic.Bool
+	jobsMu     sync.Mutex    // orders job starts against shutdown's wait
+	quit       chan struct{} // closed when shutdown starts, ends event streams
+	handlers   sync.WaitGroup
+	jobsWG     sync.WaitGroup
+
+	defaultMethod string
+	methods       []evaluate.MethodInfo
+
+	baseMu sync.Mutex
+	bases  map[string]*baseEntry
+}
+
+// baseEntry caches what the server learned by creating a method with no
+// params: the instance (for ParamUpscalers, reused), that it is a plain
+// Upscaler (to be created per request with params), or that it fails.
+type baseEntry struct {
+	param ParamUpscaler // nil for plain methods
+	card  string
+	err   error // the method cannot be created
+}
+
+// New checks cfg and returns a Server. When DefaultMethod is empty and the
+// "model" method is registered, New creates it once (loading its weights)
+// to decide whether it can be the default; a failure is logged, not fatal,
+// and leaves bicubic as the default.
+func New(cfg Config) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if cfg.MinScale > cfg.MaxScale {
+		return nil, fmt.Errorf("server: scale range [%g, %g] is empty", cfg.MinScale, cfg.MaxScale)
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		pool:    newPool(cfg.Workers, cfg.Queue),
+		jobs:    newJobStore(cfg.MaxJobs, cfg.JobTTL, cfg.MaxJobBytes),
+		metrics: newMetrics(),
+		quit:    make(chan struct{}),
+		bases:   map[string]*baseEntry{},
+		methods: cfg.Methods(),
+	}
+	s.workCtx, s.cancelWork = context.WithCancel(context.Background())
+	sort.Slice(s.methods, func(i, j int) bool { return s.methods[i].Name < s.methods[j].Name })
+	has := s.hasMethod
+	switch {
+	case cfg.DefaultMethod != "":
+		if !has(cfg.DefaultMethod) {
+			return nil, fmt.Errorf("server: default method %q is not registered", cfg.DefaultMethod)
+		}
+		s.defaultMethod = cfg.DefaultMethod
+	case has("model"):
+		if _, err := s.base("model"); err != nil {
+			s.log.Warn("method model is registered but unavailable; default is bicubic", "err", err)
+			s.defaultMethod = "bicubic"
+		} else {
+			s.defaultMethod = "model"
+		}
+	default:
+		s.defaultMethod = "bicubic"
+	}
+	if !has(s.defaultMethod) {
+		return nil, fmt.Errorf("server: default method %q is not registered", s.defaultMethod)
+	}
+	s.routes()
+	return s, nil
+}
+
+// hasMethod reports whether name is offered.
+func (s *Server) hasMethod(name string) bool {
+	i := sort.Search(len(s.methods), func(i int) bool { return s.methods[i].Name >= name })
+	return i < len(s.methods) && s.methods[i].Name == name
+}
+
+// base creates (once) the parameterless instance of a method.
+func (s *Server) base(name string) (*baseEntry, error) {
+	s.baseMu.Lock()
+	defer s.baseMu.Unlock()
+	if b, ok := s.bases[name]; ok {
+		if b.err != nil {
+			return nil, b.err
+		}
+		return b, nil
+	}
+	u, err := s.cfg.NewUpscaler(name, evaluate.Options{Model: s.cfg.Model})
+	if err != nil {
+		// Cached too: the configuration does not change while serving, and
+		// a corrupt weights file must not be re-read for every request.
+		s.bases[name] = &baseEntry{err: err}
+		return nil, err
+	}
+	b := &baseEntry{card: s.cfg.Cards[name]}
+	if c, ok := u.(Carder); ok && b.card == "" {
+		b.card = c.Card()
+	}
+	if p, ok := u.(ParamUpscaler); ok {
+		b.param = p
+	}
+	s.bases[name] = b
+	return b, nil
+}
+
+// upscaler returns a per-request instance of method configured with params.
+func (s *Server) upscaler(method string, params map[string]string) (evaluate.Upscaler, error) {
+	b, err := s.base(method)
+	if err != nil {
+		return nil, err
+	}
+	if b.param != nil {
+		return b.param.WithParams(params)
+	}
+	return s.cfg.NewUpscaler(method, evaluate.Options{Model: s.cfg.Model, Params: params})
+}
+
+// Handler returns the server's routes wrapped in the metrics and logging
+// middleware.
+func (s *Server) Handler() http.Handler { return s.instrument(s.mux) }
+
+// ListenAndServe listens on addr and calls Serve.
+func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve answers requests on ln until ctx is done, then shuts down
+// gracefully: it stops accepting connections, answers new work on open
+// connections with 503, lets admitted work (running or queued, synchronous
+// or jobs) finish for up to Config.Grace, then cancels what is left and
+// waits briefly for it to unwind. It returns nil after a shutdown, or the
+// error that stopped the listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// No ReadTimeout: net/http leaves its deadline on the connection
+		// while the handler runs, and when it fires, the read that watches
+		// for the client leaving fails and cancels the request's context,
+		// killing any upscale that takes longer. The body is bounded by
+		// Config.BodyTimeout per request instead.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "workers", s.cfg.Workers, "queue", s.cfg.Queue, "default_method", s.defaultMethod)
+	select {
+	case err := <-errc:
+		s.cancelWork()
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	return s.shutdown(hs)
+}
+
+// shutdown implements Serve's shutdown sequence.
+func (s *Server) shutdown(hs *http.Server) error {
+	start := time.Now()
+	s.log.Info("shutting down", "grace", s.cfg.Grace, "running", s.pool.running.Load(), "queued", s.pool.waiting.Load())
+	s.jobsMu.Lock()
+	s.draining.Store(true)
+	s.jobsMu.Unlock()
+	close(s.quit)
+	graceCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Grace)
+	defer cancel()
+	// Shutdown closes the listener and idle connections and waits for
+	// active handlers; jobs run outside handlers and are waited for apart.
+	herr := hs.Shutdown(graceCtx)
+	jobsDone := make(chan struct{})
+	go func() { s.jobsWG.Wait(); close(jobsDone) }()
+	select {
+	case <-jobsDone:
+	case <-graceCtx.Done():
+	}
+	if herr == nil && graceCtx.Err() == nil {
+		s.cancelWork()
+		s.log.Info("shut down", "took", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	// Grace is over: cancel the work, give handlers a moment to answer
+	// 503 and unwind, then cut the remaining connections.
+	s.log.Warn("grace period over; cancelling remaining work", "running", s.pool.running.Load(), "queued", s.pool.waiting.Load())
+	s.cancelWork()
+	unwound := make(chan struct{})
+	go func() { s.handlers.Wait(); s.jobsWG.Wait(); close(unwound) }()
+	select {
+	case <-unwound:
+	case <-time.After(10 * time.Second):
+		s.log.Warn("work did not stop 10 s after cancellation; closing connections")
+	}
+	hs.Close()
+	s.log.Info("shut down", "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// workContext returns the context a request's work runs under: cancelled
+// when the client goes away (parent), at shutdown's end (workCtx), or at the
+// request deadline.
+func (s *Server) workContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(parent, s.cfg.Timeout)
+	stop := context.AfterFunc(s.workCtx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+// errShuttingDown is the cause of work refused or cancelled by shutdown.
+var errShuttingDown = errors.New("server is shutting down")

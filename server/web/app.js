@@ -1,0 +1,422 @@
+// zoomdiff web page: drives the JSON API (/v1/upscale and /v1/generate as
+// async jobs with Server-Sent Events for progress). Plain JS, no build step.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+const state = { models: null, file: null, dims: null, job: null, beforeURL: null };
+const terminal = (v) => v.state === 'done' || v.state === 'failed' || v.state === 'cancelled';
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---- setup ---------------------------------------------------------------
+
+async function init() {
+  for (const t of document.querySelectorAll('.tab')) t.addEventListener('click', () => showTab(t.id.replace('tab-', '')));
+  setupUpscale();
+  setupGenerate();
+  health();
+  setInterval(health, 10000);
+  try {
+    const r = await fetch('/v1/models');
+    state.models = await r.json();
+  } catch (e) {
+    status('status', 'Cannot reach the server: ' + e.message, true);
+    return;
+  }
+  const m = state.models;
+  const sel = $('method');
+  for (const x of m.methods) {
+    const o = new Option(x.name + (x.available ? '' : ' (unavailable)'), x.name, false, x.name === m.default);
+    o.disabled = !x.available;
+    o.title = x.summary + (x.error ? '\n' + x.error : '');
+    sel.add(o);
+  }
+  const L = m.limits;
+  $('scale').min = L.min_scale; $('scale').max = L.max_scale;
+  $('samples').max = L.max_samples; $('gn').max = L.max_generate; $('steps').max = L.max_steps;
+  if (!m.generator.available) { $('gen-unavailable').hidden = false; }
+  methodChanged();
+  updateOut();
+}
+
+function showTab(name) {
+  for (const t of document.querySelectorAll('.tab')) {
+    const on = t.id === 'tab-' + name;
+    t.classList.toggle('active', on);
+    t.setAttribute('aria-selected', on);
+  }
+  $('panel-upscale').hidden = name !== 'upscale';
+  $('panel-generate').hidden = name !== 'generate';
+}
+
+async function health() {
+  const p = $('health');
+  try {
+    const r = await fetch('/healthz');
+    const h = await r.json();
+    p.textContent = `${h.status} · ${h.running}/${h.workers} running · ${h.queued} queued`;
+    p.className = 'pill ' + (r.ok ? 'ok' : 'bad');
+  } catch {
+    p.textContent = 'offline';
+    p.className = 'pill bad';
+  }
+}
+
+function status(id, text, isError) {
+  const el = $(id);
+  el.textContent = text;
+  el.classList.toggle('error', !!isError);
+}
+
+function progress(id, v) {
+  // v: null hides, NaN is indeterminate, else a fraction.
+  const box = $(id);
+  box.hidden = v === null;
+  box.classList.toggle('indeterminate', Number.isNaN(v));
+  if (v !== null && !Number.isNaN(v)) box.firstElementChild.style.width = Math.round(v * 100) + '%';
+}
+
+function bytes(n) {
+  if (n < 1024) return n + ' B';
+  if (n < 1048576) return (n / 1024).toFixed(0) + ' KiB';
+  return (n / 1048576).toFixed(1) + ' MiB';
+}
+
+function randomSeed() { return String(crypto.getRandomValues(new Uint32Array(1))[0]); }
+
+// errorText reads the API's {"error": ...} body, or falls back to the status.
+async function errorText(r) {
+  try { return (await r.json()).error || r.statusText; } catch { return `${r.status} ${r.statusText}`; }
+}
+
+// watchJob follows a job by Server-Sent Events, falling back to polling if
+// the stream breaks, and resolves with its final view.
+function watchJob(id, onUpdate) {
+  return new Promise((resolve, reject) => {
+    let over = false;
+    const es = new EventSource(`/v1/jobs/${id}/events`);
+    es.addEventListener('job', (ev) => {
+      const v = JSON.parse(ev.data);
+      onUpdate(v);
+      if (terminal(v)) { over = true; es.close(); resolve(v); }
+    });
+    es.addEventListener('gone', (ev) => { over = true; es.close(); reject(new Error(JSON.parse(ev.data).error)); });
+    es.onerror = () => {
+      if (over) return;
+      over = true;
+      es.close();
+      poll(id, onUpdate).then(resolve, reject);
+    };
+  });
+}
+
+async function poll(id, onUpdate) {
+  for (;;) {
+    const r = await fetch(`/v1/jobs/${id}`);
+    if (!r.ok) throw new Error(await errorText(r));
+    const v = await r.json();
+    onUpdate(v);
+    if (terminal(v)) return v;
+    await sleep(700);
+  }
+}
+
+function describe(v) {
+  if (v.state === 'queued') return 'Queued, waiting for a worker…';
+  if (v.state === 'running') return v.progress > 0 ? `Working… ${Math.round(v.progress * 100)}%` : 'Working…';
+  return v.state;
+}
+
+// ---- upscale ---------------------------------------------------------------
+
+function setupUpscale() {
+  const drop = $('drop');
+  $('file').addEventListener('change', () => setFile($('file').files[0]));
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const f = e.dataTransfer.files[0];
+    if (f) { $('file').files = e.dataTransfer.files; setFile(f); }
+  });
+  for (const r of document.querySelectorAll('input[name=mode]')) r.addEventListener('change', modeChanged);
+  for (const b of document.querySelectorAll('#scale-chips button')) {
+    b.addEventListener('click', () => { $('scale').value = b.dataset.scale; updateOut(); });
+  }
+  for (const id of ['scale', 'width', 'height']) $(id).addEventListener('input', updateOut);
+  $('method').addEventListener('change', methodChanged);
+  $('dice').addEventListener('click', () => { $('seed').value = randomSeed(); });
+  $('slider').addEventListener('input', () => $('compare-box').style.setProperty('--split', $('slider').value + '%'));
+  $('zoom').addEventListener('click', () => {
+    const on = $('stage').classList.toggle('actual');
+    $('zoom').textContent = on ? 'Fit' : '1:1';
+  });
+  $('upscale-form').addEventListener('submit', (e) => { e.preventDefault(); state.job ? cancelJob() : upscale(); });
+}
+
+function setFile(f) {
+  if (!f) return;
+  const L = state.models && state.models.limits;
+  if (L && f.size > L.max_upload_bytes) {
+    status('status', `That file is ${(f.size / 1048576).toFixed(1)} MiB; the server takes up to ${(L.max_upload_bytes / 1048576).toFixed(0)} MiB.`, true);
+    return;
+  }
+  state.file = f;
+  const url = URL.createObjectURL(f);
+  const img = $('preview');
+  img.onload = () => {
+    state.dims = { w: img.naturalWidth, h: img.naturalHeight };
+    $('input-info').textContent = `${f.name} · ${state.dims.w}×${state.dims.h} · ${bytes(f.size)}`;
+    $('go').disabled = false;
+    updateOut();
+    status('status', '');
+  };
+  img.onerror = () => status('status', 'The browser cannot show this file; the server may still read it.', true);
+  img.src = url;
+  img.hidden = false;
+  $('drop-text').hidden = true;
+  $('go').disabled = false;
+}
+
+function mode() { return document.querySelector('input[name=mode]:checked').value; }
+
+function modeChanged() {
+  $('scale-row').hidden = mode() !== 'scale';
+  $('size-row').hidden = mode() !== 'size';
+  updateOut();
+}
+
+function compareMethod() { return $('method').value === 'bicubic' ? 'nearest' : 'bicubic'; }
+
+function methodChanged() {
+  const m = state.models && state.models.methods.find((x) => x.name === $('method').value);
+  const card = $('card');
+  card.hidden = !(m && m.card);
+  card.textContent = m && m.card ? m.card : '';
+  $('compare').parentElement.lastChild.textContent = ' Compare with ' + compareMethod();
+}
+
+// targetSize mirrors the server's rule (ceil(n·scale); a missing side keeps
+// the aspect ratio) for the preview of the output size.
+function targetSize() {
+  if (!state.dims) return null;
+  const { w, h } = state.dims;
+  if (mode() === 'scale') {
+    const s = parseFloat($('scale').value);
+    if (!(s > 0)) return null;
+    return { w: Math.ceil(w * s - 1e-9), h: Math.ceil(h * s - 1e-9) };
+  }
+  let W = parseInt($('width').value, 10), H = parseInt($('height').value, 10);
+  if (!(W > 0) && !(H > 0)) return null;
+  if (!(W > 0)) W = Math.max(1, Math.round(H * w / h));
+  if (!(H > 0)) H = Math.max(1, Math.round(W * h / w));
+  return { w: W, h: H };
+}
+
+function updateOut() {
+  const t = targetSize();
+  const L = state.models && state.models.limits;
+  if (!t) { $('out-info').textContent = ''; return; }
+  const mp = (t.w * t.h / 1e6).toFixed(t.w * t.h < 1e6 ? 2 : 1);
+  let text = `Output ${t.w}×${t.h} (${mp} MP)`;
+  if (L && t.w * t.h > L.max_output_pixels) text += ` — over the server's ${(L.max_output_pixels / 1e6).toFixed(1)} MP limit`;
+  $('out-info').textContent = text;
+}
+
+function requestForm(method) {
+  const fd = new FormData();
+  fd.append('image', state.file);
+  if (mode() === 'scale') {
+    fd.append('scale', $('scale').value);
+  } else {
+    fd.append('size', `${$('width').value || ''}x${$('height').value || ''}`);
+  }
+  fd.append('method', method);
+  return fd;
+}
+
+async function upscale() {
+  if (!state.file) return;
+  const method = $('method').value;
+  const fd = requestForm(method);
+  fd.append('samples', $('samples').value || '1');
+  if ($('seed').value.trim()) fd.append('seed', $('seed').value.trim());
+  if ($('steps').value.trim()) fd.append('steps', $('steps').value.trim());
+  fd.append('async', '1');
+  resetViewer();
+  status('status', 'Uploading…');
+  progress('progress', NaN);
+  let r;
+  try {
+    r = await fetch('/v1/upscale', { method: 'POST', body: fd });
+  } catch (e) {
+    progress('progress', null);
+    status('status', 'Upload failed: ' + e.message, true);
+    return;
+  }
+  if (!r.ok) {
+    progress('progress', null);
+    status('status', await errorText(r), true);
+    return;
+  }
+  const job = await r.json();
+  state.job = job.id;
+  $('go').textContent = 'Cancel';
+  const before = $('compare').checked ? fetchBefore(compareMethod()) : null;
+  try {
+    const v = await watchJob(job.id, (v) => {
+      status('status', describe(v));
+      progress('progress', v.state === 'running' && v.progress > 0 ? v.progress : (terminal(v) ? 1 : NaN));
+    });
+    if (v.state !== 'done') {
+      status('status', v.state === 'cancelled' ? 'Cancelled.' : 'Failed: ' + v.error, v.state !== 'cancelled');
+      progress('progress', null);
+      return;
+    }
+    status('status', `Done in ${v.elapsed_seconds.toFixed(1)} s · seed${v.seeds.length > 1 ? 's' : ''} ${v.seeds.join(', ')}`);
+    setTimeout(() => { if (!state.job) progress('progress', null); }, 800);
+    showResult(v, 0);
+    if (v.images.length > 1) showStrip(v);
+    if (before) before.then((url) => url && showBefore(url, compareMethod()));
+  } catch (e) {
+    status('status', e.message, true);
+    progress('progress', null);
+  } finally {
+    state.job = null;
+    $('go').textContent = 'Upscale';
+  }
+}
+
+async function cancelJob() {
+  const id = state.job;
+  if (!id) return;
+  await fetch(`/v1/jobs/${id}`, { method: 'DELETE' });
+  status('status', 'Cancelled.');
+  progress('progress', null);
+}
+
+// fetchBefore asks for the comparison image synchronously (the kernels are
+// fast) and returns an object URL for it, or null on failure.
+async function fetchBefore(method) {
+  try {
+    const r = await fetch('/v1/upscale', { method: 'POST', body: requestForm(method) });
+    if (!r.ok) return null;
+    return URL.createObjectURL(await r.blob());
+  } catch { return null; }
+}
+
+function resetViewer() {
+  for (const id of ['result', 'before', 'divider', 'slider', 'label-before', 'label-after']) $(id).hidden = true;
+  $('compare-box').classList.remove('with-before');
+  $('stage').classList.add('empty');
+  $('samples-strip').replaceChildren();
+  $('download').classList.add('disabled');
+  $('zoom').disabled = true;
+  $('result-info').textContent = 'Working…';
+  if (state.beforeURL) { URL.revokeObjectURL(state.beforeURL); state.beforeURL = null; }
+}
+
+function showResult(v, i) {
+  const img = $('result');
+  img.src = v.images[i];
+  img.hidden = false;
+  $('stage').classList.remove('empty');
+  $('result-info').textContent = `${v.width}×${v.height} · ${v.method} · seed ${v.seeds[i]}`;
+  const a = $('download');
+  a.href = v.images[i];
+  a.download = `zoomdiff-${v.width}x${v.height}-${v.method}-${v.seeds[i]}.png`;
+  a.classList.remove('disabled');
+  $('zoom').disabled = false;
+  $('label-after').textContent = v.method;
+  for (const [k, b] of [...$('samples-strip').children].entries()) b.classList.toggle('active', k === i);
+}
+
+function showStrip(v) {
+  const strip = $('samples-strip');
+  v.images.forEach((src, i) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.title = 'seed ' + v.seeds[i];
+    const t = document.createElement('img');
+    t.src = src;
+    t.alt = 'sample ' + (i + 1);
+    b.append(t);
+    b.addEventListener('click', () => showResult(v, i));
+    strip.append(b);
+  });
+  strip.firstElementChild.classList.add('active');
+}
+
+function showBefore(url, method) {
+  state.beforeURL = url;
+  const b = $('before');
+  b.onload = () => {
+    b.hidden = false;
+    $('compare-box').classList.add('with-before');
+    for (const id of ['divider', 'slider', 'label-before', 'label-after']) $(id).hidden = false;
+    $('label-before').textContent = method;
+  };
+  b.src = url;
+}
+
+// ---- generate --------------------------------------------------------------
+
+function setupGenerate() {
+  for (const r of document.querySelectorAll('input[name=gsize]')) {
+    r.addEventListener('change', () => { $('gen-custom').hidden = genSize() !== 'custom'; });
+  }
+  $('gdice').addEventListener('click', () => { $('gseed').value = randomSeed(); });
+  $('generate-form').addEventListener('submit', (e) => { e.preventDefault(); generate(); });
+}
+
+function genSize() { return document.querySelector('input[name=gsize]:checked').value; }
+
+async function generate() {
+  let size = genSize();
+  if (size === 'custom') size = `${$('gwidth').value}x${$('gheight').value}`;
+  const body = new URLSearchParams({ n: $('gn').value || '1', size, async: '1' });
+  if ($('gseed').value.trim()) body.set('seed', $('gseed').value.trim());
+  $('ggo').disabled = true;
+  progress('gprogress', NaN);
+  status('gstatus', 'Submitting…');
+  try {
+    const r = await fetch('/v1/generate', { method: 'POST', body });
+    if (!r.ok) {
+      const msg = await errorText(r);
+      status('gstatus', r.status === 501 ? 'Generation is not available on this server yet: ' + msg : msg, true);
+      progress('gprogress', null);
+      return;
+    }
+    const job = await r.json();
+    const v = await watchJob(job.id, (v) => {
+      status('gstatus', describe(v));
+      progress('gprogress', v.state === 'running' && v.progress > 0 ? v.progress : (terminal(v) ? 1 : NaN));
+    });
+    if (v.state !== 'done') { status('gstatus', 'Failed: ' + v.error, true); progress('gprogress', null); return; }
+    status('gstatus', `Done in ${v.elapsed_seconds.toFixed(1)} s`);
+    setTimeout(() => progress('gprogress', null), 800);
+    const gallery = $('gallery');
+    $('gallery-empty').hidden = true;
+    v.images.forEach((src, i) => {
+      const fig = document.createElement('figure');
+      const img = document.createElement('img');
+      img.src = src;
+      img.alt = `generated ${v.width}×${v.height}`;
+      const cap = document.createElement('figcaption');
+      const a = document.createElement('a');
+      a.href = src;
+      a.download = `zoomdiff-gen-${v.width}x${v.height}-${v.seeds[i]}-${i}.png`;
+      a.textContent = 'Download';
+      cap.append(`${v.width}×${v.height} · seed ${v.seeds[i]} #${i + 1}`, a);
+      fig.append(img, cap);
+      gallery.prepend(fig);
+    });
+  } catch (e) {
+    status('gstatus', e.message, true);
+    progress('gprogress', null);
+  } finally {
+    $('ggo').disabled = false;
+  }
+}
+
+init();

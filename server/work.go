@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+
+	"github.com/zoomdiff/zoomdiff/evaluate"
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/resample"
+)
+
+// outcome is the result of one request's work.
+type outcome struct {
+	method string
+	w, h   int
+	seeds  []uint64
+	images []*imageio.Image
+}
+
+// randomSeed draws a seed for requests that give none. Kept below 2³² so
+// that it is easy to read back and type in.
+func randomSeed() uint64 { return uint64(rand.Uint32()) }
+
+// targetSize works out the output size with evaluate.TargetSize (the CLI's
+// rules: ceil(n·scale), or WxH / Wx / xH keeping the aspect ratio) and
+// applies the server's limits: output pixels and the per-side ratio.
+func (s *Server) targetSize(inW, inH int, req *upscaleRequest, checkRatio bool) (w, h int, err error) {
+	// The request's fields are already validated (scale within range, each
+	// side below 2³¹), so the product fits and TargetSize cannot overflow;
+	// its own pixel limit is lifted so that the server's message, not the
+	// CLI's flag hint, reaches the client.
+	w, h, err = evaluate.TargetSize(inW, inH, req.scale, req.size, 1<<62)
+	if err != nil {
+		return 0, 0, errorf(http.StatusBadRequest, "%v", err)
+	}
+	if px := int64(w) * int64(h); px > s.cfg.MaxOutputPixels {
+		return 0, 0, errorf(http.StatusBadRequest, "output %dx%d is %d pixels, over the server's limit of %d", w, h, px, s.cfg.MaxOutputPixels)
+	}
+	if req.size != "" && checkRatio {
+		rx, ry := float64(w)/float64(inW), float64(h)/float64(inH)
+		if lo, hi := min(rx, ry), max(rx, ry); lo < s.cfg.MinScale || hi > s.cfg.MaxScale {
+			return 0, 0, errorf(http.StatusBadRequest, "size %dx%d scales the %dx%d input by ×%.3g × ×%.3g; the server allows ×%g to ×%g per side",
+				w, h, inW, inH, rx, ry, s.cfg.MinScale, s.cfg.MaxScale)
+		}
+	}
+	return w, h, nil
+}
+
+// precheck refuses what can be refused from the image header, before the
+// request queues: not an image, too many input pixels, and (where they do
+// not depend on the EXIF orientation that only decoding applies) too many
+// output pixels. Everything is checked again on the decoded size.
+func (s *Server) precheck(req *upscaleRequest) error {
+	inW, inH, err := s.checkInput(req.image)
+	if err != nil {
+		return err
+	}
+	if req.size != "" {
+		if w, h, _ := parseSize(req.size, false); w == 0 || h == 0 {
+			return nil
+		}
+	}
+	// With a scale or both sides given, the output's pixel count does not
+	// depend on orientation; the per-side ratio does, so it waits.
+	_, _, err = s.targetSize(inW, inH, req, false)
+	return err
+}
+
+// runUpscale decodes the upload and makes req.samples upscales, sample i
+// with seed+i. report, if not nil, receives the fraction done.
+func (s *Server) runUpscale(ctx context.Context, req *upscaleRequest, report func(float64)) (*outcome, error) {
+	lr, err := imageio.Decode(req.image, imageio.ReadOptions{MaxPixels: s.cfg.MaxInputPixels})
+	switch {
+	case errors.Is(err, imageio.ErrTooLarge):
+		return nil, errorf(http.StatusRequestEntityTooLarge, "%v", err)
+	case errors.Is(err, imageio.ErrUnsupported):
+		return nil, errorf(http.StatusUnsupportedMediaType, "%v", err)
+	case err != nil:
+		return nil, errorf(http.StatusBadRequest, "cannot decode the image: %v", err)
+	}
+	w, h, err := s.targetSize(lr.W, lr.H, req, true)
+	if err != nil {
+		return nil, err
+	}
+	out := &outcome{method: req.method, w: w, h: h}
+	for i := range req.samples {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		seed := req.seed + uint64(i)
+		params := make(map[string]string, len(req.params)+1)
+		for k, v := range req.params {
+			params[k] = v
+		}
+		params["seed"] = strconv.FormatUint(seed, 10)
+		up, err := s.upscaler(req.method, params)
+		if err != nil {
+			// Factories fail on bad settings (an unknown param, steps the
+			// model cannot do) or a missing weights file: the request's
+			// problem or a configuration one, never a crash.
+			return nil, errorf(http.StatusBadRequest, "method %s is not available with these settings: %v", req.method, err)
+		}
+		if report != nil {
+			report(float64(i) / float64(req.samples))
+			if p, ok := up.(ProgressReporter); ok {
+				p.SetProgress(func(done, total int) {
+					if total > 0 {
+						report((float64(i) + float64(done)/float64(total)) / float64(req.samples))
+					}
+				})
+			}
+		}
+		img, err := s.upscaleOne(ctx, up, lr, w, h, req.scale)
+		if err != nil {
+			return nil, err
+		}
+		out.images = append(out.images, img)
+		out.seeds = append(out.seeds, seed)
+	}
+	if report != nil {
+		report(1)
+	}
+	return out, nil
+}
+
+// upscaleOne runs one method the way evaluate.UpscaleFile does, so that the
+// server and the CLI give the same pixels: kernels given a scale build
+// their weights for that scale, and alpha that the method drops is carried
+// over with bicubic.
+func (s *Server) upscaleOne(ctx context.Context, up evaluate.Upscaler, lr *imageio.Image, w, h int, scale float64) (*imageio.Image, error) {
+	var out *imageio.Image
+	var err error
+	if r, ok := up.(evaluate.Resampler); ok && scale != 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out, err = resample.Image(lr, w, h, resample.Options{Method: r.Method, ScaleX: scale, ScaleY: scale})
+	} else {
+		out, err = up.Upscale(ctx, lr, w, h)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err // cancelled: classified by the caller
+		}
+		return nil, fmt.Errorf("%s: %w", up.Name(), err)
+	}
+	if err := out.Check(); err != nil {
+		return nil, fmt.Errorf("%s returned a bad image: %w", up.Name(), err)
+	}
+	if out.W != w || out.H != h {
+		return nil, fmt.Errorf("%s returned %dx%d, want %dx%d", up.Name(), out.W, out.H, w, h)
+	}
+	if !finite(out.Pix) || !finite(out.Alpha) {
+		return nil, fmt.Errorf("%s returned NaN or infinite values", up.Name())
+	}
+	if lr.Alpha != nil && out.Alpha == nil {
+		a, err := resample.Resize(lr.Alpha, lr.W, lr.H, 1, w, h, resample.Options{Method: resample.Bicubic})
+		if err != nil {
+			return nil, err
+		}
+		for i, v := range a {
+			a[i] = min(max(v, 0), 1)
+		}
+		out.Alpha = a
+	}
+	return out, nil
+}
+
+// runGenerate asks the generator for req.n images and checks what it gives.
+func (s *Server) runGenerate(ctx context.Context, req *generateRequest, report func(float64)) (*outcome, error) {
+	if report != nil {
+		report(0)
+	}
+	imgs, err := s.cfg.Generator.Generate(ctx, req.n, req.w, req.h, req.seed)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	if len(imgs) != req.n {
+		return nil, fmt.Errorf("generator returned %d images, want %d", len(imgs), req.n)
+	}
+	out := &outcome{method: "generate", w: req.w, h: req.h}
+	for i, m := range imgs {
+		if err := m.Check(); err != nil {
+			return nil, fmt.Errorf("generator image %d: %w", i, err)
+		}
+		if m.W != req.w || m.H != req.h {
+			return nil, fmt.Errorf("generator returned %dx%d, want %dx%d", m.W, m.H, req.w, req.h)
+		}
+		if !finite(m.Pix) || !finite(m.Alpha) {
+			return nil, fmt.Errorf("generator returned NaN or infinite values")
+		}
+		out.images = append(out.images, m)
+		// Seeds are per batch: image i is the i-th draw of seed.
+		out.seeds = append(out.seeds, req.seed)
+	}
+	if report != nil {
+		report(1)
+	}
+	return out, nil
+}
+
+func finite(v []float32) bool {
+	for _, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// safeRun calls run, turning a panic in a method into an error: net/http
+// would only drop the connection for a handler, and a panic in a job's
+// goroutine would take the whole server down.
+func safeRun(ctx context.Context, report func(float64), run func(context.Context, func(float64)) (*outcome, error)) (out *outcome, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("method panicked: %v", r)
+		}
+	}()
+	return run(ctx, report)
+}
+
+// classify turns a work error into the answer for it. client is the
+// request's own context (nil for jobs), ctx the work context.
+func (s *Server) classify(ctx, client context.Context, err error) *apiError {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case client != nil && client.Err() != nil:
+		// Nobody will read this; 499 (nginx's "client closed request")
+		// keeps the metrics honest.
+		return errorf(499, "client closed the request")
+	case s.workCtx.Err() != nil || errors.Is(err, errShuttingDown):
+		return &apiError{Code: http.StatusServiceUnavailable, Msg: "server is shutting down; retry on another instance or later", RetryAfter: 5}
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded):
+		return &apiError{Code: http.StatusServiceUnavailable, Msg: fmt.Sprintf("the request did not finish within the server's %v limit (queueing included); try a smaller output or retry later", s.cfg.Timeout), RetryAfter: s.pool.retryAfter()}
+	case errors.Is(err, context.Canceled):
+		return errorf(http.StatusServiceUnavailable, "cancelled")
+	}
+	return errorf(http.StatusInternalServerError, "%v", err)
+}
