@@ -67,12 +67,16 @@ func runUpscale(args []string) error {
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
+	scaleSet := false
+	fs.Visit(func(f *flag.Flag) { scaleSet = scaleSet || f.Name == "scale" })
 	switch {
+	case scaleSet && !(*scale > 0):
+		return fmt.Errorf("scale %g: want a finite number above 0", *scale)
 	case fs.NArg() != 1:
 		return errors.New("want exactly one input file (usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT)")
 	case *out == "":
 		return errors.New("no output file: give -o OUTPUT")
-	case (*scale == 0) == (*size == ""):
+	case scaleSet == (*size != ""):
 		return errors.New("give exactly one of --scale and --size")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -43,7 +43,8 @@ func TestUpscaleCommand(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{in, "--scale", "0", "-o", filepath.Join(dir, "a.png")}, "exactly one of --scale and --size"},
+		{[]string{in, "--scale", "0", "-o", filepath.Join(dir, "a.png")}, "scale 0: want a finite number above 0"},
+		{[]string{in, "-o", filepath.Join(dir, "a.png")}, "exactly one of --scale and --size"},
 		{[]string{in, "--scale", "-3", "-o", filepath.Join(dir, "a.png")}, "scale -3"},
 		{[]string{in, "--scale", "NaN", "-o", filepath.Join(dir, "a.png")}, "scale NaN"},
 		{[]string{in, "--scale", "Inf", "-o", filepath.Join(dir, "a.png")}, "scale +Inf"},
