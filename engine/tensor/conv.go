@@ -80,16 +80,7 @@ func (tp *Tape) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 // zeroing the buffer, which for a large feature map costs a noticeable
 // fraction of a convolution.
 func (tp *Tape) newOutRaw(shape []int, inputs ...*Tensor) *Tensor {
-	t := &Tensor{Shape: append([]int(nil), shape...), Data: tp.scratch(numel(shape))}
-	if tp != nil {
-		for _, in := range inputs {
-			if in != nil && in.requiresGrad {
-				t.requiresGrad = true
-				break
-			}
-		}
-	}
-	return t
+	return tp.result(shape, tp.scratch(numel(shape)), inputs)
 }
 
 // convGeom is the shape arithmetic of one convolution.

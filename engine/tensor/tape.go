@@ -62,7 +62,12 @@ func (tp *Tape) scratch(n int) []float32 {
 // newOut makes an operation's result. It tracks gradients when the tape is
 // recording and any input does.
 func (tp *Tape) newOut(shape []int, inputs ...*Tensor) *Tensor {
-	t := &Tensor{Shape: append([]int(nil), shape...), Data: tp.alloc(numel(shape))}
+	return tp.result(shape, tp.alloc(numel(shape)), inputs)
+}
+
+// result wraps data as an operation's output of the given shape.
+func (tp *Tape) result(shape []int, data []float32, inputs []*Tensor) *Tensor {
+	t := &Tensor{Shape: append([]int(nil), shape...), Data: data}
 	if tp != nil {
 		for _, in := range inputs {
 			if in != nil && in.requiresGrad {
