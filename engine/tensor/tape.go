@@ -125,6 +125,10 @@ func (tp *Tape) Reset() {
 	for _, t := range tp.grads {
 		t.Grad, t.pooled = nil, false
 	}
+	// Buffers that sat unused through a whole step are dropped, so a loop
+	// whose shapes change (a random decode size per step) keeps only the
+	// last step's buffers instead of one set per shape it ever saw.
+	clear(tp.free)
 	for _, b := range tp.held {
 		tp.free[len(b)] = append(tp.free[len(b)], b)
 	}
