@@ -180,20 +180,26 @@ func runTrainAE(args []string) error {
 	if len(valImages) > 0 {
 		hooks.ValidateEvery = *valEvery
 		hooks.Validate = func() (string, error) {
+			// Both the live weights and their average: early in a run the
+			// average still remembers the first steps and lags well behind.
+			raw, err := m.EvalReconstruction(valImages, autoencoder.ReconScales)
+			if err != nil {
+				return "", err
+			}
 			tr.EMA.Swap()
-			res, err := m.EvalReconstruction(valImages, autoencoder.ReconScales)
+			ema, err := m.EvalReconstruction(valImages, autoencoder.ReconScales)
 			tr.EMA.Swap()
 			if err != nil {
 				return "", err
 			}
-			if err := appendCurve(curve, tr.Step, time.Since(started), res); err != nil {
+			if err := appendCurve(curve, tr.Step, time.Since(started), raw, ema); err != nil {
 				return "", err
 			}
 			var parts []string
-			for _, r := range res {
-				parts = append(parts, fmt.Sprintf("x%g %.2f dB", r.Scale, r.PSNRY))
+			for i := range raw {
+				parts = append(parts, fmt.Sprintf("x%g %.2f/%.2f dB", raw[i].Scale, raw[i].PSNRY, ema[i].PSNRY))
 			}
-			return "val PSNR-Y (EMA) " + strings.Join(parts, ", "), nil
+			return "val PSNR-Y (raw/EMA) " + strings.Join(parts, ", "), nil
 		}
 	}
 	ctx, stop := signalContext()
@@ -202,8 +208,9 @@ func runTrainAE(args []string) error {
 }
 
 // appendCurve adds one validation row to a CSV file (step, seconds of this
-// session, then PSNR-Y per scale), writing the header on first use.
-func appendCurve(path string, step int, el time.Duration, res []autoencoder.ReconResult) error {
+// session, then PSNR-Y per scale of the raw and the EMA weights), writing
+// the header on first use.
+func appendCurve(path string, step int, el time.Duration, raw, ema []autoencoder.ReconResult) error {
 	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -211,14 +218,18 @@ func appendCurve(path string, step int, el time.Duration, res []autoencoder.Reco
 	}
 	if os.IsNotExist(statErr) {
 		fmt.Fprint(f, "step,session_seconds")
-		for _, r := range res {
-			fmt.Fprintf(f, ",psnr_y_x%g", r.Scale)
+		for _, kind := range []string{"raw", "ema"} {
+			for _, r := range raw {
+				fmt.Fprintf(f, ",%s_x%g", kind, r.Scale)
+			}
 		}
 		fmt.Fprintln(f)
 	}
 	fmt.Fprintf(f, "%d,%.0f", step, el.Seconds())
-	for _, r := range res {
-		fmt.Fprintf(f, ",%.3f", r.PSNRY)
+	for _, rs := range [][]autoencoder.ReconResult{raw, ema} {
+		for _, r := range rs {
+			fmt.Fprintf(f, ",%.3f", r.PSNRY)
+		}
 	}
 	fmt.Fprintln(f)
 	return f.Close()
