@@ -10,7 +10,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/progress"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
 // TrainOptions configures stage-1 training. The zero value of a field
@@ -64,6 +64,7 @@ type Trainer struct {
 	Opt   TrainOptions
 	Adam  *optim.Adam
 	EMA   *optim.EMA
+	clip  *optim.Clipper
 	Step  int
 	Data  *dataset.Set
 
@@ -82,7 +83,7 @@ func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions, resize func(pix [
 		return nil, fmt.Errorf("crop %d is not a multiple of the down-sampling factor %d", opt.Crop, m.Config.Factor())
 	}
 	ps := m.Params.Tensors()
-	t := &Trainer{Model: m, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), EMA: optim.NewEMA(ps, opt.EMADecay),
+	t := &Trainer{Model: m, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), EMA: optim.NewEMA(ps, opt.EMADecay), clip: optim.NewClipper(ps),
 		Data: data, Resize: resize}
 	return t, nil
 }
@@ -149,16 +150,11 @@ func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (float64, err
 	tp.Backward(loss)
 	val := float64(loss.Data[0])
 	tp.Reset()
-	_, finite := optim.ClipGradNorm(t.Adam.Params(), t.Opt.Clip)
-	if !finite || math.IsNaN(val) {
-		t.Adam.ZeroGrad()
-		t.Step++
+	ok := trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, sched.LR(t.Step), !math.IsNaN(val) && !math.IsInf(val, 0))
+	t.Step++
+	if !ok {
 		return val, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", t.Step)
 	}
-	t.Adam.Step(sched.LR(t.Step))
-	t.Adam.ZeroGrad()
-	t.EMA.Update()
-	t.Step++
 	return val, nil
 }
 
@@ -167,64 +163,24 @@ func (t *Trainer) Schedule() optim.Schedule {
 	return optim.WarmupCosine{Peak: t.Opt.LR, Floor: t.Opt.MinLR, Warmup: t.Opt.Warmup, Total: t.Opt.Steps}
 }
 
-// Hooks are called by Run at intervals; any may be nil.
-type Hooks struct {
-	CheckpointEvery int
-	Checkpoint      func() error
-	ValidateEvery   int
-	Validate        func() (string, error)
-}
-
-// Run trains until Opt.Steps or until ctx is cancelled, checkpointing on
-// the way and once more at the end (also when cancelled), so stopping at
-// any moment loses at most the steps since the last checkpoint.
-func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h Hooks) error {
+// Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled;
+// see trainloop.Run.
+func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloop.Hooks) error {
 	sched := t.Schedule()
 	tp := tensor.NewTape()
-	bar := progress.New(log, "train ae", t.Opt.Steps, quiet)
-	bar.Resume(t.Step)
-	var avg float64
+	var sum float64
 	var n int
-	save := func() error {
-		if h.Checkpoint == nil {
-			return nil
-		}
-		if err := h.Checkpoint(); err != nil {
-			return fmt.Errorf("checkpoint at step %d: %w", t.Step, err)
-		}
-		return nil
-	}
-	end := t.Opt.Steps
-	if t.Opt.Until > 0 {
-		end = min(end, t.Opt.Until)
-	}
-	for t.Step < end {
-		if ctx.Err() != nil {
-			bar.Printf("stopping at step %d: %v", t.Step, ctx.Err())
-			return save()
-		}
-		loss, err := t.TrainStep(tp, sched)
-		if err != nil {
-			bar.Printf("%v", err)
-		} else {
-			avg += loss
-			n++
-		}
-		bar.Update(t.Step, fmt.Sprintf("loss %.4f lr %.2g", avg/math.Max(float64(n), 1), sched.LR(t.Step)))
-		if h.CheckpointEvery > 0 && t.Step%h.CheckpointEvery == 0 {
-			if err := save(); err != nil {
-				return err
+	return trainloop.Run(ctx, trainloop.Loop{
+		Label: "train ae", Step: &t.Step, Total: t.Opt.Steps, Until: t.Opt.Until, LR: sched.LR,
+		Do: func() error {
+			loss, err := t.TrainStep(tp, sched)
+			if err == nil {
+				sum += loss
+				n++
 			}
-		}
-		if h.Validate != nil && h.ValidateEvery > 0 && (t.Step%h.ValidateEvery == 0 || t.Step == end) {
-			msg, err := h.Validate()
-			if err != nil {
-				return fmt.Errorf("validation at step %d: %w", t.Step, err)
-			}
-			bar.Printf("step %d: loss %.4f, %s", t.Step, avg/math.Max(float64(n), 1), msg)
-			avg, n = 0, 0
-		}
-	}
-	bar.Finish()
-	return save()
+			return err
+		},
+		Status: func() string { return fmt.Sprintf("loss %.4f", sum/math.Max(float64(n), 1)) },
+		Reset:  func() { sum, n = 0, 0 },
+	}, log, quiet, h)
 }

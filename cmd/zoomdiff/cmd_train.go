@@ -17,21 +17,26 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/resample"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
 func init() {
-	register(&command{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder)", run: runTrain})
+	register(&command{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning)", run: runTrain})
 }
 
 func runTrain(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: zoomdiff train ae [flags]")
+		return errors.New("usage: zoomdiff train ae|sr|align [flags]")
 	}
 	switch args[0] {
 	case "ae":
 		return runTrainAE(args[1:])
+	case "sr":
+		return runTrainSR(args[1:])
+	case "align":
+		return runTrainAlign(args[1:])
 	}
-	return fmt.Errorf("unknown stage %q (have: ae)", args[0])
+	return fmt.Errorf("unknown stage %q (have: ae, sr, align)", args[0])
 }
 
 // intList parses "128,128,128".
@@ -166,7 +171,7 @@ func runTrainAE(args []string) error {
 	}
 	curve := *out + ".val.csv"
 	started := time.Now()
-	hooks := autoencoder.Hooks{
+	hooks := trainloop.Hooks{
 		CheckpointEvery: *ckptEvery,
 		Checkpoint: func() error {
 			if err := checkpoint.SaveTrain(statePath, state(), true); err != nil {

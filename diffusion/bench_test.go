@@ -1,0 +1,164 @@
+package diffusion
+
+import (
+	"math/rand/v2"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+// cpuTime is the process's user+system CPU time. Reported per op beside
+// the wall time, it shows the cost on a machine where other jobs compete
+// for the two cores: on an idle 2-core machine the wall time is at least
+// half of it.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// timed runs fn b.N times and reports CPU seconds per op too.
+func timed(b *testing.B, fn func()) {
+	b.ResetTimer()
+	c0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		fn()
+	}
+	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
+}
+
+// benchTrainer is the shipped configuration: the default auto-encoder and
+// U-Net, batch 8 of 64×64 HR crops (16×16 latents).
+func benchTrainer(b *testing.B, align bool) *Trainer {
+	ae, err := autoencoder.New(autoencoder.DefaultConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := New(ae, DefaultUNet(ae.Config.LatentCh), DefaultSchedule(), 16, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr, err := NewTrainer(s, synthSet(8, 96, 1), TrainOptions{Steps: 1 << 20, Batch: 8, Crop: 64, Align: align, Pool: 64})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tr
+}
+
+// BenchmarkTrainStepSR is one whole stage-2 step: crops, degradation,
+// encoding both sides, U-Net forward and backward, clip, Adam, EMA.
+func BenchmarkTrainStepSR(b *testing.B) {
+	tr := benchTrainer(b, false)
+	tp := tensor.NewTape()
+	sched := tr.Schedule()
+	if _, err := tr.TrainStep(tp, sched); err != nil { // fills the crop pool
+		b.Fatal(err)
+	}
+	timed(b, func() {
+		if _, err := tr.TrainStep(tp, sched); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkTrainStepAlign is one alignment step (1024 queries per crop).
+func BenchmarkTrainStepAlign(b *testing.B) {
+	tr := benchTrainer(b, true)
+	tp := tensor.NewTape()
+	sched := tr.Schedule()
+	if _, err := tr.TrainStep(tp, sched); err != nil { // fills the crop pool
+		b.Fatal(err)
+	}
+	timed(b, func() {
+		if _, err := tr.TrainStep(tp, sched); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkMakeBatch is the data side of a step alone: crops, bicubic
+// degradation and the two frozen encodings.
+func BenchmarkMakeBatch(b *testing.B) {
+	tr := benchTrainer(b, false)
+	i := 0
+	timed(b, func() {
+		i++
+		if _, err := tr.SR.makeBatch(rand.New(rand.NewPCG(1, uint64(i))), tr.Data, 8, 64); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkUNetStep is the U-Net's forward and backward alone.
+func BenchmarkUNetStep(b *testing.B) {
+	cfg := DefaultUNet(8)
+	u, err := NewUNet(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randTensor(rng, 8, 16, 16, cfg.InCh)
+	eps := tensor.New(8, 16, 16, cfg.OutCh)
+	ts := make([]float32, 8)
+	tp := tensor.NewTape()
+	timed(b, func() {
+		tp.Backward(tp.MSELoss(u.Forward(tp, x, ts), eps))
+		tp.Reset()
+	})
+}
+
+// BenchmarkSampleStep64 is one denoising step over a 64×64 latent (a 64×64
+// input, one tile).
+func BenchmarkSampleStep64(b *testing.B) {
+	tr := benchTrainer(b, false)
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randTensor(rng, 1, 64, 64, 8)
+	cond := randTensor(rng, 1, 64, 64, 8)
+	timed(b, func() {
+		tr.SR.UNet.Forward(nil, joinCond(x, cond, 0, 0, 64, 64), []float32{500})
+	})
+}
+
+// BenchmarkTrainStepSRFresh is BenchmarkTrainStepSR without the crop pool
+// (Reuse 1): every step draws and encodes 8 new crops, as the paper does.
+func BenchmarkTrainStepSRFresh(b *testing.B) {
+	tr := benchTrainer(b, false)
+	opt := tr.Opt
+	opt.Reuse = 1
+	tr, err := NewTrainer(tr.SR, tr.Data, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tp := tensor.NewTape()
+	sched := tr.Schedule()
+	timed(b, func() {
+		if _, err := tr.TrainStep(tp, sched); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkUNetStepRes2 is BenchmarkUNetStep with two residual blocks per
+// level, the larger of the sizes the issue allows.
+func BenchmarkUNetStepRes2(b *testing.B) {
+	cfg := DefaultUNet(8)
+	cfg.NumResBlocks = 2
+	u, err := NewUNet(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randTensor(rng, 8, 16, 16, cfg.InCh)
+	eps := tensor.New(8, 16, 16, cfg.OutCh)
+	ts := make([]float32, 8)
+	tp := tensor.NewTape()
+	timed(b, func() {
+		tp.Backward(tp.MSELoss(u.Forward(tp, x, ts), eps))
+		tp.Reset()
+	})
+}

@@ -1,0 +1,222 @@
+package diffusion
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+// Sampler names accepted by SampleOptions.Sampler.
+const (
+	SamplerDDIM = "ddim"
+	SamplerDDPM = "ddpm"
+)
+
+// SampleOptions control the reverse process. The zero value is 50
+// deterministic DDIM steps, one sample, seed 0, default tiling.
+type SampleOptions struct {
+	// Sampler is SamplerDDIM (default) or SamplerDDPM.
+	Sampler string
+	// Steps is the number of denoising steps (50 when 0), at most the
+	// schedule's T. Fewer than T visits an evenly spaced subset of the
+	// timesteps that always includes T−1, so sampling starts from the
+	// most-noised step the model was trained on. DDPM with fewer steps is
+	// the respaced ancestral sampler (Nichol & Dhariwal).
+	Steps int
+	// Eta is DDIM's η: 0 is deterministic, 1 matches DDPM's posterior
+	// variance (the seed paper's release samples with 200 steps, η = 1).
+	// DDPM ignores it.
+	Eta float64
+	// Seed makes sampling reproducible: sample k draws all its noise from
+	// a generator seeded by (Seed, k), so its noise does not depend on
+	// Samples or on the tiling.
+	Seed uint64
+	// Samples is how many independent outputs to draw (1 when 0).
+	Samples int
+	// Strength, in (0, 1), starts the reverse process part-way, at
+	// t0 = round(Strength·T) − 1, from the condition's latent noised to t0
+	// (SDEdit; CCDF, Chung et al. 2022) instead of from pure noise: the
+	// encoded nearest-up-sampled LR is already close to the answer, so
+	// the noisiest steps, where an ε-predictor's x̂0 is least accurate,
+	// are skipped. 0 (or 1) is the paper's sampling from pure noise at T.
+	Strength float64
+	// Tile is the side, in latent pixels, of the windows the U-Net runs
+	// on when the latent is larger (64 when 0); Overlap is how much
+	// neighbouring windows share (Tile/4 when 0). Memory is bounded by
+	// the tile, not the input.
+	Tile, Overlap int
+	// Progress, when set, is called after each denoising step.
+	Progress func(done, total int)
+}
+
+// maxSamples bounds Samples: each sample holds a whole latent in memory.
+const maxSamples = 64
+
+func (o *SampleOptions) resolve(s *SR) error {
+	if o.Sampler == "" {
+		o.Sampler = SamplerDDIM
+	}
+	if o.Sampler != SamplerDDIM && o.Sampler != SamplerDDPM {
+		return fmt.Errorf("sampler %q: want %s or %s", o.Sampler, SamplerDDIM, SamplerDDPM)
+	}
+	if o.Steps == 0 {
+		o.Steps = 50
+	}
+	if o.Steps < 1 || o.Steps > s.Sched.T() {
+		return fmt.Errorf("sampling steps %d outside [1, %d]", o.Steps, s.Sched.T())
+	}
+	if math.IsNaN(o.Eta) || o.Eta < 0 || o.Eta > 10 {
+		return fmt.Errorf("eta %g outside [0, 10]", o.Eta)
+	}
+	if math.IsNaN(o.Strength) || o.Strength < 0 || o.Strength > 1 {
+		return fmt.Errorf("strength %g outside [0, 1]", o.Strength)
+	}
+	if o.Samples == 0 {
+		o.Samples = 1
+	}
+	if o.Samples < 1 || o.Samples > maxSamples {
+		return fmt.Errorf("samples %d outside [1, %d]", o.Samples, maxSamples)
+	}
+	if o.Tile < 0 || o.Overlap < 0 {
+		return fmt.Errorf("tile %d, overlap %d: want non-negative", o.Tile, o.Overlap)
+	}
+	m := s.UNet.Config.Multiple()
+	if o.Tile == 0 {
+		o.Tile = 64
+	}
+	o.Tile = max(m, o.Tile/m*m)
+	if o.Overlap == 0 {
+		o.Overlap = o.Tile / 4
+	}
+	if o.Overlap >= o.Tile {
+		return fmt.Errorf("tile %d with overlap %d: want overlap < tile", o.Tile, o.Overlap)
+	}
+	return nil
+}
+
+// Timesteps returns the timesteps a sampler with n steps visits, in the
+// order it visits them (descending): t_i = ⌊(i+1)·T/n⌋ − 1, the
+// "trailing" spacing, which always starts at T−1. LDM's "uniform"
+// spacing starts at T−T/n+1 instead and so never sees the noisiest steps
+// it was trained on, leaving low-frequency content to the initial noise.
+func (s *Schedule) Timesteps(n int) []int { return s.TimestepsFrom(n, s.T()-1) }
+
+// TimestepsFrom is Timesteps over [0, t0] instead of [0, T−1]: n steps
+// (at most t0+1) trailing-spaced, starting at t0.
+func (s *Schedule) TimestepsFrom(n, t0 int) []int {
+	span := min(max(t0, 0), s.T()-1) + 1
+	n = min(max(n, 1), span)
+	out := make([]int, n)
+	for i := range n {
+		out[n-1-i] = (i+1)*span/n - 1
+	}
+	return out
+}
+
+// startStep is where sampling begins for a strength (see SampleOptions).
+func (s *Schedule) startStep(strength float64) int {
+	if strength <= 0 || strength >= 1 {
+		return s.T() - 1
+	}
+	return max(0, int(math.Round(strength*float64(s.T())))-1)
+}
+
+// DDIMStep moves x from timestep t to prev (prev < t; −1 is the clean
+// end) given the predicted noise eps, in place: x̂0 from the prediction,
+// then x_prev = √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ²)·ε̂ + σ·n with
+// σ = η·√((1−ᾱ_prev)/(1−ᾱ_t))·√(1−ᾱ_t/ᾱ_prev) (Song et al.). noise is
+// called once per element only when σ > 0.
+func (s *Schedule) DDIMStep(x, eps []float32, t, prev int, eta float64, noise func() float64) {
+	at, ap := s.alphaBarAt(t), s.alphaBarAt(prev)
+	sigma := eta * math.Sqrt((1-ap)/(1-at)) * math.Sqrt(1-at/ap)
+	dirCoef := math.Sqrt(math.Max(0, 1-ap-sigma*sigma))
+	sa, sb := math.Sqrt(at), math.Sqrt(1-at)
+	sp := math.Sqrt(ap)
+	for i, xv := range x {
+		e := float64(eps[i])
+		x0 := (float64(xv) - sb*e) / sa
+		v := sp*x0 + dirCoef*e
+		if sigma > 0 {
+			v += sigma * noise()
+		}
+		x[i] = float32(v)
+	}
+}
+
+// DDPMStep is one ancestral step from t to prev (possibly respaced): the
+// Gaussian posterior q(x_prev | x_t, x̂0) with β' = 1 − ᾱ_t/ᾱ_prev, mean
+// √ᾱ_prev·β'/(1−ᾱ_t)·x̂0 + √(1−β')·(1−ᾱ_prev)/(1−ᾱ_t)·x_t and variance
+// β'·(1−ᾱ_prev)/(1−ᾱ_t). It equals DDIMStep with η = 1, written the way
+// DDPM derives it; the tests hold the two to each other.
+func (s *Schedule) DDPMStep(x, eps []float32, t, prev int, noise func() float64) {
+	at, ap := s.alphaBarAt(t), s.alphaBarAt(prev)
+	beta := 1 - at/ap
+	c0 := math.Sqrt(ap) * beta / (1 - at)
+	ct := math.Sqrt(1-beta) * (1 - ap) / (1 - at)
+	std := math.Sqrt(beta * (1 - ap) / (1 - at))
+	sa, sb := math.Sqrt(at), math.Sqrt(1-at)
+	for i, xv := range x {
+		x0 := (float64(xv) - sb*float64(eps[i])) / sa
+		v := c0*x0 + ct*float64(xv)
+		if std > 0 {
+			v += std * noise()
+		}
+		x[i] = float32(v)
+	}
+}
+
+// sampleLatents runs the reverse process for opt.Samples latents
+// conditioned on cond [1,H,W,C] (normalised, H and W multiples of the
+// U-Net's Multiple) and returns them normalised, [Samples,H,W,C].
+func (s *SR) sampleLatents(ctx context.Context, cond *tensor.Tensor, opt SampleOptions) (*tensor.Tensor, error) {
+	h, w, c := cond.Shape[1], cond.Shape[2], cond.Shape[3]
+	per := h * w * c
+	x := tensor.New(opt.Samples, h, w, c)
+	t0 := s.Sched.startStep(opt.Strength)
+	rngs := make([]*rand.Rand, opt.Samples)
+	for k := range rngs {
+		rngs[k] = rand.New(rand.NewPCG(opt.Seed, uint64(k)))
+		xk := x.Data[k*per : (k+1)*per]
+		for i := range xk {
+			xk[i] = float32(rngs[k].NormFloat64())
+		}
+		if t0 < s.Sched.T()-1 {
+			s.Sched.QSample(xk, cond.Data, xk, t0)
+		}
+	}
+	ts := s.Sched.TimestepsFrom(opt.Steps, t0)
+	plan := newTilePlan(h, w, opt.Tile, opt.Overlap, s.UNet.Config.Multiple())
+	for i, t := range ts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		out, err := s.predictTiled(ctx, x, cond, t, plan)
+		if err != nil {
+			return nil, err
+		}
+		prev := -1
+		if i+1 < len(ts) {
+			prev = ts[i+1]
+		}
+		for k := range opt.Samples {
+			xs, es := x.Data[k*per:(k+1)*per], out[k*per:(k+1)*per]
+			s.toEps(es, xs, t) // the samplers take ε̂, whatever the U-Net predicts
+			noise := rngs[k].NormFloat64
+			if opt.Sampler == SamplerDDPM {
+				s.Sched.DDPMStep(xs, es, t, prev, noise)
+			} else {
+				s.Sched.DDIMStep(xs, es, t, prev, opt.Eta, noise)
+			}
+		}
+		if !x.AllFinite() {
+			return nil, fmt.Errorf("sampling step %d (t=%d): latent is no longer finite", i+1, t)
+		}
+		if opt.Progress != nil {
+			opt.Progress(i+1, len(ts))
+		}
+	}
+	return x, nil
+}

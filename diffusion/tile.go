@@ -1,0 +1,141 @@
+package diffusion
+
+import (
+	"context"
+	"math"
+
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+// tileAxis is how one axis of the latent is cut into windows.
+type tileAxis struct {
+	size   int         // window length (the whole axis when it fits)
+	starts []int       // window offsets, ascending; first 0, last len−size
+	weight [][]float32 // blending weight of each position of each window
+}
+
+// tilePlan cuts an H×W latent into overlapping windows.
+type tilePlan struct{ y, x tileAxis }
+
+func newTilePlan(h, w, tile, overlap, mult int) tilePlan {
+	return tilePlan{y: newTileAxis(h, tile, overlap, mult), x: newTileAxis(w, tile, overlap, mult)}
+}
+
+// single reports whether one window covers the whole latent, in which case
+// tiling changes nothing.
+func (p tilePlan) single() bool { return len(p.y.starts) == 1 && len(p.x.starts) == 1 }
+
+// newTileAxis spreads windows of length tile evenly over n positions (n
+// and tile multiples of mult, so every window keeps the U-Net's size
+// constraint) with neighbours overlapping by at least overlap.
+func newTileAxis(n, tile, overlap, mult int) tileAxis {
+	if n <= tile {
+		w := make([]float32, n)
+		for i := range w {
+			w[i] = 1
+		}
+		return tileAxis{size: n, starts: []int{0}, weight: [][]float32{w}}
+	}
+	// Rounding starts down to mult can eat up to mult−1 of the overlap, so
+	// the stride leaves room for that.
+	stride := max(mult, tile-overlap-(mult-1))
+	count := (n-tile+stride-1)/stride + 1
+	a := tileAxis{size: tile}
+	for i := range count {
+		s := (i * (n - tile) / (count - 1)) / mult * mult
+		if i == count-1 {
+			s = n - tile
+		}
+		a.starts = append(a.starts, s)
+	}
+	// Raised-cosine ramps on the sides a window shares with a neighbour;
+	// sides on the latent's border keep weight 1, so nothing there is
+	// divided by a tiny sum. Ramps never reach zero (the half-pixel
+	// offset), so every position has a positive total weight.
+	ramp := max(1, min(overlap, tile/2))
+	for _, s := range a.starts {
+		w := make([]float32, tile)
+		for i := range w {
+			v := 1.0
+			if s > 0 && i < ramp {
+				v *= 0.5 - 0.5*math.Cos(math.Pi*(float64(i)+0.5)/float64(ramp))
+			}
+			if s+tile < n && i >= tile-ramp {
+				j := tile - 1 - i
+				v *= 0.5 - 0.5*math.Cos(math.Pi*(float64(j)+0.5)/float64(ramp))
+			}
+			w[i] = float32(v)
+		}
+		a.weight = append(a.weight, w)
+	}
+	return a
+}
+
+// predictTiled returns the U-Net's ε̂ for every sample of x [S,H,W,C]
+// with the shared condition cond [1,H,W,C] at timestep t: one pass when a
+// single window covers the latent, otherwise window by window, each
+// prediction weighted by its window's raised-cosine profile and the sum
+// normalised by the total weight, so seams blend smoothly.
+func (s *SR) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, plan tilePlan) ([]float32, error) {
+	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
+	ts := make([]float32, n)
+	for i := range ts {
+		ts[i] = float32(t)
+	}
+	if plan.single() {
+		return s.UNet.Forward(nil, joinCond(x, cond, 0, 0, h, w), ts).Data, nil
+	}
+	// Weights are at most 1 and a position is covered by a few windows,
+	// so float32 sums lose nothing that matters and halve the memory of
+	// a large latent.
+	out := make([]float32, n*h*w*c)
+	wsum := make([]float32, h*w)
+	th, tw := plan.y.size, plan.x.size
+	for iy, y0 := range plan.y.starts {
+		for ix, x0 := range plan.x.starts {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			eps := s.UNet.Forward(nil, joinCond(x, cond, y0, x0, th, tw), ts).Data
+			wy, wx := plan.y.weight[iy], plan.x.weight[ix]
+			for yy := range th {
+				for xx := range tw {
+					wt := wy[yy] * wx[xx]
+					p := (y0+yy)*w + x0 + xx
+					wsum[p] += wt
+					for b := range n {
+						src := eps[((b*th+yy)*tw+xx)*c:]
+						dst := out[(b*h*w+p)*c:]
+						for ch := range c {
+							dst[ch] += wt * src[ch]
+						}
+					}
+				}
+			}
+		}
+	}
+	for i := range out {
+		out[i] /= wsum[(i/c)%(h*w)]
+	}
+	return out, nil
+}
+
+// joinCond builds the U-Net input for the window (y0, x0, th, tw): every
+// sample's z_t window with the condition's window appended on the channel
+// axis.
+func joinCond(x, cond *tensor.Tensor, y0, x0, th, tw int) *tensor.Tensor {
+	n, w, c := x.Shape[0], x.Shape[2], x.Shape[3]
+	cc := cond.Shape[3]
+	out := tensor.New(n, th, tw, c+cc)
+	for b := range n {
+		for yy := range th {
+			for xx := range tw {
+				p := (y0+yy)*w + x0 + xx
+				dst := out.Data[((b*th+yy)*tw+xx)*(c+cc):]
+				copy(dst[:c], x.Data[(b*x.Shape[1]*w+p)*c:])
+				copy(dst[c:c+cc], cond.Data[p*cc:])
+			}
+		}
+	}
+	return out
+}

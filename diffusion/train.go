@@ -1,0 +1,427 @@
+package diffusion
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+
+	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+	"github.com/zoomdiff/zoomdiff/engine/optim"
+	"github.com/zoomdiff/zoomdiff/engine/safetensors"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/trainloop"
+)
+
+// TrainOptions configures denoiser training (stage 2) and alignment
+// fine-tuning (stage 3, Align set). The zero value of a field means the
+// default in its comment.
+type TrainOptions struct {
+	Steps    int     // total optimiser steps (10000)
+	Batch    int     // crops per step (8)
+	Crop     int     // HR crop side (64): the LR is Crop/Scale, the latent Crop/f
+	LR       float64 // peak learning rate (5e-4 for stage 2, 2e-5 for alignment)
+	MinLR    float64 // learning rate at the end of the cosine (LR/100)
+	Warmup   int     // warm-up steps (200 for stage 2, 50 for alignment)
+	Clip     float64 // gradient-norm clip (1)
+	EMADecay float64 // EMA decay of the weights (0.999)
+	Seed     uint64
+	// Reuse is how many steps, on average, each encoded crop serves (4).
+	// Encoding both sides of a crop through the full-resolution encoder
+	// costs more than the U-Net's step on it, so crops wait in a pool of
+	// Pool (512) and a step replaces Batch/Reuse of them; t and ε are
+	// drawn fresh every time a crop is used. 1 draws and encodes a fresh
+	// batch every step, as the paper does.
+	Reuse, Pool int
+	// Until stops the run after this step (0: at Steps) while keeping the
+	// schedule of a Steps-long run, as in stage 1.
+	Until int
+
+	// Align switches to the alignment loss
+	//   w(t)·‖ẑ0 − z0‖² + w(t)·‖D(ẑ0) − x_s‖²
+	// with the image term decoded at image resolution through the frozen
+	// implicit decoder, at a random output size.
+	Align bool
+	// Queries is the number of target pixels decoded per crop in the
+	// image term (1024), as stage 1 samples its targets.
+	Queries int
+	// SNRCap is γ in w(t) = min(ᾱ/(1−ᾱ), γ) (5). The paper's weight is the
+	// uncapped SNR, which reaches ~670 at t = 0; see alignWeight.
+	SNRCap float64
+	// LatentWeight and ImageWeight scale the two terms (1 and 1, the
+	// paper's). A negative value means 0.
+	LatentWeight, ImageWeight float64
+}
+
+func (o *TrainOptions) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	deff := func(v *float64, d float64) {
+		if *v <= 0 || math.IsNaN(*v) {
+			*v = d
+		}
+	}
+	def(&o.Steps, 10000)
+	def(&o.Batch, 8)
+	def(&o.Crop, 64)
+	def(&o.Reuse, 4)
+	def(&o.Pool, 512)
+	if o.Align {
+		deff(&o.LR, 2e-5)
+		def(&o.Warmup, 50)
+	} else {
+		deff(&o.LR, 5e-4)
+		def(&o.Warmup, 200)
+	}
+	deff(&o.MinLR, o.LR/100)
+	deff(&o.Clip, 1)
+	deff(&o.EMADecay, 0.999)
+	def(&o.Queries, 1024)
+	deff(&o.SNRCap, 5)
+	// Zero means the paper's weight 1; only a negative value turns a term off.
+	for _, w := range []*float64{&o.LatentWeight, &o.ImageWeight} {
+		switch {
+		case *w == 0 || math.IsNaN(*w):
+			*w = 1
+		case *w < 0:
+			*w = 0
+		}
+	}
+}
+
+// Trainer runs stage 2 or stage 3 on an SR model: it owns the optimiser
+// over the U-Net (the auto-encoder has none: it is frozen), the EMA of the
+// U-Net's weights, the data and the step counter, which with the seed
+// determines every random draw, so a resumed run repeats exactly what an
+// uninterrupted one would have done.
+type Trainer struct {
+	SR *SR
+	// Opt holds the resolved options; the pool is sized from them, so
+	// they must not change after NewTrainer.
+	Opt  TrainOptions
+	Adam *optim.Adam
+	EMA  *optim.EMA
+	Step int
+	Data *dataset.Set
+
+	clip *optim.Clipper
+	pool *pool
+}
+
+// NewTrainer sets up training of s on data. The latent normalisation must
+// already be set (see EstimateLatentStats).
+func NewTrainer(s *SR, data *dataset.Set, opt TrainOptions) (*Trainer, error) {
+	opt.defaults()
+	if s == nil || data == nil {
+		return nil, errors.New("trainer: no model or no data")
+	}
+	if err := checkCrop(s, opt.Crop); err != nil {
+		return nil, err
+	}
+	ps := s.UNet.Params.Tensors()
+	group, size := opt.Batch, opt.Batch
+	if opt.Reuse > 1 {
+		group = (opt.Batch + opt.Reuse - 1) / opt.Reuse
+		size = roundUp(max(opt.Pool, opt.Batch), group)
+	}
+	lat := opt.Crop / s.AE.Config.Factor()
+	return &Trainer{SR: s, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), EMA: optim.NewEMA(ps, opt.EMADecay),
+		Data: data, clip: optim.NewClipper(ps), pool: newPool(size, group, opt.Crop, lat*lat*s.AE.Config.LatentCh, opt.Align)}, nil
+}
+
+// checkCrop rejects crop sizes that give no integer LR or a latent the
+// U-Net cannot take.
+func checkCrop(s *SR, crop int) error {
+	f, m := s.AE.Config.Factor(), s.UNet.Config.Multiple()
+	if crop < 1 || crop%s.Config.Scale != 0 || crop%(f*m) != 0 {
+		return fmt.Errorf("crop %d must be a multiple of the scale %d and of %d (auto-encoder factor %d × U-Net multiple %d)",
+			crop, s.Config.Scale, f*m, f, m)
+	}
+	return nil
+}
+
+// TrainKind is the training-state kind of a stage-2 run, AlignKind that
+// of an alignment run; they differ so one cannot resume as the other.
+const (
+	TrainKind = Kind + "-denoise"
+	AlignKind = Kind + "-align"
+)
+
+// State is the resumable training state: every parameter (the embedded
+// auto-encoder's too, so resuming needs no other file), the optimiser,
+// the EMA and the step.
+func (t *Trainer) State() *checkpoint.TrainState {
+	kind := TrainKind
+	if t.Opt.Align {
+		kind = AlignKind
+	}
+	return &checkpoint.TrainState{Kind: kind, Config: &t.SR.Config, Params: t.SR.Named(), Optim: t.Adam, EMA: t.EMA, Step: t.Step}
+}
+
+// Resume rebuilds a trainer from a state written with State and
+// checkpoint.SaveTrain: the model comes from the state's own config, so
+// the flags that shaped it need not be repeated.
+func Resume(path string, data *dataset.Set, opt TrainOptions) (*Trainer, error) {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("resume %s: %w", path, err)
+	}
+	var cfg Config
+	if err := json.Unmarshal([]byte(f.Metadata[checkpoint.KeyConfig]), &cfg); err != nil {
+		return nil, fmt.Errorf("resume %s: decoding config: %w", path, err)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("resume %s: %w", path, err)
+	}
+	ae, err := autoencoder.New(cfg.AE, 0)
+	if err != nil {
+		return nil, fmt.Errorf("resume %s: %w", path, err)
+	}
+	s, err := build(cfg, ae, 0)
+	if err != nil {
+		return nil, fmt.Errorf("resume %s: %w", path, err)
+	}
+	t, err := NewTrainer(s, data, opt)
+	if err != nil {
+		return nil, err
+	}
+	st := t.State()
+	var saved Config
+	st.Config = &saved
+	if err := checkpoint.LoadTrain(path, st); err != nil {
+		return nil, err
+	}
+	t.Step = st.Step
+	return t, nil
+}
+
+// alignWeight is the per-step weight of both alignment terms:
+// w(t) = min(SNR(t), γ). The paper's w = SNR makes the latent term
+// exactly the plain ε-loss (‖ẑ0 − z0‖² = ‖ε̂ − ε‖²/SNR), but the image
+// term has no such cancellation: at small t, ẑ0 ≈ z0 and what is left of
+// D(ẑ0) − x is the auto-encoder's own reconstruction error, which the
+// U-Net cannot remove; multiplied by SNR ≈ 670 it dominates the loss and
+// its gradient (∝ √SNR after the chain through ẑ0) drags the denoiser into
+// distorting latents to patch the decoder. Capping at γ = 5 keeps the
+// image term in charge only where the prediction actually matters and
+// turns the latent term into Min-SNR-γ weighting (Hang et al. 2023), a
+// known good ε-loss weighting.
+func alignWeight(snr, gamma float64) float64 { return math.Min(snr, gamma) }
+
+// StepLoss is one step's losses: Total is what was minimised; for
+// alignment Latent and Image are its two (weighted) terms.
+type StepLoss struct {
+	Total, Latent, Image float64
+}
+
+// loss builds the step's loss on tp from a batch.
+func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor) {
+	s := t.SR
+	n := len(b.ts)
+	tsf := make([]float32, n)
+	for i, v := range b.ts {
+		tsf[i] = float32(v)
+	}
+	out := s.UNet.Forward(tp, joinBatch(b.zt, b.cond), tsf)
+	if !t.Opt.Align {
+		return tp.MSELoss(out, b.regressTarget(s)), nil, nil
+	}
+	// ẑ0 = a·z_t + b·out per crop (see outputCoefs); z_t is a constant, so
+	// its part is folded in off the tape.
+	per := b.zt.Len() / n
+	ztScaled := tensor.New(b.zt.Shape...)
+	coef := tensor.New(n, 1, 1, 1)
+	w := tensor.New(n, 1, 1, 1)
+	q := len(b.ys) / n
+	wq := tensor.New(n*q, 1)
+	for i, ti := range b.ts {
+		ca, cb := s.outputCoefs(ti)
+		for j := range per {
+			ztScaled.Data[i*per+j] = float32(ca * float64(b.zt.Data[i*per+j]))
+		}
+		coef.Data[i] = float32(cb)
+		wi := float32(alignWeight(s.Sched.SNR(ti), t.Opt.SNRCap))
+		w.Data[i] = wi
+		for j := range q {
+			wq.Data[i*q+j] = wi
+		}
+	}
+	z0Hat := tp.Add(ztScaled, tp.Mul(out, coef))
+	d := tp.Sub(z0Hat, b.z0)
+	lat = tp.Scale(tp.Mean(tp.Mul(tp.Mul(d, d), w)), float32(t.Opt.LatentWeight))
+	z := s.denormalizeTape(tp, z0Hat)
+	cell := 2 / float32(b.size)
+	pred := s.AE.Query(tp, z, s.AE.Features(tp, z), b.ys, b.xs, cell, cell)
+	di := tp.Sub(pred, b.target)
+	img = tp.Scale(tp.Mean(tp.Mul(tp.Mul(di, di), wq)), float32(t.Opt.ImageWeight))
+	return tp.Add(lat, img), lat, img
+}
+
+// joinBatch concatenates z_t and each crop's condition on the channel axis.
+func joinBatch(zt, cond *tensor.Tensor) *tensor.Tensor {
+	n, h, w, c := zt.Shape[0], zt.Shape[1], zt.Shape[2], zt.Shape[3]
+	cc := cond.Shape[3]
+	out := tensor.New(n, h, w, c+cc)
+	for p := range n * h * w {
+		copy(out.Data[p*(c+cc):p*(c+cc)+c], zt.Data[p*c:(p+1)*c])
+		copy(out.Data[p*(c+cc)+c:(p+1)*(c+cc)], cond.Data[p*cc:(p+1)*cc])
+	}
+	return out
+}
+
+// stepRNG is the generator of one step: derived from (seed, step) alone so
+// a resumed run draws what an uninterrupted one would have.
+func (t *Trainer) stepRNG() *rand.Rand {
+	salt := uint64(0)
+	if t.Opt.Align {
+		salt = 1 << 62 // alignment draws differ from the stage-2 run's
+	}
+	return rand.New(rand.NewPCG(t.Opt.Seed, uint64(t.Step)^salt))
+}
+
+// TrainStep runs one optimiser step on a fresh batch. A step whose loss
+// or gradient is not finite is skipped and reported as an error.
+func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (StepLoss, error) {
+	b, err := t.nextBatch()
+	if err != nil {
+		return StepLoss{}, err
+	}
+	total, lat, img := t.loss(tp, b)
+	tp.Backward(total)
+	sl := StepLoss{Total: float64(total.Data[0])}
+	if lat != nil {
+		sl.Latent, sl.Image = float64(lat.Data[0]), float64(img.Data[0])
+	}
+	tp.Reset()
+	ok := trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, sched.LR(t.Step), !math.IsNaN(sl.Total) && !math.IsInf(sl.Total, 0))
+	t.Step++
+	if !ok {
+		return sl, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", t.Step)
+	}
+	return sl, nil
+}
+
+// Schedule is the learning-rate schedule of this run.
+func (t *Trainer) Schedule() optim.Schedule {
+	return optim.WarmupCosine{Peak: t.Opt.LR, Floor: t.Opt.MinLR, Warmup: t.Opt.Warmup, Total: t.Opt.Steps}
+}
+
+// Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled;
+// see trainloop.Run.
+func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloop.Hooks) error {
+	sched := t.Schedule()
+	tp := tensor.NewTape()
+	label := "train sr"
+	if t.Opt.Align {
+		label = "train align"
+	}
+	var sum StepLoss
+	var n int
+	return trainloop.Run(ctx, trainloop.Loop{
+		Label: label, Step: &t.Step, Total: t.Opt.Steps, Until: t.Opt.Until, LR: sched.LR,
+		Do: func() error {
+			l, err := t.TrainStep(tp, sched)
+			if err == nil {
+				sum.Total += l.Total
+				sum.Latent += l.Latent
+				sum.Image += l.Image
+				n++
+			}
+			return err
+		},
+		Status: func() string {
+			d := math.Max(float64(n), 1)
+			if t.Opt.Align {
+				return fmt.Sprintf("loss %.4f (latent %.4f, image %.5f)", sum.Total/d, sum.Latent/d, sum.Image/d)
+			}
+			return fmt.Sprintf("loss %.4f", sum.Total/d)
+		},
+		Reset: func() { sum, n = StepLoss{}, 0 },
+	}, log, quiet, h)
+}
+
+// EstimateLatentStats encodes crops random crops of the given side and
+// returns the latent normalisation: per channel, shift = mean and
+// scale = 1/std (perChannel), or shift = 0 and one scale = 1/std over all
+// values (the paper's LDM "scale_factor"). Channels whose std is below a
+// thousandth of the largest are scaled as if they had that, so a dead
+// channel is not blown up into noise.
+func EstimateLatentStats(ae *autoencoder.Model, data *dataset.Set, crops, side int, seed uint64, perChannel bool) (shift, scale []float32, err error) {
+	if crops < 2 {
+		return nil, nil, fmt.Errorf("latent statistics need at least 2 crops, have %d", crops)
+	}
+	if side%ae.Config.Factor() != 0 {
+		return nil, nil, fmt.Errorf("crop %d is not a multiple of the auto-encoder factor %d", side, ae.Config.Factor())
+	}
+	c := ae.Config.LatentCh
+	sum, sq := make([]float64, c), make([]float64, c)
+	var count int
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	const chunk = 16
+	for done := 0; done < crops; done += chunk {
+		n := min(chunk, crops-done)
+		x := tensor.New(n, side, side, 3)
+		for i := range n {
+			data.Crop(rng, side, x.Data[i*side*side*3:(i+1)*side*side*3])
+		}
+		z := ae.Encode(nil, x)
+		for i, v := range z.Data {
+			sum[i%c] += float64(v)
+			sq[i%c] += float64(v) * float64(v)
+		}
+		count += z.Len() / c
+	}
+	shift, scale = make([]float32, c), make([]float32, c)
+	if !perChannel {
+		var s, q float64
+		for i := range c {
+			s += sum[i]
+			q += sq[i]
+		}
+		nAll := float64(count * c)
+		mean := s / nAll
+		std := math.Sqrt(math.Max(q/nAll-mean*mean, 0))
+		if !(std > 0) || math.IsInf(std, 0) {
+			return nil, nil, fmt.Errorf("latent std %g: the auto-encoder's latents are degenerate", std)
+		}
+		for i := range c {
+			scale[i] = float32(1 / std)
+		}
+		return shift, scale, nil
+	}
+	stds := make([]float64, c)
+	top := 0.0
+	for i := range c {
+		mean := sum[i] / float64(count)
+		stds[i] = math.Sqrt(math.Max(sq[i]/float64(count)-mean*mean, 0))
+		shift[i] = float32(mean)
+		top = math.Max(top, stds[i])
+	}
+	if !(top > 0) || math.IsInf(top, 0) {
+		return nil, nil, fmt.Errorf("latent std %g: the auto-encoder's latents are degenerate", top)
+	}
+	for i := range c {
+		scale[i] = float32(1 / math.Max(stds[i], top/1000))
+	}
+	return shift, scale, nil
+}
+
+// SetLatentStats installs a latent normalisation (from EstimateLatentStats).
+func (s *SR) SetLatentStats(shift, scale []float32) error {
+	cfg := s.Config
+	cfg.LatentShift = append([]float32(nil), shift...)
+	cfg.LatentScale = append([]float32(nil), scale...)
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	s.Config = cfg
+	return nil
+}

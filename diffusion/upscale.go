@@ -1,0 +1,209 @@
+package diffusion
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/resample"
+)
+
+// Limits on what one call accepts: the latents of every sample are held
+// whole (a few floats per input pixel each) and Upscale returns whole
+// images. Larger outputs go through Latents and a Decoder, band by band.
+const (
+	MaxInputPixels  = 1 << 24
+	MaxOutputPixels = 1 << 28
+)
+
+// Latent is one sampled latent of an input, ready to be decoded at any size.
+type Latent struct {
+	// Z is the raw (denormalised) latent [1,H,W,C]. It covers the input
+	// padded by reflection to the U-Net's size multiple.
+	Z *tensor.Tensor
+	// ViewH and ViewW are the share of Z's extent that the input covers,
+	// from the top-left corner (see autoencoder.Decoder.SetView).
+	ViewH, ViewW float32
+	// InW and InH are the input's size in pixels.
+	InW, InH int
+}
+
+// Latents samples opt.Samples latents for the low-resolution image lr, of
+// any size. Each can be decoded at any output size with Decoder; that is
+// how a caller streams an output too big to hold, band by band. The
+// denoiser runs over overlapping windows (see SampleOptions.Tile) and the
+// condition is encoded in windows too, so memory grows with the input's
+// latent, not with the network's activations over it. Cancelling ctx stops
+// between denoising steps.
+func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) ([]*Latent, error) {
+	if err := lr.Check(); err != nil {
+		return nil, fmt.Errorf("sr input: %w", err)
+	}
+	if int64(lr.W)*int64(lr.H) > MaxInputPixels {
+		return nil, fmt.Errorf("sr input %dx%d has more than %d pixels", lr.W, lr.H, MaxInputPixels)
+	}
+	if err := opt.resolve(s); err != nil {
+		return nil, err
+	}
+	m := s.UNet.Config.Multiple()
+	ph, pw := roundUp(lr.H, m), roundUp(lr.W, m)
+	padded := reflectPad(lr.Pix, lr.W, lr.H, pw, ph)
+	cond, err := s.encodeCondTiled(ctx, padded, ph, pw, opt.Tile)
+	if err != nil {
+		return nil, err
+	}
+	z, err := s.sampleLatents(ctx, cond, opt)
+	if err != nil {
+		return nil, err
+	}
+	s.denormalize(z.Data)
+	h, w, c := z.Shape[1], z.Shape[2], z.Shape[3]
+	out := make([]*Latent, opt.Samples)
+	for k := range out {
+		zk := tensor.FromData(z.Data[k*h*w*c:(k+1)*h*w*c], 1, h, w, c)
+		out[k] = &Latent{Z: zk, ViewH: float32(lr.H) / float32(ph), ViewW: float32(lr.W) / float32(pw), InW: lr.W, InH: lr.H}
+	}
+	return out, nil
+}
+
+// Decoder prepares l for rendering at any size through the implicit
+// decoder, restricted to the part of the latent that holds the input.
+func (s *SR) Decoder(l *Latent) (*autoencoder.Decoder, error) {
+	if l == nil || l.Z == nil {
+		return nil, fmt.Errorf("decode: no latent")
+	}
+	d, err := s.AE.NewDecoder(l.Z)
+	if err != nil {
+		return nil, err
+	}
+	d.SetView(l.ViewH, l.ViewW)
+	return d, nil
+}
+
+// Upscale super-resolves lr to outW×outH (any size: the scale need not be
+// an integer, nor the same on both axes) and returns opt.Samples
+// candidates, clamped to [0, 1]. Alpha, when lr has it, is resized with
+// bicubic; a grey input gives grey outputs.
+func (s *SR) Upscale(ctx context.Context, lr *imageio.Image, outW, outH int, opt SampleOptions) ([]*imageio.Image, error) {
+	if outW < 1 || outH < 1 || int64(outW)*int64(outH) > MaxOutputPixels {
+		return nil, fmt.Errorf("sr output size %dx%d: want 1 to %d pixels", outW, outH, MaxOutputPixels)
+	}
+	lats, err := s.Latents(ctx, lr, opt)
+	if err != nil {
+		return nil, err
+	}
+	var alpha []float32
+	if lr.Alpha != nil {
+		if alpha, err = resample.Resize(lr.Alpha, lr.W, lr.H, 1, outW, outH, resample.Options{Method: resample.Bicubic}); err != nil {
+			return nil, fmt.Errorf("resizing alpha: %w", err)
+		}
+		for i, v := range alpha {
+			alpha[i] = min(max(v, 0), 1)
+		}
+	}
+	out := make([]*imageio.Image, len(lats))
+	for k, l := range lats {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		d, err := s.Decoder(l)
+		if err != nil {
+			return nil, err
+		}
+		img := &imageio.Image{W: outW, H: outH, Pix: d.Render(outH, outW), Gray: lr.Gray}
+		for i, v := range img.Pix {
+			img.Pix[i] = min(max(v, 0), 1)
+		}
+		if lr.Gray {
+			for p := 0; p < len(img.Pix); p += 3 {
+				g := (img.Pix[p] + img.Pix[p+1] + img.Pix[p+2]) / 3
+				img.Pix[p], img.Pix[p+1], img.Pix[p+2] = g, g, g
+			}
+		}
+		if alpha != nil {
+			img.Alpha = append([]float32(nil), alpha...)
+		}
+		out[k] = img
+	}
+	return out, nil
+}
+
+// encodeCondTiled encodes the padded LR image (ph×pw, multiples of the
+// U-Net's Multiple) as the normalised condition latent. A latent no larger
+// than tile is encoded in one pass, exactly as in training; a larger one
+// window by window with a margin of context on every side that is then
+// discarded, so the encoder's full-resolution activations stay bounded.
+// The encoder's GroupNorm statistics are per window, as they were per
+// training crop.
+func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw, tile int) (*tensor.Tensor, error) {
+	k := s.Config.upFactor()
+	lh, lw := ph*k, pw*k
+	if lh <= tile && lw <= tile {
+		return s.encodeCond(tensor.FromData(pix, 1, ph, pw, 3)), nil
+	}
+	c := s.AE.Config.LatentCh
+	out := tensor.New(1, lh, lw, c)
+	// Windows are cut in LR pixels; each covers k latent pixels per LR
+	// pixel. margin is the context encoded around a window's core and
+	// then dropped: 16 latent pixels, 64 image pixels at f = 4, about the
+	// half-width of the default encoder's receptive field (~77 px).
+	core := max(1, tile/k)
+	margin := (encodeMargin + k - 1) / k
+	for y0 := 0; y0 < ph; y0 += core {
+		for x0 := 0; x0 < pw; x0 += core {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			y1, x1 := min(y0+core, ph), min(x0+core, pw)
+			ey0, ex0 := max(0, y0-margin), max(0, x0-margin)
+			ey1, ex1 := min(ph, y1+margin), min(pw, x1+margin)
+			win := tensor.New(1, ey1-ey0, ex1-ex0, 3)
+			for y := ey0; y < ey1; y++ {
+				copy(win.Data[(y-ey0)*(ex1-ex0)*3:(y-ey0+1)*(ex1-ex0)*3], pix[(y*pw+ex0)*3:(y*pw+ex1)*3])
+			}
+			z := s.encodeCond(win)
+			zw := (ex1 - ex0) * k
+			for y := y0 * k; y < y1*k; y++ {
+				src := z.Data[((y-ey0*k)*zw+(x0-ex0)*k)*c:]
+				copy(out.Data[(y*lw+x0*k)*c:(y*lw+x1*k)*c], src[:(x1-x0)*k*c])
+			}
+		}
+	}
+	return out, nil
+}
+
+// encodeMargin is the context, in latent pixels, around each window of a
+// tiled encoding.
+const encodeMargin = 16
+
+func roundUp(n, m int) int { return (n + m - 1) / m * m }
+
+// reflectPad extends an interleaved RGB image of w×h to pw×ph (pw ≥ w,
+// ph ≥ h) by mirror reflection about the right and bottom edges
+// (symmetric, edge pixels repeated, period 2n), which works for any size
+// down to a single pixel and gives the encoder natural-looking content
+// rather than a hard edge.
+func reflectPad(pix []float32, w, h, pw, ph int) []float32 {
+	if w == pw && h == ph {
+		return pix
+	}
+	out := make([]float32, pw*ph*3)
+	for y := range ph {
+		sy := mirror(y, h)
+		for x := range pw {
+			sx := mirror(x, w)
+			copy(out[(y*pw+x)*3:(y*pw+x)*3+3], pix[(sy*w+sx)*3:(sy*w+sx)*3+3])
+		}
+	}
+	return out
+}
+
+func mirror(i, n int) int {
+	j := i % (2 * n)
+	if j >= n {
+		j = 2*n - 1 - j
+	}
+	return j
+}
