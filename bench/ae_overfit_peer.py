@@ -39,7 +39,9 @@ class AE(nn.Module):
                 qs=q.clone(); qs[...,0]+=vy/h+1e-6; qs[...,1]+=vx/h+1e-6; qs=qs.clamp(-1+1e-6,1-1e-6)
                 grid=qs.flip(-1).unsqueeze(1)
                 fv=F.grid_sample(f,grid,mode='nearest',align_corners=False)[:,:,0].permute(0,2,1)
-                cv=F.grid_sample(torch.stack(torch.meshgrid(c[:0] if False else (torch.arange(h)*2+1)/h-1,(torch.arange(h)*2+1)/h-1,indexing='ij'),0).unsqueeze(0).expand(B,-1,-1,-1),grid,mode='nearest',align_corners=False)[:,:,0].permute(0,2,1)
+                centres=(torch.arange(h,dtype=torch.float32)*2+1)/h-1
+                cgrid=torch.stack(torch.meshgrid(centres,centres,indexing='ij'),0).unsqueeze(0).expand(B,-1,-1,-1)
+                cv=F.grid_sample(cgrid,grid,mode='nearest',align_corners=False)[:,:,0].permute(0,2,1)  # the chosen cell's centre
                 rel=(q-cv)*h
                 inp=torch.cat([fv,rel,torch.full_like(rel,2/S*h)],-1)
                 preds.append(s.mlp(inp)); areas.append((rel[...,0]*rel[...,1]).abs()+1e-9)
