@@ -31,6 +31,10 @@ type Config struct {
 	GlobalSkip   bool  `json:"global_skip"`     // area-down / bicubic-up skip (see package doc)
 	MLPOnly      bool  `json:"mlp_only"`        // ablation: LIIF directly on the latent, no conv decoder
 	QueryBatch   int   `json:"query_batch"`     // queries per MLP batch when decoding (memory bound)
+	// RandomResidual starts the skip design's learned parts (the encoder's
+	// last layer and the LIIF output layer) from random weights instead of
+	// zero, so training does not start exactly at resampling.
+	RandomResidual bool `json:"random_residual,omitempty"`
 }
 
 // DefaultConfig is the shipped architecture: see the model card for why.
@@ -118,7 +122,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	// With the skip, the learned residual starts at zero through the last
 	// (1×1) layer only: zeroing conv_out as well would zero both factors of
 	// each other's gradient and the encoder would never learn.
-	m.quant = nn.NewConv(e, "quant", 1, cfg.LatentCh, cfg.LatentCh, 1, cfg.GlobalSkip)
+	m.quant = nn.NewConv(e, "quant", 1, cfg.LatentCh, cfg.LatentCh, 1, cfg.GlobalSkip && !cfg.RandomResidual)
 
 	d := p.Sub("dec")
 	feat := cfg.LatentCh
@@ -151,7 +155,7 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	}
 	// With the skip, the head starts at zero so step 0 is exactly the
 	// bicubic reconstruction.
-	m.mlp = append(m.mlp, nn.NewLinear(d, fmt.Sprintf("liif.fc%d", len(cfg.MLP)), in, 3, cfg.GlobalSkip))
+	m.mlp = append(m.mlp, nn.NewLinear(d, fmt.Sprintf("liif.fc%d", len(cfg.MLP)), in, 3, cfg.GlobalSkip && !cfg.RandomResidual))
 	return m, nil
 }
 

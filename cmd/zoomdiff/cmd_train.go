@@ -86,6 +86,7 @@ func runTrainAE(args []string) error {
 	mlpOnly := fs.Bool("mlp-only", false, "ablation: LIIF head directly on the latent")
 	unfold := fs.Bool("unfold", false, "LIIF 3x3 feature unfolding")
 	attn := fs.Bool("attention", false, "self-attention in the middle blocks")
+	randomResidual := fs.Bool("random-residual", false, "start the skip design's residual layers from random weights, not zero")
 	ckptEvery := fs.Int("checkpoint-every", 100, "steps between checkpoints")
 	valEvery := fs.Int("val-every", 250, "steps between validations")
 	half := fs.Bool("f16", true, "store the model file in float16")
@@ -98,6 +99,7 @@ func runTrainAE(args []string) error {
 	cfg := def
 	cfg.Channels, cfg.NumResBlocks, cfg.LatentCh = *channels, *numRes, *latent
 	cfg.GlobalSkip, cfg.MLPOnly, cfg.Unfold, cfg.Attention = !*noSkip, *mlpOnly, *unfold, *attn
+	cfg.RandomResidual = *randomResidual
 	var err error
 	if cfg.ChMult, err = intList(*mult); err != nil {
 		return err
