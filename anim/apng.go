@@ -10,7 +10,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/engine/safetensors"
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 )
 
 // pngSignature starts every PNG file.
@@ -24,7 +24,7 @@ const maxChunkData = 1 << 20
 // RGB, or RGBA when any frame has transparency. Frames must share one
 // size; each replaces the previous one whole.
 func WriteAPNG(path string, frames []image.Image, opt Options) error {
-	if err := safetensors.AtomicWrite(path, func(w io.Writer) error { return EncodeAPNG(w, frames, opt) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return EncodeAPNG(w, frames, opt) }); err != nil {
 		return fmt.Errorf("apng %s: %w", path, err)
 	}
 	return nil

@@ -11,7 +11,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/engine/safetensors"
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 )
 
 // maxGIFSide is the largest width or height a GIF can store.
@@ -28,7 +28,7 @@ const maxPaletteSamples = 1 << 16
 // on/off transparency. Delays are rounded to GIF's 10 ms unit, and delays
 // under 20 ms become 20 ms because browsers slow anything shorter to 100 ms.
 func WriteGIF(path string, frames []image.Image, opt Options) error {
-	if err := safetensors.AtomicWrite(path, func(w io.Writer) error { return EncodeGIF(w, frames, opt) }); err != nil {
+	if err := atomicfile.Write(path, func(w io.Writer) error { return EncodeGIF(w, frames, opt) }); err != nil {
 		return fmt.Errorf("gif %s: %w", path, err)
 	}
 	return nil

@@ -1,15 +1,15 @@
 package imageio
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"image/jpeg"
 	"image/png"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 )
 
 // WriteOptions tunes Write.
@@ -62,37 +62,7 @@ func WriteWith(path string, m *Image, opt WriteOptions) (err error) {
 	if err := m.Check(); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = Encode(bw, m, f, opt); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	// Sync before rename: otherwise a crash can leave the new name pointing
-	// at a file whose data never reached the disk.
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	// CreateTemp makes the file owner-only; an image should get the usual
-	// permissions of a newly created file.
-	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, func(w io.Writer) error { return Encode(w, m, f, opt) })
 }
 
 // Encode writes m to w in format f. JPEG has no alpha channel, so for JPEG

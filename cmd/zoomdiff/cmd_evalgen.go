@@ -10,7 +10,7 @@ import (
 	"os"
 	"text/tabwriter"
 
-	"github.com/zoomdiff/zoomdiff/engine/safetensors"
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 	"github.com/zoomdiff/zoomdiff/featdist"
 )
 
@@ -128,7 +128,7 @@ func runEvalGen(args []string) error {
 		if err != nil {
 			return err
 		}
-		return safetensors.AtomicWrite(*jsonOut, func(w io.Writer) error {
+		return atomicfile.Write(*jsonOut, func(w io.Writer) error {
 			_, err := w.Write(append(b, '\n'))
 			return err
 		})

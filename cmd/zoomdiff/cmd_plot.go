@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/zoomdiff/zoomdiff/engine/safetensors"
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 	"github.com/zoomdiff/zoomdiff/plot"
 )
 
@@ -58,7 +58,7 @@ func runPlot(args []string) error {
 	if err != nil {
 		return err
 	}
-	return safetensors.AtomicWrite(*out, func(w io.Writer) error { return png.Encode(w, img) })
+	return atomicfile.Write(*out, func(w io.Writer) error { return png.Encode(w, img) })
 }
 
 // readSeries reads one CSV with a header row into a series per y column.

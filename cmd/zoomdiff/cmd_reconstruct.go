@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,8 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 	"github.com/zoomdiff/zoomdiff/autoencoder"
-	"github.com/zoomdiff/zoomdiff/engine/safetensors"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/pngstream"
@@ -67,9 +66,8 @@ func runReconstruct(args []string) error {
 		return err
 	}
 	bar := progress.New(os.Stderr, "decode", h, *quiet)
-	err = safetensors.AtomicWrite(*out, func(f io.Writer) error {
-		bw := bufio.NewWriterSize(f, 1<<20)
-		pw := pngstream.NewWriter(bw, w, h, false)
+	err = atomicfile.Write(*out, func(f io.Writer) error {
+		pw := pngstream.NewWriter(f, w, h, false)
 		for y := 0; y < h; y += *band {
 			y1 := min(y+*band, h)
 			if err := pw.WriteRows(clamp01(d.Rows(h, w, y, y1)), y1-y); err != nil {
@@ -77,10 +75,7 @@ func runReconstruct(args []string) error {
 			}
 			bar.Update(y1, "")
 		}
-		if err := pw.Close(); err != nil {
-			return err
-		}
-		return bw.Flush()
+		return pw.Close()
 	})
 	bar.Finish()
 	if err != nil {

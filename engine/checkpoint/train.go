@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/safetensors"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
@@ -132,7 +133,7 @@ func backup(path string) error {
 		return err
 	}
 	defer src.Close()
-	return safetensors.AtomicWrite(bak, func(w io.Writer) error {
+	return atomicfile.Write(bak, func(w io.Writer) error {
 		_, err := io.Copy(w, src)
 		return err
 	})

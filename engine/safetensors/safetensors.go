@@ -18,10 +18,11 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 )
 
 // DType names an on-disk element type, spelled as in the format's header.
@@ -253,76 +254,13 @@ func writeData(w io.Writer, buf []byte, data []float32, dtype DType) error {
 	return nil
 }
 
-// testHookBeforeRename lets tests fail WriteFile after the temporary file is
-// complete, the one failure point that is otherwise hard to provoke.
-var testHookBeforeRename func() error
-
 // WriteFile writes a safetensors file at path atomically: the data goes to a
 // temporary file in the same directory, which is synced and then renamed
 // over path. Readers therefore see either the old file or the complete new
 // one, and a crash or error part-way never leaves a truncated file at path.
 func WriteFile(path string, entries []Entry, meta map[string]string, dtype DType) error {
-	return AtomicWrite(path, func(w io.Writer) error { return Write(w, entries, meta, dtype) })
+	return atomicfile.Write(path, func(w io.Writer) error { return Write(w, entries, meta, dtype) })
 }
-
-// AtomicWrite creates path with the bytes fill writes, through a synced
-// temporary file in the same directory that is renamed into place only once
-// fill and the sync have succeeded. On any error the temporary file is
-// removed and an existing file at path is left untouched.
-func AtomicWrite(path string, fill func(w io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	bw := &plainWriter{w: tmp}
-	if err = fill(bw); err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	// CreateTemp makes the file 0600; a weights file is meant to be shared
-	// like any other output.
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("safetensors: writing %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors: syncing %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors: closing %s: %w", path, err)
-	}
-	if testHookBeforeRename != nil {
-		if err = testHookBeforeRename(); err != nil {
-			return err
-		}
-	}
-	if err = os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("safetensors: replacing %s: %w", path, err)
-	}
-	// Sync the directory so the rename itself survives a power cut; some
-	// platforms cannot open directories for syncing, and the data is already
-	// safe, so failure here is not reported.
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
-}
-
-// plainWriter hides the *os.File from fill so that a type assertion cannot
-// reach Close or Seek and undo the atomicity.
-type plainWriter struct{ w io.Writer }
-
-func (e *plainWriter) Write(p []byte) (int, error) { return e.w.Write(p) }
 
 // ReadFile reads and validates the safetensors file at path.
 func ReadFile(path string) (*File, error) {

@@ -1,0 +1,78 @@
+// Package atomicfile writes files so that readers, and a crash, only ever
+// see the old file or the complete new one: the bytes go to a synced
+// temporary file in the same directory, which is renamed into place.
+//
+// Every output of zoomdiff (images, model files, checkpoints, charts,
+// animations) goes through Write.
+package atomicfile
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// testHookBeforeRename lets tests fail a write after the temporary file is
+// complete, to check that the old file survives and nothing is left behind.
+var testHookBeforeRename func() error
+
+// Write creates path with the bytes fill writes (buffered). On any error
+// the temporary file is removed and an existing file at path is left
+// untouched. The file gets mode 0644.
+func Write(path string, fill func(w io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	// The writer hides the *os.File from fill, so a type assertion cannot
+	// reach Close or Seek and undo the atomicity.
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	if err = fill(bw); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// CreateTemp makes the file 0600; outputs are meant to be shared like
+	// any other newly created file.
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// Sync before the rename: otherwise a crash can leave the new name
+	// pointing at data that never reached the disk.
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if testHookBeforeRename != nil {
+		if err = testHookBeforeRename(); err != nil {
+			return err
+		}
+	}
+	if err = os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	// Sync the directory so the rename itself survives a power cut; some
+	// platforms cannot open directories for syncing, and the data is already
+	// safe, so failure here is not reported.
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+package atomicfile
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteReplacesOnlyOnSuccess(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.bin")
+	if err := Write(path, func(w io.Writer) error { _, err := w.Write([]byte("first")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+	// A failing fill, and a failure after the data is on disk but before
+	// the rename, both leave the old file whole and no temporary file.
+	if err := Write(path, func(w io.Writer) error { w.Write([]byte("half")); return errors.New("boom") }); err == nil {
+		t.Fatal("fill error not reported")
+	}
+	testHookBeforeRename = func() error { return errors.New("crash") }
+	err := Write(path, func(w io.Writer) error { _, err := w.Write([]byte("second")); return err })
+	testHookBeforeRename = nil
+	if err == nil {
+		t.Fatal("hook error not reported")
+	}
+	if b, _ := os.ReadFile(path); string(b) != "first" {
+		t.Fatalf("old file changed to %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("temporary files left behind: %v", ents)
+	}
+	if err := Write(filepath.Join(dir, "missing", "x"), func(io.Writer) error { return nil }); err == nil {
+		t.Fatal("a missing directory must be an error")
+	}
+}
