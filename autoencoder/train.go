@@ -150,7 +150,7 @@ func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (float64, err
 	tp.Backward(loss)
 	val := float64(loss.Data[0])
 	tp.Reset()
-	ok := trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, sched.LR(t.Step), !math.IsNaN(val) && !math.IsInf(val, 0))
+	ok := trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, sched.LR(t.Step), val)
 	t.Step++
 	if !ok {
 		return val, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", t.Step)

@@ -301,7 +301,7 @@ func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (StepLoss, er
 		sl.Latent, sl.Image = float64(lat.Data[0]), float64(img.Data[0])
 	}
 	tp.Reset()
-	ok := trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, sched.LR(t.Step), !math.IsNaN(sl.Total) && !math.IsInf(sl.Total, 0))
+	ok := trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, sched.LR(t.Step), sl.Total)
 	t.Step++
 	if !ok {
 		return sl, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", t.Step)

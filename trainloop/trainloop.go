@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/progress"
@@ -82,12 +83,12 @@ func Run(ctx context.Context, l Loop, log io.Writer, quiet bool, h Hooks) error 
 }
 
 // Update finishes one optimiser step after the backward pass: it clips the
-// gradients to clip (global L2 norm) and, when they and the loss are
+// gradients to maxNorm (global L2 norm) and, when they and loss are
 // finite, steps Adam at lr and folds the weights into the EMA. The
 // gradients are cleared either way. It reports whether the step was taken.
-func Update(adam *optim.Adam, ema *optim.EMA, clip *optim.Clipper, maxNorm, lr float64, lossFinite bool) bool {
+func Update(adam *optim.Adam, ema *optim.EMA, clip *optim.Clipper, maxNorm, lr, loss float64) bool {
 	_, finite := clip.Clip(maxNorm)
-	if !finite || !lossFinite {
+	if !finite || math.IsNaN(loss) || math.IsInf(loss, 0) {
 		adam.ZeroGrad()
 		return false
 	}

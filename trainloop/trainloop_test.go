@@ -52,15 +52,15 @@ func TestUpdateSkipsNonFinite(t *testing.T) {
 	ema := optim.NewEMA([]*tensor.Tensor{p}, 0.9)
 	clip := optim.NewClipper([]*tensor.Tensor{p})
 	p.Grad[0] = float32(math.NaN())
-	if Update(adam, ema, clip, 1, 0.1, true) || p.Data[0] != 1 || p.Grad[0] != 0 {
+	if Update(adam, ema, clip, 1, 0.1, 0.5) || p.Data[0] != 1 || p.Grad[0] != 0 {
 		t.Fatalf("a NaN gradient must skip the step and clear the gradient: %v %v", p.Data, p.Grad)
 	}
 	p.Grad[0], p.Grad[1] = 1, -1
-	if !Update(adam, ema, clip, 1, 0.1, true) || p.Data[0] >= 1 || p.Data[1] <= 2 {
+	if !Update(adam, ema, clip, 1, 0.1, 0.5) || p.Data[0] >= 1 || p.Data[1] <= 2 {
 		t.Fatalf("a finite step must move the weights against the gradient: %v", p.Data)
 	}
 	p.Grad[0] = 1
-	if Update(adam, ema, clip, 1, 0.1, false) {
+	if Update(adam, ema, clip, 1, 0.1, math.NaN()) {
 		t.Fatal("a non-finite loss must skip the step")
 	}
 }
