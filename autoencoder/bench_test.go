@@ -53,3 +53,28 @@ func BenchmarkTrainStepAE(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecode4x renders a 64×64 latent of the default model at 4× its
+// size (256×256, the HR size of a 256×256 input) and reports output
+// megapixels per second. Peak memory at 4096×4096 is measured on the
+// command line (bench/README.md), as it needs a process of its own.
+func BenchmarkDecode4x(b *testing.B) {
+	m, err := New(DefaultConfig(), 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	x := tensor.New(1, 256, 256, 3)
+	for i := range x.Data {
+		x.Data[i] = rng.Float32()
+	}
+	d, err := m.NewDecoder(m.Encode(nil, x))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d.Render(256, 256)
+	}
+	b.ReportMetric(float64(256*256*b.N)/1e6/b.Elapsed().Seconds(), "MP/s")
+}

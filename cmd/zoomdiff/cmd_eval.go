@@ -17,6 +17,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
 )
 
 func init() {
@@ -40,7 +41,7 @@ func runEval(args []string) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	data := fs.String("data", "", "comma-separated folders of HR images (default: Set5 and Set14 of the shared data)")
 	scales := fs.String("scales", "2,3,4", "comma-separated scales above 1; non-integer ones are allowed")
-	method := fs.String("method", "bicubic", "upscaling method: "+methodList()+", or reconstruct (auto-encoder round trip, needs --model)")
+	method := fs.String("method", "bicubic", "upscaling method: "+methodList()+", or reconstruct (auto-encoder round trip; --model, default the built-in one)")
 	model := fs.String("model", "", "weights file, for learned methods")
 	params := paramFlags{}
 	fs.Var(params, "param", "method setting name=value (repeatable)")
@@ -104,11 +105,9 @@ func runEval(args []string) error {
 
 // evalReconstruction encodes each HR image with a stage-1 model and decodes
 // it at its own size, half and a quarter (rows with scale 1, 0.5, 0.25).
+// An empty model means the built-in one.
 func evalReconstruction(sets []evaluate.Dataset, model string, asJSON bool) error {
-	if model == "" {
-		return errors.New("--method reconstruct needs --model (an auto-encoder file)")
-	}
-	m, err := autoencoder.Load(model)
+	m, err := models.AutoEncoder(model)
 	if err != nil {
 		return err
 	}

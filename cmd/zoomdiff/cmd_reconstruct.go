@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/atomicfile"
-	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/pngstream"
 	"github.com/zoomdiff/zoomdiff/progress"
 )
@@ -26,7 +26,7 @@ func init() {
 // memory does not grow with the output beyond one band.
 func runReconstruct(args []string) error {
 	fs := flag.NewFlagSet("reconstruct", flag.ContinueOnError)
-	model := fs.String("model", "", "auto-encoder model file")
+	model := fs.String("model", "", "auto-encoder model file (default: the built-in one)")
 	scale := fs.Float64("scale", 0, "output size as a multiple of the input size (default 1)")
 	size := fs.String("size", "", "output size WxH (instead of --scale)")
 	out := fs.String("o", "", "output PNG")
@@ -36,8 +36,8 @@ func runReconstruct(args []string) error {
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 || *model == "" || *out == "" {
-		return errors.New("usage: zoomdiff reconstruct --model AE INPUT [--scale S | --size WxH] -o OUT.png")
+	if fs.NArg() != 1 || *out == "" {
+		return errors.New("usage: zoomdiff reconstruct [--model AE] INPUT [--scale S | --size WxH] -o OUT.png")
 	}
 	if !strings.HasSuffix(strings.ToLower(*out), ".png") {
 		return fmt.Errorf("output %s: reconstruct writes PNG only", *out)
@@ -45,7 +45,7 @@ func runReconstruct(args []string) error {
 	if *band < 1 {
 		return fmt.Errorf("--band %d: want at least one row", *band)
 	}
-	m, err := autoencoder.Load(*model)
+	m, err := models.AutoEncoder(*model)
 	if err != nil {
 		return err
 	}

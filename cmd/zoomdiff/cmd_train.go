@@ -83,7 +83,7 @@ func runTrainAE(args []string) error {
 	latent := fs.Int("latent", def.LatentCh, "latent channels")
 	mlp := fs.String("mlp", "128,128,128", "LIIF MLP hidden widths")
 	noSkip := fs.Bool("faithful", false, "the paper's network exactly: no global skip")
-	mlpOnly := fs.Bool("mlp-only", false, "ablation: LIIF head directly on the latent")
+	mlpOnly := fs.Bool("mlp-only", def.MLPOnly, "LIIF head directly on the latent; --mlp-only=false adds the convolutional decoder (the paper's full implicit decoder)")
 	unfold := fs.Bool("unfold", false, "LIIF 3x3 feature unfolding")
 	attn := fs.Bool("attention", false, "self-attention in the middle blocks")
 	randomResidual := fs.Bool("random-residual", false, "start the skip design's residual layers from random weights, not zero")

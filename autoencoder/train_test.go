@@ -1,0 +1,198 @@
+package autoencoder
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+	"github.com/zoomdiff/zoomdiff/engine/safetensors"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+// smoothSet is a few synthetic photos with structure at several scales
+// (random noise has nothing an auto-encoder could learn to keep).
+func smoothSet(n, w, h int) *dataset.Set {
+	s := &dataset.Set{}
+	for i := 0; i < n; i++ {
+		p := dataset.Photo{W: w, H: h, Pix: make([]uint8, w*h*3)}
+		fi := float64(i + 1)
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				for c := 0; c < 3; c++ {
+					v := 0.5 + 0.25*math.Sin(0.21*fi*float64(x)+0.7*float64(c)) + 0.2*math.Cos(0.37*float64(y)/fi+0.13*float64(x*c))
+					if (x/5+y/7+i)%3 == 0 { // sharp edges: what bicubic misses
+						v = 1 - v
+					}
+					p.Pix[(y*w+x)*3+c] = uint8(255 * min(max(v, 0), 1))
+				}
+			}
+		}
+		s.Photos = append(s.Photos, p)
+	}
+	return s
+}
+
+// batchLoss is the L1 loss on the batch of a given step, without training.
+func (t *Trainer) batchLoss(step int) float64 {
+	saved := t.Step
+	t.Step = step
+	b := t.sample()
+	t.Step = saved
+	m := t.Model
+	z := m.Encode(nil, b.x)
+	pred := m.Query(nil, z, m.Features(nil, z), b.ys, b.xs, 2/float32(b.size), 2/float32(b.size))
+	return float64(tensor.NewTape().L1Loss(pred, b.target).Data[0])
+}
+
+func TestTrainingLowersLoss(t *testing.T) {
+	for _, mlpOnly := range []bool{true, false} {
+		cfg := Config{Channels: 8, ChMult: []int{1, 2, 2}, NumResBlocks: 1, LatentCh: 6, MLP: []int{16, 16},
+			GlobalSkip: true, MLPOnly: mlpOnly, QueryBatch: 4096}
+		m, err := New(cfg, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := NewTrainer(m, smoothSet(3, 48, 48), TrainOptions{Steps: 150, Batch: 4, Crop: 32, Queries: 256, Warmup: 5, LR: 3e-3, Seed: 2}, nearestResize)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The same held-out batches before and after (steps far beyond the run).
+		held := func() float64 {
+			var s float64
+			for k := 0; k < 4; k++ {
+				s += tr.batchLoss(10_000 + k)
+			}
+			return s / 4
+		}
+		before := held()
+		tp := tensor.NewTape()
+		for tr.Step < tr.Opt.Steps {
+			if _, err := tr.TrainStep(tp, tr.Schedule()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		after := held()
+		t.Logf("mlp-only %v: held-out L1 %.5f -> %.5f", mlpOnly, before, after)
+		if !(after < 0.95*before) {
+			t.Errorf("mlp-only %v: held-out L1 %.5f -> %.5f, want at least a 5%% drop", mlpOnly, before, after)
+		}
+	}
+}
+
+func TestModelFileRefusals(t *testing.T) {
+	dir := t.TempDir()
+	m, err := New(tinyConfig(true), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "ae.safetensors")
+	if err := m.Save(good, true, map[string]string{"card": "test"}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(good)
+	if err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+	if back.Params.Count() != m.Params.Count() {
+		t.Fatalf("round trip: %d parameters, want %d", back.Params.Count(), m.Params.Count())
+	}
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// A file of another kind: the trainer state of an SR model, say.
+	other := filepath.Join(dir, "other.safetensors")
+	if err := checkpoint.Save(other, "sr", m.Config, m.Params.List(), nil, safetensors.F32); err != nil {
+		t.Fatal(err)
+	}
+	// The architecture in the metadata no longer matches the tensors.
+	wider := m.Config
+	wider.MLP = []int{9}
+	mismatched := filepath.Join(dir, "mismatched.safetensors")
+	if err := checkpoint.Save(mismatched, Kind, wider, m.Params.List(), nil, safetensors.F32); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, path, want string
+	}{
+		{"truncated", write("truncated.safetensors", data[:len(data)/2]), "truncated"},
+		{"empty", write("empty.safetensors", nil), "empty"},
+		{"garbage", write("garbage.safetensors", []byte(strings.Repeat("not a model ", 20))), "garbage"},
+		{"missing", filepath.Join(dir, "nope.safetensors"), "nope"},
+		{"other kind", other, "other"},
+		{"mismatched", mismatched, "mismatched"},
+	}
+	for _, c := range cases {
+		_, err := Load(c.path)
+		if err == nil {
+			t.Errorf("%s: loaded without error", c.name)
+			continue
+		}
+		// The error names the file, so a user knows which one is bad.
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q does not name the file", c.name, err)
+		}
+	}
+}
+
+// TestDecodeSizesConsistent decodes one latent at two sizes: the large
+// rendering, area-averaged down to the small size, must agree with the
+// small rendering (the decoder's scale consistency), for a trained-like
+// model whose head contributes.
+func TestDecodeSizesConsistent(t *testing.T) {
+	m, err := New(Config{Channels: 8, ChMult: []int{1, 2, 2}, NumResBlocks: 1, LatentCh: 6, MLP: []int{16, 16},
+		GlobalSkip: true, MLPOnly: true, QueryBatch: 4096}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(m, smoothSet(3, 48, 48), TrainOptions{Steps: 20, Batch: 4, Crop: 32, Queries: 256, Warmup: 2, LR: 3e-3, Seed: 2}, nearestResize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := tensor.NewTape()
+	for tr.Step < tr.Opt.Steps {
+		if _, err := tr.TrainStep(tp, tr.Schedule()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x := tensor.New(1, 32, 32, 3)
+	for i := range x.Data {
+		x.Data[i] = float32(smoothSet(1, 32, 32).Photos[0].Pix[i]) / 255
+	}
+	d, err := m.NewDecoder(m.Encode(nil, x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, big := d.Render(16, 16), d.Render(64, 64)
+	var se float64
+	for y := 0; y < 16; y++ {
+		for xx := 0; xx < 16; xx++ {
+			for c := 0; c < 3; c++ {
+				var s float64
+				for dy := 0; dy < 4; dy++ {
+					for dx := 0; dx < 4; dx++ {
+						s += float64(big[((4*y+dy)*64+4*xx+dx)*3+c])
+					}
+				}
+				diff := s/16 - float64(small[(y*16+xx)*3+c])
+				se += diff * diff
+			}
+		}
+	}
+	psnr := 10 * math.Log10(1/(se/(16*16*3)))
+	t.Logf("16×16 vs 64×64 area-averaged: %.1f dB", psnr)
+	if psnr < 25 {
+		t.Errorf("decoding at 16×16 and at 64×64 (averaged down) agree to %.1f dB, want ≥ 25", psnr)
+	}
+}

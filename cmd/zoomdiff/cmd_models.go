@@ -1,0 +1,85 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+	"github.com/zoomdiff/zoomdiff/models"
+)
+
+func init() {
+	register(&command{name: "models", summary: "list the built-in models (and any model files given) with their cards", run: runModels})
+}
+
+// modelInfo is what `zoomdiff models` reports for one model.
+type modelInfo struct {
+	Name   string            `json:"name"`
+	Kind   string            `json:"kind"`
+	Bytes  int64             `json:"bytes"`
+	Config json.RawMessage   `json:"config"`
+	Card   map[string]string `json:"card,omitempty"`
+	About  string            `json:"about,omitempty"`
+}
+
+func runModels(args []string) error {
+	fs := flag.NewFlagSet("models", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	var infos []modelInfo
+	add := func(name, about string, size int64) error {
+		c, err := models.Open(name)
+		if err != nil {
+			return err
+		}
+		info := modelInfo{Name: name, Kind: c.Kind, Bytes: size, Config: json.RawMessage(c.Meta[checkpoint.KeyConfig]), About: about, Card: map[string]string{}}
+		for k, v := range c.Meta {
+			if k != checkpoint.KeyFormat && k != checkpoint.KeyVersion && k != checkpoint.KeyConfig {
+				info.Card[k] = v
+			}
+		}
+		infos = append(infos, info)
+		return nil
+	}
+	for _, b := range models.List() {
+		if err := add(b.Name, b.Summary, int64(len(b.Data))); err != nil {
+			return err
+		}
+	}
+	for _, path := range fs.Args() {
+		st, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		if err := add(path, "", st.Size()); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(infos)
+	}
+	for _, m := range infos {
+		fmt.Printf("%s  (%s model, %.1f MB)\n", m.Name, m.Kind, float64(m.Bytes)/1e6)
+		if m.About != "" {
+			fmt.Printf("  %s\n", m.About)
+		}
+		fmt.Printf("  config: %s\n", m.Config)
+		keys := make([]string, 0, len(m.Card))
+		for k := range m.Card {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Printf("  %s: %s\n", k, m.Card[k])
+		}
+	}
+	fmt.Println("model cards: models/README.md in the source tree")
+	return nil
+}
