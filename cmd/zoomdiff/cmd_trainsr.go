@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
@@ -75,7 +75,7 @@ func (f *srFlags) check() error {
 func runTrainSR(args []string) error {
 	fs := flag.NewFlagSet("train sr", flag.ContinueOnError)
 	f := addSRFlags(fs, false)
-	aePath := fs.String("ae", "", "trained auto-encoder file (stage 1); embedded into the SR model")
+	aePath := fs.String("ae", "", "stage-1 auto-encoder file (default: the built-in one); embedded into the SR model")
 	def := diffusion.DefaultUNet(8)
 	modelCh := fs.Int("model-ch", def.ModelCh, "U-Net base width")
 	mult := fs.String("ch-mult", "1,2,2", "U-Net width multiplier per level (len-1 down-samplings)")
@@ -102,13 +102,10 @@ func runTrainSR(args []string) error {
 			return fmt.Errorf("resume: %w", err)
 		}
 	} else {
-		if *aePath == "" {
-			return errors.New("--ae is required (the stage-1 model)")
-		}
 		if *norm != "channel" && *norm != "global" {
 			return fmt.Errorf("--norm %q: want channel or global", *norm)
 		}
-		ae, err := autoencoder.Load(*aePath)
+		ae, err := models.AutoEncoder(*aePath)
 		if err != nil {
 			return err
 		}
