@@ -48,18 +48,35 @@ func (t *Trainer) batchLoss(step int) float64 {
 	return float64(tensor.NewTape().L1Loss(pred, b.target).Data[0])
 }
 
+// tinyTrainer sets up a small skip model on smoothSet photos; run trains
+// it to the end of its schedule.
+func tinyTrainer(t *testing.T, mlpOnly bool, steps, warmup int) *Trainer {
+	t.Helper()
+	m, err := New(Config{Channels: 8, ChMult: []int{1, 2, 2}, NumResBlocks: 1, LatentCh: 6, MLP: []int{16, 16},
+		GlobalSkip: true, MLPOnly: mlpOnly, QueryBatch: 4096}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(m, smoothSet(3, 48, 48), TrainOptions{Steps: steps, Batch: 4, Crop: 32, Queries: 256, Warmup: warmup, LR: 3e-3, Seed: 2}, nearestResize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func (tr *Trainer) run(t *testing.T) {
+	t.Helper()
+	tp := tensor.NewTape()
+	for tr.Step < tr.Opt.Steps {
+		if _, err := tr.TrainStep(tp, tr.Schedule()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestTrainingLowersLoss(t *testing.T) {
 	for _, mlpOnly := range []bool{true, false} {
-		cfg := Config{Channels: 8, ChMult: []int{1, 2, 2}, NumResBlocks: 1, LatentCh: 6, MLP: []int{16, 16},
-			GlobalSkip: true, MLPOnly: mlpOnly, QueryBatch: 4096}
-		m, err := New(cfg, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tr, err := NewTrainer(m, smoothSet(3, 48, 48), TrainOptions{Steps: 150, Batch: 4, Crop: 32, Queries: 256, Warmup: 5, LR: 3e-3, Seed: 2}, nearestResize)
-		if err != nil {
-			t.Fatal(err)
-		}
+		tr := tinyTrainer(t, mlpOnly, 150, 5)
 		// The same held-out batches before and after (steps far beyond the run).
 		held := func() float64 {
 			var s float64
@@ -69,12 +86,7 @@ func TestTrainingLowersLoss(t *testing.T) {
 			return s / 4
 		}
 		before := held()
-		tp := tensor.NewTape()
-		for tr.Step < tr.Opt.Steps {
-			if _, err := tr.TrainStep(tp, tr.Schedule()); err != nil {
-				t.Fatal(err)
-			}
-		}
+		tr.run(t)
 		after := held()
 		t.Logf("mlp-only %v: held-out L1 %.5f -> %.5f", mlpOnly, before, after)
 		if !(after < 0.95*before) {
@@ -111,7 +123,7 @@ func TestModelFileRefusals(t *testing.T) {
 		}
 		return p
 	}
-	// A file of another kind: the trainer state of an SR model, say.
+	// A model file of another kind (an SR model's, say).
 	other := filepath.Join(dir, "other.safetensors")
 	if err := checkpoint.Save(other, "sr", m.Config, m.Params.List(), nil, safetensors.F32); err != nil {
 		t.Fatal(err)
@@ -151,24 +163,12 @@ func TestModelFileRefusals(t *testing.T) {
 // small rendering (the decoder's scale consistency), for a trained-like
 // model whose head contributes.
 func TestDecodeSizesConsistent(t *testing.T) {
-	m, err := New(Config{Channels: 8, ChMult: []int{1, 2, 2}, NumResBlocks: 1, LatentCh: 6, MLP: []int{16, 16},
-		GlobalSkip: true, MLPOnly: true, QueryBatch: 4096}, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := NewTrainer(m, smoothSet(3, 48, 48), TrainOptions{Steps: 20, Batch: 4, Crop: 32, Queries: 256, Warmup: 2, LR: 3e-3, Seed: 2}, nearestResize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := tensor.NewTape()
-	for tr.Step < tr.Opt.Steps {
-		if _, err := tr.TrainStep(tp, tr.Schedule()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	tr := tinyTrainer(t, true, 20, 2)
+	tr.run(t)
+	m := tr.Model
 	x := tensor.New(1, 32, 32, 3)
-	for i := range x.Data {
-		x.Data[i] = float32(smoothSet(1, 32, 32).Photos[0].Pix[i]) / 255
+	for i, v := range smoothSet(1, 32, 32).Photos[0].Pix {
+		x.Data[i] = float32(v) / 255
 	}
 	d, err := m.NewDecoder(m.Encode(nil, x))
 	if err != nil {
