@@ -76,3 +76,18 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	}
 	return nil
 }
+
+// WriteAll creates several files at once, for outputs produced together
+// (the samples of one upscale and their mean, written band by band): fill
+// gets one writer per path, in order. Each file is replaced only if fill
+// succeeds, so a failure leaves every path as it was.
+func WriteAll(paths []string, fill func(ws []io.Writer) error) error {
+	var open func(i int, ws []io.Writer) error
+	open = func(i int, ws []io.Writer) error {
+		if i == len(paths) {
+			return fill(ws)
+		}
+		return Write(paths[i], func(w io.Writer) error { return open(i+1, append(ws, w)) })
+	}
+	return open(0, make([]io.Writer, 0, len(paths)))
+}

@@ -38,3 +38,30 @@ func TestWriteReplacesOnlyOnSuccess(t *testing.T) {
 		t.Fatal("a missing directory must be an error")
 	}
 }
+
+func TestWriteAll(t *testing.T) {
+	dir := t.TempDir()
+	paths := []string{filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")}
+	put := func(ws []io.Writer, s string) error {
+		for i, w := range ws {
+			if _, err := w.Write([]byte(s + paths[i][len(dir)+1:])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := WriteAll(paths, func(ws []io.Writer) error { return put(ws, "old-") }); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteAll(paths, func(ws []io.Writer) error { put(ws, "new-"); return errors.New("boom") }); err == nil {
+		t.Fatal("fill error not reported")
+	}
+	for _, p := range paths {
+		if b, _ := os.ReadFile(p); string(b) != "old-"+p[len(dir)+1:] {
+			t.Errorf("%s holds %q after a failed write", p, b)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
+		t.Fatalf("temporary files left behind: %v", ents)
+	}
+}

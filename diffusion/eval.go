@@ -139,8 +139,19 @@ func (u *Upscaler) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*i
 	return outs[0], nil
 }
 
+// CheckOptions reports whether opt is usable with s, so a front end can
+// refuse bad settings before any work starts.
+func (s *SR) CheckOptions(opt SampleOptions) error { return opt.resolve(s) }
+
+// UpscaleSamples returns n samples of lr super-resolved to w×h.
+func (u *Upscaler) UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, n int) ([]*imageio.Image, error) {
+	opt := u.Opt
+	opt.Samples = n
+	return u.SR.Upscale(ctx, lr, w, h, opt)
+}
+
 // ParseSampleOptions reads sampler settings from name=value strings
-// (sampler, steps, eta, seed, strength, tile, overlap), the form the CLI's --param
+// (sampler, steps, eta, seed, strength, tile, overlap, consistency), the form the CLI's --param
 // flags and the server's query parameters take. Unknown names are errors,
 // so a typo does not silently fall back to a default.
 func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
@@ -165,35 +176,14 @@ func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
 			o.Tile, err = strconv.Atoi(v)
 		case "overlap":
 			o.Overlap, err = strconv.Atoi(v)
+		case "consistency":
+			o.Consistency, err = strconv.Atoi(v)
 		default:
-			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap)", k)
+			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, consistency)", k)
 		}
 		if err != nil {
 			return o, fmt.Errorf("sampling parameter %s=%q: %w", k, v, err)
 		}
 	}
 	return o, nil
-}
-
-func init() {
-	evaluate.Register("model", "latent diffusion SR with the implicit decoder (--model FILE; params sampler, steps, eta, seed, strength, tile, overlap)",
-		func(o evaluate.Options) (evaluate.Upscaler, error) {
-			if o.Model == "" {
-				return nil, fmt.Errorf("no model file: give --model")
-			}
-			opt, err := ParseSampleOptions(o.Params)
-			if err != nil {
-				return nil, err
-			}
-			s, err := LoadSR(o.Model)
-			if err != nil {
-				return nil, err
-			}
-			// Check the options now, not on the first image.
-			probe := opt
-			if err := probe.resolve(s); err != nil {
-				return nil, err
-			}
-			return &Upscaler{SR: s, Opt: opt}, nil
-		})
 }

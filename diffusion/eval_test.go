@@ -3,10 +3,8 @@ package diffusion
 import (
 	"context"
 	"math"
-	"path/filepath"
 	"testing"
 
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
 
@@ -53,27 +51,33 @@ func TestValidateAndDenoiseLoss(t *testing.T) {
 	}
 }
 
-func TestRegisteredMethod(t *testing.T) {
+func TestUpscalerAndOptions(t *testing.T) {
 	s := tinySR(t, 11)
-	path := filepath.Join(t.TempDir(), "sr.safetensors")
-	if err := s.Save(path, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	u, err := evaluate.New("model", evaluate.Options{Model: path, Params: map[string]string{"steps": "2", "seed": "3"}})
+	opt, err := ParseSampleOptions(map[string]string{"steps": "2", "seed": "3"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	lr := synthImage(6, 6, 5)
-	out, err := u.Upscale(context.Background(), lr, 17, 15)
+	if err := s.CheckOptions(opt); err != nil {
+		t.Fatal(err)
+	}
+	u := &Upscaler{SR: s, Opt: opt}
+	out, err := u.Upscale(context.Background(), synthImage(6, 6, 5), 17, 15)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if out.W != 17 || out.H != 15 || u.Name() != "model" {
 		t.Fatalf("%s gave %dx%d", u.Name(), out.W, out.H)
 	}
-	for _, o := range []evaluate.Options{{}, {Model: path, Params: map[string]string{"steps": "5000"}}, {Model: path, Params: map[string]string{"bogus": "1"}}} {
-		if _, err := evaluate.New("model", o); err == nil {
-			t.Errorf("%+v accepted", o)
+	if _, err := ParseSampleOptions(map[string]string{"bogus": "1"}); err == nil {
+		t.Error("unknown parameter accepted")
+	}
+	for _, p := range []map[string]string{{"steps": "5000"}, {"eta": "-1"}, {"sampler": "euler"}, {"strength": "2"}} {
+		o, err := ParseSampleOptions(p)
+		if err == nil {
+			err = s.CheckOptions(o)
+		}
+		if err == nil {
+			t.Errorf("%v accepted", p)
 		}
 	}
 }

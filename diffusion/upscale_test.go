@@ -305,3 +305,38 @@ func TestLatentDecoderMatchesUpscale(t *testing.T) {
 		t.Error("nil latent decoded")
 	}
 }
+
+// Back-projection rounds pull the sample's rendering at the input's size
+// onto the input, also for a size that needs padding.
+func TestConsistencyProjection(t *testing.T) {
+	s := tinySR(t, 9)
+	for _, size := range [][2]int{{8, 8}, {7, 9}} {
+		lr := synthImage(size[0], size[1], 2)
+		gap := func(rounds int) float64 {
+			t.Helper()
+			l, err := s.Latents(context.Background(), lr, SampleOptions{Steps: 3, Seed: 1, Consistency: rounds})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := s.Decoder(l[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := d.Render(lr.H, lr.W)
+			var se float64
+			for i, v := range got {
+				e := float64(v - lr.Pix[i])
+				se += e * e
+			}
+			return math.Sqrt(se / float64(len(got)))
+		}
+		before, after := gap(-1), gap(4)
+		t.Logf("%dx%d: RMS gap to the input %.4f without, %.4f after 4 rounds", size[0], size[1], before, after)
+		if !(after < before/4) {
+			t.Errorf("%dx%d: RMS gap %.4f after 4 rounds, %.4f without: want 4× smaller", size[0], size[1], after, before)
+		}
+	}
+	if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), SampleOptions{Steps: 3, Consistency: 21}); err == nil {
+		t.Error("21 rounds accepted")
+	}
+}

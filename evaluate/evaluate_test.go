@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/resample"
 )
 
 // published holds the bicubic PSNR-Y / SSIM-Y of the SR literature
@@ -297,5 +299,57 @@ func TestUpscaleFile(t *testing.T) {
 		if _, err := os.Stat(req.Output); err == nil {
 			t.Errorf("%+v wrote %s", req, req.Output)
 		}
+	}
+}
+
+// noisySampler is bicubic plus independent noise per sample: its samples'
+// mean must score above a single sample, and its spread is the noise.
+type noisySampler struct{ std float64 }
+
+func (noisySampler) Name() string { return "noisy" }
+func (n noisySampler) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error) {
+	outs, err := n.UpscaleSamples(ctx, lr, w, h, 1)
+	if err != nil {
+		return nil, err
+	}
+	return outs[0], nil
+}
+func (n noisySampler) UpscaleSamples(_ context.Context, lr *imageio.Image, w, h, k int) ([]*imageio.Image, error) {
+	base, err := resample.Image(lr, w, h, resample.Options{Method: resample.Bicubic})
+	if err != nil {
+		return nil, err
+	}
+	outs := make([]*imageio.Image, k)
+	for s := range outs {
+		rng := rand.New(rand.NewPCG(uint64(s), 9))
+		o := base.Clone()
+		for i := range o.Pix {
+			o.Pix[i] += float32(n.std * rng.NormFloat64())
+		}
+		outs[s] = o
+	}
+	return outs, nil
+}
+
+func TestRunSamples(t *testing.T) {
+	d := writeSet(t, 2)
+	rs, err := Run(context.Background(), d, noisySampler{0.04}, Config{Scales: []float64{2}, Samples: 8, FloatOutput: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs[0]
+	t.Logf("single %.2f dB, mean of 8 %.2f dB, diversity %.4f", r.PSNRY, r.MeanPSNRY, r.DiversityStd)
+	if r.Samples != 8 || !(r.MeanPSNRY > r.PSNRY+3) {
+		t.Errorf("mean of 8 noisy samples %.2f dB against %.2f for one: want 3 dB better", r.MeanPSNRY, r.PSNRY)
+	}
+	if math.Abs(r.DiversityStd-0.04) > 0.004 {
+		t.Errorf("diversity %.4f, want the noise's 0.04", r.DiversityStd)
+	}
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, rs); err != nil || !strings.Contains(buf.String(), "mean PSNR-Y") {
+		t.Errorf("table without the sample columns: %v\n%s", err, buf.String())
+	}
+	if _, err := Run(context.Background(), d, constUpscaler{}, Config{Scales: []float64{2}, Samples: 2}); err == nil {
+		t.Error("a deterministic method was asked for 2 samples without complaint")
 	}
 }

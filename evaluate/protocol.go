@@ -89,6 +89,13 @@ type ImageScore struct {
 	SSIMY   float64 `json:"ssim_y"`   // SSIM on luma, shaved
 	PSNRRGB float64 `json:"psnr_rgb"` // dB on RGB, shaved
 	LRPSNR  float64 `json:"lr_psnr"`  // dB of the re-shrunk output against the LR input
+	// With several samples (Config.Samples), the fields above are each
+	// sample's scores averaged; these score the samples' per-pixel mean,
+	// and DiversityStd is their per-pixel standard deviation (RGB, 0–1
+	// scale, averaged over the image): 0 for a deterministic method.
+	MeanPSNRY    float64 `json:"mean_psnr_y,omitempty"`
+	MeanSSIMY    float64 `json:"mean_ssim_y,omitempty"`
+	DiversityStd float64 `json:"diversity_std,omitempty"`
 }
 
 // Result is the mean score of one method on one dataset at one scale.
@@ -103,7 +110,14 @@ type Result struct {
 	SSIMY   float64 `json:"ssim_y"`   // see PSNRY
 	PSNRRGB float64 `json:"psnr_rgb"` // see PSNRY
 	LRPSNR  float64 `json:"lr_psnr"`  // see PSNRY
-	Shave   int     `json:"shave"`    // border pixels ignored on each side
+	// Samples is how many outputs were drawn per image; MeanPSNRY,
+	// MeanSSIMY and DiversityStd are set when it is above 1 (see
+	// ImageScore).
+	Samples      int     `json:"samples"`
+	MeanPSNRY    float64 `json:"mean_psnr_y,omitempty"`
+	MeanSSIMY    float64 `json:"mean_ssim_y,omitempty"`
+	DiversityStd float64 `json:"diversity_std,omitempty"`
+	Shave        int     `json:"shave"` // border pixels ignored on each side
 	// Seconds is the time spent in the method's Upscale calls, summed over
 	// images (so it does not shrink with parallel evaluation).
 	Seconds float64 `json:"seconds"`
@@ -123,6 +137,9 @@ type Config struct {
 	FloatOutput bool
 	// PerImage keeps each image's scores in the results.
 	PerImage bool
+	// Samples draws this many outputs per image from a method that
+	// implements Sampler (0 or 1: one output from Upscale).
+	Samples int
 }
 
 // Dataset is a named list of HR image files.
@@ -164,6 +181,11 @@ func Run(ctx context.Context, d Dataset, up Upscaler, cfg Config) ([]Result, err
 	for _, s := range cfg.Scales {
 		if !(s > 1) || math.IsInf(s, 0) {
 			return nil, fmt.Errorf("scale %v: the benchmark needs finite scales above 1", s)
+		}
+	}
+	if cfg.Samples > 1 {
+		if _, ok := up.(Sampler); !ok {
+			return nil, fmt.Errorf("method %s draws one output per image, not %d samples", up.Name(), cfg.Samples)
 		}
 	}
 	workers := cfg.Workers
@@ -218,16 +240,20 @@ feed:
 	}
 	out := make([]Result, len(cfg.Scales))
 	for si, s := range cfg.Scales {
-		r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Shave: ShaveFor(s)}
+		r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Samples: max(1, cfg.Samples), Shave: ShaveFor(s)}
 		for i, sc := range scores[si] {
 			r.PSNRY += sc.PSNRY
 			r.SSIMY += sc.SSIMY
 			r.PSNRRGB += sc.PSNRRGB
 			r.LRPSNR += sc.LRPSNR
+			r.MeanPSNRY += sc.MeanPSNRY
+			r.MeanSSIMY += sc.MeanSSIMY
+			r.DiversityStd += sc.DiversityStd
 			r.Seconds += secs[si][i]
 		}
 		n := float64(len(d.Files))
 		r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR = r.PSNRY/n, r.SSIMY/n, r.PSNRRGB/n, r.LRPSNR/n
+		r.MeanPSNRY, r.MeanSSIMY, r.DiversityStd = r.MeanPSNRY/n, r.MeanSSIMY/n, r.DiversityStd/n
 		if cfg.PerImage {
 			r.PerImage = scores[si]
 		}
@@ -252,21 +278,85 @@ func runImage(ctx context.Context, path string, up Upscaler, cfg Config, i int, 
 			return fmt.Errorf("%s ×%v: %w", path, s, err)
 		}
 		t0 := time.Now()
-		sr, err := up.Upscale(ctx, lr, crop.W, crop.H)
+		outs, err := upscaleN(ctx, up, lr, crop.W, crop.H, cfg.Samples)
 		secs[si][i] = time.Since(t0).Seconds()
 		if err != nil {
 			return fmt.Errorf("%s ×%v: %s: %w", path, s, up.Name(), err)
 		}
-		if sr.W != crop.W || sr.H != crop.H {
-			return fmt.Errorf("%s ×%v: %s returned %dx%d, want %dx%d", path, s, up.Name(), sr.W, sr.H, crop.W, crop.H)
+		for k, sr := range outs {
+			if sr.W != crop.W || sr.H != crop.H {
+				return fmt.Errorf("%s ×%v: %s returned %dx%d, want %dx%d", path, s, up.Name(), sr.W, sr.H, crop.W, crop.H)
+			}
+			if !cfg.FloatOutput {
+				sr = sr.Clone()
+				sr.Quantize8()
+				outs[k] = sr
+			}
 		}
-		if !cfg.FloatOutput {
-			sr = sr.Clone()
-			sr.Quantize8()
-		}
-		if scores[si][i], err = Score(name, crop, lr, sr, ShaveFor(s)); err != nil {
+		sc, err := scoreSamples(name, crop, lr, outs, ShaveFor(s))
+		if err != nil {
 			return fmt.Errorf("%s ×%v: %w", path, s, err)
 		}
+		scores[si][i] = sc
 	}
 	return nil
+}
+
+// upscaleN draws n outputs (one through Upscale when n ≤ 1).
+func upscaleN(ctx context.Context, up Upscaler, lr *imageio.Image, w, h, n int) ([]*imageio.Image, error) {
+	if n <= 1 {
+		sr, err := up.Upscale(ctx, lr, w, h)
+		if err != nil {
+			return nil, err
+		}
+		return []*imageio.Image{sr}, nil
+	}
+	outs, err := up.(Sampler).UpscaleSamples(ctx, lr, w, h, n)
+	if err == nil && len(outs) != n {
+		err = fmt.Errorf("%d samples returned, want %d", len(outs), n)
+	}
+	return outs, err
+}
+
+// scoreSamples averages the samples' scores and, for several, adds the
+// mean image's and the per-pixel spread.
+func scoreSamples(name string, hr, lr *imageio.Image, outs []*imageio.Image, shave int) (ImageScore, error) {
+	var sum ImageScore
+	for _, sr := range outs {
+		sc, err := Score(name, hr, lr, sr, shave)
+		if err != nil {
+			return sc, err
+		}
+		sum.PSNRY += sc.PSNRY
+		sum.SSIMY += sc.SSIMY
+		sum.PSNRRGB += sc.PSNRRGB
+		sum.LRPSNR += sc.LRPSNR
+	}
+	n := float64(len(outs))
+	sc := ImageScore{Name: name, PSNRY: sum.PSNRY / n, SSIMY: sum.SSIMY / n, PSNRRGB: sum.PSNRRGB / n, LRPSNR: sum.LRPSNR / n}
+	if len(outs) < 2 {
+		return sc, nil
+	}
+	mean := outs[0].Clone()
+	var spread float64
+	for p := range mean.Pix {
+		var s, ss float64
+		for _, o := range outs {
+			v := float64(o.Pix[p])
+			s += v
+			ss += v * v
+		}
+		m := s / n
+		mean.Pix[p] = float32(m)
+		spread += math.Sqrt(max(0, (ss-n*m*m)/(n-1)))
+	}
+	sc.DiversityStd = spread / float64(len(mean.Pix))
+	var err error
+	if sc.MeanPSNRY, err = metrics.PSNRY(hr, mean, shave); err != nil {
+		return sc, err
+	}
+	if sc.MeanSSIMY, err = metrics.SSIMY(hr, mean, shave); err != nil {
+		return sc, err
+	}
+	return sc, nil
 }

@@ -14,10 +14,22 @@ import (
 // WriteTable prints results as an aligned text table.
 func WriteTable(w io.Writer, rs []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "dataset\tmethod\tscale\timages\tPSNR-Y\tSSIM-Y\tPSNR-RGB\tLR-PSNR\tseconds\t")
+	multi := false
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t×%s\t%d\t%.3f\t%.4f\t%.3f\t%.2f\t%.2f\t\n",
-			r.Dataset, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR, r.Seconds)
+		multi = multi || r.Samples > 1
+	}
+	head := "dataset\tmethod\tscale\timages\tPSNR-Y\tSSIM-Y\tPSNR-RGB\tLR-PSNR\t"
+	if multi {
+		head += "samples\tmean PSNR-Y\tmean SSIM-Y\tdiversity\t"
+	}
+	fmt.Fprintln(tw, head+"seconds\t")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%s\t×%s\t%d\t%.3f\t%.4f\t%.3f\t%.2f\t",
+			r.Dataset, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR)
+		if multi {
+			fmt.Fprintf(tw, "%d\t%.3f\t%.4f\t%.4f\t", max(1, r.Samples), r.MeanPSNRY, r.MeanSSIMY, r.DiversityStd)
+		}
+		fmt.Fprintf(tw, "%.2f\t\n", r.Seconds)
 	}
 	return tw.Flush()
 }

@@ -28,6 +28,14 @@ type Upscaler interface {
 	Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error)
 }
 
+// Sampler is an Upscaler that can draw several different outputs for one
+// input (a generative method); evaluation then scores each sample, their
+// mean and their spread.
+type Sampler interface {
+	Upscaler
+	UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, n int) ([]*imageio.Image, error)
+}
+
 // Options configures a method when it is created.
 type Options struct {
 	// Model is the path of the method's weights, for learned methods.

@@ -5,13 +5,20 @@ package models
 
 import (
 	_ "embed"
+	"fmt"
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+	"github.com/zoomdiff/zoomdiff/evaluate"
 )
 
-//go:embed ae.safetensors
-var aeFile []byte
+var (
+	//go:embed ae.safetensors
+	aeFile []byte
+	//go:embed sr.safetensors
+	srFile []byte
+)
 
 // Builtin is one embedded model file.
 type Builtin struct {
@@ -24,6 +31,7 @@ type Builtin struct {
 func List() []Builtin {
 	return []Builtin{
 		{Name: "builtin:ae", Summary: "stage 1: encoder (f = 4, 16 latent channels) + implicit decoder, trained on the photo folders", Data: aeFile},
+		{Name: "builtin:sr", Summary: "stages 2-3: latent diffusion SR (x4 training pairs, v-prediction, alignment fine-tuned) with builtin:ae inside; renders any scale", Data: srFile},
 	}
 }
 
@@ -56,4 +64,36 @@ func AutoEncoder(path string) (*autoencoder.Model, error) {
 		return autoencoder.LoadBytes(b.Name, b.Data)
 	}
 	return autoencoder.Load(path)
+}
+
+// SR loads a super-resolution model from a file or a "builtin:" name; ""
+// means the default, builtin:sr.
+func SR(path string) (*diffusion.SR, error) {
+	if path == "" {
+		path = "builtin:sr"
+	}
+	if b, ok := Find(path); ok {
+		return diffusion.LoadSRBytes(b.Name, b.Data)
+	}
+	return diffusion.LoadSR(path)
+}
+
+// The "model" upscaling method lives here rather than in diffusion so that
+// an empty --model means the built-in model.
+func init() {
+	evaluate.Register("model", "latent diffusion SR with the implicit decoder (--model FILE, default builtin:sr; params sampler, steps, eta, seed, strength, tile, overlap)",
+		func(o evaluate.Options) (evaluate.Upscaler, error) {
+			opt, err := diffusion.ParseSampleOptions(o.Params)
+			if err != nil {
+				return nil, err
+			}
+			s, err := SR(o.Model)
+			if err != nil {
+				return nil, err
+			}
+			if err := s.CheckOptions(opt); err != nil {
+				return nil, fmt.Errorf("%s: %w", o.Model, err)
+			}
+			return &diffusion.Upscaler{SR: s, Opt: opt}, nil
+		})
 }

@@ -1,7 +1,9 @@
 package plot
 
 import (
+	"image"
 	"image/color"
+	"image/draw"
 	"testing"
 )
 
@@ -37,5 +39,37 @@ func TestDrawPlacesSeries(t *testing.T) {
 	}
 	if got := ticks(0, 10); len(got) < 3 || got[1]-got[0] != 2 {
 		t.Fatalf("ticks(0,10) = %v", got)
+	}
+}
+
+func TestStrip(t *testing.T) {
+	red := image.NewRGBA(image.Rect(0, 0, 10, 20))
+	draw.Draw(red, red.Bounds(), image.NewUniform(color.RGBA{255, 0, 0, 255}), image.Point{}, draw.Src)
+	blue := image.NewRGBA(image.Rect(0, 0, 30, 12))
+	draw.Draw(blue, blue.Bounds(), image.NewUniform(color.RGBA{0, 0, 255, 255}), image.Point{}, draw.Src)
+	s := Strip([]Panel{{red, "a"}, {blue, "bb"}})
+	if b := s.Bounds(); b.Dx() != 6+10+6+30+6 || b.Dy() != 20+2*6+18 {
+		t.Fatalf("strip is %v", b)
+	}
+	// Panels sit after the gaps, top-aligned; the label band has ink.
+	if c := s.RGBAAt(6, 6); c.R != 255 || c.B != 0 {
+		t.Errorf("first panel pixel %v", c)
+	}
+	if c := s.RGBAAt(22, 6); c.B != 255 || c.R != 0 {
+		t.Errorf("second panel pixel %v", c)
+	}
+	if c := s.RGBAAt(22, 6+12); c != (color.RGBA{255, 255, 255, 255}) {
+		t.Errorf("below the short panel %v, want white", c)
+	}
+	ink := 0
+	for y := 20 + 6; y < s.Bounds().Dy(); y++ {
+		for x := 0; x < s.Bounds().Dx(); x++ {
+			if s.RGBAAt(x, y).R < 128 {
+				ink++
+			}
+		}
+	}
+	if ink == 0 {
+		t.Error("no label drawn")
 	}
 }

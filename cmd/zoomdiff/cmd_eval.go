@@ -49,11 +49,19 @@ func runEval(args []string) error {
 	workers := fs.Int("workers", 0, "images evaluated at once (0: one per core)")
 	float := fs.Bool("float", false, "score outputs unrounded instead of as 8-bit files")
 	perImage := fs.Bool("per-image", false, "include per-image scores (JSON only)")
+	samples := fs.Int("samples", 1, "outputs drawn per image by a generative method: each is scored, and their mean and spread")
+	seed := fs.String("seed", "", "random seed of a generative method (same as --param seed=K)")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("unexpected arguments %q: folders go in --data", fs.Args())
+	}
+	if *samples < 1 || *samples > 64 {
+		return fmt.Errorf("--samples %d outside [1, 64]", *samples)
+	}
+	if *seed != "" {
+		params["seed"] = *seed
 	}
 	sc, err := scaleList(*scales)
 	if err != nil {
@@ -88,7 +96,7 @@ func runEval(args []string) error {
 	defer stop()
 	var all []evaluate.Result
 	for _, set := range sets {
-		rs, err := evaluate.Run(ctx, set, up, evaluate.Config{Scales: sc, Workers: *workers, FloatOutput: *float, PerImage: *perImage && *asJSON})
+		rs, err := evaluate.Run(ctx, set, up, evaluate.Config{Scales: sc, Workers: *workers, FloatOutput: *float, PerImage: *perImage && *asJSON, Samples: *samples})
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return errors.New("interrupted")

@@ -29,6 +29,7 @@ type srFlags struct {
 	ckptEvery, valEvery       *int
 	valSteps, valCrop, valMax *int
 	valStr                    *float64
+	card                      paramFlags
 	opt                       diffusion.TrainOptions
 }
 
@@ -46,7 +47,9 @@ func addSRFlags(fs *flag.FlagSet, align bool) *srFlags {
 		valCrop:   fs.Int("val-crop", 96, "HR centre-crop side of each validation image"),
 		valMax:    fs.Int("val-images", 8, "validation images used at most"),
 		valStr:    fs.Float64("val-strength", 0, "sampling strength when validating (0: from pure noise)"),
+		card:      paramFlags{},
 	}
+	fs.Var(f.card, "card", "model-card entry KEY=VALUE stored in the model file (repeatable), e.g. data=... or training=...")
 	steps, lr, warmup := 10000, 5e-4, 200
 	if align {
 		steps, lr, warmup = 2000, 2e-5, 50
@@ -201,7 +204,11 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 			}
 			tr.EMA.Swap()
 			defer tr.EMA.Swap()
-			return s.Save(*f.out, *f.half, map[string]string{"steps": strconv.Itoa(tr.Step), "stage": stage})
+			card := map[string]string{"steps": strconv.Itoa(tr.Step), "stage": stage}
+			for k, v := range f.card {
+				card[k] = v
+			}
+			return s.Save(*f.out, *f.half, card)
 		},
 	}
 	if *f.val != "" {
@@ -231,7 +238,7 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 			if err != nil {
 				return "", err
 			}
-			res, err := s.Validate(context.Background(), imgs, *f.valCrop, diffusion.SampleOptions{Steps: *f.valSteps, Strength: *f.valStr})
+			res, err := s.Validate(context.Background(), imgs, *f.valCrop, diffusion.SampleOptions{Steps: *f.valSteps, Strength: *f.valStr, Consistency: -1})
 			if err != nil {
 				return "", err
 			}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
@@ -50,8 +51,17 @@ func methodList() string {
 
 func runUpscale(args []string) error {
 	fs := flag.NewFlagSet("upscale", flag.ContinueOnError)
-	method := fs.String("method", "bicubic", "upscaling method: "+methodList())
-	model := fs.String("model", "", "weights file, for learned methods")
+	method := fs.String("method", "model", "upscaling method: "+methodList())
+	model := fs.String("model", "", "weights file, for learned methods (model: default builtin:sr)")
+	samples := fs.Int("samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
+	seed := fs.Uint64("seed", 0, "model: random seed; the same seed gives the same samples")
+	steps := fs.Int("steps", 50, "model: denoising steps")
+	eta := fs.Float64("eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
+	consistency := fs.Int("consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
+	meanOut := fs.String("mean", "", "model: also write the mean of the samples to this file")
+	stdOut := fs.String("std", "", "model: also write the per-pixel standard deviation of the samples (×8, grey) to this file")
+	band := fs.Int("band", 64, "model: output rows decoded at a time (memory ∝ width × band)")
+	quiet := fs.Bool("quiet", false, "no progress output")
 	params := paramFlags{}
 	fs.Var(params, "param", "method setting name=value (repeatable)")
 	scale := fs.Float64("scale", 0, "scale factor, any real number above 0 (output ceil(W·S)×ceil(H·S))")
@@ -81,6 +91,45 @@ func runUpscale(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	modelOnly := false
+	fs.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "samples", "seed", "steps", "eta", "consistency", "mean", "std", "band":
+			modelOnly = true
+		}
+	})
+	if *method == "model" {
+		switch {
+		case *band < 1:
+			return fmt.Errorf("--band %d: want at least one row", *band)
+		case *steps < 1:
+			return fmt.Errorf("--steps %d: want at least 1", *steps)
+		case *samples < 1:
+			return fmt.Errorf("--samples %d: want at least 1", *samples)
+		}
+		inW, inH, err := imageio.Config(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		w, h, err := evaluate.TargetSize(inW, inH, *scale, *size, *maxPixels)
+		if err != nil {
+			return err
+		}
+		opt, err := diffusion.ParseSampleOptions(params)
+		if err != nil {
+			return err
+		}
+		opt.Samples, opt.Seed, opt.Steps, opt.Eta, opt.Consistency = *samples, *seed, *steps, *eta, *consistency
+		if *consistency == 0 {
+			opt.Consistency = -1 // the option's zero value is the default
+		}
+		u := &modelUpscale{model: *model, in: fs.Arg(0), out: *out, w: w, h: h, opt: opt, mean: *meanOut, std: *stdOut,
+			band: *band, write: imageio.WriteOptions{Quality: *quality, Bits16: *bits16}, quiet: *quiet, stderr: os.Stderr}
+		return u.run(ctx)
+	}
+	if modelOnly {
+		return fmt.Errorf("--samples, --seed, --steps, --eta, --consistency, --mean, --std and --band are for --method model, not %s", *method)
+	}
 	w, h, err := evaluate.UpscaleFile(ctx, evaluate.UpscaleRequest{
 		Input: fs.Arg(0), Output: *out,
 		Method: *method, Options: evaluate.Options{Model: *model, Params: params},
@@ -90,6 +139,8 @@ func runUpscale(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s (%dx%d, %s)\n", *out, w, h, *method)
+	if !*quiet {
+		fmt.Fprintf(os.Stderr, "wrote %s (%dx%d, %s)\n", *out, w, h, *method)
+	}
 	return nil
 }

@@ -33,7 +33,7 @@ func TestUpscaleCommand(t *testing.T) {
 		t.Errorf("×1.5 of 20×10 wrote %dx%d (%v), want 30x15", w, h, err)
 	}
 	jpg := filepath.Join(dir, "out.jpg")
-	if err := runUpscale([]string{"--size", "7x", in, "-o", jpg}); err != nil {
+	if err := runUpscale([]string{"--size", "7x", in, "-o", jpg, "--steps", "3", "--quiet"}); err != nil {
 		t.Fatal(err)
 	}
 	if w, h, err := imageio.Config(jpg); err != nil || w != 7 || h != 4 {
@@ -64,7 +64,67 @@ func TestUpscaleCommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "a.png")); err == nil {
 		t.Error("a refused request wrote its output")
 	}
-	if err := runUpscale([]string{in, "--scale", "4", "--max-pixels", "3200", "-o", filepath.Join(dir, "b.png")}); err != nil {
+	if err := runUpscale([]string{in, "--scale", "4", "--max-pixels", "3200", "-o", filepath.Join(dir, "b.png"), "--steps", "3", "--quiet"}); err != nil {
 		t.Errorf("a raised --max-pixels was refused: %v", err)
 	}
 }
+
+// The built-in model draws several samples, their mean and the
+// uncertainty map in one run, reproducibly for a seed.
+func TestUpscaleSamples(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.png")
+	writeTestPNG(t, in, 16, 12)
+	out, mean, std := filepath.Join(dir, "out.png"), filepath.Join(dir, "mean.png"), filepath.Join(dir, "std.png")
+	args := []string{in, "--scale", "2.5", "-o", out, "--samples", "2", "--steps", "3", "--eta", "1", "--seed", "7",
+		"--mean", mean, "--std", std, "--quiet"}
+	if err := runUpscale(args); err != nil {
+		t.Fatal(err)
+	}
+	read := func(p string) *imageio.Image {
+		t.Helper()
+		m, err := imageio.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.W != 40 || m.H != 30 {
+			t.Fatalf("%s is %dx%d, want 40x30", p, m.W, m.H)
+		}
+		return m
+	}
+	a, b, m, sd := read(filepath.Join(dir, "out-1.png")), read(filepath.Join(dir, "out-2.png")), read(mean), read(std)
+	var differ, maxStd float32
+	for i := range a.Pix {
+		differ = max(differ, abs32(a.Pix[i]-b.Pix[i]))
+		if e := abs32((a.Pix[i]+b.Pix[i])/2 - m.Pix[i]); e > 1.01/255 {
+			t.Fatalf("mean off by %g at %d", e, i)
+		}
+		maxStd = max(maxStd, sd.Pix[i])
+	}
+	if differ < 2.0/255 || maxStd == 0 {
+		t.Errorf("samples differ by at most %g, std map peaks at %g: want diverse samples", differ, maxStd)
+	}
+	first, _ := os.ReadFile(filepath.Join(dir, "out-1.png"))
+	if err := runUpscale(args); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(filepath.Join(dir, "out-1.png")); string(again) != string(first) {
+		t.Error("the same seed gave a different sample")
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{in, "--scale", "2", "-o", out, "--std", std}, "at least 2 samples"},
+		{[]string{in, "--scale", "2", "-o", out, "--method", "bicubic", "--samples", "2"}, "for --method model"},
+		{[]string{in, "--scale", "2", "-o", out, "--samples", "0"}, "samples 0"},
+		{[]string{in, "--scale", "2", "-o", out, "--steps", "0"}, "steps"},
+		{[]string{in, "--scale", "2", "-o", filepath.Join(dir, "x.gif")}, "gif"},
+	} {
+		if err := runUpscale(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("upscale %q: error %v, want one mentioning %q", c.args, err, c.want)
+		}
+	}
+}
+
+func abs32(v float32) float32 { return max(v, -v) }

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/atomicfile"
+	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/pngstream"
+	"github.com/zoomdiff/zoomdiff/progress"
+)
+
+// stdGain maps the per-pixel standard deviation to grey levels in the
+// uncertainty map: 1/8 (32 of 255 levels) and above is white.
+const stdGain = 8
+
+// modelUpscale is one `zoomdiff upscale` with the diffusion model.
+type modelUpscale struct {
+	model     string
+	in, out   string
+	w, h      int
+	opt       diffusion.SampleOptions
+	mean, std string // extra outputs, "" for none
+	band      int    // output rows decoded at a time
+	write     imageio.WriteOptions
+	quiet     bool
+	stderr    io.Writer
+}
+
+// samplePaths names the sample files: OUT itself for one sample, else
+// OUT with -1, -2, … before its extension.
+func samplePaths(out string, n int) []string {
+	if n == 1 {
+		return []string{out}
+	}
+	ext := filepath.Ext(out)
+	base := strings.TrimSuffix(out, ext)
+	paths := make([]string, n)
+	for k := range paths {
+		paths[k] = fmt.Sprintf("%s-%d%s", base, k+1, ext)
+	}
+	return paths
+}
+
+// run samples the latents of the input, then decodes every sample band by
+// band into its file, with the mean and the standard-deviation map
+// computed from the same bands. 8-bit PNGs are streamed, so memory does
+// not grow with the output size; JPEG and 16-bit PNG outputs are held
+// whole before encoding.
+func (u *modelUpscale) run(ctx context.Context) error {
+	s, err := models.SR(u.model)
+	if err != nil {
+		return err
+	}
+	if err := s.CheckOptions(u.opt); err != nil {
+		return err
+	}
+	n := max(u.opt.Samples, 1)
+	if u.std != "" && n < 2 {
+		return fmt.Errorf("--std needs at least 2 samples (have %d)", n)
+	}
+	paths := samplePaths(u.out, n)
+	var extra []string
+	for _, p := range []string{u.mean, u.std} {
+		if p != "" {
+			extra = append(extra, p)
+		}
+	}
+	all := append(append([]string(nil), paths...), extra...)
+	formats := make([]imageio.Format, len(all))
+	for i, p := range all {
+		if formats[i], err = imageio.FormatFor(p); err != nil {
+			return err
+		}
+	}
+	lr, err := imageio.Read(u.in)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var tm diffusion.Timings
+	u.opt.Timings = &tm
+	bar := progress.New(u.stderr, "sample", u.opt.Steps, u.quiet)
+	u.opt.Progress = func(done, total int) { bar.Update(done, "") }
+	lats, err := s.Latents(ctx, lr, u.opt)
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	decs := make([]*autoencoder.Decoder, n)
+	for k, l := range lats {
+		if decs[k], err = s.Decoder(l); err != nil {
+			return err
+		}
+	}
+	decodeStart := time.Now()
+	hasAlpha := lr.Alpha != nil
+	bar = progress.New(u.stderr, "decode", u.h, u.quiet)
+	err = atomicfile.WriteAll(all, func(ws []io.Writer) error {
+		sinks := make([]rowSink, len(all))
+		for i := range all {
+			sinks[i] = newRowSink(ws[i], formats[i], u.w, u.h, hasAlpha, u.write)
+		}
+		for y0 := 0; y0 < u.h; y0 += u.band {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			y1 := min(y0+u.band, u.h)
+			rows := make([][]float32, n)
+			for k, d := range decs {
+				rows[k] = d.Rows(u.h, u.w, y0, y1)
+				finishRows(rows[k], lr.Gray)
+			}
+			bands := rows
+			if u.mean != "" || u.std != "" {
+				mean, std := meanStd(rows)
+				if u.mean != "" {
+					bands = append(bands, mean)
+				}
+				if u.std != "" {
+					bands = append(bands, std)
+				}
+			}
+			var alpha []float32
+			if hasAlpha {
+				alpha = alphaRows(lr, u.w, u.h, y0, y1)
+			}
+			for i, b := range bands {
+				if err := sinks[i].WriteRows(withAlpha(b, alpha), y1-y0); err != nil {
+					return err
+				}
+			}
+			bar.Update(y1, "")
+		}
+		for _, sk := range sinks {
+			if err := sk.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	if !u.quiet {
+		fmt.Fprintf(u.stderr, "wrote %s (%dx%d, %d sample(s), %d steps) in %.1fs: encode %.1fs, diffusion %.1fs, decode %.1fs\n",
+			strings.Join(all, ", "), u.w, u.h, n, u.opt.Steps, time.Since(start).Seconds(),
+			tm.Encode.Seconds(), tm.Diffusion.Seconds(), time.Since(decodeStart).Seconds())
+	}
+	return nil
+}
+
+// finishRows clamps decoded RGB to [0, 1] and, for a grey input, makes
+// the output grey again.
+func finishRows(v []float32, gray bool) {
+	for i, x := range v {
+		v[i] = min(max(x, 0), 1)
+	}
+	if gray {
+		for p := 0; p < len(v); p += 3 {
+			g := (v[p] + v[p+1] + v[p+2]) / 3
+			v[p], v[p+1], v[p+2] = g, g, g
+		}
+	}
+}
+
+// meanStd is the per-value mean of the samples' rows and the uncertainty
+// map: the sample standard deviation, averaged over R, G and B, times
+// stdGain, in grey.
+func meanStd(rows [][]float32) (mean, std []float32) {
+	n := float64(len(rows))
+	mean = make([]float32, len(rows[0]))
+	std = make([]float32, len(rows[0]))
+	for p := 0; p < len(mean); p += 3 {
+		var sd float64
+		for c := p; c < p+3; c++ {
+			var s, ss float64
+			for _, r := range rows {
+				s += float64(r[c])
+				ss += float64(r[c]) * float64(r[c])
+			}
+			m := s / n
+			mean[c] = float32(m)
+			if n > 1 {
+				sd += math.Sqrt(max(0, (ss-n*m*m)/(n-1)))
+			}
+		}
+		g := float32(min(1, stdGain*sd/3))
+		std[p], std[p+1], std[p+2] = g, g, g
+	}
+	return mean, std
+}
+
+// alphaRows resizes the input's alpha to the output size with bilinear
+// interpolation (pixel centres aligned), for rows y0 to y1 only.
+func alphaRows(lr *imageio.Image, w, h, y0, y1 int) []float32 {
+	out := make([]float32, (y1-y0)*w)
+	sy, sx := float64(lr.H)/float64(h), float64(lr.W)/float64(w)
+	at := func(x, y int) float32 {
+		return lr.Alpha[min(max(y, 0), lr.H-1)*lr.W+min(max(x, 0), lr.W-1)]
+	}
+	for y := y0; y < y1; y++ {
+		fy := (float64(y)+0.5)*sy - 0.5
+		iy := int(math.Floor(fy))
+		ty := float32(fy - float64(iy))
+		for x := range w {
+			fx := (float64(x)+0.5)*sx - 0.5
+			ix := int(math.Floor(fx))
+			tx := float32(fx - float64(ix))
+			top := at(ix, iy)*(1-tx) + at(ix+1, iy)*tx
+			bot := at(ix, iy+1)*(1-tx) + at(ix+1, iy+1)*tx
+			out[(y-y0)*w+x] = top*(1-ty) + bot*ty
+		}
+	}
+	return out
+}
+
+// withAlpha interleaves RGB rows with alpha (nil: RGB unchanged).
+func withAlpha(rgb, alpha []float32) []float32 {
+	if alpha == nil {
+		return rgb
+	}
+	out := make([]float32, 0, len(alpha)*4)
+	for i, a := range alpha {
+		out = append(out, rgb[3*i], rgb[3*i+1], rgb[3*i+2], a)
+	}
+	return out
+}
+
+// rowSink takes an image's rows top to bottom.
+type rowSink interface {
+	WriteRows(pix []float32, n int) error
+	Close() error
+}
+
+// newRowSink streams 8-bit PNG; other outputs are gathered whole and
+// encoded by imageio on Close.
+func newRowSink(w io.Writer, f imageio.Format, width, height int, alpha bool, opt imageio.WriteOptions) rowSink {
+	if f == imageio.PNG && !opt.Bits16 {
+		return pngstream.NewWriter(w, width, height, alpha)
+	}
+	return &wholeSink{w: w, f: f, opt: opt, m: &imageio.Image{W: width, H: height}, alpha: alpha}
+}
+
+type wholeSink struct {
+	w     io.Writer
+	f     imageio.Format
+	opt   imageio.WriteOptions
+	m     *imageio.Image
+	alpha bool
+}
+
+func (s *wholeSink) WriteRows(pix []float32, n int) error {
+	if !s.alpha {
+		s.m.Pix = append(s.m.Pix, pix...)
+		return nil
+	}
+	for i := 0; i < len(pix); i += 4 {
+		s.m.Pix = append(s.m.Pix, pix[i:i+3]...)
+		s.m.Alpha = append(s.m.Alpha, pix[i+3])
+	}
+	return nil
+}
+
+func (s *wholeSink) Close() error { return imageio.Encode(s.w, s.m, s.f, s.opt) }
