@@ -7,11 +7,11 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/resample"
-	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
 
 func TestBuiltinAutoEncoderReconstructs(t *testing.T) {
