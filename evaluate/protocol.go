@@ -337,21 +337,19 @@ func scoreSamples(name string, hr, lr *imageio.Image, outs []*imageio.Image, sha
 	if len(outs) < 2 {
 		return sc, nil
 	}
-	mean := outs[0].Clone()
-	var spread float64
-	for p := range mean.Pix {
-		var s, ss float64
-		for _, o := range outs {
-			v := float64(o.Pix[p])
-			s += v
-			ss += v * v
-		}
-		m := s / n
-		mean.Pix[p] = float32(m)
-		spread += math.Sqrt(max(0, (ss-n*m*m)/(n-1)))
+	div, err := metrics.Diversity(outs)
+	if err != nil {
+		return sc, err
 	}
-	sc.DiversityStd = spread / float64(len(mean.Pix))
-	var err error
+	sc.DiversityStd = div.MeanStd
+	mean := outs[0].Clone()
+	for p := range mean.Pix {
+		var s float64
+		for _, o := range outs {
+			s += float64(o.Pix[p])
+		}
+		mean.Pix[p] = float32(s / n)
+	}
 	if sc.MeanPSNRY, err = metrics.PSNRY(hr, mean, shave); err != nil {
 		return sc, err
 	}

@@ -27,7 +27,7 @@ func WriteTable(w io.Writer, rs []Result) error {
 		fmt.Fprintf(tw, "%s\t%s\t×%s\t%d\t%.3f\t%.4f\t%.3f\t%.2f\t",
 			r.Dataset, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR)
 		if multi {
-			fmt.Fprintf(tw, "%d\t%.3f\t%.4f\t%.4f\t", max(1, r.Samples), r.MeanPSNRY, r.MeanSSIMY, r.DiversityStd)
+			fmt.Fprintf(tw, "%d\t%.3f\t%.4f\t%.2f\t", max(1, r.Samples), r.MeanPSNRY, r.MeanSSIMY, r.DiversityStd)
 		}
 		fmt.Fprintf(tw, "%.2f\t\n", r.Seconds)
 	}
