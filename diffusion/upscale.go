@@ -161,22 +161,28 @@ func (s *SR) Upscale(ctx context.Context, lr *imageio.Image, outW, outH int, opt
 		if err != nil {
 			return nil, err
 		}
-		img := &imageio.Image{W: outW, H: outH, Pix: d.Render(outH, outW), Gray: lr.Gray}
-		for i, v := range img.Pix {
-			img.Pix[i] = min(max(v, 0), 1)
-		}
-		if lr.Gray {
-			for p := 0; p < len(img.Pix); p += 3 {
-				g := (img.Pix[p] + img.Pix[p+1] + img.Pix[p+2]) / 3
-				img.Pix[p], img.Pix[p+1], img.Pix[p+2] = g, g, g
-			}
-		}
+		img := &imageio.Image{W: outW, H: outH, Pix: FinishRGB(d.Render(outH, outW), lr.Gray), Gray: lr.Gray}
 		if alpha != nil {
 			img.Alpha = append([]float32(nil), alpha...)
 		}
 		out[k] = img
 	}
 	return out, nil
+}
+
+// FinishRGB turns decoded interleaved RGB into displayable output in
+// place: clamped to [0, 1] and, for a grey input, grey again. It returns v.
+func FinishRGB(v []float32, gray bool) []float32 {
+	for i, x := range v {
+		v[i] = min(max(x, 0), 1)
+	}
+	if gray {
+		for p := 0; p < len(v); p += 3 {
+			g := (v[p] + v[p+1] + v[p+2]) / 3
+			v[p], v[p+1], v[p+2] = g, g, g
+		}
+	}
+	return v
 }
 
 // encodeCondTiled encodes the padded LR image (ph×pw, multiples of the

@@ -116,8 +116,7 @@ func (u *modelUpscale) run(ctx context.Context) error {
 			y1 := min(y0+u.band, u.h)
 			rows := make([][]float32, n)
 			for k, d := range decs {
-				rows[k] = d.Rows(u.h, u.w, y0, y1)
-				finishRows(rows[k], lr.Gray)
+				rows[k] = diffusion.FinishRGB(d.Rows(u.h, u.w, y0, y1), lr.Gray)
 			}
 			bands := rows
 			if u.mean != "" || u.std != "" {
@@ -157,20 +156,6 @@ func (u *modelUpscale) run(ctx context.Context) error {
 			tm.Encode.Seconds(), tm.Diffusion.Seconds(), time.Since(decodeStart).Seconds())
 	}
 	return nil
-}
-
-// finishRows clamps decoded RGB to [0, 1] and, for a grey input, makes
-// the output grey again.
-func finishRows(v []float32, gray bool) {
-	for i, x := range v {
-		v[i] = min(max(x, 0), 1)
-	}
-	if gray {
-		for p := 0; p < len(v); p += 3 {
-			g := (v[p] + v[p+1] + v[p+2]) / 3
-			v[p], v[p+1], v[p+2] = g, g, g
-		}
-	}
 }
 
 // meanStd is the per-value mean of the samples' rows and the uncertainty
