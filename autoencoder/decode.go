@@ -36,20 +36,27 @@ func (d *Decoder) SetView(h, w float32) {
 
 // Rows renders output rows [y0, y1) of an outH×outW image as interleaved
 // RGB (3·outW values a row), in batches of Config.QueryBatch queries.
-func (d *Decoder) Rows(outH, outW, y0, y1 int) []float32 {
-	out := make([]float32, (y1-y0)*outW*3)
+func (d *Decoder) Rows(outH, outW, y0, y1 int) []float32 { return d.Window(outH, outW, y0, y1, 0, outW) }
+
+// Window renders the rectangle of rows [y0, y1) and columns [x0, x1) of an
+// outH×outW image as interleaved RGB (3·(x1−x0) values a row): the cost is
+// the window's, not the whole image's, which is what a zoom into a huge
+// virtual image needs.
+func (d *Decoder) Window(outH, outW, y0, y1, x0, x1 int) []float32 {
+	ww := x1 - x0
+	out := make([]float32, (y1-y0)*ww*3)
 	batch := d.m.Config.QueryBatch
 	if batch <= 0 {
 		batch = 65536
 	}
-	total := (y1 - y0) * outW
+	total := (y1 - y0) * ww
 	cellH, cellW := 2*d.viewH/float32(outH), 2*d.viewW/float32(outW)
 	for q0 := 0; q0 < total; q0 += batch {
 		q1 := min(q0+batch, total)
 		ys := make([]float32, q1-q0)
 		xs := make([]float32, q1-q0)
 		for i := q0; i < q1; i++ {
-			y, x := y0+i/outW, i%outW
+			y, x := y0+i/ww, x0+i%ww
 			ys[i-q0] = -1 + d.viewH*(2*float32(y)+1)/float32(outH)
 			xs[i-q0] = -1 + d.viewW*(2*float32(x)+1)/float32(outW)
 		}

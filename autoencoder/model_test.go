@@ -118,6 +118,17 @@ func TestDecodeBatchingAndDeterminism(t *testing.T) {
 			t.Fatalf("band value %d differs", i)
 		}
 	}
+	// So does a window of rows 5–8 and columns 3–10.
+	win := d.Window(13, 17, 5, 9, 3, 11)
+	for y := range 4 {
+		for x := range 8 {
+			for c := range 3 {
+				if got, want := win[(y*8+x)*3+c], ref[((5+y)*17+3+x)*3+c]; got != want {
+					t.Fatalf("window (%d,%d,%d) = %g, whole image %g", y, x, c, got, want)
+				}
+			}
+		}
+	}
 }
 
 func TestEndToEndGradients(t *testing.T) {

@@ -27,6 +27,9 @@ type Photo struct {
 // Set is a collection of photos.
 type Set struct {
 	Photos []Photo
+	// Upright limits Crop's augmentation to left–right mirroring, for
+	// generation data, where which way is up is part of what is learned.
+	Upright bool
 }
 
 // IsImage reports whether a file name has an extension the readers accept.
@@ -92,11 +95,26 @@ func LoadDirs(dirs []string, minSide int) (*Set, error) {
 
 // Crop fills dst (size·size·3 floats in [0, 1]) with a random square crop
 // of a random photo, randomly flipped and rotated by a multiple of 90°.
+//
+// Photos smaller than size are passed over (drawn again), so one set can
+// serve crops of several sizes. It panics when no photo can give one:
+// callers check Fits (LoadDirs's minSide guarantees it up to minSide).
 func (s *Set) Crop(rng *rand.Rand, size int, dst []float32) {
 	p := &s.Photos[rng.IntN(len(s.Photos))]
+	if p.W < size || p.H < size {
+		if !s.Fits(size) {
+			panic(fmt.Sprintf("dataset: no photo can give a %d-pixel crop", size))
+		}
+		for p.W < size || p.H < size {
+			p = &s.Photos[rng.IntN(len(s.Photos))]
+		}
+	}
 	x0 := rng.IntN(p.W - size + 1)
 	y0 := rng.IntN(p.H - size + 1)
 	flip, rot := rng.IntN(2) == 1, rng.IntN(4)
+	if s.Upright {
+		rot = 0
+	}
 	for y := 0; y < size; y++ {
 		for x := 0; x < size; x++ {
 			sx, sy := x, y
@@ -113,6 +131,16 @@ func (s *Set) Crop(rng *rand.Rand, size int, dst []float32) {
 			d[2] = float32(src[2]) / 255
 		}
 	}
+}
+
+// Fits reports whether at least one photo can give a crop of side size.
+func (s *Set) Fits(size int) bool {
+	for _, p := range s.Photos {
+		if p.W >= size && p.H >= size {
+			return true
+		}
+	}
+	return false
 }
 
 // Pixels is the total pixel count, for reporting.

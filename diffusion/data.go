@@ -12,7 +12,8 @@ import (
 
 // batch is one step's training data.
 type batch struct {
-	hr     []float32      // HR crops [B,P,P,3]; alignment only
+	hr     [][]float32    // alignment: each crop's HR, side²·3 values
+	sides  []int          // alignment: the side of each HR
 	z0     *tensor.Tensor // normalised latents of the HR crops
 	cond   *tensor.Tensor // normalised latents of the nearest-up-sampled LR crops
 	ts     []int          // timestep per crop
@@ -24,25 +25,40 @@ type batch struct {
 	crops  []int          // pool batches: the crop number g of each entry
 }
 
-// drawCrop fills hr (crop²·3 values) with a random augmented crop and
-// returns its LR, degraded as the benchmark does (MATLAB bicubic with
-// antialiasing) by the model's Scale.
-func (s *SR) drawCrop(rng *rand.Rand, data *dataset.Set, crop int, hr []float32) ([]float32, error) {
-	data.Crop(rng, crop, hr)
-	side := crop / s.Config.Scale
-	lr, err := resample.Resize(hr, crop, crop, 3, side, side, resample.Options{Method: resample.Bicubic})
-	if err != nil {
-		return nil, fmt.Errorf("degrading a training crop: %w", err)
+// drawCrop fills src (side²·3 values) with a random augmented crop and
+// returns the training pair cut from it: the HR, src itself or, for a
+// wide crop (side > crop), src bicubic-reduced to crop; and the LR of
+// side crop/Scale, degraded from src as the benchmark degrades (MATLAB
+// bicubic with antialiasing). A wide crop is thus an LR whose true HR is
+// known at side/(crop/Scale) times its size.
+func (s *SR) drawCrop(rng *rand.Rand, data *dataset.Set, crop, side int, src []float32) (hr, lr []float32, err error) {
+	data.Crop(rng, side, src)
+	if s.Config.Generator {
+		return src, nil, nil // no condition to degrade
 	}
-	return lr, nil
+	small := crop / s.Config.Scale
+	if lr, err = resample.Resize(src, side, side, 3, small, small, resample.Options{Method: resample.Bicubic}); err != nil {
+		return nil, nil, fmt.Errorf("degrading a training crop: %w", err)
+	}
+	hr = src
+	if side != crop {
+		if hr, err = resample.Resize(src, side, side, 3, crop, crop, resample.Options{Method: resample.Bicubic}); err != nil {
+			return nil, nil, fmt.Errorf("reducing a wide training crop: %w", err)
+		}
+	}
+	return hr, lr, nil
 }
 
 // encodePairs encodes n HR crops and their LRs through the frozen encoder:
-// the clean latents z0 and the conditions, both normalised.
+// the clean latents z0 and the conditions (nil for a generator), both
+// normalised.
 func (s *SR) encodePairs(hr, lr []float32, n, crop int) (z0, cond *tensor.Tensor) {
 	side := crop / s.Config.Scale
 	z0 = s.AE.Encode(nil, tensor.FromData(hr, n, crop, crop, 3))
 	s.normalize(z0.Data)
+	if s.Config.Generator {
+		return z0, nil
+	}
 	cond = s.encodeCond(tensor.FromData(lr, n, side, side, 3))
 	return z0, cond
 }
@@ -53,14 +69,15 @@ func (s *SR) makeBatch(rng *rand.Rand, data *dataset.Set, n, crop int) (batch, e
 	side := crop / s.Config.Scale
 	hr := make([]float32, n*crop*crop*3)
 	lr := make([]float32, n*side*side*3)
+	b := batch{hr: make([][]float32, n), sides: make([]int, n)}
 	for i := range n {
-		small, err := s.drawCrop(rng, data, crop, hr[i*crop*crop*3:(i+1)*crop*crop*3])
+		b.hr[i], b.sides[i] = hr[i*crop*crop*3:(i+1)*crop*crop*3], crop
+		_, small, err := s.drawCrop(rng, data, crop, crop, b.hr[i])
 		if err != nil {
 			return batch{}, err
 		}
 		copy(lr[i*side*side*3:], small)
 	}
-	b := batch{hr: hr}
 	b.z0, b.cond = s.encodePairs(hr, lr, n, crop)
 	s.addNoise(rng, &b)
 	return b, nil
@@ -98,25 +115,32 @@ func (s *SR) addNoise(rng *rand.Rand, b *batch) {
 	}
 }
 
-// addTargets draws the alignment targets: one output side for the batch,
-// log-uniform between the latent's side (×1 of the LR) and the crop (the
-// HR, ×Scale), the crop bicubic-resized to it, and q distinct random
-// pixels of it per crop, as stage 1 samples its targets.
-func (s *SR) addTargets(rng *rand.Rand, b *batch, n, crop, queries int) error {
-	lat := b.z0.Shape[1]
-	size := int(math.Round(float64(lat) * math.Exp(rng.Float64()*math.Log(float64(crop)/float64(lat)))))
-	size = min(max(size, lat), crop)
+// targetSize draws the side of an alignment target log-uniformly between
+// lo (the latent's side, ×1 of the LR) and hi.
+func targetSize(rng *rand.Rand, lo, hi int) int {
+	size := int(math.Round(float64(lo) * math.Exp(rng.Float64()*math.Log(float64(hi)/float64(lo)))))
+	return min(max(size, lo), hi)
+}
+
+// addTargets draws the alignment targets at output side size (at most
+// every crop's HR side): each crop's HR bicubic-resized to it, and q
+// distinct random pixels of it per crop, as stage 1 samples its targets.
+func (s *SR) addTargets(rng *rand.Rand, b *batch, size, queries int) error {
+	n := len(b.hr)
 	q := min(queries, size*size)
 	b.size = size
 	b.ys, b.xs = make([]float32, n*q), make([]float32, n*q)
 	b.target = tensor.New(n*q, 3)
 	perm := make([]int, size*size)
-	for i := range n {
-		hr := b.hr[i*crop*crop*3 : (i+1)*crop*crop*3]
+	for i, hr := range b.hr {
+		side := b.sides[i]
+		if side < size {
+			return fmt.Errorf("alignment target of %d px from a %d-px crop", size, side)
+		}
 		tgt := hr
-		if size != crop {
+		if size != side {
 			var err error
-			if tgt, err = resample.Resize(hr, crop, crop, 3, size, size, resample.Options{Method: resample.Bicubic}); err != nil {
+			if tgt, err = resample.Resize(hr, side, side, 3, size, size, resample.Options{Method: resample.Bicubic}); err != nil {
 				return fmt.Errorf("resizing an alignment target: %w", err)
 			}
 		}
@@ -148,17 +172,20 @@ func (s *SR) addTargets(rng *rand.Rand, b *batch, n, crop, queries int) error {
 type pool struct {
 	size, group int
 	crop        int
+	wide        int       // side of a wide crop (alignment beyond ×Scale); crop when none are drawn
 	perLat      int       // floats of one latent
 	z0, cond    []float32 // size × perLat each
-	hr          []float32 // size × crop²·3, kept only for alignment targets
+	hr          []float32 // size × wide²·3, kept only for alignment targets
+	sides       []int     // side of each slot's HR in hr
 	filled      []int     // group currently in each block of `group` slots (−1: empty)
 }
 
-func newPool(size, group, crop, perLat int, keepHR bool) *pool {
-	p := &pool{size: size, group: group, crop: crop, perLat: perLat,
+func newPool(size, group, crop, wide, perLat int, keepHR bool) *pool {
+	p := &pool{size: size, group: group, crop: crop, wide: wide, perLat: perLat,
 		z0: make([]float32, size*perLat), cond: make([]float32, size*perLat), filled: make([]int, size/group)}
 	if keepHR {
-		p.hr = make([]float32, size*crop*crop*3)
+		p.hr = make([]float32, size*wide*wide*3)
+		p.sides = make([]int, size)
 	}
 	for i := range p.filled {
 		p.filled[i] = -1
@@ -179,26 +206,36 @@ func (t *Trainer) refresh(step int) error {
 	side := crop / s.Config.Scale
 	hr := make([]float32, p.group*crop*crop*3)
 	lr := make([]float32, p.group*side*side*3)
+	src := make([]float32, p.wide*p.wide*3)
+	hrLen := p.wide * p.wide * 3
 	for b := range blocks {
 		want := b + (latest-b)/blocks*blocks
 		if p.filled[b] == want {
 			continue
 		}
+		at := b * p.group
 		for i := range p.group {
 			g := uint64(want*p.group + i)
 			rng := rand.New(rand.NewPCG(t.Opt.Seed^cropSalt, g))
-			small, err := s.drawCrop(rng, t.Data, crop, hr[i*crop*crop*3:(i+1)*crop*crop*3])
+			from := crop
+			if p.wide > crop && rng.Float64() < t.Opt.Wide {
+				from = p.wide
+			}
+			big, small, err := s.drawCrop(rng, t.Data, crop, from, src[:from*from*3])
 			if err != nil {
 				return err
 			}
+			copy(hr[i*crop*crop*3:], big)
 			copy(lr[i*side*side*3:], small)
+			if p.hr != nil {
+				copy(p.hr[(at+i)*hrLen:], src[:from*from*3])
+				p.sides[at+i] = from
+			}
 		}
 		z0, cond := s.encodePairs(hr, lr, p.group, crop)
-		at := b * p.group
 		copy(p.z0[at*p.perLat:], z0.Data)
-		copy(p.cond[at*p.perLat:], cond.Data)
-		if p.hr != nil {
-			copy(p.hr[at*crop*crop*3:], hr)
+		if cond != nil {
+			copy(p.cond[at*p.perLat:], cond.Data)
 		}
 		p.filled[b] = want
 	}
@@ -216,29 +253,53 @@ func (t *Trainer) nextBatch() (batch, error) {
 	rng := t.stepRNG()
 	side := o.Crop / t.SR.AE.Config.Factor()
 	c := t.SR.AE.Config.LatentCh
-	b := batch{z0: tensor.New(o.Batch, side, side, c), cond: tensor.New(o.Batch, side, side, c)}
-	if p.hr != nil {
-		b.hr = make([]float32, o.Batch*o.Crop*o.Crop*3)
+	b := batch{z0: tensor.New(o.Batch, side, side, c)}
+	if !t.SR.Config.Generator {
+		b.cond = tensor.New(o.Batch, side, side, c)
 	}
-	perm := make([]int, p.size)
-	for i := range perm {
-		perm[i] = i
+	// The target side is drawn first: a side beyond the crop can only
+	// come from the wide slots, so it decides which slots may be chosen.
+	size := 0
+	perm := make([]int, 0, p.size)
+	for i := range p.size {
+		perm = append(perm, i)
 	}
-	hrLen := o.Crop * o.Crop * 3
+	if o.Align {
+		size = targetSize(rng, side, p.wide)
+		if size > o.Crop {
+			perm = perm[:0]
+			for i, sd := range p.sides {
+				if sd >= size {
+					perm = append(perm, i)
+				}
+			}
+			if len(perm) < o.Batch { // too few wide crops in the pool: fall back to every slot
+				size, perm = o.Crop, perm[:0]
+				for i := range p.size {
+					perm = append(perm, i)
+				}
+			}
+		}
+	}
+	hrLen := p.wide * p.wide * 3
 	for i := range o.Batch {
-		r := i + rng.IntN(p.size-i)
+		r := i + rng.IntN(len(perm)-i)
 		perm[i], perm[r] = perm[r], perm[i]
 		slot := perm[i]
 		b.crops = append(b.crops, p.filled[slot/p.group]*p.group+slot%p.group)
 		copy(b.z0.Data[i*p.perLat:(i+1)*p.perLat], p.z0[slot*p.perLat:])
-		copy(b.cond.Data[i*p.perLat:(i+1)*p.perLat], p.cond[slot*p.perLat:])
+		if b.cond != nil {
+			copy(b.cond.Data[i*p.perLat:(i+1)*p.perLat], p.cond[slot*p.perLat:])
+		}
 		if p.hr != nil {
-			copy(b.hr[i*hrLen:(i+1)*hrLen], p.hr[slot*hrLen:])
+			sd := p.sides[slot]
+			b.hr = append(b.hr, p.hr[slot*hrLen:slot*hrLen+sd*sd*3])
+			b.sides = append(b.sides, sd)
 		}
 	}
 	t.SR.addNoise(rng, &b)
 	if o.Align {
-		if err := t.SR.addTargets(rng, &b, o.Batch, o.Crop, o.Queries); err != nil {
+		if err := t.SR.addTargets(rng, &b, size, o.Queries); err != nil {
 			return batch{}, err
 		}
 	}

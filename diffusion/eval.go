@@ -111,7 +111,11 @@ func (s *SR) DenoiseLoss(data *dataset.Set, n, crop int, seed uint64) (float64, 
 		one := func(t *tensor.Tensor) *tensor.Tensor {
 			return tensor.FromData(t.Data[i*per:(i+1)*per], 1, t.Shape[1], t.Shape[2], t.Shape[3])
 		}
-		pred := s.UNet.Forward(nil, joinBatch(one(b.zt), one(b.cond)), ts[i:i+1])
+		var cond *tensor.Tensor
+		if b.cond != nil {
+			cond = one(b.cond)
+		}
+		pred := s.UNet.Forward(nil, joinBatch(one(b.zt), cond), ts[i:i+1])
 		s.toEps(pred.Data, b.zt.Data[i*per:(i+1)*per], b.ts[i])
 		sum += float64((*tensor.Tape)(nil).MSELoss(pred, one(b.eps)).Data[0])
 	}

@@ -196,17 +196,21 @@ func (s *Schedule) DDPMStep(x, eps []float32, t, prev int, noise func() float64)
 	}
 }
 
-// sampleLatents runs the reverse process for opt.Samples latents
-// conditioned on cond [1,H,W,C] (normalised, H and W multiples of the
-// U-Net's Multiple) and returns them normalised, [Samples,H,W,C].
-func (s *SR) sampleLatents(ctx context.Context, cond *tensor.Tensor, opt SampleOptions) (*tensor.Tensor, error) {
-	h, w, c := cond.Shape[1], cond.Shape[2], cond.Shape[3]
+// sampleLatents runs the reverse process for opt.Samples latents of h×w
+// (multiples of the U-Net's Multiple) conditioned on cond [1,h,w,C]
+// (normalised; nil for a generator) and returns them normalised,
+// [Samples,h,w,C]. Sample k draws its noise from (opt.Seed, first+k).
+func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, first int, opt SampleOptions) (*tensor.Tensor, error) {
+	c := s.AE.Config.LatentCh
 	per := h * w * c
 	x := tensor.New(opt.Samples, h, w, c)
 	t0 := s.Sched.startStep(opt.Strength)
+	if cond == nil {
+		t0 = s.Sched.T() - 1 // nothing to start part-way from
+	}
 	rngs := make([]*rand.Rand, opt.Samples)
 	for k := range rngs {
-		rngs[k] = rand.New(rand.NewPCG(opt.Seed, uint64(k)))
+		rngs[k] = rand.New(rand.NewPCG(opt.Seed, uint64(first+k)))
 		xk := x.Data[k*per : (k+1)*per]
 		for i := range xk {
 			xk[i] = float32(rngs[k].NormFloat64())

@@ -12,8 +12,12 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
 
-// Kind identifies SR model files.
-const Kind = "sr"
+// Kind identifies SR model files, GenKind generator files (a model with
+// Config.Generator set).
+const (
+	Kind    = "sr"
+	GenKind = "gen"
+)
 
 // Parameter name prefixes inside an SR model file. The auto-encoder is
 // embedded whole, so one file is the complete model and can never be
@@ -46,6 +50,11 @@ type Config struct {
 	// Prediction is what the U-Net outputs: PredictEps (the paper's ε)
 	// or PredictV (v = √ᾱ·ε − √(1−ᾱ)·z0, Salimans & Ho 2022).
 	Prediction string `json:"prediction"`
+	// Generator marks an unconditional model: the U-Net sees z_t alone
+	// and models the distribution of training latents, so sampling from
+	// noise generates new images (at TrainLatent, decodable at any size).
+	// Scale is then the auto-encoder's factor and plays no part.
+	Generator bool `json:"generator,omitempty"`
 }
 
 // Prediction targets.
@@ -69,10 +78,14 @@ func (c Config) Validate() error {
 		return err
 	}
 	lc, f := c.AE.LatentCh, c.AE.Factor()
+	in := 2 * lc // z_t and the condition
+	if c.Generator {
+		in = lc
+	}
 	switch {
-	case c.UNet.InCh != 2*lc || c.UNet.OutCh != lc:
+	case c.UNet.InCh != in || c.UNet.OutCh != lc:
 		return fmt.Errorf("sr config: unet in/out channels %d/%d do not fit a %d-channel latent (want %d/%d)",
-			c.UNet.InCh, c.UNet.OutCh, lc, 2*lc, lc)
+			c.UNet.InCh, c.UNet.OutCh, lc, in, lc)
 	case c.Scale < f || c.Scale%f != 0 || c.Scale > 64:
 		return fmt.Errorf("sr config: scale %d must be a multiple of the auto-encoder factor %d (at most 64)", c.Scale, f)
 	case c.TrainLatent < 1:
@@ -111,8 +124,11 @@ func boundAE(a autoencoder.Config) error {
 // upFactor is the latent's size relative to the LR image.
 func (c Config) upFactor() int { return c.Scale / c.AE.Factor() }
 
-// SR is a trained super-resolution model: the denoiser, its auto-encoder
-// (frozen: its parameters never take gradients) and the schedule.
+// SR is a trained latent diffusion model: the denoiser, its auto-encoder
+// (frozen: its parameters never take gradients) and the schedule. It
+// super-resolves (the U-Net conditioned on the encoded LR image) or, with
+// Config.Generator, generates from noise; training, sampling and decoding
+// are shared.
 type SR struct {
 	Config Config
 	UNet   *UNet
@@ -135,6 +151,30 @@ func New(ae *autoencoder.Model, unet UNetConfig, sched ScheduleConfig, trainLate
 		cfg.LatentScale[i] = 1
 	}
 	return build(cfg, ae, seed)
+}
+
+// NewGenerator builds an unconditional model around ae (see
+// Config.Generator) with a freshly initialised U-Net; unet.InCh must be
+// the latent's channel count.
+func NewGenerator(ae *autoencoder.Model, unet UNetConfig, sched ScheduleConfig, trainLatent int, seed uint64) (*SR, error) {
+	if ae == nil {
+		return nil, errors.New("generator: no auto-encoder")
+	}
+	lc := ae.Config.LatentCh
+	cfg := Config{UNet: unet, AE: ae.Config, Schedule: sched, Scale: ae.Config.Factor(), TrainLatent: trainLatent,
+		LatentShift: make([]float32, lc), LatentScale: make([]float32, lc), Prediction: PredictEps, Generator: true}
+	for i := range cfg.LatentScale {
+		cfg.LatentScale[i] = 1
+	}
+	return build(cfg, ae, seed)
+}
+
+// kind is the model-file kind of s.
+func (s *SR) kind() string {
+	if s.Config.Generator {
+		return GenKind
+	}
+	return Kind
 }
 
 // build assembles a model from a validated config and an auto-encoder
@@ -181,29 +221,40 @@ func (s *SR) Save(path string, half bool, card map[string]string) error {
 	if half {
 		dt = safetensors.F16
 	}
-	return checkpoint.Save(path, Kind, s.Config, s.Named(), card, dt)
+	return checkpoint.Save(path, s.kind(), s.Config, s.Named(), card, dt)
 }
 
-// LoadSR reads a model file written by Save.
-func LoadSR(path string) (*SR, error) {
+// LoadSR reads a super-resolution model file written by Save.
+func LoadSR(path string) (*SR, error) { return load(path, Kind) }
+
+// LoadGenerator reads a generator file written by Save.
+func LoadGenerator(path string) (*SR, error) { return load(path, GenKind) }
+
+// LoadSRBytes reads a super-resolution model held in memory; source names
+// it in errors.
+func LoadSRBytes(source string, b []byte) (*SR, error) { return loadBytes(source, b, Kind) }
+
+// LoadGeneratorBytes reads a generator held in memory.
+func LoadGeneratorBytes(source string, b []byte) (*SR, error) { return loadBytes(source, b, GenKind) }
+
+func load(path, kind string) (*SR, error) {
 	c, err := checkpoint.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	return fromCheckpoint(c)
+	return fromCheckpoint(c, kind)
 }
 
-// LoadSRBytes reads a model held in memory; source names it in errors.
-func LoadSRBytes(source string, b []byte) (*SR, error) {
+func loadBytes(source string, b []byte, kind string) (*SR, error) {
 	c, err := checkpoint.OpenBytes(source, b)
 	if err != nil {
 		return nil, err
 	}
-	return fromCheckpoint(c)
+	return fromCheckpoint(c, kind)
 }
 
-func fromCheckpoint(c *checkpoint.Checkpoint) (*SR, error) {
-	if err := c.Expect(Kind); err != nil {
+func fromCheckpoint(c *checkpoint.Checkpoint, kind string) (*SR, error) {
+	if err := c.Expect(kind); err != nil {
 		return nil, err
 	}
 	var cfg Config
@@ -212,6 +263,9 @@ func fromCheckpoint(c *checkpoint.Checkpoint) (*SR, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
+	}
+	if cfg.Generator != (kind == GenKind) {
+		return nil, fmt.Errorf("%s: a %s file whose config says generator=%v", c.Source, kind, cfg.Generator)
 	}
 	ae, err := autoencoder.New(cfg.AE, 0)
 	if err != nil {

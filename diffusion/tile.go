@@ -125,7 +125,10 @@ func (s *SR) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, pl
 // axis.
 func joinCond(x, cond *tensor.Tensor, y0, x0, th, tw int) *tensor.Tensor {
 	n, w, c := x.Shape[0], x.Shape[2], x.Shape[3]
-	cc := cond.Shape[3]
+	cc := 0 // a generator has no condition
+	if cond != nil {
+		cc = cond.Shape[3]
+	}
 	out := tensor.New(n, th, tw, c+cc)
 	for b := range n {
 		for yy := range th {
@@ -133,7 +136,9 @@ func joinCond(x, cond *tensor.Tensor, y0, x0, th, tw int) *tensor.Tensor {
 				p := (y0+yy)*w + x0 + xx
 				dst := out.Data[((b*th+yy)*tw+xx)*(c+cc):]
 				copy(dst[:c], x.Data[(b*x.Shape[1]*w+p)*c:])
-				copy(dst[c:c+cc], cond.Data[p*cc:])
+				if cc > 0 {
+					copy(dst[c:c+cc], cond.Data[p*cc:])
+				}
 			}
 		}
 	}

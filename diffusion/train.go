@@ -56,6 +56,16 @@ type TrainOptions struct {
 	// LatentWeight and ImageWeight scale the two terms (1 and 1, the
 	// paper's). A negative value means 0.
 	LatentWeight, ImageWeight float64
+	// MaxScale is the largest output scale, relative to the LR, at which
+	// the image term renders (default: the model's Scale, the pairs' own).
+	// Stage 2 only ever sees ×Scale pairs, so without wider targets the
+	// image term cannot teach the decoding that the benchmark asks for at
+	// ×6–×12. Above Scale, a share Wide (0.5) of the crops are drawn
+	// MaxScale/Scale times wider: the LR is degraded from the wide crop and
+	// z0 encoded from it reduced to Crop, so the same LR meets targets up
+	// to ×MaxScale. It must be a multiple of Scale.
+	MaxScale int
+	Wide     float64
 }
 
 func (o *TrainOptions) defaults() {
@@ -86,6 +96,7 @@ func (o *TrainOptions) defaults() {
 	deff(&o.EMADecay, 0.999)
 	def(&o.Queries, 1024)
 	deff(&o.SNRCap, 5)
+	deff(&o.Wide, 0.5)
 	// Zero means the paper's weight 1; only a negative value turns a term off.
 	for _, w := range []*float64{&o.LatentWeight, &o.ImageWeight} {
 		switch {
@@ -126,15 +137,29 @@ func NewTrainer(s *SR, data *dataset.Set, opt TrainOptions) (*Trainer, error) {
 	if err := checkCrop(s, opt.Crop); err != nil {
 		return nil, err
 	}
+	if opt.Align && s.Config.Generator {
+		return nil, errors.New("trainer: alignment fine-tunes a super-resolution model, not a generator")
+	}
 	ps := s.UNet.Params.Tensors()
 	group, size := opt.Batch, opt.Batch
 	if opt.Reuse > 1 {
 		group = (opt.Batch + opt.Reuse - 1) / opt.Reuse
 		size = roundUp(max(opt.Pool, opt.Batch), group)
 	}
+	if opt.MaxScale <= 0 {
+		opt.MaxScale = s.Config.Scale
+	}
+	if opt.MaxScale%s.Config.Scale != 0 || (opt.MaxScale != s.Config.Scale && !opt.Align) {
+		return nil, fmt.Errorf("trainer: the largest target scale %d must be a multiple of the model's scale %d, and is for alignment only",
+			opt.MaxScale, s.Config.Scale)
+	}
+	wide := opt.Crop / s.Config.Scale * opt.MaxScale
+	if !data.Fits(wide) {
+		return nil, fmt.Errorf("trainer: targets up to x%d need %d-pixel crops, and no training photo is that large", opt.MaxScale, wide)
+	}
 	lat := opt.Crop / s.AE.Config.Factor()
 	return &Trainer{SR: s, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), EMA: optim.NewEMA(ps, opt.EMADecay),
-		Data: data, clip: optim.NewClipper(ps), pool: newPool(size, group, opt.Crop, lat*lat*s.AE.Config.LatentCh, opt.Align)}, nil
+		Data: data, clip: optim.NewClipper(ps), pool: newPool(size, group, opt.Crop, wide, lat*lat*s.AE.Config.LatentCh, opt.Align)}, nil
 }
 
 // checkCrop rejects crop sizes that give no integer LR or a latent the
@@ -149,10 +174,12 @@ func checkCrop(s *SR, crop int) error {
 }
 
 // TrainKind is the training-state kind of a stage-2 run, AlignKind that
-// of an alignment run; they differ so one cannot resume as the other.
+// of an alignment run, GenTrainKind that of a generator; they differ so
+// one cannot resume as another.
 const (
-	TrainKind = Kind + "-denoise"
-	AlignKind = Kind + "-align"
+	TrainKind    = Kind + "-denoise"
+	AlignKind    = Kind + "-align"
+	GenTrainKind = GenKind + "-denoise"
 )
 
 // State is the resumable training state: every parameter (the embedded
@@ -160,8 +187,11 @@ const (
 // the EMA and the step.
 func (t *Trainer) State() *checkpoint.TrainState {
 	kind := TrainKind
-	if t.Opt.Align {
+	switch {
+	case t.Opt.Align:
 		kind = AlignKind
+	case t.SR.Config.Generator:
+		kind = GenTrainKind
 	}
 	return &checkpoint.TrainState{Kind: kind, Config: &t.SR.Config, Params: t.SR.Named(), Optim: t.Adam, EMA: t.EMA, Step: t.Step}
 }
@@ -265,8 +295,12 @@ func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor
 	return tp.Add(lat, img), lat, img
 }
 
-// joinBatch concatenates z_t and each crop's condition on the channel axis.
+// joinBatch concatenates z_t and each crop's condition on the channel
+// axis; a generator has no condition and takes z_t as it is.
 func joinBatch(zt, cond *tensor.Tensor) *tensor.Tensor {
+	if cond == nil {
+		return zt
+	}
 	n, h, w, c := zt.Shape[0], zt.Shape[1], zt.Shape[2], zt.Shape[3]
 	cc := cond.Shape[3]
 	out := tensor.New(n, h, w, c+cc)
@@ -320,8 +354,11 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloo
 	sched := t.Schedule()
 	tp := tensor.NewTape()
 	label := "train sr"
-	if t.Opt.Align {
+	switch {
+	case t.Opt.Align:
 		label = "train align"
+	case t.SR.Config.Generator:
+		label = "train gen"
 	}
 	var sum StepLoss
 	var n int

@@ -24,7 +24,7 @@ func fixedLoss(t *testing.T, tr *Trainer) float64 {
 			t.Fatal(err)
 		}
 		if tr.Opt.Align {
-			if err := tr.SR.addTargets(rng, &b, 8, tr.Opt.Crop, tr.Opt.Queries); err != nil {
+			if err := tr.SR.addTargets(rng, &b, targetSize(rng, b.z0.Shape[1], tr.Opt.Crop), tr.Opt.Queries); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -154,7 +154,7 @@ func testAlignmentGradients(t *testing.T, pred string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.addTargets(rng, &b, 4, tr.Opt.Crop, 16); err != nil {
+	if err := s.addTargets(rng, &b, targetSize(rng, b.z0.Shape[1], tr.Opt.Crop), 16); err != nil {
 		t.Fatal(err)
 	}
 	// Low timesteps make the image term large enough to dominate.
@@ -390,6 +390,67 @@ func TestPoolReuse(t *testing.T) {
 		}
 		if reuse == 4 && (mean < 2 || mean > 6) {
 			t.Fatalf("reuse 4 used each crop %.2f times", mean)
+		}
+	}
+}
+
+// With MaxScale above the model's scale, alignment batches reach targets
+// beyond the crop, drawn only from wide crops whose HR covers them, and
+// the wide crops are the share asked for; training on them still lowers
+// the loss.
+func TestAlignmentWideTargets(t *testing.T) {
+	base := tinyTrainer(t, true)
+	opt := base.Opt
+	opt.MaxScale, opt.Pool, opt.Steps = 8, 64, 25 // crop 16, LR 4: wide crops of 32
+	tr, err := NewTrainer(base.SR, base.Data, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beyond, within := 0, 0
+	for tr.Step = 0; tr.Step < 40; tr.Step++ {
+		b, err := tr.nextBatch()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.size > opt.Crop {
+			beyond++
+		} else {
+			within++
+		}
+		for i, sd := range b.sides {
+			if sd < b.size || (sd != opt.Crop && sd != 32) || len(b.hr[i]) != sd*sd*3 {
+				t.Fatalf("step %d: target %d px from a %d-px crop (%d values)", tr.Step, b.size, sd, len(b.hr[i]))
+			}
+		}
+	}
+	wide := 0
+	for _, sd := range tr.pool.sides {
+		if sd == 32 {
+			wide++
+		}
+	}
+	t.Logf("%d batches beyond the crop, %d within; %d of %d pool crops wide", beyond, within, wide, len(tr.pool.sides))
+	if beyond == 0 || within == 0 || wide < len(tr.pool.sides)/4 || wide > 3*len(tr.pool.sides)/4 {
+		t.Fatalf("%d batches beyond the crop, %d within; %d of %d crops wide", beyond, within, wide, len(tr.pool.sides))
+	}
+	tr.Step = 0
+	before := fixedLoss(t, tr)
+	tp := tensor.NewTape()
+	sched := tr.Schedule()
+	for tr.Step < tr.Opt.Steps {
+		if _, err := tr.TrainStep(tp, sched); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after := fixedLoss(t, tr); !(after < before) {
+		t.Fatalf("wide alignment loss %.4f → %.4f", before, after)
+	}
+	// Scales that are not multiples, or wide crops larger than every photo, are refused.
+	for _, ms := range []int{6, 44} {
+		o := opt
+		o.MaxScale = ms
+		if _, err := NewTrainer(base.SR, base.Data, o); err == nil {
+			t.Fatalf("max scale %d accepted", ms)
 		}
 	}
 }

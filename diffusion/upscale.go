@@ -39,6 +39,9 @@ type Latent struct {
 // latent, not with the network's activations over it. Cancelling ctx stops
 // between denoising steps.
 func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) ([]*Latent, error) {
+	if s.Config.Generator {
+		return nil, errNotSR
+	}
 	if err := lr.Check(); err != nil {
 		return nil, fmt.Errorf("sr input: %w", err)
 	}
@@ -57,7 +60,7 @@ func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) 
 		return nil, err
 	}
 	encoded := time.Now()
-	z, err := s.sampleLatents(ctx, cond, opt)
+	z, err := s.sampleLatents(ctx, ph*s.Config.upFactor(), pw*s.Config.upFactor(), cond, 0, opt)
 	if err != nil {
 		return nil, err
 	}

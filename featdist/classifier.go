@@ -80,6 +80,8 @@ type stage struct {
 type Classifier struct {
 	Config Config     // the architecture, stored in the model file
 	Params *nn.Params // the weights, in checkpoint order
+	// Card is the loaded file's metadata (test_accuracy, training figures).
+	Card   map[string]string
 	stages []stage
 	head   *nn.Linear
 }
@@ -265,5 +267,6 @@ func LoadClassifier(path string) (*Classifier, error) {
 	if err := c.Restore(m.Params.List()); err != nil {
 		return nil, err
 	}
+	m.Card = c.Meta
 	return m, nil
 }

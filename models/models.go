@@ -6,6 +6,7 @@ package models
 import (
 	_ "embed"
 	"fmt"
+	"strings"
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/diffusion"
@@ -76,6 +77,21 @@ func SR(path string) (*diffusion.SR, error) {
 		return diffusion.LoadSRBytes(b.Name, b.Data)
 	}
 	return diffusion.LoadSR(path)
+}
+
+// Generator loads a generation model (diffusion.Config.Generator) from a
+// file or a "builtin:" name; "" means the default, builtin:gen.
+func Generator(path string) (*diffusion.SR, error) {
+	if path == "" {
+		path = "builtin:gen"
+	}
+	if b, ok := Find(path); ok {
+		return diffusion.LoadGeneratorBytes(b.Name, b.Data)
+	}
+	if strings.HasPrefix(path, "builtin:") {
+		return nil, fmt.Errorf("no built-in model %q (`zoomdiff models` lists them)", path)
+	}
+	return diffusion.LoadGenerator(path)
 }
 
 // The "model" upscaling method lives here rather than in diffusion so that

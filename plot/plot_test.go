@@ -73,3 +73,25 @@ func TestStrip(t *testing.T) {
 		t.Error("no label drawn")
 	}
 }
+
+func TestGrid(t *testing.T) {
+	var imgs []image.Image
+	for i := range 5 {
+		m := image.NewRGBA(image.Rect(0, 0, 4, 3))
+		draw.Draw(m, m.Bounds(), &image.Uniform{color.RGBA{uint8(40 * i), 0, 0, 255}}, image.Point{}, draw.Src)
+		imgs = append(imgs, m)
+	}
+	g := Grid(imgs, 2) // 3 rows of 2 cells of 4×3, 2-px gaps
+	if b := g.Bounds(); b.Dx() != 2+2*6 || b.Dy() != 2+3*5 {
+		t.Fatalf("grid is %v", b)
+	}
+	for i := range 5 {
+		x, y := 2+(i%2)*6, 2+(i/2)*5
+		if r, _, _, _ := g.At(x+3, y+2).RGBA(); r>>8 != uint32(40*i) {
+			t.Fatalf("cell %d holds red %d", i, r>>8)
+		}
+	}
+	if r, gg, b, _ := g.At(2+6+4, 2+2*5).RGBA(); r != 0xffff || gg != 0xffff || b != 0xffff {
+		t.Fatal("the empty sixth cell is not white")
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -8,69 +9,153 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/zoomdiff/zoomdiff/atomicfile"
+	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/featdist"
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/progress"
 )
 
 func init() {
-	register(&command{name: "eval-gen", summary: "score generated images: feature FD (and FID) against held-out real images, self-SSIM across sizes", run: runEvalGen})
+	register(&command{name: "eval-gen", summary: "score a generator: feature FD (and FID) against held-out real images beside a floor and a ceiling, self-SSIM across sizes", run: runEvalGen})
 }
 
-// genScore is one group's row of the eval-gen report.
+// genScore is one size's row of the eval-gen report.
 type genScore struct {
 	Group string `json:"group"`
 	N     int    `json:"n"`
 	// FeatureFD is the classifier-feature Fréchet distance to the held-out
-	// real images; RealFD is the same measure for n real training images,
-	// the floor a perfect generator would reach at this sample size.
+	// real images (images of other sizes are resized to the classifier's).
 	FeatureFD float64  `json:"feature_fd"`
-	RealFD    float64  `json:"real_fd"`
 	FID       *float64 `json:"fid,omitempty"`
 }
 
-// genReport is the whole eval-gen result.
+// genReport is the whole eval-gen result. The reference points use n real
+// training images, as many as each group holds, balanced over the classes:
+// RealFD is where a perfect generator lands at this sample size, ReconFD
+// where a perfect latent generator lands (the auto-encoder's
+// reconstructions of those images), BlurFD what heavy blur scores (a
+// ceiling a useful generator must stay well below).
 type genReport struct {
 	Classifier      string     `json:"classifier"`
+	ClassifierAcc   string     `json:"classifier_test_accuracy,omitempty"`
 	Reference       string     `json:"reference"`
 	ReferenceImages int        `json:"reference_images"`
+	Model           string     `json:"model,omitempty"`
+	Steps           int        `json:"steps,omitempty"`
+	Seed            uint64     `json:"seed"`
+	N               int        `json:"n"`
+	RealFD          float64    `json:"real_fd"`
+	ReconFD         float64    `json:"recon_fd"`
+	BlurFD          float64    `json:"blur_fd"`
+	Blur            float64    `json:"blur_factor"`
 	Groups          []genScore `json:"groups"`
 	SelfSSIM        *float64   `json:"self_ssim,omitempty"`
 	SelfSSIMSamples int        `json:"self_ssim_samples,omitempty"`
+	Seconds         float64    `json:"generate_seconds,omitempty"`
 }
 
 func runEvalGen(args []string) error {
 	fs := flag.NewFlagSet("eval-gen", flag.ContinueOnError)
-	model := fs.String("classifier", "", "feature classifier from `zoomdiff classifier train`")
+	clsPath := fs.String("classifier", "", "feature classifier from `zoomdiff classifier train`")
 	realData := fs.String("real", "", "labelled archive of real images (e.g. cifar10-train.tar.gz)")
-	holdout := fs.Int("holdout", 500, "images per class held back as the reference (as in classifier training)")
+	holdout := fs.Int("holdout", 500, "images per class held back as the reference (as in classifier and generator training)")
+	model := fs.String("model", "", "generator to sample from (instead of a folder of generated images)")
+	n := fs.Int("n", 1000, "images to generate with --model")
+	sizes := fs.String("sizes", "32,48,64,128", "sizes to decode the same samples at, with --model")
+	seed := fs.Uint64("seed", 0, "sampling seed, with --model")
+	steps := fs.Int("steps", 50, "denoising steps, with --model")
+	aePath := fs.String("ae", "", "auto-encoder for the reconstruction floor (default: the generator's, else the built-in one)")
+	blur := fs.Float64("blur", 4, "the ceiling's blur: real images reduced by this factor (bicubic) and enlarged back")
 	inception := fs.String("inception", "", "optional Inception-v3 safetensors (pytorch-fid layout) for standard FID; slow on a CPU")
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file")
+	quiet := fs.Bool("quiet", false, "print nothing but the report and errors")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
-	if *model == "" || *realData == "" || fs.NArg() != 1 {
-		return errors.New("usage: zoomdiff eval-gen --classifier FILE --real FILE.tar.gz GENERATED_DIR\n" +
+	if *clsPath == "" || *realData == "" || (*model == "") == (fs.NArg() != 1) {
+		return errors.New("usage: zoomdiff eval-gen --classifier FILE --real FILE.tar.gz (--model GEN [--n N --sizes 32,64] | GENERATED_DIR)\n" +
 			"  GENERATED_DIR holds images, or one subfolder per output size with the same file names in each")
 	}
-	m, err := featdist.LoadClassifier(*model)
+	if !(*blur > 1) {
+		return fmt.Errorf("--blur %g: want a factor above 1", *blur)
+	}
+	m, err := featdist.LoadClassifier(*clsPath)
 	if err != nil {
 		return err
 	}
-	groups, err := featdist.LoadGenerated(fs.Arg(0))
-	if err != nil {
+	rep := genReport{Classifier: *clsPath, ClassifierAcc: m.Card["test_accuracy"], Reference: *realData, Model: *model, Blur: *blur}
+	var groups []featdist.Group
+	var ae *autoencoder.Model
+	if *model != "" {
+		g, err := models.Generator(*model)
+		if err != nil {
+			return err
+		}
+		ae = g.AE
+		start := time.Now()
+		if groups, err = generateGroups(g, *n, *sizes, *seed, *steps, *quiet); err != nil {
+			return err
+		}
+		rep.Seconds, rep.Steps, rep.Seed = time.Since(start).Seconds(), *steps, *seed
+	} else if groups, err = featdist.LoadGenerated(fs.Arg(0)); err != nil {
 		return err
+	}
+	if ae == nil {
+		if ae, err = models.AutoEncoder(*aePath); err != nil {
+			return err
+		}
+	} else if *aePath != "" {
+		if ae, err = models.AutoEncoder(*aePath); err != nil {
+			return err
+		}
 	}
 	train, held, err := loadSplit(*realData, *holdout)
 	if err != nil {
 		return err
 	}
 	ref := held.Images()
+	rep.ReferenceImages = len(ref)
 	refStats, err := featdist.FitStats(m, ref)
 	if err != nil {
 		return fmt.Errorf("reference: %w", err)
 	}
+	fd := func(imgs []*imageio.Image) (float64, error) {
+		st, err := featdist.FitStats(m, imgs)
+		if err != nil {
+			return 0, err
+		}
+		return featdist.Distance(st, refStats)
+	}
+
+	// The reference points, on as many real training images as a group holds.
+	rep.N = len(groups[0].Images)
+	per := int(math.Ceil(float64(rep.N) / float64(len(train.Classes))))
+	reals := train.PerClass(per).Images()[:min(rep.N, len(train.Photos))]
+	if rep.RealFD, err = fd(reals); err != nil {
+		return fmt.Errorf("real images: %w", err)
+	}
+	recons, err := reconstructAll(ae, reals)
+	if err != nil {
+		return err
+	}
+	if rep.ReconFD, err = fd(recons); err != nil {
+		return fmt.Errorf("reconstructions: %w", err)
+	}
+	blurred, err := degrade(reals, *blur)
+	if err != nil {
+		return err
+	}
+	if rep.BlurFD, err = fd(blurred); err != nil {
+		return fmt.Errorf("blurred images: %w", err)
+	}
+
 	var inc *featdist.Inception
 	var incRef *featdist.Stats
 	if *inception != "" {
@@ -82,25 +167,10 @@ func runEvalGen(args []string) error {
 			return fmt.Errorf("reference: %w", err)
 		}
 	}
-	rep := genReport{Classifier: *model, Reference: *realData, ReferenceImages: len(ref)}
 	for _, g := range groups {
 		s := genScore{Group: g.Name, N: len(g.Images)}
-		st, err := featdist.FitStats(m, g.Images)
-		if err != nil {
+		if s.FeatureFD, err = fd(g.Images); err != nil {
 			return fmt.Errorf("group %q: %w", g.Name, err)
-		}
-		if s.FeatureFD, err = featdist.Distance(st, refStats); err != nil {
-			return err
-		}
-		// The same number of real images, balanced over the classes.
-		per := int(math.Ceil(float64(len(g.Images)) / float64(len(train.Classes))))
-		reals := train.PerClass(per).Images()[:min(len(g.Images), len(train.Photos))]
-		rs, err := featdist.FitStats(m, reals)
-		if err != nil {
-			return fmt.Errorf("real baseline: %w", err)
-		}
-		if s.RealFD, err = featdist.Distance(rs, refStats); err != nil {
-			return err
 		}
 		if inc != nil {
 			is, err := featdist.FitStats(inc, g.Images)
@@ -136,23 +206,74 @@ func runEvalGen(args []string) error {
 	return nil
 }
 
+// generateGroups samples n images with g and decodes each at every size:
+// one group per size, the same keys (sample numbers) in each.
+func generateGroups(g *diffusion.SR, n int, sizes string, seed uint64, steps int, quiet bool) ([]featdist.Group, error) {
+	szs, err := parseGenSizes(sizes)
+	if err != nil {
+		return nil, fmt.Errorf("--sizes: %w", err)
+	}
+	bar := progress.New(os.Stderr, "sample (%)", 100, quiet)
+	lats, err := g.Generate(context.Background(), n, diffusion.SampleOptions{Steps: steps, Seed: seed,
+		Progress: func(done, total int) { bar.Update(done*100/total, "") }})
+	bar.Finish()
+	if err != nil {
+		return nil, err
+	}
+	groups := make([]featdist.Group, len(szs))
+	for i, sz := range szs {
+		groups[i].Name = sz.name
+		for k, l := range lats {
+			img, err := g.Render(l, sz.w, sz.h)
+			if err != nil {
+				return nil, err
+			}
+			groups[i].Keys = append(groups[i].Keys, strconv.Itoa(k))
+			groups[i].Images = append(groups[i].Images, img)
+		}
+	}
+	return groups, nil
+}
+
+// reconstructAll passes images through the auto-encoder at their own size.
+func reconstructAll(ae *autoencoder.Model, imgs []*imageio.Image) ([]*imageio.Image, error) {
+	out := make([]*imageio.Image, len(imgs))
+	for i, m := range imgs {
+		d, err := ae.EncodeImage(m)
+		if err != nil {
+			return nil, fmt.Errorf("reconstructing real image %d: %w", i, err)
+		}
+		r := d.RenderImage(m.W, m.H)
+		diffusion.FinishRGB(r.Pix, false)
+		out[i] = r
+	}
+	return out, nil
+}
+
 func printGenReport(w io.Writer, rep genReport) {
+	fmt.Fprintf(w, "feature FD to %d held-out real images (classifier %s, test accuracy %s), n = %d:\n",
+		rep.ReferenceImages, rep.Classifier, rep.ClassifierAcc, rep.N)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "group\timages\tfeature FD\treal floor\tFID\t\n")
+	fmt.Fprintf(tw, "images\tfeature FD\tFID\t\n")
+	fmt.Fprintf(tw, "real training images (floor)\t%.4f\t-\t\n", rep.RealFD)
+	fmt.Fprintf(tw, "their auto-encoder reconstructions\t%.4f\t-\t\n", rep.ReconFD)
+	fmt.Fprintf(tw, "them blurred ÷%g ×%g (ceiling)\t%.4f\t-\t\n", rep.Blur, rep.Blur, rep.BlurFD)
 	for _, s := range rep.Groups {
-		name := s.Group
-		if name == "" {
-			name = "."
+		name := "generated"
+		if s.Group != "" {
+			name += " at " + s.Group
 		}
 		fid := "-"
 		if s.FID != nil {
 			fid = fmt.Sprintf("%.3f", *s.FID)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.4f\t%s\t\n", name, s.N, s.FeatureFD, s.RealFD, fid)
+		fmt.Fprintf(tw, "%s\t%.4f\t%s\t\n", name, s.FeatureFD, fid)
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "reference: %d held-out real images of %s\n", rep.ReferenceImages, rep.Reference)
 	if rep.SelfSSIM != nil {
 		fmt.Fprintf(w, "self-SSIM across sizes: %.4f over %d samples\n", *rep.SelfSSIM, rep.SelfSSIMSamples)
+	}
+	if rep.Seconds > 0 {
+		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d steps, seed %d)\n", rep.Seconds, rep.Steps, rep.Seed)
 	}
 }

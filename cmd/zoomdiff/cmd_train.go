@@ -21,12 +21,12 @@ import (
 )
 
 func init() {
-	register(&command{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning)", run: runTrain})
+	register(&command{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), gen (generation from noise)", run: runTrain})
 }
 
 func runTrain(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: zoomdiff train ae|sr|align [flags]")
+		return errors.New("usage: zoomdiff train ae|sr|align|gen [flags]")
 	}
 	switch args[0] {
 	case "ae":
@@ -35,8 +35,10 @@ func runTrain(args []string) error {
 		return runTrainSR(args[1:])
 	case "align":
 		return runTrainAlign(args[1:])
+	case "gen":
+		return runTrainGen(args[1:])
 	}
-	return fmt.Errorf("unknown stage %q (have: ae, sr, align)", args[0])
+	return fmt.Errorf("unknown stage %q (have: ae, sr, align, gen)", args[0])
 }
 
 // intList parses "128,128,128".
@@ -214,30 +216,30 @@ func runTrainAE(args []string) error {
 	return tr.Run(ctx, os.Stderr, *quiet, hooks)
 }
 
-// appendCurve adds one validation row to a CSV file (step, seconds of this
-// session, then PSNR-Y per scale of the raw and the EMA weights), writing
-// the header on first use.
+// appendCurve adds one validation row to a CSV file: step, seconds of
+// this session, then PSNR-Y per scale of the raw and the EMA weights.
 func appendCurve(path string, step int, el time.Duration, raw, ema []autoencoder.ReconResult) error {
+	head, row := "step,session_seconds", fmt.Sprintf("%d,%.0f", step, el.Seconds())
+	for i, rs := range [][]autoencoder.ReconResult{raw, ema} {
+		for _, r := range rs {
+			head += fmt.Sprintf(",%s_x%g", []string{"raw", "ema"}[i], r.Scale)
+			row += fmt.Sprintf(",%.3f", r.PSNRY)
+		}
+	}
+	return appendCSV(path, head, row)
+}
+
+// appendCSV adds row to a CSV file, writing header first when the file
+// is new, so a resumed run extends its curve.
+func appendCSV(path, header, row string) error {
 	_, statErr := os.Stat(path)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
 	if os.IsNotExist(statErr) {
-		fmt.Fprint(f, "step,session_seconds")
-		for _, kind := range []string{"raw", "ema"} {
-			for _, r := range raw {
-				fmt.Fprintf(f, ",%s_x%g", kind, r.Scale)
-			}
-		}
-		fmt.Fprintln(f)
+		fmt.Fprintln(f, header)
 	}
-	fmt.Fprintf(f, "%d,%.0f", step, el.Seconds())
-	for _, rs := range [][]autoencoder.ReconResult{raw, ema} {
-		for _, r := range rs {
-			fmt.Fprintf(f, ",%.3f", r.PSNRY)
-		}
-	}
-	fmt.Fprintln(f)
+	fmt.Fprintln(f, row)
 	return f.Close()
 }

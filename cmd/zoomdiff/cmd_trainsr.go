@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
@@ -18,11 +19,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
-// init routes `train sr` and `train align` here. It wraps the train
-// command that cmd_train.go registers (files initialise in name order, so
-// that one exists by now); folding the two stages into runTrain's switch
-// would make this unnecessary.
-// srFlags are the flags both diffusion stages share.
+// srFlags are the flags every diffusion training command shares.
 type srFlags struct {
 	data, val, out            *string
 	resume, quiet, half       *bool
@@ -31,6 +28,9 @@ type srFlags struct {
 	valStr                    *float64
 	card                      paramFlags
 	opt                       diffusion.TrainOptions
+	// held, for a generator, is the held-back data its validation loss is
+	// measured on.
+	held *dataset.Set
 }
 
 func addSRFlags(fs *flag.FlagSet, align bool) *srFlags {
@@ -79,16 +79,7 @@ func runTrainSR(args []string) error {
 	fs := flag.NewFlagSet("train sr", flag.ContinueOnError)
 	f := addSRFlags(fs, false)
 	aePath := fs.String("ae", "", "stage-1 auto-encoder file (default: the built-in one); embedded into the SR model")
-	def := diffusion.DefaultUNet(8)
-	modelCh := fs.Int("model-ch", def.ModelCh, "U-Net base width")
-	mult := fs.String("ch-mult", "1,2,2", "U-Net width multiplier per level (len-1 down-samplings)")
-	numRes := fs.Int("num-res", def.NumResBlocks, "U-Net residual blocks per level")
-	attn := fs.String("attn", "2,4", "down-sampling factors with self-attention (empty: none)")
-	heads := fs.Int("heads", def.Heads, "attention heads")
-	midAttn := fs.Bool("mid-attn", def.MidAttn, "self-attention in the middle block")
-	pred := fs.String("prediction", diffusion.PredictEps, "what the U-Net predicts: eps (the paper's) or v")
-	norm := fs.String("norm", "channel", "latent normalisation: channel (per-channel mean/std) or global (1/std, as LDM)")
-	statCrops := fs.Int("stat-crops", 256, "training crops encoded to estimate the latent statistics")
+	nf := addNewModelFlags(fs, diffusion.PredictEps)
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -105,41 +96,11 @@ func runTrainSR(args []string) error {
 			return fmt.Errorf("resume: %w", err)
 		}
 	} else {
-		if *norm != "channel" && *norm != "global" {
-			return fmt.Errorf("--norm %q: want channel or global", *norm)
-		}
 		ae, err := models.AutoEncoder(*aePath)
 		if err != nil {
 			return err
 		}
-		cfg := diffusion.DefaultUNet(ae.Config.LatentCh)
-		cfg.ModelCh, cfg.NumResBlocks, cfg.Heads, cfg.MidAttn = *modelCh, *numRes, *heads, *midAttn
-		if cfg.ChMult, err = intList(*mult); err != nil {
-			return err
-		}
-		cfg.AttnDown = nil
-		if *attn != "" {
-			if cfg.AttnDown, err = intList(*attn); err != nil {
-				return err
-			}
-		}
-		s, err := diffusion.New(ae, cfg, diffusion.DefaultSchedule(), f.opt.Crop/ae.Config.Factor(), f.opt.Seed)
-		if err != nil {
-			return err
-		}
-		logf(*f.quiet, "estimating latent statistics over %d crops", *statCrops)
-		shift, scale, err := diffusion.EstimateLatentStats(ae, set, *statCrops, f.opt.Crop, f.opt.Seed, *norm == "channel")
-		if err != nil {
-			return err
-		}
-		if err := s.SetLatentStats(shift, scale); err != nil {
-			return err
-		}
-		if err := s.SetPrediction(*pred); err != nil {
-			return err
-		}
-		logf(*f.quiet, "latent shift %v, scale %v", shift, scale)
-		if tr, err = diffusion.NewTrainer(s, set, f.opt); err != nil {
+		if tr, err = nf.newTrainer(ae, set, f, false); err != nil {
 			return err
 		}
 	}
@@ -155,6 +116,8 @@ func runTrainAlign(args []string) error {
 	fs.Float64Var(&f.opt.SNRCap, "snr-cap", 5, "cap γ on the weight w(t) = min(SNR(t), γ)")
 	fs.Float64Var(&f.opt.LatentWeight, "latent-weight", 1, "weight of the latent term (negative: off)")
 	fs.Float64Var(&f.opt.ImageWeight, "image-weight", 1, "weight of the image term (negative: off)")
+	fs.IntVar(&f.opt.MaxScale, "max-scale", 0, "largest output scale of the image term, a multiple of the model's (0: the model's own); above it, wide crops supply the targets")
+	fs.Float64Var(&f.opt.Wide, "wide", 0.5, "share of wide crops when --max-scale exceeds the model's scale")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -185,6 +148,72 @@ func runTrainAlign(args []string) error {
 	return runSRTrainer(tr, set, f, "align")
 }
 
+// newModelFlags shape a fresh diffusion model: its U-Net, what it
+// predicts and how its latents are normalised.
+type newModelFlags struct {
+	modelCh, numRes, heads, statCrops *int
+	mult, attn, pred, norm            *string
+	midAttn                           *bool
+}
+
+func addNewModelFlags(fs *flag.FlagSet, pred string) *newModelFlags {
+	def := diffusion.DefaultUNet(8)
+	return &newModelFlags{
+		modelCh:   fs.Int("model-ch", def.ModelCh, "U-Net base width"),
+		mult:      fs.String("ch-mult", "1,2,2", "U-Net width multiplier per level (len-1 down-samplings)"),
+		numRes:    fs.Int("num-res", def.NumResBlocks, "U-Net residual blocks per level"),
+		attn:      fs.String("attn", "2,4", "down-sampling factors with self-attention (empty: none)"),
+		heads:     fs.Int("heads", def.Heads, "attention heads"),
+		midAttn:   fs.Bool("mid-attn", def.MidAttn, "self-attention in the middle block"),
+		pred:      fs.String("prediction", pred, "what the U-Net predicts: eps (the paper's) or v"),
+		norm:      fs.String("norm", "channel", "latent normalisation: channel (per-channel mean/std) or global (1/std, as LDM)"),
+		statCrops: fs.Int("stat-crops", 256, "training crops encoded to estimate the latent statistics"),
+	}
+}
+
+// newTrainer builds a fresh model (a generator when gen is set) around ae
+// with the flags' U-Net, estimates its latent statistics on set and
+// returns a trainer for it.
+func (nf *newModelFlags) newTrainer(ae *autoencoder.Model, set *dataset.Set, f *srFlags, gen bool) (*diffusion.Trainer, error) {
+	if *nf.norm != "channel" && *nf.norm != "global" {
+		return nil, fmt.Errorf("--norm %q: want channel or global", *nf.norm)
+	}
+	cfg := diffusion.DefaultUNet(ae.Config.LatentCh)
+	cfg.ModelCh, cfg.NumResBlocks, cfg.Heads, cfg.MidAttn = *nf.modelCh, *nf.numRes, *nf.heads, *nf.midAttn
+	var err error
+	if cfg.ChMult, err = intList(*nf.mult); err != nil {
+		return nil, err
+	}
+	cfg.AttnDown = nil
+	if *nf.attn != "" {
+		if cfg.AttnDown, err = intList(*nf.attn); err != nil {
+			return nil, err
+		}
+	}
+	build := diffusion.New
+	if gen {
+		cfg.InCh = ae.Config.LatentCh
+		build = diffusion.NewGenerator
+	}
+	s, err := build(ae, cfg, diffusion.DefaultSchedule(), f.opt.Crop/ae.Config.Factor(), f.opt.Seed)
+	if err != nil {
+		return nil, err
+	}
+	logf(*f.quiet, "estimating latent statistics over %d crops", *nf.statCrops)
+	shift, scale, err := diffusion.EstimateLatentStats(ae, set, *nf.statCrops, f.opt.Crop, f.opt.Seed, *nf.norm == "channel")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SetLatentStats(shift, scale); err != nil {
+		return nil, err
+	}
+	if err := s.SetPrediction(*nf.pred); err != nil {
+		return nil, err
+	}
+	logf(*f.quiet, "latent shift %v, scale %v", shift, scale)
+	return diffusion.NewTrainer(s, set, f.opt)
+}
+
 func logf(quiet bool, format string, a ...any) {
 	if !quiet {
 		fmt.Fprintf(os.Stderr, format+"\n", a...)
@@ -211,7 +240,23 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 			return s.Save(*f.out, *f.half, card)
 		},
 	}
-	if *f.val != "" {
+	if f.held != nil {
+		curve := *f.out + ".val.csv"
+		started := time.Now()
+		hooks.ValidateEvery = *f.valEvery
+		hooks.Validate = func() (string, error) {
+			tr.EMA.Swap()
+			defer tr.EMA.Swap()
+			loss, err := s.DenoiseLoss(f.held, 256, tr.Opt.Crop, 1)
+			if err != nil {
+				return "", err
+			}
+			if err := appendCSV(curve, "step,session_seconds,val_eps_loss", fmt.Sprintf("%d,%.0f,%.5f", tr.Step, time.Since(started).Seconds(), loss)); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("held-out ε-loss (EMA) %.4f", loss), nil
+		}
+	} else if *f.val != "" {
 		files, err := dataset.ImageFiles(*f.val)
 		if err != nil {
 			return err
@@ -242,7 +287,8 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 			if err != nil {
 				return "", err
 			}
-			if err := appendSRCurve(curve, tr.Step, time.Since(started), loss, res); err != nil {
+			if err := appendCSV(curve, "step,session_seconds,val_eps_loss,psnr_y,bicubic_psnr_y",
+				fmt.Sprintf("%d,%.0f,%.5f,%.3f,%.3f", tr.Step, time.Since(started).Seconds(), loss, res.PSNRY, res.BicubicPSNRY)); err != nil {
 				return "", err
 			}
 			return fmt.Sprintf("val ε-loss (EMA) %.4f, %s", loss, res), nil
@@ -251,19 +297,4 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 	ctx, stop := signalContext()
 	defer stop()
 	return tr.Run(ctx, os.Stderr, *f.quiet, hooks)
-}
-
-// appendSRCurve adds one validation row to a CSV file, writing the header
-// on first use.
-func appendSRCurve(path string, step int, el time.Duration, loss float64, r diffusion.ValResult) error {
-	_, statErr := os.Stat(path)
-	fh, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if os.IsNotExist(statErr) {
-		fmt.Fprintln(fh, "step,session_seconds,val_eps_loss,psnr_y,bicubic_psnr_y")
-	}
-	fmt.Fprintf(fh, "%d,%.0f,%.5f,%.3f,%.3f\n", step, el.Seconds(), loss, r.PSNRY, r.BicubicPSNRY)
-	return fh.Close()
 }

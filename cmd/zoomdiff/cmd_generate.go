@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/zoomdiff/zoomdiff/atomicfile"
+	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/plot"
+	"github.com/zoomdiff/zoomdiff/progress"
+)
+
+func init() {
+	register(&command{name: "generate", summary: "generate new images from noise with a generator model, at any size (the same samples at several sizes)", run: runGenerate})
+}
+
+// genSize is one output size of generate; name is its folder ("32" for a
+// square, "48x32" otherwise).
+type genSize struct {
+	w, h int
+	name string
+}
+
+// maxGenSide bounds a generated image's side; a contact sheet of many
+// such images is the memory that matters.
+const maxGenSide = 4096
+
+// parseGenSizes reads "32,64,128" or "48x32,96x64".
+func parseGenSizes(s string) ([]genSize, error) {
+	var out []genSize
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		ws, hs, rect := strings.Cut(f, "x")
+		if !rect {
+			hs = ws
+		}
+		w, err1 := strconv.Atoi(ws)
+		h, err2 := strconv.Atoi(hs)
+		if err1 != nil || err2 != nil || w < 1 || h < 1 || w > maxGenSide || h > maxGenSide {
+			return nil, fmt.Errorf("size %q: want N or WxH with sides 1 to %d", f, maxGenSide)
+		}
+		name := strconv.Itoa(w)
+		if w != h {
+			name = fmt.Sprintf("%dx%d", w, h)
+		}
+		out = append(out, genSize{w, h, name})
+	}
+	return out, nil
+}
+
+func runGenerate(args []string) error {
+	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
+	model := fs.String("model", "", "generator file (default: the built-in one)")
+	n := fs.Int("n", 16, "images to generate")
+	size := fs.String("size", "", "output size N or WxH (default: the model's training size)")
+	sizes := fs.String("sizes", "", "several output sizes, e.g. 32,64,128: the same samples decoded at each")
+	seed := fs.Uint64("seed", 0, "random seed: sample k depends only on (seed, k)")
+	steps := fs.Int("steps", 50, "denoising steps")
+	eta := fs.Float64("eta", 0, "DDIM eta (0 deterministic, 1 DDPM-like)")
+	sampler := fs.String("sampler", diffusion.SamplerDDIM, "ddim or ddpm")
+	out := fs.String("o", "", "output folder: one subfolder of PNGs per size, and a contact sheet per size")
+	sheetMax := fs.Int("sheet", 64, "images on each contact sheet (0: none)")
+	quiet := fs.Bool("quiet", false, "print nothing but errors")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() != 0 {
+		return errors.New("usage: zoomdiff generate [--model FILE] --n N [--size WxH | --sizes 32,64,128] [--seed K] -o DIR")
+	}
+	if *size != "" && *sizes != "" {
+		return errors.New("give --size or --sizes, not both")
+	}
+	if *sizes == "" {
+		*sizes = *size
+	}
+	g, err := models.Generator(*model)
+	if err != nil {
+		return err
+	}
+	natural := g.Config.TrainLatent * g.AE.Config.Factor()
+	if *sizes == "" {
+		*sizes = strconv.Itoa(natural)
+	}
+	szs, err := parseGenSizes(*sizes)
+	if err != nil {
+		return fmt.Errorf("--sizes: %w", err)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	bar := progress.New(os.Stderr, "sample (%)", 100, *quiet)
+	lats, err := g.Generate(ctx, *n, diffusion.SampleOptions{Steps: *steps, Eta: *eta, Seed: *seed, Sampler: *sampler,
+		Progress: func(done, total int) { bar.Update(done*100/total, "") }})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	digits := max(4, len(strconv.Itoa(*n-1)))
+	for _, sz := range szs {
+		dir := filepath.Join(*out, sz.name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		bar := progress.New(os.Stderr, "decode "+sz.name, len(lats), *quiet)
+		var sheet []image.Image
+		for k, l := range lats {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			img, err := g.Render(l, sz.w, sz.h)
+			if err != nil {
+				return err
+			}
+			if err := imageio.Write(filepath.Join(dir, fmt.Sprintf("%0*d.png", digits, k)), img); err != nil {
+				return err
+			}
+			if k < *sheetMax {
+				sheet = append(sheet, img.ToImage(false))
+			}
+			bar.Update(k+1, "")
+		}
+		bar.Finish()
+		if len(sheet) > 0 {
+			grid := plot.Grid(sheet, int(math.Ceil(math.Sqrt(float64(len(sheet))))))
+			path := filepath.Join(*out, "sheet-"+sz.name+".png")
+			if err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, grid) }); err != nil {
+				return err
+			}
+		}
+	}
+	if !*quiet {
+		fmt.Fprintf(os.Stderr, "wrote %d images at %s into %s (natural size %d)\n", len(lats), *sizes, *out, natural)
+	}
+	return nil
+}

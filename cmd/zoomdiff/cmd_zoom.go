@@ -1,0 +1,145 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/anim"
+	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/progress"
+)
+
+func init() {
+	register(&command{name: "zoom", summary: "animate a continuous zoom into one generated or super-resolved latent (GIF or APNG)", run: runZoom})
+}
+
+// zoomView is the geometry of a zoom: frames of fw×fh pixels into an
+// image of aspect fw:fh, the first showing it whole and the last
+// magnified maxZoom times around (cx, cy), fractions of the width and
+// height.
+type zoomView struct {
+	fw, fh, frames  int
+	maxZoom, cx, cy float64
+}
+
+// frame renders frame i: the image decoded at the frame's size times the
+// zoom (growing geometrically, so the motion looks even), and only the
+// window the frame shows, so the cost does not grow with the zoom.
+func (v zoomView) frame(d *autoencoder.Decoder, i int) *imageio.Image {
+	z := 1.0
+	if v.frames > 1 {
+		z = math.Pow(v.maxZoom, float64(i)/float64(v.frames-1))
+	}
+	w, h := int(math.Round(float64(v.fw)*z)), int(math.Round(float64(v.fh)*z))
+	x0 := min(max(int(math.Round(v.cx*float64(w)))-v.fw/2, 0), w-v.fw)
+	y0 := min(max(int(math.Round(v.cy*float64(h)))-v.fh/2, 0), h-v.fh)
+	pix := diffusion.FinishRGB(d.Window(h, w, y0, y0+v.fh, x0, x0+v.fw), false)
+	return &imageio.Image{W: v.fw, H: v.fh, Pix: pix}
+}
+
+func runZoom(args []string) error {
+	fs := flag.NewFlagSet("zoom", flag.ContinueOnError)
+	model := fs.String("model", "", "generator (with --seed) or SR model (with --input); default the built-in one")
+	seed := fs.Uint64("seed", 0, "zoom into generated sample 0 of this seed")
+	input := fs.String("input", "", "zoom into this image, super-resolved, instead of a generated one")
+	out := fs.String("o", "", "output animation: .gif, or .png / .apng for an animated PNG")
+	frame := fs.Int("frame", 256, "frame width in pixels (the height follows the image's aspect)")
+	frames := fs.Int("frames", 48, "frames in the animation")
+	maxZoom := fs.Float64("max-zoom", 8, "magnification of the last frame over the first")
+	centre := fs.String("centre", "0.5,0.5", "point zoomed into, as fractions x,y of the width and height")
+	delay := fs.Duration("delay", 80*time.Millisecond, "time each frame shows")
+	steps := fs.Int("steps", 50, "denoising steps")
+	quiet := fs.Bool("quiet", false, "print nothing but errors")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() != 0 {
+		return errors.New("usage: zoomdiff zoom [--model FILE] (--seed K | --input IMG) -o zoom.gif|zoom.png")
+	}
+	ext := strings.ToLower(filepath.Ext(*out))
+	if ext != ".gif" && ext != ".png" && ext != ".apng" {
+		return fmt.Errorf("%s: want a .gif, .png or .apng output", *out)
+	}
+	var cx, cy float64
+	if _, err := fmt.Sscanf(*centre, "%g,%g", &cx, &cy); err != nil || !(cx >= 0 && cx <= 1 && cy >= 0 && cy <= 1) {
+		return fmt.Errorf("--centre %q: want x,y fractions in [0, 1]", *centre)
+	}
+	switch {
+	case *frame < 16 || *frame > 2048:
+		return fmt.Errorf("--frame %d: want 16 to 2048 pixels", *frame)
+	case *frames < 1 || *frames > 1000:
+		return fmt.Errorf("--frames %d: want 1 to 1000", *frames)
+	case !(*maxZoom >= 1 && *maxZoom <= 10000):
+		return fmt.Errorf("--max-zoom %g: want 1 to 10000", *maxZoom)
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	bar := progress.New(os.Stderr, "sample", *steps, *quiet)
+	opt := diffusion.SampleOptions{Steps: *steps, Seed: *seed, Progress: func(done, _ int) { bar.Update(done, "") }}
+	var (
+		s   *diffusion.SR
+		lat *diffusion.Latent
+		err error
+	)
+	if *input != "" {
+		if s, err = models.SR(*model); err != nil {
+			return err
+		}
+		lr, err := imageio.Read(*input)
+		if err != nil {
+			return err
+		}
+		lats, err := s.Latents(ctx, lr, opt)
+		if err != nil {
+			return err
+		}
+		lat = lats[0]
+	} else {
+		if s, err = models.Generator(*model); err != nil {
+			return err
+		}
+		lats, err := s.Generate(ctx, 1, opt)
+		if err != nil {
+			return err
+		}
+		lat = lats[0]
+	}
+	bar.Finish()
+	d, err := s.Decoder(lat)
+	if err != nil {
+		return err
+	}
+	v := zoomView{fw: *frame, fh: max(1, int(math.Round(float64(*frame)*float64(lat.InH)/float64(lat.InW)))),
+		frames: *frames, maxZoom: *maxZoom, cx: cx, cy: cy}
+	bar = progress.New(os.Stderr, "frames", v.frames, *quiet)
+	imgs := make([]image.Image, v.frames)
+	for i := range imgs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		imgs[i] = v.frame(d, i).ToImage(false)
+		bar.Update(i+1, "")
+	}
+	bar.Finish()
+	ao := anim.Options{Delay: *delay}
+	if ext == ".gif" {
+		err = anim.WriteGIF(*out, imgs, ao)
+	} else {
+		err = anim.WriteAPNG(*out, imgs, ao)
+	}
+	if err == nil && !*quiet {
+		fmt.Fprintf(os.Stderr, "wrote %d frames of %dx%d, x1 to x%g of the %dx%d image, to %s\n",
+			v.frames, v.fw, v.fh, v.maxZoom, lat.InW, lat.InH, *out)
+	}
+	return err
+}

@@ -1,0 +1,79 @@
+package diffusion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/imageio"
+)
+
+// errNotSR refuses super-resolution with a generator, which has no
+// condition input.
+var errNotSR = errors.New("this model is a generator (no low-resolution input): use it to generate, not to upscale")
+
+// MaxGenerate bounds one Generate call; latents are small, but each is a
+// full reverse process.
+const MaxGenerate = 100000
+
+// Generate samples n new latents from noise with a generator model, each
+// of the side it was trained at (TrainLatent), ready to be decoded at any
+// size with Decoder: the image's natural size is InW×InH, and every other
+// size renders the same content. Sample k's noise comes from (opt.Seed, k)
+// alone, so the first samples do not change when more are drawn; they run
+// through the U-Net in batches to bound memory. opt.Samples, Strength and
+// Consistency play no part. Progress counts denoising steps over all
+// batches.
+func (s *SR) Generate(ctx context.Context, n int, opt SampleOptions) ([]*Latent, error) {
+	if !s.Config.Generator {
+		return nil, errors.New("this model super-resolves (it needs a low-resolution input): use it to upscale, not to generate")
+	}
+	if n < 1 || n > MaxGenerate {
+		return nil, fmt.Errorf("generate %d images: want 1 to %d", n, MaxGenerate)
+	}
+	opt.Samples, opt.Strength, opt.Consistency = 1, 0, -1
+	if err := opt.resolve(s); err != nil {
+		return nil, err
+	}
+	side := s.Config.TrainLatent
+	f := s.AE.Config.Factor()
+	per := side * side * s.AE.Config.LatentCh
+	batches := (n + maxSamples - 1) / maxSamples
+	progress := opt.Progress
+	out := make([]*Latent, 0, n)
+	for b := range batches {
+		first := b * maxSamples
+		o := opt
+		o.Samples = min(maxSamples, n-first)
+		if progress != nil {
+			o.Progress = func(done, total int) { progress(b*total+done, batches*total) }
+		}
+		z, err := s.sampleLatents(ctx, side, side, nil, first, o)
+		if err != nil {
+			return nil, err
+		}
+		s.denormalize(z.Data)
+		for k := range o.Samples {
+			zk := tensor.FromData(z.Data[k*per:(k+1)*per], 1, side, side, s.AE.Config.LatentCh)
+			out = append(out, &Latent{Z: zk, ViewH: 1, ViewW: 1, InW: side * f, InH: side * f})
+		}
+	}
+	return out, nil
+}
+
+// MaxRenderPixels bounds Render, which holds the whole image.
+const MaxRenderPixels = 1 << 26
+
+// Render decodes a generated latent whole at w×h, clamped to [0, 1]. For
+// outputs too large to hold, decode band by band with Decoder.
+func (s *SR) Render(l *Latent, w, h int) (*imageio.Image, error) {
+	if w < 1 || h < 1 || int64(w)*int64(h) > MaxRenderPixels {
+		return nil, fmt.Errorf("render size %dx%d: want 1 to %d pixels", w, h, MaxRenderPixels)
+	}
+	d, err := s.Decoder(l)
+	if err != nil {
+		return nil, err
+	}
+	return &imageio.Image{W: w, H: h, Pix: FinishRGB(d.Render(h, w), false)}, nil
+}
