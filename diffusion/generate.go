@@ -77,3 +77,29 @@ func (s *SR) Render(l *Latent, w, h int) (*imageio.Image, error) {
 	}
 	return &imageio.Image{W: w, H: h, Pix: FinishRGB(d.Render(h, w), false)}, nil
 }
+
+// ImageGenerator generates whole images with a generator model: n samples
+// of seed rendered at w×h. It is what the HTTP server's /v1/generate
+// calls; a model is safe to share between concurrent calls.
+type ImageGenerator struct {
+	Model *SR
+	Steps int // denoising steps (50 when 0)
+}
+
+// Generate returns n images of w×h drawn with seed.
+func (g ImageGenerator) Generate(ctx context.Context, n, w, h int, seed uint64) ([]*imageio.Image, error) {
+	lats, err := g.Model.Generate(ctx, n, SampleOptions{Steps: g.Steps, Seed: seed})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*imageio.Image, len(lats))
+	for k, l := range lats {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if out[k], err = g.Model.Render(l, w, h); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/server"
 )
 
@@ -22,6 +24,8 @@ func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	model := fs.String("model", "", "weights file for the learned method")
+	genModel := fs.String("gen-model", "", "generator for /v1/generate (default: the built-in one, if this build has it)")
+	genSteps := fs.Int("gen-steps", 50, "denoising steps per generation")
 	card := fs.String("card", "", "model card text file shown by /v1/models (default: the weights file with .md, if present)")
 	method := fs.String("method", "", "default method (default: model if it loads, else bicubic)")
 	workers := fs.Int("workers", 2, "requests worked on at once")
@@ -56,6 +60,13 @@ func runServe(args []string) error {
 		Workers: *workers, Queue: *queue, Timeout: *timeout, Grace: *grace,
 		MaxUploadBytes: *maxUpload, MaxInputPixels: *maxIn, MaxOutputPixels: *maxOut,
 		MaxScale: *maxScale, MaxSamples: *maxSamples, JobTTL: *jobTTL, MaxJobs: *maxJobs,
+	}
+	if g, err := models.Generator(*genModel); err == nil {
+		cfg.Generator = diffusion.ImageGenerator{Model: g, Steps: *genSteps}
+	} else if *genModel != "" {
+		return err
+	} else {
+		log.Info("no generator: /v1/generate answers 501", "reason", err)
 	}
 	if *queue == 0 {
 		cfg.Queue = -1 // the flag's 0 means no queue; Config's 0 means the default
