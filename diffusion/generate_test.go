@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
-	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
@@ -41,15 +40,7 @@ func TestGeneratorTrainsAndSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := fixedLoss(t, tr)
-	tp := tensor.NewTape()
-	sched := tr.Schedule()
-	for tr.Step < tr.Opt.Steps {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
-			t.Fatal(err)
-		}
-	}
-	after := fixedLoss(t, tr)
+	before, after := trainLosses(t, tr)
 	t.Logf("generator loss %.4f → %.4f", before, after)
 	if !(after < before) {
 		t.Fatalf("generator loss %.4f → %.4f", before, after)
@@ -154,14 +145,7 @@ func TestGeneratorLearnsMNIST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := fixedLoss(t, tr)
-	tp := tensor.NewTape()
-	for sched := tr.Schedule(); tr.Step < tr.Opt.Steps; {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
-			t.Fatal(err)
-		}
-	}
-	after := fixedLoss(t, tr)
+	before, after := trainLosses(t, tr)
 	t.Logf("MNIST generator loss %.4f → %.4f", before, after)
 	if !(after < before) {
 		t.Fatalf("MNIST generator loss %.4f → %.4f", before, after)

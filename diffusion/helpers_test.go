@@ -7,6 +7,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/nn"
 )
@@ -94,3 +95,17 @@ func synthImage(w, h int, seed uint64) *imageio.Image {
 	}
 	return img
 }
+
+// trainLosses runs tr to Opt.Steps and returns fixedLoss before and after.
+func trainLosses(t *testing.T, tr *Trainer) (before, after float64) {
+	t.Helper()
+	before = fixedLoss(t, tr)
+	tp := tensor.NewTape()
+	for sched := tr.Schedule(); tr.Step < tr.Opt.Steps; {
+		if _, err := tr.TrainStep(tp, sched); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return before, fixedLoss(t, tr)
+}
+

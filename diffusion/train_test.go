@@ -64,15 +64,7 @@ func testTrainingLowersLoss(t *testing.T, pred string) {
 	if err := tr.SR.SetPrediction(pred); err != nil {
 		t.Fatal(err)
 	}
-	before := fixedLoss(t, tr)
-	tp := tensor.NewTape()
-	sched := tr.Schedule()
-	for tr.Step < tr.Opt.Steps {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
-			t.Fatal(err)
-		}
-	}
-	after := fixedLoss(t, tr)
+	before, after := trainLosses(t, tr)
 	t.Logf("ε-loss %.4f → %.4f over %d steps", before, after, tr.Step)
 	if !(after < 0.8*before) {
 		t.Fatalf("loss %.4f → %.4f: training did not lower it by 20%%", before, after)
@@ -238,15 +230,7 @@ func testAlignmentGradients(t *testing.T, pred string) {
 func TestAlignmentLowersLoss(t *testing.T) {
 	tr := tinyTrainer(t, true)
 	tr.Opt.Steps = 25
-	before := fixedLoss(t, tr)
-	tp := tensor.NewTape()
-	sched := tr.Schedule()
-	for tr.Step < tr.Opt.Steps {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
-			t.Fatal(err)
-		}
-	}
-	after := fixedLoss(t, tr)
+	before, after := trainLosses(t, tr)
 	t.Logf("alignment loss %.4f → %.4f", before, after)
 	if !(after < before) {
 		t.Fatalf("alignment loss %.4f → %.4f", before, after)
@@ -434,15 +418,7 @@ func TestAlignmentWideTargets(t *testing.T) {
 		t.Fatalf("%d batches beyond the crop, %d within; %d of %d crops wide", beyond, within, wide, len(tr.pool.sides))
 	}
 	tr.Step = 0
-	before := fixedLoss(t, tr)
-	tp := tensor.NewTape()
-	sched := tr.Schedule()
-	for tr.Step < tr.Opt.Steps {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if after := fixedLoss(t, tr); !(after < before) {
+	if before, after := trainLosses(t, tr); !(after < before) {
 		t.Fatalf("wide alignment loss %.4f → %.4f", before, after)
 	}
 	// Scales that are not multiples, or wide crops larger than every photo, are refused.

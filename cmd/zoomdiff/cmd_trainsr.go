@@ -240,28 +240,16 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 			return s.Save(*f.out, *f.half, card)
 		},
 	}
-	if f.held != nil {
-		curve := *f.out + ".val.csv"
-		started := time.Now()
-		hooks.ValidateEvery = *f.valEvery
-		hooks.Validate = func() (string, error) {
-			tr.EMA.Swap()
-			defer tr.EMA.Swap()
-			loss, err := s.DenoiseLoss(f.held, 256, tr.Opt.Crop, 1)
-			if err != nil {
-				return "", err
-			}
-			if err := appendCSV(curve, "step,session_seconds,val_eps_loss", fmt.Sprintf("%d,%.0f,%.5f", tr.Step, time.Since(started).Seconds(), loss)); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("held-out ε-loss (EMA) %.4f", loss), nil
-		}
-	} else if *f.val != "" {
+	// Validation: the ε-loss of the EMA weights on fixed held-out crops
+	// (a generator's held-back images, or the --val folder) and, for SR,
+	// PSNR-Y of sampled outputs on the --val images.
+	valData, lossCrops := f.held, 256
+	var imgs []*imageio.Image
+	if valData == nil && *f.val != "" {
 		files, err := dataset.ImageFiles(*f.val)
 		if err != nil {
 			return err
 		}
-		var imgs []*imageio.Image
 		for _, p := range files[:min(len(files), *f.valMax)] {
 			img, err := imageio.Read(p)
 			if err != nil {
@@ -269,29 +257,35 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 			}
 			imgs = append(imgs, img)
 		}
-		valSet, err := dataset.LoadDirs([]string{*f.val}, tr.Opt.Crop)
-		if err != nil {
+		if valData, err = dataset.LoadDirs([]string{*f.val}, tr.Opt.Crop); err != nil {
 			return err
 		}
+		lossCrops = 32
+	}
+	if valData != nil {
 		curve := *f.out + ".val.csv"
 		started := time.Now()
 		hooks.ValidateEvery = *f.valEvery
 		hooks.Validate = func() (string, error) {
 			tr.EMA.Swap()
 			defer tr.EMA.Swap()
-			loss, err := s.DenoiseLoss(valSet, 32, tr.Opt.Crop, 1)
+			loss, err := s.DenoiseLoss(valData, lossCrops, tr.Opt.Crop, 1)
 			if err != nil {
 				return "", err
 			}
-			res, err := s.Validate(context.Background(), imgs, *f.valCrop, diffusion.SampleOptions{Steps: *f.valSteps, Strength: *f.valStr, Consistency: -1})
-			if err != nil {
-				return "", err
+			head := "step,session_seconds,val_eps_loss"
+			row := fmt.Sprintf("%d,%.0f,%.5f", tr.Step, time.Since(started).Seconds(), loss)
+			msg := fmt.Sprintf("val ε-loss (EMA) %.4f", loss)
+			if len(imgs) > 0 {
+				res, err := s.Validate(context.Background(), imgs, *f.valCrop, diffusion.SampleOptions{Steps: *f.valSteps, Strength: *f.valStr, Consistency: -1})
+				if err != nil {
+					return "", err
+				}
+				head += ",psnr_y,bicubic_psnr_y"
+				row += fmt.Sprintf(",%.3f,%.3f", res.PSNRY, res.BicubicPSNRY)
+				msg += ", " + res.String()
 			}
-			if err := appendCSV(curve, "step,session_seconds,val_eps_loss,psnr_y,bicubic_psnr_y",
-				fmt.Sprintf("%d,%.0f,%.5f,%.3f,%.3f", tr.Step, time.Since(started).Seconds(), loss, res.PSNRY, res.BicubicPSNRY)); err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("val ε-loss (EMA) %.4f, %s", loss, res), nil
+			return msg, appendCSV(curve, head, row)
 		}
 	}
 	ctx, stop := signalContext()
