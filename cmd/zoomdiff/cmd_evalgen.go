@@ -58,7 +58,15 @@ type genReport struct {
 	Groups          []genScore `json:"groups"`
 	SelfSSIM        *float64   `json:"self_ssim,omitempty"`
 	SelfSSIMSamples int        `json:"self_ssim_samples,omitempty"`
+	PairSSIM        []pairSSIM `json:"self_ssim_pairs,omitempty"`
 	Seconds         float64    `json:"generate_seconds,omitempty"`
+}
+
+// pairSSIM is the self-SSIM of one pair of sizes, compared at the smaller.
+type pairSSIM struct {
+	A    string  `json:"a"`
+	B    string  `json:"b"`
+	SSIM float64 `json:"ssim"`
 }
 
 func runEvalGen(args []string) error {
@@ -191,6 +199,15 @@ func runEvalGen(args []string) error {
 			return err
 		}
 		rep.SelfSSIM, rep.SelfSSIMSamples = &v, n
+		for i := range groups {
+			for j := i + 1; j < len(groups); j++ {
+				v, _, err := featdist.SelfSSIM([]featdist.Group{groups[i], groups[j]})
+				if err != nil {
+					return err
+				}
+				rep.PairSSIM = append(rep.PairSSIM, pairSSIM{groups[i].Name, groups[j].Name, v})
+			}
+		}
 	}
 	printGenReport(os.Stdout, rep)
 	if *jsonOut != "" {
@@ -271,7 +288,11 @@ func printGenReport(w io.Writer, rep genReport) {
 	}
 	tw.Flush()
 	if rep.SelfSSIM != nil {
-		fmt.Fprintf(w, "self-SSIM across sizes: %.4f over %d samples\n", *rep.SelfSSIM, rep.SelfSSIMSamples)
+		fmt.Fprintf(w, "self-SSIM across sizes: %.4f over %d samples; by pair:", *rep.SelfSSIM, rep.SelfSSIMSamples)
+		for _, p := range rep.PairSSIM {
+			fmt.Fprintf(w, " %s-%s %.4f", p.A, p.B, p.SSIM)
+		}
+		fmt.Fprintln(w)
 	}
 	if rep.Seconds > 0 {
 		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d steps, seed %d)\n", rep.Seconds, rep.Steps, rep.Seed)

@@ -158,7 +158,8 @@ func TestEvalGenCommand(t *testing.T) {
 		!finite(rep.RealFD) || !finite(rep.ReconFD) || !finite(rep.BlurFD) || !finite(rep.Groups[1].FeatureFD) {
 		t.Fatalf("report %+v", rep)
 	}
-	if rep.SelfSSIM == nil || !(*rep.SelfSSIM > 0 && *rep.SelfSSIM <= 1) || rep.SelfSSIMSamples != 4 {
+	if rep.SelfSSIM == nil || !(*rep.SelfSSIM > 0 && *rep.SelfSSIM <= 1) || rep.SelfSSIMSamples != 4 ||
+		len(rep.PairSSIM) != 1 || rep.PairSSIM[0].SSIM != *rep.SelfSSIM {
 		t.Fatalf("self-SSIM %v over %d samples", rep.SelfSSIM, rep.SelfSSIMSamples)
 	}
 	if err := runEvalGen([]string{"--classifier", clsPath, "--real", real, "--model", model, filepath.Join(dir, "x")}); err == nil {
