@@ -250,30 +250,7 @@ func unfold3(tp *tensor.Tape, f *tensor.Tensor) *tensor.Tensor {
 func (m *Model) Query(tp *tensor.Tape, z, f *tensor.Tensor, ys, xs []float32, cellH, cellW float32) *tensor.Tensor {
 	n, h, w := f.Shape[0], f.Shape[1], f.Shape[2]
 	ens := tensor.LocalEnsemble(n, h, w, ys, xs, cellH, cellW)
-	q := len(ys)
-	var pred *tensor.Tensor
-	for k := 0; k < 4; k++ {
-		geo := tensor.New(q, 4)
-		for i := 0; i < q; i++ {
-			geo.Data[i*4] = ens.RelY[k][i]
-			geo.Data[i*4+1] = ens.RelX[k][i]
-			geo.Data[i*4+2] = ens.CellY
-			geo.Data[i*4+3] = ens.CellX
-		}
-		hid := tp.Concat(tp.Gather(f, ens.Index[k]), geo)
-		for i, l := range m.mlp {
-			hid = l.Forward(tp, hid)
-			if i < len(m.mlp)-1 {
-				hid = tp.ReLU(hid)
-			}
-		}
-		term := tp.Mul(hid, tensor.FromData(ens.Weight[k], q, 1))
-		if pred == nil {
-			pred = term
-		} else {
-			pred = tp.Add(pred, term)
-		}
-	}
+	pred := nn.QueryLIIF(tp, m.mlp, ens, func(idx []int32) *tensor.Tensor { return tp.Gather(f, idx) })
 	if m.Config.GlobalSkip {
 		pred = tp.Add(pred, tp.SampleBicubic(tp.Slice(z, 0, 3), ys, xs))
 	}

@@ -21,12 +21,12 @@ import (
 )
 
 func init() {
-	register(&command{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), gen (generation from noise)", run: runTrain})
+	register(&command{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), gen (generation from noise), or a baseline: liif, idm", run: runTrain})
 }
 
 func runTrain(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: zoomdiff train ae|sr|align|gen [flags]")
+		return errors.New("usage: zoomdiff train ae|sr|align|gen|liif|idm [flags]")
 	}
 	switch args[0] {
 	case "ae":
@@ -37,8 +37,12 @@ func runTrain(args []string) error {
 		return runTrainAlign(args[1:])
 	case "gen":
 		return runTrainGen(args[1:])
+	case "liif":
+		return runTrainLIIF(args[1:])
+	case "idm":
+		return runTrainIDM(args[1:])
 	}
-	return fmt.Errorf("unknown stage %q (have: ae, sr, align, gen)", args[0])
+	return fmt.Errorf("unknown stage %q (have: ae, sr, align, gen, liif, idm)", args[0])
 }
 
 // intList parses "128,128,128".

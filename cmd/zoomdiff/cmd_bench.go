@@ -1,0 +1,397 @@
+//go:build linux
+
+// The bench command reads a child's memory from /proc and its peak from
+// getrusage (kB on Linux), so it is built on Linux only.
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/baseline"
+	"github.com/zoomdiff/zoomdiff/evaluate"
+	"github.com/zoomdiff/zoomdiff/imageio"
+)
+
+func init() {
+	register(&command{name: "bench", summary: "bench scales: wall time and peak memory of our model and the baselines against the scale", run: runBench})
+}
+
+func runBench(args []string) error {
+	if len(args) == 0 || args[0] != "scales" {
+		return errors.New("usage: zoomdiff bench scales --input IMG [--scales 2,4,8] [--steps S] [--methods model,liif,idm] [--json] [--mem-cap 8GiB] [--time-cap 20m]")
+	}
+	return runBenchScales(args[1:])
+}
+
+// benchRow is one method at one scale, each measured in its own process.
+type benchRow struct {
+	Method     string  `json:"method"`
+	Weights    string  `json:"weights"` // the --model the method ran with ("" for the built-in model)
+	Scale      float64 `json:"scale"`
+	Output     string  `json:"output"` // WxH
+	Status     string  `json:"status"` // ok, oom, timeout, error or skipped
+	Seconds    float64 `json:"seconds"`
+	CPUSeconds float64 `json:"cpu_seconds"`
+	PeakMiB    float64 `json:"peak_mib"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// Row statuses. A run past a cap is reported as such, never left out; so
+// is a larger scale not run because a smaller one already failed.
+const (
+	statusOK      = "ok"
+	statusOOM     = "oom"
+	statusTimeout = "timeout"
+	statusError   = "error"
+	statusSkipped = "skipped"
+)
+
+// benchCaps bound every child process.
+type benchCaps struct {
+	mem  int64 // bytes of resident memory
+	time time.Duration
+}
+
+func runBenchScales(args []string) error {
+	fs := flag.NewFlagSet("bench scales", flag.ContinueOnError)
+	input := fs.String("input", "", "low-resolution input image (required)")
+	scales := fs.String("scales", "2,4,8,12,30,100,200", "comma-separated scales above 1")
+	steps := fs.Int("steps", 50, "denoising steps of the diffusion methods (model, idm)")
+	methods := fs.String("methods", "model,liif,idm", "comma-separated methods; model is ours")
+	asJSON := fs.Bool("json", false, "print the rows as one JSON array instead of a table")
+	memCap := fs.String("mem-cap", "8GiB", "peak resident memory allowed per run (GOMEMLIMIT plus a watchdog that kills)")
+	timeCap := fs.Duration("time-cap", 20*time.Minute, "wall time allowed per run")
+	ours := fs.String("model", "", "our model's weights (default the built-in one)")
+	liifModel := fs.String("liif-model", baseline.RandomPrefix+"liif", "LIIF weights; random:liif is untrained (time and memory do not depend on training)")
+	idmModel := fs.String("idm-model", baseline.RandomPrefix+"idm", "IDM weights; random:idm is untrained")
+	quiet := fs.Bool("quiet", false, "no progress lines")
+	if err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() != 0:
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	case *input == "":
+		return errors.New("--input is required")
+	case *steps < 1:
+		return fmt.Errorf("--steps %d: want at least 1", *steps)
+	case *timeCap <= 0:
+		return fmt.Errorf("--time-cap %v: want a positive duration", *timeCap)
+	}
+	ss, err := scaleList(*scales)
+	if err != nil {
+		return err
+	}
+	caps := benchCaps{time: *timeCap}
+	if caps.mem, err = parseBytes(*memCap); err != nil {
+		return fmt.Errorf("--mem-cap: %w", err)
+	}
+	inW, inH, err := imageio.Config(*input)
+	if err != nil {
+		return err
+	}
+	weights := map[string]string{"model": *ours, "liif": *liifModel, "idm": *idmModel}
+	var ms []string
+	for _, m := range strings.Split(*methods, ",") {
+		m = strings.TrimSpace(m)
+		if _, known := weights[m]; !known {
+			return fmt.Errorf("--methods: %q is not one of model, liif, idm", m)
+		}
+		ms = append(ms, m)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding this program to run each measurement in its own process: %w", err)
+	}
+	tmp, err := os.MkdirTemp("", "zoomdiff-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	ctx, stop := signalContext()
+	defer stop()
+
+	var rows []benchRow
+	for _, m := range ms {
+		failed := ""
+		for _, s := range ss {
+			w, h, err := evaluate.TargetSize(inW, inH, s, "", math.MaxInt64)
+			if err != nil {
+				return err
+			}
+			r := benchRow{Method: m, Weights: weights[m], Scale: s, Output: fmt.Sprintf("%dx%d", w, h)}
+			if failed != "" {
+				r.Status, r.Error = statusSkipped, failed
+			} else {
+				out := filepath.Join(tmp, "out.png")
+				measure(ctx, exe, upscaleArgs(*input, out, r, w*h, *steps), caps, &r)
+				os.Remove(out)
+				if r.Status != statusOK {
+					failed = fmt.Sprintf("%s at x%s", describeStatus(r, caps), evaluate.FormatScale(s))
+				}
+			}
+			if !*quiet {
+				fmt.Fprintf(os.Stderr, "%s x%s (%s): %s\n", m, evaluate.FormatScale(s), r.Output, describe(r, caps))
+			}
+			rows = append(rows, r)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	}
+	writeBenchTable(os.Stdout, rows, ms, ss, caps, *steps)
+	return nil
+}
+
+// upscaleArgs is the `zoomdiff upscale` command line of the run r,
+// writing out; outputs of up to pixels are allowed.
+func upscaleArgs(input, out string, r benchRow, pixels, steps int) []string {
+	args := []string{"upscale", input, "--method", r.Method, "--scale", evaluate.FormatScale(r.Scale), "-o", out,
+		"--quiet", "--max-pixels", strconv.Itoa(pixels)}
+	switch r.Method { // liif has no steps
+	case "model":
+		args = append(args, "--steps", strconv.Itoa(steps))
+	case "idm":
+		args = append(args, "--param", "steps="+strconv.Itoa(steps))
+	}
+	if r.Weights != "" {
+		args = append(args, "--model", r.Weights)
+	}
+	return args
+}
+
+// measure runs `exe args` as a child process under the caps and records
+// its wall time, CPU time, peak resident memory and how it ended in r.
+// The child gets GOMEMLIMIT = the cap, so its collector works harder as
+// it nears it, and a watchdog polls its resident set and kills it past
+// the cap; a run whose peak (getrusage, which misses nothing) ends above
+// the cap counts as out of memory too.
+func measure(ctx context.Context, exe string, args []string, caps benchCaps, r *benchRow) {
+	ctx, cancel := context.WithTimeout(ctx, caps.time)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), "GOMEMLIMIT="+strconv.FormatInt(caps.mem, 10))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		r.Status, r.Error = statusError, err.Error()
+		return
+	}
+	var killed atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				if rss, ok := residentOf(cmd.Process.Pid); ok && rss > caps.mem {
+					killed.Store(true)
+					cmd.Process.Kill()
+					return
+				}
+			}
+		}
+	}()
+	err := cmd.Wait()
+	close(done)
+	r.Seconds = time.Since(start).Seconds()
+	ps := cmd.ProcessState
+	r.CPUSeconds = (ps.UserTime() + ps.SystemTime()).Seconds()
+	peak := int64(0)
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		peak = ru.Maxrss << 10
+	}
+	r.PeakMiB = float64(peak) / (1 << 20)
+	switch {
+	case killed.Load() || peak > caps.mem:
+		r.Status = statusOOM
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		r.Status = statusTimeout
+	case err != nil:
+		r.Status, r.Error = statusError, fmt.Sprintf("%v: %s", err, tail(stderr.String(), 400))
+	default:
+		r.Status = statusOK
+	}
+}
+
+// residentOf reads the resident set size of process pid from /proc.
+func residentOf(pid int) (int64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err == nil
+		}
+	}
+	return 0, false
+}
+
+// tail is the end of s, at most n bytes, trimmed.
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// describeStatus says how a failed run ended, e.g. "OOM (> 8 GiB)".
+func describeStatus(r benchRow, caps benchCaps) string {
+	switch r.Status {
+	case statusOOM:
+		return fmt.Sprintf("OOM (> %s)", formatBytes(caps.mem))
+	case statusTimeout:
+		return fmt.Sprintf("timeout (> %v)", caps.time)
+	case statusSkipped:
+		return "not run: " + r.Error
+	}
+	return "error: " + r.Error
+}
+
+// describe is one run's result for a progress line.
+func describe(r benchRow, caps benchCaps) string {
+	if r.Status == statusOK {
+		return fmt.Sprintf("%.2f s (CPU %.2f s), peak %.0f MiB", r.Seconds, r.CPUSeconds, r.PeakMiB)
+	}
+	return describeStatus(r, caps)
+}
+
+// writeBenchTable prints a Markdown table, one line per scale: each
+// method's seconds and peak MiB, then ours over idm's time and memory
+// when both ran (a bound when idm hit a cap).
+func writeBenchTable(w io.Writer, rows []benchRow, methods []string, scales []float64, caps benchCaps, steps int) {
+	at := map[string]benchRow{}
+	for _, r := range rows {
+		at[r.Method+"@"+evaluate.FormatScale(r.Scale)] = r
+	}
+	var random []string
+	for _, m := range methods {
+		if wt := at[m+"@"+evaluate.FormatScale(scales[0])].Weights; strings.HasPrefix(wt, baseline.RandomPrefix) {
+			random = append(random, fmt.Sprintf("%s (%s)", m, wt))
+		}
+	}
+	if len(random) > 0 {
+		fmt.Fprintf(w, "Untrained weights for %s: time and memory only, the outputs are noise.\n", strings.Join(random, ", "))
+	}
+	fmt.Fprintf(w, "Each run in its own process; denoising steps: %d; caps a run: %s, %v.\n\n", steps, formatBytes(caps.mem), caps.time)
+	head, rule := "| scale | output |", "| --- | --- |"
+	for _, m := range methods {
+		head += fmt.Sprintf(" %s s | %s peak MiB |", m, m)
+		rule += " ---: | ---: |"
+	}
+	ratio := slices.Contains(methods, "model") && slices.Contains(methods, "idm")
+	if ratio {
+		head += " time ours/idm | memory ours/idm |"
+		rule += " ---: | ---: |"
+	}
+	fmt.Fprintln(w, head)
+	fmt.Fprintln(w, rule)
+	for _, s := range scales {
+		key := "@" + evaluate.FormatScale(s)
+		line := fmt.Sprintf("| x%s | %s |", evaluate.FormatScale(s), at[methods[0]+key].Output)
+		for _, m := range methods {
+			r := at[m+key]
+			if r.Status == statusOK {
+				line += fmt.Sprintf(" %.2f | %.0f |", r.Seconds, r.PeakMiB)
+			} else {
+				line += fmt.Sprintf(" %s | %s |", describeStatus(r, caps), peakCell(r))
+			}
+		}
+		if ratio {
+			ours, theirs := at["model"+key], at["idm"+key]
+			line += fmt.Sprintf(" %s | %s |", ratioCell(ours, theirs, ours.Seconds, theirs.Seconds, caps.time.Seconds(), statusTimeout),
+				ratioCell(ours, theirs, ours.PeakMiB, theirs.PeakMiB, float64(caps.mem)/(1<<20), statusOOM))
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// peakCell is the peak memory of a failed run, when it ran at all.
+func peakCell(r benchRow) string {
+	if r.Status == statusSkipped || r.PeakMiB == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.0f", r.PeakMiB)
+}
+
+// ratioCell is ours/theirs of one measure. When theirs hit the cap of
+// that measure (status capped), the ratio is bounded by ours/cap.
+func ratioCell(ours, theirs benchRow, a, b, limit float64, capped string) string {
+	switch {
+	case ours.Status != statusOK:
+		return "–"
+	case theirs.Status == statusOK && b > 0:
+		return fmt.Sprintf("%.3f", a/b)
+	case theirs.Status == capped:
+		return fmt.Sprintf("< %.3f", a/limit)
+	}
+	return "–"
+}
+
+// byteUnits are the suffixes parseBytes accepts, largest first so that
+// "GiB" is not read as "B".
+var byteUnits = []struct {
+	suffix string
+	size   float64
+}{
+	{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10},
+	{"TB", 1e12}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1},
+}
+
+// parseBytes reads a memory size such as "8GiB", "512MiB", "1.5GB" or a
+// plain number of bytes.
+func parseBytes(s string) (int64, error) {
+	num, mul := strings.TrimSpace(s), 1.0
+	for _, u := range byteUnits {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mul = strings.TrimSpace(rest), u.size
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || !(v > 0) || v*mul > math.MaxInt64/2 {
+		return 0, fmt.Errorf("%q: want a positive size such as 8GiB, 512MiB or 1.5GB", s)
+	}
+	return int64(v * mul), nil
+}
+
+// formatBytes writes n in the largest binary unit that keeps it at least 1.
+func formatBytes(n int64) string {
+	for _, u := range byteUnits[:4] {
+		if float64(n) >= u.size {
+			return strconv.FormatFloat(float64(n)/u.size, 'g', 4, 64) + " " + u.suffix
+		}
+	}
+	return fmt.Sprintf("%d B", n)
+}

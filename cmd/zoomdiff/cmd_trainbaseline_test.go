@@ -1,0 +1,77 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zoomdiff/zoomdiff/baseline/idm"
+	"github.com/zoomdiff/zoomdiff/baseline/liif"
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+)
+
+// Both baselines train from the command line on tiny architectures,
+// validate, checkpoint, and continue with --resume; the files they write
+// load as their methods.
+func TestTrainBaselines(t *testing.T) {
+	dir := t.TempDir()
+	data, val := filepath.Join(dir, "data"), filepath.Join(dir, "val")
+	for _, d := range []string{data, val} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTestPNG(t, filepath.Join(data, "a.png"), 40, 36)
+	writeTestPNG(t, filepath.Join(data, "b.png"), 36, 44)
+	writeTestPNG(t, filepath.Join(val, "v.png"), 24, 24)
+	common := []string{"--data", data, "--val", val, "--batch", "2", "--warmup", "1", "--checkpoint-every", "2",
+		"--val-every", "2", "--val-crop", "16", "--quiet"}
+	for _, c := range []struct {
+		stage string
+		args  []string
+		open  func(string) error
+	}{
+		{"liif", []string{"--patch", "8", "--queries", "16", "--arch", `{"feats":4,"blocks":1,"mlp":[8]}`},
+			func(p string) error { _, err := liif.Open(p); return err }},
+		{"idm", []string{"--crop", "8", "--val-steps", "2", "--val-scale", "2", "--prediction", "v", "--arch",
+			`{"enc_feats":4,"enc_blocks":1,"cond_channels":3,"mlp":[8],"unet":{"model_channels":8,"ch_mult":[1,2],"attn_downsample":[],"mid_attention":false,"heads":1}}`},
+			func(p string) error { _, err := idm.Open(p); return err }},
+	} {
+		out := filepath.Join(dir, c.stage+".safetensors")
+		args := append(append([]string{c.stage, "--out", out}, common...), c.args...)
+		if err := runTrain(append(args, "--steps", "3")); err != nil {
+			t.Fatalf("train %s: %v", c.stage, err)
+		}
+		if err := runTrain(append(args, "--steps", "4", "--resume")); err != nil {
+			t.Fatalf("train %s --resume: %v", c.stage, err)
+		}
+		ck, err := checkpoint.Open(out)
+		if err != nil || ck.Meta["steps"] != "4" || ck.Meta["stage"] != c.stage {
+			t.Fatalf("%s model file after resuming to step 4: %v %v", c.stage, ck, err)
+		}
+		if err := c.open(out); err != nil {
+			t.Fatal(err)
+		}
+		if curve, err := os.ReadFile(out + ".val.csv"); err != nil || strings.Count(string(curve), "\n") != 4 {
+			t.Errorf("%s validation curve (%v):\n%s", c.stage, err, curve)
+		}
+		// Another architecture cannot resume the state.
+		if err := runTrain(append(args, "--steps", "5", "--resume", "--arch", "{}")); err == nil {
+			t.Errorf("train %s resumed with another architecture", c.stage)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"liif", "--out", filepath.Join(dir, "x")}, "--data and --out"},
+		{[]string{"liif", "--data", data, "--out", filepath.Join(dir, "x"), "--arch", `{"feets":4}`}, "feets"},
+		{[]string{"idm", "--data", data, "--out", filepath.Join(dir, "x"), "--prediction", "x0"}, "prediction"},
+		{[]string{"lif"}, "liif, idm"},
+	} {
+		if err := runTrain(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("train %q: error %v, want one mentioning %q", c.args, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package diffusion
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+// Denoiser is a U-Net with its forward process and prediction target, for
+// diffusion over data other than this package's latents: the image-space
+// baseline of issue #8 (baseline/idm) runs it on images at the output
+// resolution. It goes through the SR model's own code for the prediction
+// target, tiled prediction and the samplers' steps, so that baseline and
+// our model differ in what they denoise, not in how.
+type Denoiser struct {
+	UNet       *UNet
+	Sched      *Schedule
+	Prediction string // PredictEps or PredictV
+}
+
+// sr is a shell SR model for the helpers below: target, toEps and
+// predictTiled read nothing of an SR but its U-Net, its schedule and its
+// prediction target.
+func (d *Denoiser) sr() *SR {
+	return &SR{Config: Config{Prediction: d.Prediction}, UNet: d.UNet, Sched: d.Sched}
+}
+
+// Target writes the U-Net's regression target for clean data x0, noise
+// eps and timestep t into dst: ε, or v = √ᾱ·ε − √(1−ᾱ)·x0.
+func (d *Denoiser) Target(dst, x0, eps []float32, t int) { d.sr().target(dst, x0, eps, t) }
+
+// PredictEps returns ε̂ (converted from v̂ for a v-predicting U-Net) for
+// every sample of x [S,H,W,C] joined on the channel axis with the shared
+// condition cond [1,H,W,Cc] (nil for none) at timestep t. The U-Net runs
+// over overlapping tile×tile windows blended as SR sampling blends them
+// (see SampleOptions.Tile), so its activations are bounded by the tile;
+// x, cond and the result are held whole. H and W must be multiples of
+// UNet.Config.Multiple(); tile is rounded down to such a multiple (at
+// least one) and overlap must be below the result.
+func (d *Denoiser) PredictEps(ctx context.Context, x, cond *tensor.Tensor, t, tile, overlap int) ([]float32, error) {
+	m := d.UNet.Config.Multiple()
+	tile = max(m, tile/m*m)
+	if overlap < 0 || overlap >= tile {
+		return nil, fmt.Errorf("tile %d with overlap %d: want 0 ≤ overlap < tile", tile, overlap)
+	}
+	if len(x.Shape) != 4 || (cond != nil && (len(cond.Shape) != 4 || cond.Shape[0] != 1 || !tensor.SameShape(cond.Shape[1:3], x.Shape[1:3]))) {
+		return nil, fmt.Errorf("denoiser input %v with condition %v: want [S H W C] and [1 H W Cc]", x.Shape, cond)
+	}
+	joined := x.Shape[3]
+	if cond != nil {
+		joined += cond.Shape[3]
+	}
+	ts := make([]float32, x.Shape[0])
+	if err := d.UNet.CheckInput(&tensor.Tensor{Shape: []int{x.Shape[0], x.Shape[1], x.Shape[2], joined}}, ts); err != nil {
+		return nil, err
+	}
+	s := d.sr()
+	out, err := s.predictTiled(ctx, x, cond, t, newTilePlan(x.Shape[1], x.Shape[2], tile, overlap, m))
+	if err != nil {
+		return nil, err
+	}
+	s.toEps(out, x.Data, t)
+	return out, nil
+}
+
+// Step moves x from timestep t to prev (−1: the clean end) given ε̂, in
+// place, with opt's sampler: DDPMStep for SamplerDDPM, else DDIMStep with
+// opt.Eta. noise draws the sample's fresh noise.
+func (d *Denoiser) Step(x, eps []float32, t, prev int, opt SampleOptions, noise func() float64) {
+	if opt.Sampler == SamplerDDPM {
+		d.Sched.DDPMStep(x, eps, t, prev, noise)
+		return
+	}
+	d.Sched.DDIMStep(x, eps, t, prev, opt.Eta, noise)
+}
