@@ -21,7 +21,9 @@ const MaxGenerate = 100000
 // of the side it was trained at (TrainLatent), ready to be decoded at any
 // size with Decoder: the image's natural size is InW×InH, and every other
 // size renders the same content. Sample k's noise comes from (opt.Seed, k)
-// alone, so the first samples do not change when more are drawn; they run
+// alone, so the first samples stay the same when more are drawn (up to
+// float rounding, about 1e-7: the batch size changes the order of the
+// U-Net's sums); the same seed and count repeat exactly. Samples run
 // through the U-Net in batches to bound memory. opt.Samples, Strength and
 // Consistency play no part. Progress counts denoising steps over all
 // batches.

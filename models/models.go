@@ -19,6 +19,8 @@ var (
 	aeFile []byte
 	//go:embed sr.safetensors
 	srFile []byte
+	//go:embed gen.safetensors
+	genFile []byte
 )
 
 // Builtin is one embedded model file.
@@ -33,6 +35,7 @@ func List() []Builtin {
 	return []Builtin{
 		{Name: "builtin:ae", Summary: "stage 1: encoder (f = 4, 16 latent channels) + implicit decoder, trained on the photo folders", Data: aeFile},
 		{Name: "builtin:sr", Summary: "stages 2-3: latent diffusion SR (x4 training pairs, v-prediction, alignment fine-tuned) with builtin:ae inside; renders any scale", Data: srFile},
+		{Name: "builtin:gen", Summary: "generation from noise: unconditional latent diffusion over builtin:ae's 8x8 latents of CIFAR-10 (32x32), v-prediction; renders any size", Data: genFile},
 	}
 }
 
