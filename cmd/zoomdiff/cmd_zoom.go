@@ -50,7 +50,8 @@ func (v zoomView) frame(d *autoencoder.Decoder, i int) *imageio.Image {
 func runZoom(args []string) error {
 	fs := flag.NewFlagSet("zoom", flag.ContinueOnError)
 	model := fs.String("model", "", "generator (with --seed) or SR model (with --input); default the built-in one")
-	seed := fs.Uint64("seed", 0, "zoom into generated sample 0 of this seed")
+	seed := fs.Uint64("seed", 0, "zoom into a generated sample of this seed")
+	sample := fs.Int("sample", 0, "which sample of the seed (as numbered by generate)")
 	input := fs.String("input", "", "zoom into this image, super-resolved, instead of a generated one")
 	out := fs.String("o", "", "output animation: .gif, or .png / .apng for an animated PNG")
 	frame := fs.Int("frame", 256, "frame width in pixels (the height follows the image's aspect)")
@@ -108,11 +109,14 @@ func runZoom(args []string) error {
 		if s, err = models.Generator(*model); err != nil {
 			return err
 		}
-		lats, err := s.Generate(ctx, 1, opt)
+		if *sample < 0 || *sample >= diffusion.MaxGenerate {
+			return fmt.Errorf("--sample %d: want 0 to %d", *sample, diffusion.MaxGenerate-1)
+		}
+		lats, err := s.Generate(ctx, *sample+1, opt)
 		if err != nil {
 			return err
 		}
-		lat = lats[0]
+		lat = lats[*sample]
 	}
 	bar.Finish()
 	d, err := s.Decoder(lat)
