@@ -36,7 +36,9 @@ func (d *Decoder) SetView(h, w float32) {
 
 // Rows renders output rows [y0, y1) of an outH×outW image as interleaved
 // RGB (3·outW values a row), in batches of Config.QueryBatch queries.
-func (d *Decoder) Rows(outH, outW, y0, y1 int) []float32 { return d.Window(outH, outW, y0, y1, 0, outW) }
+func (d *Decoder) Rows(outH, outW, y0, y1 int) []float32 {
+	return d.Window(outH, outW, y0, y1, 0, outW)
+}
 
 // Window renders the rectangle of rows [y0, y1) and columns [x0, x1) of an
 // outH×outW image as interleaved RGB (3·(x1−x0) values a row): the cost is

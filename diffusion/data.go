@@ -93,7 +93,7 @@ func (b *batch) regressTarget(s *SR) *tensor.Tensor {
 	v := tensor.New(b.z0.Shape...)
 	for i, ti := range b.ts {
 		r := i * per
-		s.target(v.Data[r:r+per], b.z0.Data[r:r+per], b.eps.Data[r:r+per], ti)
+		s.den().Target(v.Data[r:r+per], b.z0.Data[r:r+per], b.eps.Data[r:r+per], ti)
 	}
 	return v
 }

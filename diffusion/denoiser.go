@@ -7,28 +7,16 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
 
-// Denoiser is a U-Net with its forward process and prediction target, for
-// diffusion over data other than this package's latents: the image-space
-// baseline of issue #8 (baseline/idm) runs it on images at the output
-// resolution. It goes through the SR model's own code for the prediction
-// target, tiled prediction and the samplers' steps, so that baseline and
-// our model differ in what they denoise, not in how.
+// Denoiser is a U-Net with its forward process and prediction target: the
+// part of a diffusion model that does not depend on what is denoised. SR
+// models denoise latents through it (SR.den); the image-space baseline
+// (baseline/idm) runs it on images at the output resolution, so the two
+// differ in what they denoise, not in how.
 type Denoiser struct {
 	UNet       *UNet
 	Sched      *Schedule
 	Prediction string // PredictEps or PredictV
 }
-
-// sr is a shell SR model for the helpers below: target, toEps and
-// predictTiled read nothing of an SR but its U-Net, its schedule and its
-// prediction target.
-func (d *Denoiser) sr() *SR {
-	return &SR{Config: Config{Prediction: d.Prediction}, UNet: d.UNet, Sched: d.Sched}
-}
-
-// Target writes the U-Net's regression target for clean data x0, noise
-// eps and timestep t into dst: ε, or v = √ᾱ·ε − √(1−ᾱ)·x0.
-func (d *Denoiser) Target(dst, x0, eps []float32, t int) { d.sr().target(dst, x0, eps, t) }
 
 // PredictEps returns ε̂ (converted from v̂ for a v-predicting U-Net) for
 // every sample of x [S,H,W,C] joined on the channel axis with the shared
@@ -55,12 +43,11 @@ func (d *Denoiser) PredictEps(ctx context.Context, x, cond *tensor.Tensor, t, ti
 	if err := d.UNet.CheckInput(&tensor.Tensor{Shape: []int{x.Shape[0], x.Shape[1], x.Shape[2], joined}}, ts); err != nil {
 		return nil, err
 	}
-	s := d.sr()
-	out, err := s.predictTiled(ctx, x, cond, t, newTilePlan(x.Shape[1], x.Shape[2], tile, overlap, m))
+	out, err := d.predictTiled(ctx, x, cond, t, newTilePlan(x.Shape[1], x.Shape[2], tile, overlap, m))
 	if err != nil {
 		return nil, err
 	}
-	s.toEps(out, x.Data, t)
+	d.toEps(out, x.Data, t)
 	return out, nil
 }
 
@@ -73,4 +60,39 @@ func (d *Denoiser) Step(x, eps []float32, t, prev int, opt SampleOptions, noise 
 		return
 	}
 	d.Sched.DDIMStep(x, eps, t, prev, opt.Eta, noise)
+}
+
+// outputCoefs returns (a, b) with ẑ0 = a·z_t + b·out for the U-Net's
+// output out at timestep t, whichever quantity it predicts.
+func (d *Denoiser) outputCoefs(t int) (a, b float64) {
+	sa, sb := d.Sched.Coefs(t)
+	if d.Prediction == PredictV {
+		return sa, -sb // ẑ0 = √ᾱ·z_t − √(1−ᾱ)·v̂
+	}
+	return 1 / sa, -sb / sa // ẑ0 = (z_t − √(1−ᾱ)·ε̂)/√ᾱ
+}
+
+// toEps converts the U-Net's output at timestep t to ε̂ in place (the
+// samplers' currency): ε̂ = √ᾱ·v̂ + √(1−ᾱ)·z_t for v-prediction.
+func (d *Denoiser) toEps(out, zt []float32, t int) {
+	if d.Prediction != PredictV {
+		return
+	}
+	sa, sb := d.Sched.Coefs(t)
+	for i, v := range out {
+		out[i] = float32(sa*float64(v) + sb*float64(zt[i]))
+	}
+}
+
+// Target writes the U-Net's regression target for clean data x0, noise
+// eps and timestep t into dst: ε, or v = √ᾱ·ε − √(1−ᾱ)·x0.
+func (d *Denoiser) Target(dst, x0, eps []float32, t int) {
+	if d.Prediction != PredictV {
+		copy(dst, eps)
+		return
+	}
+	sa, sb := d.Sched.Coefs(t)
+	for i := range dst {
+		dst[i] = float32(sa*float64(eps[i]) - sb*float64(x0[i]))
+	}
 }

@@ -116,7 +116,7 @@ func (s *SR) DenoiseLoss(data *dataset.Set, n, crop int, seed uint64) (float64, 
 			cond = one(b.cond)
 		}
 		pred := s.UNet.Forward(nil, joinBatch(one(b.zt), cond), ts[i:i+1])
-		s.toEps(pred.Data, b.zt.Data[i*per:(i+1)*per], b.ts[i])
+		s.den().toEps(pred.Data, b.zt.Data[i*per:(i+1)*per], b.ts[i])
 		sum += float64((*tensor.Tape)(nil).MSELoss(pred, one(b.eps)).Data[0])
 	}
 	return sum / float64(n), nil

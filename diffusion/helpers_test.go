@@ -108,4 +108,3 @@ func trainLosses(t *testing.T, tr *Trainer) (before, after float64) {
 	}
 	return before, fixedLoss(t, tr)
 }
-

@@ -220,12 +220,13 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 		}
 	}
 	ts := s.Sched.TimestepsFrom(opt.Steps, t0)
+	den := s.den()
 	plan := newTilePlan(h, w, opt.Tile, opt.Overlap, s.UNet.Config.Multiple())
 	for i, t := range ts {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		out, err := s.predictTiled(ctx, x, cond, t, plan)
+		out, err := den.predictTiled(ctx, x, cond, t, plan)
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +236,7 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 		}
 		for k := range opt.Samples {
 			xs, es := x.Data[k*per:(k+1)*per], out[k*per:(k+1)*per]
-			s.toEps(es, xs, t) // the samplers take ε̂, whatever the U-Net predicts
+			den.toEps(es, xs, t) // the samplers take ε̂, whatever the U-Net predicts
 			noise := rngs[k].NormFloat64
 			if opt.Sampler == SamplerDDPM {
 				s.Sched.DDPMStep(xs, es, t, prev, noise)

@@ -311,39 +311,9 @@ func (s *SR) SetPrediction(p string) error {
 	return nil
 }
 
-// outputCoefs returns (a, b) with ẑ0 = a·z_t + b·out for the U-Net's
-// output out at timestep t, whichever quantity it predicts.
-func (s *SR) outputCoefs(t int) (a, b float64) {
-	sa, sb := s.Sched.Coefs(t)
-	if s.Config.Prediction == PredictV {
-		return sa, -sb // ẑ0 = √ᾱ·z_t − √(1−ᾱ)·v̂
-	}
-	return 1 / sa, -sb / sa // ẑ0 = (z_t − √(1−ᾱ)·ε̂)/√ᾱ
-}
-
-// toEps converts the U-Net's output at timestep t to ε̂ in place (the
-// samplers' currency): ε̂ = √ᾱ·v̂ + √(1−ᾱ)·z_t for v-prediction.
-func (s *SR) toEps(out, zt []float32, t int) {
-	if s.Config.Prediction != PredictV {
-		return
-	}
-	sa, sb := s.Sched.Coefs(t)
-	for i, v := range out {
-		out[i] = float32(sa*float64(v) + sb*float64(zt[i]))
-	}
-}
-
-// target writes the U-Net's training target for clean latent z0, noise
-// eps and timestep t into dst.
-func (s *SR) target(dst, z0, eps []float32, t int) {
-	if s.Config.Prediction != PredictV {
-		copy(dst, eps)
-		return
-	}
-	sa, sb := s.Sched.Coefs(t)
-	for i := range dst {
-		dst[i] = float32(sa*float64(eps[i]) - sb*float64(z0[i]))
-	}
+// den is the model's denoiser: its U-Net, schedule and prediction target.
+func (s *SR) den() *Denoiser {
+	return &Denoiser{UNet: s.UNet, Sched: s.Sched, Prediction: s.Config.Prediction}
 }
 
 // denormalizeTape is denormalize recorded on a tape, so that the

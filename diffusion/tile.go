@@ -76,14 +76,14 @@ func newTileAxis(n, tile, overlap, mult int) tileAxis {
 // single window covers the latent, otherwise window by window, each
 // prediction weighted by its window's raised-cosine profile and the sum
 // normalised by the total weight, so seams blend smoothly.
-func (s *SR) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, plan tilePlan) ([]float32, error) {
+func (d *Denoiser) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, plan tilePlan) ([]float32, error) {
 	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	ts := make([]float32, n)
 	for i := range ts {
 		ts[i] = float32(t)
 	}
 	if plan.single() {
-		return s.UNet.Forward(nil, joinCond(x, cond, 0, 0, h, w), ts).Data, nil
+		return d.UNet.Forward(nil, joinCond(x, cond, 0, 0, h, w), ts).Data, nil
 	}
 	// Weights are at most 1 and a position is covered by a few windows,
 	// so float32 sums lose nothing that matters and halve the memory of
@@ -96,7 +96,7 @@ func (s *SR) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, pl
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			eps := s.UNet.Forward(nil, joinCond(x, cond, y0, x0, th, tw), ts).Data
+			eps := d.UNet.Forward(nil, joinCond(x, cond, y0, x0, th, tw), ts).Data
 			wy, wx := plan.y.weight[iy], plan.x.weight[ix]
 			for yy := range th {
 				for xx := range tw {

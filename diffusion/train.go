@@ -273,7 +273,7 @@ func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor
 	q := len(b.ys) / n
 	wq := tensor.New(n*q, 1)
 	for i, ti := range b.ts {
-		ca, cb := s.outputCoefs(ti)
+		ca, cb := s.den().outputCoefs(ti)
 		for j := range per {
 			ztScaled.Data[i*per+j] = float32(ca * float64(b.zt.Data[i*per+j]))
 		}

@@ -250,14 +250,14 @@ func TestPredictionConversions(t *testing.T) {
 		zt, out := make([]float32, 64), make([]float32, 64)
 		for _, ti := range []int{0, 250, 999} {
 			s.Sched.QSample(zt, z0, eps, ti)
-			s.target(out, z0, eps, ti)
-			a, b := s.outputCoefs(ti)
+			s.den().Target(out, z0, eps, ti)
+			a, b := s.den().outputCoefs(ti)
 			for i := range z0 {
 				if got := a*float64(zt[i]) + b*float64(out[i]); math.Abs(got-float64(z0[i])) > 1e-4/math.Sqrt(s.Sched.AlphaBar[ti]) {
 					t.Fatalf("%s t=%d: ẑ0 %g, z0 %g", pred, ti, got, z0[i])
 				}
 			}
-			s.toEps(out, zt, ti)
+			s.den().toEps(out, zt, ti)
 			for i := range eps {
 				if math.Abs(float64(out[i]-eps[i])) > 1e-5 {
 					t.Fatalf("%s t=%d: ε̂ %g, ε %g", pred, ti, out[i], eps[i])

@@ -121,7 +121,7 @@ func TestTiledMatchesUntiled(t *testing.T) {
 	x := randTensor(rng, 2, side, side, 4)
 	cond := randTensor(rng, 1, side, side, 4)
 	ctx := context.Background()
-	whole, err := s.predictTiled(ctx, x, cond, 300, newTilePlan(side, side, 64, 16, 2))
+	whole, err := s.den().predictTiled(ctx, x, cond, 300, newTilePlan(side, side, 64, 16, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestTiledMatchesUntiled(t *testing.T) {
 	if len(plan.y.starts) < 2 {
 		t.Fatalf("plan has %d windows per axis", len(plan.y.starts))
 	}
-	tiled, err := s.predictTiled(ctx, x, cond, 300, plan)
+	tiled, err := s.den().predictTiled(ctx, x, cond, 300, plan)
 	if err != nil {
 		t.Fatal(err)
 	}
