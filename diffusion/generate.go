@@ -77,7 +77,9 @@ func (s *SR) Render(l *Latent, w, h int) (*imageio.Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &imageio.Image{W: w, H: h, Pix: FinishRGB(d.Render(h, w), false)}, nil
+	img := d.RenderImage(w, h)
+	FinishRGB(img.Pix, false)
+	return img, nil
 }
 
 // ImageGenerator generates whole images with a generator model: n samples

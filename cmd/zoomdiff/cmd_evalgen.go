@@ -115,11 +115,7 @@ func runEvalGen(args []string) error {
 	} else if groups, err = featdist.LoadGenerated(fs.Arg(0)); err != nil {
 		return err
 	}
-	if ae == nil {
-		if ae, err = models.AutoEncoder(*aePath); err != nil {
-			return err
-		}
-	} else if *aePath != "" {
+	if ae == nil || *aePath != "" {
 		if ae, err = models.AutoEncoder(*aePath); err != nil {
 			return err
 		}

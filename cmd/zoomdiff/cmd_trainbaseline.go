@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -109,10 +108,7 @@ func (f *baselineFlags) run(tr *baseline.Trainer, stage string, m savable, up ev
 			if err := checkpoint.SaveTrain(statePath, tr.State(), true); err != nil {
 				return err
 			}
-			card := map[string]string{"steps": strconv.Itoa(tr.Step), "stage": stage}
-			for k, v := range f.card {
-				card[k] = v
-			}
+			card := f.card.modelCard(tr.Step, stage)
 			return tr.WithEMA(func() error { return m.Save(*f.out, *f.half, card) })
 		},
 	}

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -233,11 +232,7 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 			}
 			tr.EMA.Swap()
 			defer tr.EMA.Swap()
-			card := map[string]string{"steps": strconv.Itoa(tr.Step), "stage": stage}
-			for k, v := range f.card {
-				card[k] = v
-			}
-			return s.Save(*f.out, *f.half, card)
+			return s.Save(*f.out, *f.half, f.card.modelCard(tr.Step, stage))
 		},
 	}
 	// Validation: the ε-loss of the EMA weights on fixed held-out crops

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -22,6 +23,16 @@ func init() {
 
 // paramFlags collects repeated --param name=value settings for a method.
 type paramFlags map[string]string
+
+// modelCard is the card a training run stores in its model file: the step
+// and stage, then the --card entries given.
+func (p paramFlags) modelCard(step int, stage string) map[string]string {
+	card := map[string]string{"steps": strconv.Itoa(step), "stage": stage}
+	for k, v := range p {
+		card[k] = v
+	}
+	return card
+}
 
 func (p paramFlags) String() string {
 	keys := make([]string, 0, len(p))
