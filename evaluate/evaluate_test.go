@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -352,5 +354,75 @@ func TestRunSamples(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), d, constUpscaler{}, Config{Scales: []float64{2}, Samples: 2}); err == nil {
 		t.Error("a deterministic method was asked for 2 samples without complaint")
+	}
+}
+
+// sizeRecorder upscales bicubically and records each request's sizes.
+type sizeRecorder struct {
+	mu    sync.Mutex
+	sizes [][4]int // LR w, h, output w, h
+}
+
+func (*sizeRecorder) Name() string { return "recorder" }
+func (r *sizeRecorder) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error) {
+	r.mu.Lock()
+	r.sizes = append(r.sizes, [4]int{lr.W, lr.H, w, h})
+	r.mu.Unlock()
+	return Resampler{}.Upscale(ctx, lr, w, h)
+}
+
+func TestRunCrop(t *testing.T) {
+	d := writeSet(t, 2) // 40×36 and 41×36
+	rec := &sizeRecorder{}
+	rs, err := Run(context.Background(), d, rec, Config{Scales: []float64{4}, Crop: 24})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Crop != 24 || len(rec.sizes) != 2 {
+		t.Fatalf("results %+v, calls %v", rs, rec.sizes)
+	}
+	for _, s := range rec.sizes {
+		if s != [4]int{6, 6, 24, 24} {
+			t.Errorf("a 24-pixel centre crop at ×4 asked for %v, want LR 6×6 to 24×24", s)
+		}
+	}
+	// The crop is the centre: scoring the cropped file whole gives the same.
+	img, err := imageio.Read(d.Files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := CenterCrop(img, 24)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := img.Crop(8, 6, 24, 24); !reflect.DeepEqual(c.Pix, want.Pix) {
+		t.Error("CenterCrop is not the centre")
+	}
+	dir := t.TempDir()
+	if err := imageio.Write(filepath.Join(dir, "c.png"), c); err != nil {
+		t.Fatal(err)
+	}
+	one, _ := LoadDataset(dir)
+	whole, err := Run(context.Background(), one, Resampler{}, Config{Scales: []float64{4}, PerImage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cropped, err := Run(context.Background(), d, Resampler{}, Config{Scales: []float64{4}, Crop: 24, PerImage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(whole[0].PSNRY-cropped[0].PerImage[0].PSNRY) > 1e-9 {
+		t.Errorf("cropped run %.4f dB, the crop as a file %.4f dB", cropped[0].PerImage[0].PSNRY, whole[0].PSNRY)
+	}
+	var tb bytes.Buffer
+	if err := WriteTable(&tb, cropped); err != nil || !strings.Contains(tb.String(), "(centre 24)") {
+		t.Errorf("table does not name the crop (%v):\n%s", err, tb.String())
+	}
+	// A side beyond the image keeps it whole; a negative side is refused.
+	if big, err := CenterCrop(img, 1000); err != nil || big.W != img.W || big.H != img.H {
+		t.Errorf("CenterCrop beyond the image: %v", err)
+	}
+	if _, err := Run(context.Background(), d, Resampler{}, Config{Scales: []float64{2}, Crop: -1}); err == nil {
+		t.Error("accepted a negative crop")
 	}
 }

@@ -58,6 +58,16 @@ func Degrade(hr *imageio.Image, s float64) (crop, lr *imageio.Image, err error) 
 	return crop, lr, nil
 }
 
+// CenterCrop cuts img to its centre side×side (a side longer than the
+// image's keeps that dimension whole); side 0 returns img itself.
+func CenterCrop(img *imageio.Image, side int) (*imageio.Image, error) {
+	if side <= 0 {
+		return img, nil
+	}
+	w, h := min(side, img.W), min(side, img.H)
+	return img.Crop((img.W-w)/2, (img.H-h)/2, w, h)
+}
+
 // ShaveFor is the border the protocol ignores at scale s: s pixels for
 // integer scales, as the literature does, rounded up otherwise.
 func ShaveFor(s float64) int { return int(math.Ceil(s - 1e-9)) }
@@ -118,6 +128,9 @@ type Result struct {
 	MeanSSIMY    float64 `json:"mean_ssim_y,omitempty"`
 	DiversityStd float64 `json:"diversity_std,omitempty"`
 	Shave        int     `json:"shave"` // border pixels ignored on each side
+	// Crop is the side of the HR centre crop each image was cut to first
+	// (Config.Crop); 0 for whole images.
+	Crop int `json:"crop,omitempty"`
 	// Seconds is the time spent in the method's Upscale calls, summed over
 	// images (so it does not shrink with parallel evaluation).
 	Seconds float64 `json:"seconds"`
@@ -140,6 +153,12 @@ type Config struct {
 	// Samples draws this many outputs per image from a method that
 	// implements Sampler (0 or 1: one output from Upscale).
 	Samples int
+	// Crop, when above 0, first cuts each HR image to its centre
+	// Crop×Crop (smaller sides kept whole) and runs the protocol on that.
+	// Methods whose cost grows with the output (image-space diffusion)
+	// can then be compared with the others on the same pixels at a
+	// fraction of the whole images' cost.
+	Crop int
 }
 
 // Dataset is a named list of HR image files.
@@ -182,6 +201,9 @@ func Run(ctx context.Context, d Dataset, up Upscaler, cfg Config) ([]Result, err
 		if !(s > 1) || math.IsInf(s, 0) {
 			return nil, fmt.Errorf("scale %v: the benchmark needs finite scales above 1", s)
 		}
+	}
+	if cfg.Crop < 0 {
+		return nil, fmt.Errorf("crop %d: want 0 (whole images) or a side in pixels", cfg.Crop)
 	}
 	if cfg.Samples > 1 {
 		if _, ok := up.(Sampler); !ok {
@@ -240,7 +262,7 @@ feed:
 	}
 	out := make([]Result, len(cfg.Scales))
 	for si, s := range cfg.Scales {
-		r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Samples: max(1, cfg.Samples), Shave: ShaveFor(s)}
+		r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Samples: max(1, cfg.Samples), Shave: ShaveFor(s), Crop: cfg.Crop}
 		for i, sc := range scores[si] {
 			r.PSNRY += sc.PSNRY
 			r.SSIMY += sc.SSIMY
@@ -267,6 +289,9 @@ func runImage(ctx context.Context, path string, up Upscaler, cfg Config, i int, 
 	hr, err := imageio.Read(path)
 	if err != nil {
 		return err
+	}
+	if hr, err = CenterCrop(hr, cfg.Crop); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	name := filepath.Base(path)
 	for si, s := range cfg.Scales {

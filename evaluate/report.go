@@ -24,8 +24,12 @@ func WriteTable(w io.Writer, rs []Result) error {
 	}
 	fmt.Fprintln(tw, head+"seconds\t")
 	for _, r := range rs {
+		set := r.Dataset
+		if r.Crop > 0 {
+			set = fmt.Sprintf("%s (centre %d)", set, r.Crop)
+		}
 		fmt.Fprintf(tw, "%s\t%s\t×%s\t%d\t%.3f\t%.4f\t%.3f\t%.2f\t",
-			r.Dataset, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR)
+			set, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR)
 		if multi {
 			fmt.Fprintf(tw, "%d\t%.3f\t%.4f\t%.2f\t", max(1, r.Samples), r.MeanPSNRY, r.MeanSSIMY, r.DiversityStd)
 		}

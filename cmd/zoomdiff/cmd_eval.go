@@ -51,6 +51,7 @@ func runEval(args []string) error {
 	perImage := fs.Bool("per-image", false, "include per-image scores (JSON only)")
 	samples := fs.Int("samples", 1, "outputs drawn per image by a generative method: each is scored, and their mean and spread")
 	seed := fs.String("seed", "", "random seed of a generative method (same as --param seed=K)")
+	crop := fs.Int("crop", 0, "evaluate each image's HR centre crop of this side (0: whole images), e.g. to compare costly methods on the same pixels")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -59,6 +60,9 @@ func runEval(args []string) error {
 	}
 	if *samples < 1 || *samples > 64 {
 		return fmt.Errorf("--samples %d outside [1, 64]", *samples)
+	}
+	if *crop < 0 {
+		return fmt.Errorf("--crop %d: want 0 (whole images) or a side in pixels", *crop)
 	}
 	if *seed != "" {
 		params["seed"] = *seed
@@ -96,7 +100,7 @@ func runEval(args []string) error {
 	defer stop()
 	var all []evaluate.Result
 	for _, set := range sets {
-		rs, err := evaluate.Run(ctx, set, up, evaluate.Config{Scales: sc, Workers: *workers, FloatOutput: *float, PerImage: *perImage && *asJSON, Samples: *samples})
+		rs, err := evaluate.Run(ctx, set, up, evaluate.Config{Scales: sc, Workers: *workers, FloatOutput: *float, PerImage: *perImage && *asJSON, Samples: *samples, Crop: *crop})
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return errors.New("interrupted")
