@@ -265,3 +265,42 @@ func TestRegistered(t *testing.T) {
 		}
 	}
 }
+
+// TestClipDenoised: after clipping, the clean image each ε̂ implies lies in
+// [−1, 1]; where it already did, ε̂ is untouched.
+func TestClipDenoised(t *testing.T) {
+	sc, err := diffusion.NewSchedule(diffusion.DefaultSchedule())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, step := range []int{999, 500, 10} {
+		sa, sb := sc.Coefs(step)
+		x, eps := make([]float32, 400), make([]float32, 400)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+			eps[i] = float32(rng.NormFloat64())
+		}
+		orig := slices.Clone(eps)
+		clipDenoised(x, eps, sc, step)
+		inside, clipped := 0, 0
+		for i := range x {
+			before := (float64(x[i]) - sb*float64(orig[i])) / sa
+			after := (float64(x[i]) - sb*float64(eps[i])) / sa
+			if math.Abs(before) <= 1 {
+				inside++
+				if eps[i] != orig[i] {
+					t.Fatalf("t=%d: ε̂ changed where x̂0 = %g was inside the range", step, before)
+				}
+				continue
+			}
+			clipped++
+			if math.Abs(math.Abs(after)-1) > 1e-3 || math.Signbit(after) != math.Signbit(before) {
+				t.Fatalf("t=%d: x̂0 %g clipped to %g, want ±1 of the same sign", step, before, after)
+			}
+		}
+		if clipped == 0 {
+			t.Errorf("t=%d: nothing needed clipping (%d inside); the test draws no out-of-range x̂0", step, inside)
+		}
+	}
+}

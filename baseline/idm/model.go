@@ -15,7 +15,8 @@
 // denoiser) takes the noisy HR image concatenated with that condition,
 // with a timestep embedding, and predicts ε or v. Schedule, samplers
 // (DDIM, DDPM) and prediction targets are our diffusion package's, through
-// diffusion.Denoiser. Images are in [−1, 1].
+// diffusion.Denoiser; as in IDM's and SR3's samplers, each step clips the
+// clean image it aims at to the image range. Images are in [−1, 1].
 //
 // Simplifications, against IDM's release: the implicit up-sampling
 // happens once, on the encoder's features, instead of at every level of

@@ -163,6 +163,7 @@ func (m *Model) Upscale(ctx context.Context, lr *imageio.Image, w, h int, opt di
 		if i+1 < len(ts) {
 			prev = ts[i+1]
 		}
+		clipDenoised(x.Data, eps, m.Sched, t)
 		for k, rng := range rngs {
 			m.den.Step(x.Data[k*per:(k+1)*per], eps[k*per:(k+1)*per], t, prev, opt, rng.NormFloat64)
 		}
@@ -185,6 +186,23 @@ func (m *Model) Upscale(ctx context.Context, lr *imageio.Image, w, h int, opt di
 		out[k] = img
 	}
 	return out, nil
+}
+
+// clipDenoised clamps the clean image the step aims at, x̂0 = (x_t −
+// √(1−ᾱ)·ε̂)/√ᾱ, to the image range [−1, 1] and rewrites ε̂ to match,
+// ε̂ = (x_t − √ᾱ·x̂0)/√(1−ᾱ), as IDM's and SR3's samplers do
+// (clip_denoised). Early in the reverse process √ᾱ is a few hundredths,
+// so a small error in ε̂ would otherwise put x̂0 far outside any image and
+// the sample never recovers; latents have no such range, so our own
+// sampler does not clip.
+func clipDenoised(x, eps []float32, sc *diffusion.Schedule, t int) {
+	sa, sb := sc.Coefs(t)
+	for i, xt := range x {
+		x0 := (float64(xt) - sb*float64(eps[i])) / sa
+		if c := math.Max(-1, math.Min(1, x0)); c != x0 {
+			eps[i] = float32((float64(xt) - sa*c) / sb)
+		}
+	}
 }
 
 // Upscaler adapts a model to evaluate.Sampler: Upscale returns the first
