@@ -61,9 +61,6 @@ func runEval(args []string) error {
 	if *samples < 1 || *samples > 64 {
 		return fmt.Errorf("--samples %d outside [1, 64]", *samples)
 	}
-	if *crop < 0 {
-		return fmt.Errorf("--crop %d: want 0 (whole images) or a side in pixels", *crop)
-	}
 	if *seed != "" {
 		params["seed"] = *seed
 	}
