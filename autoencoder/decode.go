@@ -13,10 +13,10 @@ import (
 type Decoder struct {
 	m    *Model
 	z, f *tensor.Tensor
-	// viewH and viewW are the share of the latent's extent that the output
-	// covers, from the top-left corner: 1 unless the image was padded to a
-	// multiple of the encoder's factor before encoding.
-	viewH, viewW float32
+	// The view is the part of the latent's extent that the output covers,
+	// as fractions (see SetView): all of it unless the image was padded
+	// before encoding.
+	viewY, viewX, viewH, viewW float32
 }
 
 // NewDecoder prepares z [1,h,w,LatentCh] for rendering.
@@ -27,11 +27,12 @@ func (m *Model) NewDecoder(z *tensor.Tensor) (*Decoder, error) {
 	return &Decoder{m: m, z: z, f: m.Features(nil, z), viewH: 1, viewW: 1}, nil
 }
 
-// SetView restricts rendering to the top-left h×w fraction of the latent's
-// extent (0 < h, w ≤ 1), the part that holds the image when it was padded
-// before encoding.
-func (d *Decoder) SetView(h, w float32) {
-	d.viewH, d.viewW = h, w
+// SetView restricts rendering to the h×w fraction of the latent's extent
+// whose top-left corner is at the fractions (y, x), the part that holds the
+// image when it was padded before encoding (0 ≤ y, y+h ≤ 1, and the same
+// for x and w).
+func (d *Decoder) SetView(y, x, h, w float32) {
+	d.viewY, d.viewX, d.viewH, d.viewW = y, x, h, w
 }
 
 // Rows renders output rows [y0, y1) of an outH×outW image as interleaved
@@ -59,8 +60,8 @@ func (d *Decoder) Window(outH, outW, y0, y1, x0, x1 int) []float32 {
 		xs := make([]float32, q1-q0)
 		for i := q0; i < q1; i++ {
 			y, x := y0+i/ww, x0+i%ww
-			ys[i-q0] = -1 + d.viewH*(2*float32(y)+1)/float32(outH)
-			xs[i-q0] = -1 + d.viewW*(2*float32(x)+1)/float32(outW)
+			ys[i-q0] = -1 + 2*d.viewY + d.viewH*(2*float32(y)+1)/float32(outH)
+			xs[i-q0] = -1 + 2*d.viewX + d.viewW*(2*float32(x)+1)/float32(outW)
 		}
 		rgb := d.m.Query(nil, d.z, d.f, ys, xs, cellH, cellW)
 		copy(out[q0*3:q1*3], rgb.Data)

@@ -29,7 +29,7 @@ func (m *Model) EncodeImage(img *imageio.Image) (*Decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.SetView(float32(img.H)/float32(ph), float32(img.W)/float32(pw))
+	d.SetView(0, 0, float32(img.H)/float32(ph), float32(img.W)/float32(pw))
 	return d, nil
 }
 

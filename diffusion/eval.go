@@ -155,7 +155,7 @@ func (u *Upscaler) UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, 
 }
 
 // ParseSampleOptions reads sampler settings from name=value strings
-// (sampler, steps, eta, seed, strength, tile, overlap, consistency), the form the CLI's --param
+// (sampler, steps, eta, seed, strength, tile, overlap, consistency, margin), the form the CLI's --param
 // flags and the server's query parameters take. Unknown names are errors,
 // so a typo does not silently fall back to a default.
 func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
@@ -182,6 +182,8 @@ func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
 			o.Overlap, err = strconv.Atoi(v)
 		case "consistency":
 			o.Consistency, err = strconv.Atoi(v)
+		case "margin":
+			o.Margin, err = strconv.Atoi(v)
 		default:
 			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, consistency)", k)
 		}

@@ -53,6 +53,10 @@ type SampleOptions struct {
 	// sampled latent so that the output, down-sampled, matches the input
 	// (see SR.project): DefaultConsistency when 0, none when negative.
 	Consistency int
+	// Margin is how many input pixels of mirrored context are added on
+	// every side before encoding (DefaultMargin when 0, none when
+	// negative); the output covers the input only.
+	Margin int
 	// Timings, when set, receives how long Latents spent in each phase.
 	Timings *Timings
 	// Progress, when set, is called after each denoising step.
@@ -64,6 +68,21 @@ type SampleOptions struct {
 // to 48.6 dB and PSNR-Y from 29.30 to 29.63 dB; the rounds decode at the
 // input's size only, a small cost beside the diffusion.
 const DefaultConsistency = 2
+
+// DefaultMargin is the mirrored context added around an input by default.
+// The model was trained on crops cut from inside photos, so every pixel it
+// saw had real neighbours; at an image's border the zero padding of its
+// convolutions stands in for them, and on small inputs, which are mostly
+// border, that costs dB. On the 96-pixel centre crops of Set5 (20 steps),
+// 8 pixels of margin take PSNR-Y from 32.82 to 33.07 dB at ×4, 24.91 to
+// 27.50 at ×8 (12-pixel input) and 21.65 to 23.74 at ×12 (8-pixel input);
+// 4 gave less, 12 and 16 no more. The cost is the margin's share of the
+// latent: 1.6× the diffusion for a 64-pixel input, 1.06× for 512.
+const DefaultMargin = 8
+
+// maxMargin bounds Margin: beyond the U-Net's receptive field more context
+// only costs time.
+const maxMargin = 64
 
 // Timings is the wall time of the phases of SR.Latents. Decoding is the
 // caller's, through SR.Decoder, at whatever size it renders.
@@ -107,6 +126,14 @@ func (o *SampleOptions) resolve(s *SR) error {
 		o.Consistency = -1
 	case o.Consistency > 20:
 		return fmt.Errorf("consistency rounds %d above 20", o.Consistency)
+	}
+	switch {
+	case o.Margin == 0:
+		o.Margin = DefaultMargin
+	case o.Margin < 0:
+		o.Margin = 0
+	case o.Margin > maxMargin:
+		return fmt.Errorf("margin %d above %d", o.Margin, maxMargin)
 	}
 	if o.Tile < 0 || o.Overlap < 0 {
 		return fmt.Errorf("tile %d, overlap %d: want non-negative", o.Tile, o.Overlap)

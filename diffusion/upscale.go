@@ -22,11 +22,13 @@ const (
 // Latent is one sampled latent of an input, ready to be decoded at any size.
 type Latent struct {
 	// Z is the raw (denormalised) latent [1,H,W,C]. It covers the input
-	// padded by reflection to the U-Net's size multiple.
+	// with SampleOptions.Margin pixels of mirrored context on every side,
+	// padded on the right and bottom to the U-Net's size multiple.
 	Z *tensor.Tensor
-	// ViewH and ViewW are the share of Z's extent that the input covers,
-	// from the top-left corner (see autoencoder.Decoder.SetView).
-	ViewH, ViewW float32
+	// ViewY, ViewX, ViewH and ViewW are the part of Z's extent that the
+	// input covers, as fractions: its top-left corner and its size (see
+	// autoencoder.Decoder.SetView).
+	ViewY, ViewX, ViewH, ViewW float32
 	// InW and InH are the input's size in pixels.
 	InW, InH int
 }
@@ -51,9 +53,9 @@ func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) 
 	if err := opt.resolve(s); err != nil {
 		return nil, err
 	}
-	m := s.UNet.Config.Multiple()
-	ph, pw := roundUp(lr.H, m), roundUp(lr.W, m)
-	padded := reflectPad(lr.Pix, lr.W, lr.H, pw, ph)
+	m, mg := s.UNet.Config.Multiple(), opt.Margin
+	ph, pw := roundUp(lr.H+2*mg, m), roundUp(lr.W+2*mg, m)
+	padded := reflectPad(lr.Pix, lr.W, lr.H, pw, ph, mg)
 	start := time.Now()
 	cond, err := s.encodeCondTiled(ctx, padded, ph, pw, opt.Tile)
 	if err != nil {
@@ -72,7 +74,9 @@ func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) 
 		if err := s.project(ctx, zk, padded, ph, pw, opt.Consistency); err != nil {
 			return nil, err
 		}
-		out[k] = &Latent{Z: zk, ViewH: float32(lr.H) / float32(ph), ViewW: float32(lr.W) / float32(pw), InW: lr.W, InH: lr.H}
+		out[k] = &Latent{Z: zk, InW: lr.W, InH: lr.H,
+			ViewY: float32(mg) / float32(ph), ViewX: float32(mg) / float32(pw),
+			ViewH: float32(lr.H) / float32(ph), ViewW: float32(lr.W) / float32(pw)}
 	}
 	if opt.Timings != nil {
 		*opt.Timings = Timings{Encode: encoded.Sub(start), Diffusion: time.Since(encoded)}
@@ -130,7 +134,7 @@ func (s *SR) Decoder(l *Latent) (*autoencoder.Decoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.SetView(l.ViewH, l.ViewW)
+	d.SetView(l.ViewY, l.ViewX, l.ViewH, l.ViewW)
 	return d, nil
 }
 
@@ -238,30 +242,22 @@ const encodeMargin = 16
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
-// reflectPad extends an interleaved RGB image of w×h to pw×ph (pw ≥ w,
-// ph ≥ h) by mirror reflection about the right and bottom edges
-// (symmetric, edge pixels repeated, period 2n), which works for any size
-// down to a single pixel and gives the encoder natural-looking content
-// rather than a hard edge.
-func reflectPad(pix []float32, w, h, pw, ph int) []float32 {
+// reflectPad places an interleaved RGB image of w×h at (off, off) in a
+// pw×ph canvas (pw ≥ w+off, ph ≥ h+off) and fills the rest by mirror
+// reflection about the image's edges (symmetric, edge pixels repeated,
+// period 2n), which works for any size down to a single pixel and gives
+// the encoder natural-looking content rather than a hard edge.
+func reflectPad(pix []float32, w, h, pw, ph, off int) []float32 {
 	if w == pw && h == ph {
 		return pix
 	}
 	out := make([]float32, pw*ph*3)
 	for y := range ph {
-		sy := mirror(y, h)
+		sy := resample.Mirror(y-off, h)
 		for x := range pw {
-			sx := mirror(x, w)
+			sx := resample.Mirror(x-off, w)
 			copy(out[(y*pw+x)*3:(y*pw+x)*3+3], pix[(sy*w+sx)*3:(sy*w+sx)*3+3])
 		}
 	}
 	return out
-}
-
-func mirror(i, n int) int {
-	j := i % (2 * n)
-	if j >= n {
-		j = 2*n - 1 - j
-	}
-	return j
 }

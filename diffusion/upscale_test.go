@@ -287,8 +287,12 @@ func TestLatentDecoderMatchesUpscale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lats[0].InW != 5 || lats[0].InH != 7 || lats[0].ViewW != 5.0/6 || lats[0].ViewH != 7.0/8 {
-		t.Fatalf("latent view %+v", lats[0])
+	// The default margin of mirrored context on every side, then the
+	// right and bottom padding to the U-Net's multiple.
+	m, mg := s.UNet.Config.Multiple(), DefaultMargin
+	pw, ph := float32(roundUp(5+2*mg, m)), float32(roundUp(7+2*mg, m))
+	if l := lats[0]; l.InW != 5 || l.InH != 7 || l.ViewX != float32(mg)/pw || l.ViewY != float32(mg)/ph || l.ViewW != 5/pw || l.ViewH != 7/ph {
+		t.Fatalf("latent view %+v, want a %gx%g canvas", l, pw, ph)
 	}
 	d, err := s.Decoder(lats[0])
 	if err != nil {
@@ -310,11 +314,14 @@ func TestLatentDecoderMatchesUpscale(t *testing.T) {
 // onto the input, also for a size that needs padding.
 func TestConsistencyProjection(t *testing.T) {
 	s := tinySR(t, 9)
-	for _, size := range [][2]int{{8, 8}, {7, 9}} {
+	// The rounds only close the gap if the view picks out exactly the
+	// input's part of the canvas, whatever the margin around it.
+	for _, c := range []struct{ w, h, margin int }{{8, 8, 0}, {7, 9, 0}, {7, 9, -1}, {5, 3, 3}} {
+		size := [2]int{c.w, c.h}
 		lr := synthImage(size[0], size[1], 2)
 		gap := func(rounds int) float64 {
 			t.Helper()
-			l, err := s.Latents(context.Background(), lr, SampleOptions{Steps: 3, Seed: 1, Consistency: rounds})
+			l, err := s.Latents(context.Background(), lr, SampleOptions{Steps: 3, Seed: 1, Consistency: rounds, Margin: c.margin})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -332,11 +339,43 @@ func TestConsistencyProjection(t *testing.T) {
 		}
 		before, after := gap(-1), gap(4)
 		t.Logf("%dx%d: RMS gap to the input %.4f without, %.4f after 4 rounds", size[0], size[1], before, after)
-		if !(after < before/4) {
-			t.Errorf("%dx%d: RMS gap %.4f after 4 rounds, %.4f without: want 4× smaller", size[0], size[1], after, before)
+		// The input's pixel centres are latent pixel centres, so the
+		// rounds close the gap there to rounding; a view shifted by the
+		// margin leaves ~0.3.
+		if !(after < 1e-3 && after < before/4) {
+			t.Errorf("%dx%d margin %d: RMS gap %.4f after 4 rounds, %.4f without: want under 0.001 and 4× smaller", size[0], size[1], c.margin, after, before)
 		}
 	}
 	if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), SampleOptions{Steps: 3, Consistency: 21}); err == nil {
 		t.Error("21 rounds accepted")
+	}
+	if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), SampleOptions{Steps: 3, Margin: maxMargin + 1}); err == nil {
+		t.Errorf("margin %d accepted", maxMargin+1)
+	}
+}
+
+// The canvas around an image is its mirror image, edge pixels repeated,
+// on every side and for any canvas size, even many times the image's.
+func TestReflectPad(t *testing.T) {
+	pix := []float32{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4} // grey [1 2; 3 4]
+	got := reflectPad(pix, 2, 2, 7, 6, 3)
+	// Offsets −3…3 from the image's corner map to rows and columns
+	// 1 1 0 | 0 1 | 1 0: the image itself at (3, 3) and (4, 4).
+	want := [][]float32{
+		{4, 4, 3, 3, 4, 4, 3},
+		{4, 4, 3, 3, 4, 4, 3},
+		{2, 2, 1, 1, 2, 2, 1},
+		{2, 2, 1, 1, 2, 2, 1},
+		{4, 4, 3, 3, 4, 4, 3},
+		{4, 4, 3, 3, 4, 4, 3},
+	}
+	for y, row := range want {
+		for x, v := range row {
+			for c := range 3 {
+				if g := got[(y*7+x)*3+c]; g != v {
+					t.Fatalf("canvas (%d, %d) channel %d = %g, want %g", x, y, c, g, v)
+				}
+			}
+		}
 	}
 }

@@ -185,7 +185,7 @@ func contributions(in, out int, scale float64, m Method, antialias bool) axis {
 		}
 		s := span{}
 		for j := first; j <= last; j++ {
-			s.idx = append(s.idx, mirror(int(left)+j-1, in))
+			s.idx = append(s.idx, Mirror(int(left)+j-1, in))
 			s.w = append(s.w, ws[j]/sum)
 		}
 		spans[o] = s
@@ -204,9 +204,9 @@ func contributions(in, out int, scale float64, m Method, antialias bool) axis {
 	return a
 }
 
-// mirror maps any integer index onto [0, n) by symmetric reflection with the
+// Mirror maps any integer index onto [0, n) by symmetric reflection with the
 // edge pixel repeated (… 1 0 | 0 1 … n−1 | n−1 n−2 …), imresize's padding.
-func mirror(i, n int) int {
+func Mirror(i, n int) int {
 	m := i % (2 * n)
 	if m < 0 {
 		m += 2 * n

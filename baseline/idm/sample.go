@@ -57,8 +57,8 @@ func (m *Model) resolve(o diffusion.SampleOptions) (diffusion.SampleOptions, err
 		return o, fmt.Errorf("eta %g outside [0, 10]", o.Eta)
 	case o.Samples < 1 || o.Samples > maxSamples:
 		return o, fmt.Errorf("samples %d outside [1, %d]", o.Samples, maxSamples)
-	case o.Strength != 0 || o.Consistency != 0:
-		return o, fmt.Errorf("idm samples from pure noise and has no back-projection: strength and consistency are not its parameters")
+	case o.Strength != 0 || o.Consistency != 0 || o.Margin != 0:
+		return o, fmt.Errorf("idm samples from pure noise, has no back-projection and pads no margin: strength, consistency and margin are not its parameters")
 	case o.Overlap < 0 || o.Overlap >= o.Tile:
 		return o, fmt.Errorf("tile %d with overlap %d: want 0 ≤ overlap < tile", o.Tile, o.Overlap)
 	}
