@@ -29,17 +29,14 @@ func (p tilePlan) single() bool { return len(p.y.starts) == 1 && len(p.x.starts)
 // and tile multiples of mult, so every window keeps the U-Net's size
 // constraint) with neighbours overlapping by at least overlap.
 func newTileAxis(n, tile, overlap, mult int) tileAxis {
-	if n <= tile {
+	count := tileCount(n, tile, overlap, mult)
+	if count == 1 {
 		w := make([]float32, n)
 		for i := range w {
 			w[i] = 1
 		}
 		return tileAxis{size: n, starts: []int{0}, weight: [][]float32{w}}
 	}
-	// Rounding starts down to mult can eat up to mult−1 of the overlap, so
-	// the stride leaves room for that.
-	stride := max(mult, tile-overlap-(mult-1))
-	count := (n-tile+stride-1)/stride + 1
 	a := tileAxis{size: tile}
 	for i := range count {
 		s := (i * (n - tile) / (count - 1)) / mult * mult
@@ -69,6 +66,17 @@ func newTileAxis(n, tile, overlap, mult int) tileAxis {
 		a.weight = append(a.weight, w)
 	}
 	return a
+}
+
+// tileCount is how many windows newTileAxis puts on an axis of n positions.
+func tileCount(n, tile, overlap, mult int) int {
+	if n <= tile {
+		return 1
+	}
+	// Rounding starts down to mult can eat up to mult−1 of the overlap, so
+	// the stride leaves room for that.
+	stride := max(mult, tile-overlap-(mult-1))
+	return (n-tile+stride-1)/stride + 1
 }
 
 // predictTiled returns the U-Net's ε̂ for every sample of x [S,H,W,C]

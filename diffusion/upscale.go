@@ -53,9 +53,10 @@ func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) 
 	if err := opt.resolve(s); err != nil {
 		return nil, err
 	}
-	m, mg := s.UNet.Config.Multiple(), opt.Margin
-	ph, pw := roundUp(lr.H+2*mg, m), roundUp(lr.W+2*mg, m)
-	padded := reflectPad(lr.Pix, lr.W, lr.H, pw, ph, mg)
+	m := s.UNet.Config.Multiple()
+	mgY, mgX := s.fitMargin(lr.H, opt), s.fitMargin(lr.W, opt)
+	ph, pw := roundUp(lr.H+2*mgY, m), roundUp(lr.W+2*mgX, m)
+	padded := reflectPad(lr.Pix, lr.W, lr.H, pw, ph, mgY, mgX)
 	start := time.Now()
 	cond, err := s.encodeCondTiled(ctx, padded, ph, pw, opt.Tile)
 	if err != nil {
@@ -75,7 +76,7 @@ func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) 
 			return nil, err
 		}
 		out[k] = &Latent{Z: zk, InW: lr.W, InH: lr.H,
-			ViewY: float32(mg) / float32(ph), ViewX: float32(mg) / float32(pw),
+			ViewY: float32(mgY) / float32(ph), ViewX: float32(mgX) / float32(pw),
 			ViewH: float32(lr.H) / float32(ph), ViewW: float32(lr.W) / float32(pw)}
 	}
 	if opt.Timings != nil {
@@ -242,20 +243,37 @@ const encodeMargin = 16
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 
-// reflectPad places an interleaved RGB image of w×h at (off, off) in a
-// pw×ph canvas (pw ≥ w+off, ph ≥ h+off) and fills the rest by mirror
+// fitMargin is the margin, at most opt.Margin, that an input side of n
+// pixels gets: the largest that adds no U-Net window along that side, so
+// the context is free where the window grid has slack and never
+// multiplies the diffusion's cost (64 input pixels with a 64-pixel tile
+// would otherwise take four windows a step instead of one).
+func (s *SR) fitMargin(n int, opt SampleOptions) int {
+	m, up := s.UNet.Config.Multiple(), s.Config.upFactor()
+	windows := func(side int) int { return tileCount(roundUp(side, m)*up, opt.Tile, opt.Overlap, m) }
+	base := windows(n)
+	for mg := opt.Margin; mg > 0; mg-- {
+		if windows(n+2*mg) == base {
+			return mg
+		}
+	}
+	return 0
+}
+
+// reflectPad places an interleaved RGB image of w×h at (offX, offY) in a
+// pw×ph canvas (pw ≥ w+offX, ph ≥ h+offY) and fills the rest by mirror
 // reflection about the image's edges (symmetric, edge pixels repeated,
 // period 2n), which works for any size down to a single pixel and gives
 // the encoder natural-looking content rather than a hard edge.
-func reflectPad(pix []float32, w, h, pw, ph, off int) []float32 {
+func reflectPad(pix []float32, w, h, pw, ph, offY, offX int) []float32 {
 	if w == pw && h == ph {
 		return pix
 	}
 	out := make([]float32, pw*ph*3)
 	for y := range ph {
-		sy := resample.Mirror(y-off, h)
+		sy := resample.Mirror(y-offY, h)
 		for x := range pw {
-			sx := resample.Mirror(x-off, w)
+			sx := resample.Mirror(x-offX, w)
 			copy(out[(y*pw+x)*3:(y*pw+x)*3+3], pix[(sy*w+sx)*3:(sy*w+sx)*3+3])
 		}
 	}

@@ -358,7 +358,7 @@ func TestConsistencyProjection(t *testing.T) {
 // on every side and for any canvas size, even many times the image's.
 func TestReflectPad(t *testing.T) {
 	pix := []float32{1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4} // grey [1 2; 3 4]
-	got := reflectPad(pix, 2, 2, 7, 6, 3)
+	got := reflectPad(pix, 2, 2, 7, 6, 3, 3)
 	// Offsets −3…3 from the image's corner map to rows and columns
 	// 1 1 0 | 0 1 | 1 0: the image itself at (3, 3) and (4, 4).
 	want := [][]float32{
@@ -377,5 +377,43 @@ func TestReflectPad(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The margin takes only the slack of the window grid: as much context as
+// fits without another U-Net window along the side, up to SampleOptions.Margin.
+func TestFitMargin(t *testing.T) {
+	s := tinySR(t, 9)
+	opt := SampleOptions{Tile: 16, Overlap: 4}
+	if err := opt.resolve(s); err != nil {
+		t.Fatal(err)
+	}
+	m, up := s.UNet.Config.Multiple(), s.Config.upFactor()
+	windows := func(side int) int { return tileCount(roundUp(side, m)*up, opt.Tile, opt.Overlap, m) }
+	full := opt.Tile / up // an input side that fills one window exactly
+	if got := s.fitMargin(1, opt); windows(1+2*DefaultMargin) == 1 && got != DefaultMargin {
+		t.Errorf("1-pixel side: margin %d, want the full %d", got, DefaultMargin)
+	}
+	if got := s.fitMargin(full, opt); got != 0 {
+		t.Errorf("%d-pixel side filling its window: margin %d, want 0", full, got)
+	}
+	for n := 1; n <= 6*full; n++ {
+		mg := s.fitMargin(n, opt)
+		switch {
+		case mg < 0 || mg > DefaultMargin:
+			t.Fatalf("side %d: margin %d outside [0, %d]", n, mg, DefaultMargin)
+		case windows(n+2*mg) != windows(n):
+			t.Fatalf("side %d: margin %d takes %d windows instead of %d", n, mg, windows(n+2*mg), windows(n))
+		case mg < DefaultMargin && windows(n+2*mg+2) == windows(n):
+			t.Fatalf("side %d: margin %d, but %d fits", n, mg, mg+1)
+		}
+	}
+	opt.Margin = 0
+	if err := opt.resolve(s); err != nil || opt.Margin != DefaultMargin {
+		t.Fatalf("margin 0 resolves to %d (%v), want the default", opt.Margin, err)
+	}
+	opt.Margin = -1
+	if err := opt.resolve(s); err != nil || s.fitMargin(3, opt) != 0 {
+		t.Fatalf("margin −1 gives %d (%v), want none", s.fitMargin(3, opt), err)
 	}
 }
