@@ -22,8 +22,9 @@ const (
 // Latent is one sampled latent of an input, ready to be decoded at any size.
 type Latent struct {
 	// Z is the raw (denormalised) latent [1,H,W,C]. It covers the input
-	// with SampleOptions.Margin pixels of mirrored context on every side,
-	// padded on the right and bottom to the U-Net's size multiple.
+	// with up to SampleOptions.Margin pixels of mirrored context on every
+	// side (see SR.fitMargin), padded on the right and bottom to the U-Net's
+	// size multiple.
 	Z *tensor.Tensor
 	// ViewY, ViewX, ViewH and ViewW are the part of Z's extent that the
 	// input covers, as fractions: its top-left corner and its size (see
