@@ -10,7 +10,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 )
 
 // TestOverfitParity is the Go half of bench/ae_overfit_peer.py: both fit
@@ -22,7 +21,7 @@ func TestOverfitParity(t *testing.T) {
 	if os.Getenv("ZOOMDIFF_PARITY") == "" {
 		t.Skip("set ZOOMDIFF_PARITY=1 to run the PyTorch parity experiment")
 	}
-	root, err := evaluate.DataDir()
+	root, err := dataset.DataDir()
 	if err != nil {
 		t.Skip(err)
 	}

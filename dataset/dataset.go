@@ -6,6 +6,8 @@
 package dataset
 
 import (
+	_ "embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
@@ -41,14 +43,43 @@ func IsImage(name string) bool {
 	return false
 }
 
-// ImageFiles lists the image files under dir, recursively, sorted.
+// HeldOutSuffix, appended to a data folder ("../shared/data/train/photos@heldout"),
+// selects only the folder's held-out photos.
+const HeldOutSuffix = "@heldout"
+
+// heldOutList names the fixed validation split, "folder/file" a line: 12
+// of train/photos (every 13th by name from the 7th) and 12 of
+// train/bsds500test (every 16th from the 9th). No model is trained on them,
+// so they measure quality on photos that tuning to Set5/Set14 cannot reach.
+//
+//go:embed heldout.txt
+var heldOutList string
+
+var heldOut = func() map[string]bool {
+	m := map[string]bool{}
+	for _, l := range strings.Fields(heldOutList) {
+		m[l] = true
+	}
+	return m
+}()
+
+// HeldOut reports whether path is one of the held-out validation photos,
+// matched on its folder's name and its file name.
+func HeldOut(path string) bool {
+	return heldOut[filepath.Base(filepath.Dir(path))+"/"+filepath.Base(path)]
+}
+
+// ImageFiles lists the image files under dir, recursively, sorted. The
+// held-out validation photos (HeldOut) are left out, unless dir ends in
+// HeldOutSuffix, which lists only them.
 func ImageFiles(dir string) ([]string, error) {
 	var files []string
+	dir, only := strings.CutSuffix(dir, HeldOutSuffix)
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && IsImage(d.Name()) {
+		if !d.IsDir() && IsImage(d.Name()) && HeldOut(path) == only {
 			files = append(files, path)
 		}
 		return nil
@@ -60,12 +91,13 @@ func ImageFiles(dir string) ([]string, error) {
 	return files, nil
 }
 
-// LoadDirs reads every image under the given folders. Photos smaller than
+// LoadDirs reads every image under the given folders (as ImageFiles lists
+// them: without the held-out photos, or only those). Photos smaller than
 // minSide on either axis are skipped (they cannot give a full crop).
 func LoadDirs(dirs []string, minSide int) (*Set, error) {
 	s := &Set{}
 	for _, dir := range dirs {
-		if _, err := os.Stat(dir); err != nil {
+		if _, err := os.Stat(strings.TrimSuffix(dir, HeldOutSuffix)); err != nil {
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
 		files, err := ImageFiles(dir)
@@ -150,4 +182,39 @@ func (s *Set) Pixels() int {
 		n += p.W * p.H
 	}
 	return n
+}
+
+// ErrNoData is returned by DataDir when the shared research data is not
+// present, which is normal on machines outside the project.
+var ErrNoData = errors.New("shared data not found (set ZOOMDIFF_DATA or place it at ../shared/data beside the repository)")
+
+// DataDir locates the project's shared data folder: $ZOOMDIFF_DATA if
+// set, else ../shared/data next to the repository root (the nearest folder
+// at or above the working directory holding go.mod). Tests use it to skip
+// cleanly where the data is absent.
+func DataDir() (string, error) {
+	if d := os.Getenv("ZOOMDIFF_DATA"); d != "" {
+		if st, err := os.Stat(d); err != nil || !st.IsDir() {
+			return "", fmt.Errorf("ZOOMDIFF_DATA=%s is not a directory: %w", d, ErrNoData)
+		}
+		return d, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			d := filepath.Join(dir, "..", "shared", "data")
+			if st, err := os.Stat(d); err == nil && st.IsDir() {
+				return filepath.Clean(d), nil
+			}
+			return "", ErrNoData
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", ErrNoData
+		}
+		dir = parent
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -71,5 +72,48 @@ func TestLoadDirs(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "broken.png"), []byte("not a png"), 0o644)
 	if _, err := LoadDirs([]string{dir}, 4); err == nil {
 		t.Fatal("a corrupt image must be reported")
+	}
+}
+
+// TestHeldOut checks the held-out split: listed files are left out of a
+// folder and are all that DIR@heldout lists, matched on folder and name.
+func TestHeldOut(t *testing.T) {
+	if n := len(heldOut); n != 24 {
+		t.Fatalf("%d held-out photos, want 24", n)
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "bsds500test")
+	other := filepath.Join(root, "elsewhere")
+	for _, d := range []string{dir, other} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"103029.jpg", "100007.jpg"} { // the first is held out
+			if err := os.WriteFile(filepath.Join(d, name), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cases := []struct {
+		dir  string
+		want string
+	}{
+		{dir, "100007.jpg"},
+		{dir + HeldOutSuffix, "103029.jpg"},
+		{other, "100007.jpg 103029.jpg"},
+		{other + HeldOutSuffix, ""},
+	}
+	for _, c := range cases {
+		files, err := ImageFiles(c.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, f := range files {
+			names = append(names, filepath.Base(f))
+		}
+		if got := strings.Join(names, " "); got != c.want {
+			t.Errorf("ImageFiles(%s) = %q, want %q", c.dir, got, c.want)
+		}
 	}
 }

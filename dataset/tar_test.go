@@ -13,8 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/zoomdiff/zoomdiff/evaluate"
 )
 
 // member is one file of a test archive.
@@ -254,7 +252,7 @@ func TestSplit(t *testing.T) {
 
 // TestLoadCIFAR reads the real archive when the shared data is present.
 func TestLoadCIFAR(t *testing.T) {
-	root, err := evaluate.DataDir()
+	root, err := DataDir()
 	if err != nil {
 		t.Skipf("no shared data: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
 
@@ -134,7 +133,7 @@ func same(a, b []float32) bool {
 // few steps on MNIST digits (the shared data's, skipped without it)
 // lowers its loss on fixed batches.
 func TestGeneratorLearnsMNIST(t *testing.T) {
-	root, err := evaluate.DataDir()
+	root, err := dataset.DataDir()
 	if err != nil {
 		t.Skip(err)
 	}

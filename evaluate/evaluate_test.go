@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/zoomdiff/zoomdiff/dataset"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -26,7 +27,7 @@ var published = map[string]map[float64][2]float64{
 }
 
 func TestBicubicReproducesPublishedNumbers(t *testing.T) {
-	data, err := DataDir()
+	data, err := dataset.DataDir()
 	if err != nil {
 		t.Skipf("skipping the benchmark reproduction: %v", err)
 	}
@@ -424,5 +425,46 @@ func TestRunCrop(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), d, Resampler{}, Config{Scales: []float64{2}, Crop: -1}); err == nil {
 		t.Error("accepted a negative crop")
+	}
+}
+
+// TestRunPerceptual checks the perceptual columns: GMSD everywhere (worse
+// for a black output than for bicubic), NIQE only where the shaved output
+// holds two 96-pixel blocks, and their JSON fields.
+func TestRunPerceptual(t *testing.T) {
+	dir := t.TempDir()
+	for i, side := range []int{40, 200} {
+		if err := imageio.Write(filepath.Join(dir, string(rune('a'+i))+".png"), texture(side, side)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := LoadDataset(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _ := New("bicubic", Options{})
+	rs, err := Run(context.Background(), d, up, Config{Scales: []float64{2}, PerImage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rs[0]
+	if r.NIQEImages != 1 || r.PerImage[0].NIQE != 0 || !(r.PerImage[1].NIQE > 0) || r.NIQE != r.PerImage[1].NIQE {
+		t.Errorf("NIQE of a 40- and a 200-pixel image: %+v", r)
+	}
+	black, err := Run(context.Background(), d, constUpscaler{}, Config{Scales: []float64{2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(r.GMSD > 0 && black[0].GMSD > r.GMSD) {
+		t.Errorf("GMSD bicubic %v, black %v: want 0 < bicubic < black", r.GMSD, black[0].GMSD)
+	}
+	var js bytes.Buffer
+	if err := WriteJSON(&js, rs); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`"gmsd"`, `"niqe"`, `"niqe_images": 1`} {
+		if !strings.Contains(js.String(), k) {
+			t.Errorf("JSON lacks %s: %s", k, js.String())
+		}
 	}
 }

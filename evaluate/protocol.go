@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/resample"
@@ -89,7 +88,29 @@ func Score(name string, hr, lr, sr *imageio.Image, shave int) (ImageScore, error
 	if sc.LRPSNR, err = metrics.LRConsistency(sr, lr); err != nil {
 		return sc, err
 	}
-	return sc, nil
+	if sc.GMSD, err = metrics.GMSD(hr, sr, shave); err != nil {
+		return sc, err
+	}
+	sc.NIQE, err = niqe(sr, shave)
+	return sc, err
+}
+
+// niqe is NIQE of img with the shaved border cut off (BasicSR's
+// crop_border), or 0 when what is left is smaller than NIQE's two 96-pixel
+// blocks.
+func niqe(img *imageio.Image, shave int) (float64, error) {
+	if (img.W-2*shave)/96*((img.H-2*shave)/96) < 2 {
+		return 0, nil
+	}
+	inner, err := img.Crop(shave, shave, img.W-2*shave, img.H-2*shave)
+	if err != nil {
+		return 0, err
+	}
+	v, err := metrics.NIQE(inner)
+	if err != nil && math.IsNaN(v) {
+		return 0, nil // a flat image: NIQE is undefined, not an evaluation failure
+	}
+	return v, err
 }
 
 // ImageScore is one image's scores at one scale.
@@ -99,12 +120,19 @@ type ImageScore struct {
 	SSIMY   float64 `json:"ssim_y"`   // SSIM on luma, shaved
 	PSNRRGB float64 `json:"psnr_rgb"` // dB on RGB, shaved
 	LRPSNR  float64 `json:"lr_psnr"`  // dB of the re-shrunk output against the LR input
+	GMSD    float64 `json:"gmsd"`     // gradient magnitude similarity deviation on luma, shaved (lower is better)
+	// NIQE is the no-reference naturalness of the output, shaved (lower
+	// is more natural); 0 when the output is too small for it (two 96×96
+	// blocks) or flat.
+	NIQE float64 `json:"niqe,omitempty"`
 	// With several samples (Config.Samples), the fields above are each
 	// sample's scores averaged; these score the samples' per-pixel mean,
 	// and DiversityStd is their per-pixel standard deviation (RGB, 0–1
 	// scale, averaged over the image): 0 for a deterministic method.
 	MeanPSNRY    float64 `json:"mean_psnr_y,omitempty"`
 	MeanSSIMY    float64 `json:"mean_ssim_y,omitempty"`
+	MeanGMSD     float64 `json:"mean_gmsd,omitempty"`
+	MeanNIQE     float64 `json:"mean_niqe,omitempty"`
 	DiversityStd float64 `json:"diversity_std,omitempty"`
 }
 
@@ -120,12 +148,19 @@ type Result struct {
 	SSIMY   float64 `json:"ssim_y"`   // see PSNRY
 	PSNRRGB float64 `json:"psnr_rgb"` // see PSNRY
 	LRPSNR  float64 `json:"lr_psnr"`  // see PSNRY
+	GMSD    float64 `json:"gmsd"`     // see PSNRY
+	// NIQE is averaged over the NIQEImages images large enough for it;
+	// both are absent (0) when none was.
+	NIQE       float64 `json:"niqe,omitempty"`
+	NIQEImages int     `json:"niqe_images,omitempty"`
 	// Samples is how many outputs were drawn per image; MeanPSNRY,
 	// MeanSSIMY and DiversityStd are set when it is above 1 (see
 	// ImageScore).
 	Samples      int     `json:"samples"`
 	MeanPSNRY    float64 `json:"mean_psnr_y,omitempty"`
 	MeanSSIMY    float64 `json:"mean_ssim_y,omitempty"`
+	MeanGMSD     float64 `json:"mean_gmsd,omitempty"`
+	MeanNIQE     float64 `json:"mean_niqe,omitempty"` // over the NIQEImages images
 	DiversityStd float64 `json:"diversity_std,omitempty"`
 	Shave        int     `json:"shave"` // border pixels ignored on each side
 	// Crop is the side of the HR centre crop each image was cut to first
@@ -167,27 +202,23 @@ type Dataset struct {
 	Files []string // image paths, evaluated in this order
 }
 
-// LoadDataset lists the images (PNG, JPEG, WebP) in dir, sorted by name.
-// Images are read lazily by Run, so large sets need not fit in memory.
+// LoadDataset lists the images under dir, sorted by name, as
+// dataset.ImageFiles does: "DIR@heldout" is the held-out validation split
+// of DIR, and plain DIR leaves that split out. Images are read lazily by
+// Run, so large sets need not fit in memory.
 func LoadDataset(dir string) (Dataset, error) {
-	entries, err := os.ReadDir(dir)
+	files, err := dataset.ImageFiles(dir)
 	if err != nil {
 		return Dataset{}, fmt.Errorf("dataset %s: %w", dir, err)
 	}
-	d := Dataset{Name: filepath.Base(filepath.Clean(dir))}
-	for _, e := range entries {
-		switch strings.ToLower(filepath.Ext(e.Name())) {
-		case ".png", ".jpg", ".jpeg", ".webp":
-			if !e.IsDir() {
-				d.Files = append(d.Files, filepath.Join(dir, e.Name()))
-			}
-		}
+	name := filepath.Base(filepath.Clean(strings.TrimSuffix(dir, dataset.HeldOutSuffix)))
+	if strings.HasSuffix(dir, dataset.HeldOutSuffix) {
+		name += dataset.HeldOutSuffix
 	}
-	sort.Strings(d.Files)
-	if len(d.Files) == 0 {
-		return Dataset{}, fmt.Errorf("dataset %s: no PNG, JPEG or WebP images", dir)
+	if len(files) == 0 {
+		return Dataset{}, fmt.Errorf("dataset %s: no images", dir)
 	}
-	return d, nil
+	return Dataset{Name: name, Files: files}, nil
 }
 
 // Run evaluates up on every image of d at every scale of cfg and returns
@@ -268,14 +299,24 @@ feed:
 			r.SSIMY += sc.SSIMY
 			r.PSNRRGB += sc.PSNRRGB
 			r.LRPSNR += sc.LRPSNR
+			r.GMSD += sc.GMSD
 			r.MeanPSNRY += sc.MeanPSNRY
 			r.MeanSSIMY += sc.MeanSSIMY
+			r.MeanGMSD += sc.MeanGMSD
 			r.DiversityStd += sc.DiversityStd
 			r.Seconds += secs[si][i]
+			if sc.NIQE > 0 {
+				r.NIQE += sc.NIQE
+				r.MeanNIQE += sc.MeanNIQE
+				r.NIQEImages++
+			}
 		}
 		n := float64(len(d.Files))
-		r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR = r.PSNRY/n, r.SSIMY/n, r.PSNRRGB/n, r.LRPSNR/n
-		r.MeanPSNRY, r.MeanSSIMY, r.DiversityStd = r.MeanPSNRY/n, r.MeanSSIMY/n, r.DiversityStd/n
+		r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR, r.GMSD = r.PSNRY/n, r.SSIMY/n, r.PSNRRGB/n, r.LRPSNR/n, r.GMSD/n
+		r.MeanPSNRY, r.MeanSSIMY, r.MeanGMSD, r.DiversityStd = r.MeanPSNRY/n, r.MeanSSIMY/n, r.MeanGMSD/n, r.DiversityStd/n
+		if r.NIQEImages > 0 {
+			r.NIQE, r.MeanNIQE = r.NIQE/float64(r.NIQEImages), r.MeanNIQE/float64(r.NIQEImages)
+		}
 		if cfg.PerImage {
 			r.PerImage = scores[si]
 		}
@@ -356,9 +397,12 @@ func scoreSamples(name string, hr, lr *imageio.Image, outs []*imageio.Image, sha
 		sum.SSIMY += sc.SSIMY
 		sum.PSNRRGB += sc.PSNRRGB
 		sum.LRPSNR += sc.LRPSNR
+		sum.GMSD += sc.GMSD
+		sum.NIQE += sc.NIQE
 	}
 	n := float64(len(outs))
-	sc := ImageScore{Name: name, PSNRY: sum.PSNRY / n, SSIMY: sum.SSIMY / n, PSNRRGB: sum.PSNRRGB / n, LRPSNR: sum.LRPSNR / n}
+	sc := ImageScore{Name: name, PSNRY: sum.PSNRY / n, SSIMY: sum.SSIMY / n, PSNRRGB: sum.PSNRRGB / n, LRPSNR: sum.LRPSNR / n,
+		GMSD: sum.GMSD / n, NIQE: sum.NIQE / n}
 	if len(outs) < 2 {
 		return sc, nil
 	}
@@ -381,5 +425,9 @@ func scoreSamples(name string, hr, lr *imageio.Image, outs []*imageio.Image, sha
 	if sc.MeanSSIMY, err = metrics.SSIMY(hr, mean, shave); err != nil {
 		return sc, err
 	}
-	return sc, nil
+	if sc.MeanGMSD, err = metrics.GMSD(hr, mean, shave); err != nil {
+		return sc, err
+	}
+	sc.MeanNIQE, err = niqe(mean, shave)
+	return sc, err
 }

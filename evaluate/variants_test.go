@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"github.com/zoomdiff/zoomdiff/dataset"
 	"math"
 	"os"
 	"path/filepath"
@@ -22,7 +23,7 @@ func TestProtocolVariants(t *testing.T) {
 	if os.Getenv("ZOOMDIFF_PROTOCOL_VARIANTS") == "" {
 		t.Skip("set ZOOMDIFF_PROTOCOL_VARIANTS=1 to print the protocol sensitivity table")
 	}
-	data, err := DataDir()
+	data, err := dataset.DataDir()
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/models"
@@ -70,7 +71,7 @@ func runEval(args []string) error {
 	}
 	dirs := strings.Split(*data, ",")
 	if *data == "" {
-		root, err := evaluate.DataDir()
+		root, err := dataset.DataDir()
 		if err != nil {
 			return fmt.Errorf("no --data given and %w", err)
 		}

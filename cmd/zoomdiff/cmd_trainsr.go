@@ -35,7 +35,7 @@ type srFlags struct {
 func addSRFlags(fs *flag.FlagSet, align bool) *srFlags {
 	f := &srFlags{
 		data:      fs.String("data", "", "comma-separated folders of training photos (searched recursively)"),
-		val:       fs.String("val", "", "folder of validation images (e.g. ../shared/data/val/Set14)"),
+		val:       fs.String("val", "", "comma-separated folders of validation images (e.g. ../shared/data/val/Set14, or DIR@heldout: the held-out split of DIR)"),
 		out:       fs.String("out", "", "model file to write (the training state goes to OUT.train)"),
 		resume:    fs.Bool("resume", false, "continue from OUT.train"),
 		quiet:     fs.Bool("quiet", false, "print nothing but errors"),
@@ -241,18 +241,35 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 	valData, lossCrops := f.held, 256
 	var imgs []*imageio.Image
 	if valData == nil && *f.val != "" {
-		files, err := dataset.ImageFiles(*f.val)
-		if err != nil {
-			return err
-		}
-		for _, p := range files[:min(len(files), *f.valMax)] {
-			img, err := imageio.Read(p)
+		dirs := strings.Split(*f.val, ",")
+		var lists [][]string
+		for _, d := range dirs {
+			files, err := dataset.ImageFiles(d)
 			if err != nil {
 				return err
 			}
-			imgs = append(imgs, img)
+			lists = append(lists, files)
 		}
-		if valData, err = dataset.LoadDirs([]string{*f.val}, tr.Opt.Crop); err != nil {
+		// Round robin over the folders, so each is in the first --val-images.
+		for i := 0; len(imgs) < *f.valMax; i++ {
+			more := false
+			for _, files := range lists {
+				if i >= len(files) || len(imgs) == *f.valMax {
+					continue
+				}
+				more = true
+				img, err := imageio.Read(files[i])
+				if err != nil {
+					return err
+				}
+				imgs = append(imgs, img)
+			}
+			if !more {
+				break
+			}
+		}
+		var err error
+		if valData, err = dataset.LoadDirs(dirs, tr.Opt.Crop); err != nil {
 			return err
 		}
 		lossCrops = 32
