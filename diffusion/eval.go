@@ -155,7 +155,8 @@ func (u *Upscaler) UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, 
 }
 
 // ParseSampleOptions reads sampler settings from name=value strings
-// (sampler, steps, eta, seed, strength, tile, overlap, consistency, margin), the form the CLI's --param
+// (sampler, steps, eta, seed, strength, tile, overlap, consistency, margin,
+// temperature), the form the CLI's --param
 // flags and the server's query parameters take. Unknown names are errors,
 // so a typo does not silently fall back to a default.
 func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
@@ -184,8 +185,10 @@ func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
 			o.Consistency, err = strconv.Atoi(v)
 		case "margin":
 			o.Margin, err = strconv.Atoi(v)
+		case "temperature":
+			o.Temperature, err = strconv.ParseFloat(v, 64)
 		default:
-			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, consistency)", k)
+			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, consistency, margin, temperature)", k)
 		}
 		if err != nil {
 			return o, fmt.Errorf("sampling parameter %s=%q: %w", k, v, err)

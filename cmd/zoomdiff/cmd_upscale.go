@@ -74,6 +74,7 @@ func runUpscale(args []string) error {
 	seed := fs.Uint64("seed", 0, "model: random seed; the same seed gives the same samples")
 	steps := fs.Int("steps", 50, "model: denoising steps")
 	eta := fs.Float64("eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
+	temperature := fs.Float64("temperature", diffusion.DefaultTemperature, "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end")
 	consistency := fs.Int("consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
 	meanOut := fs.String("mean", "", "model: also write the mean of the samples to this file")
 	stdOut := fs.String("std", "", "model: also write the per-pixel standard deviation of the samples (×8, grey) to this file")
@@ -111,7 +112,7 @@ func runUpscale(args []string) error {
 	modelOnly := false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "samples", "seed", "steps", "eta", "consistency", "mean", "std", "band":
+		case "samples", "seed", "steps", "eta", "temperature", "consistency", "mean", "std", "band":
 			modelOnly = true
 		}
 	})
@@ -140,15 +141,19 @@ func runUpscale(args []string) error {
 			return err
 		}
 		opt.Samples, opt.Seed, opt.Steps, opt.Eta, opt.Consistency = *samples, *seed, *steps, *eta, *consistency
+		opt.Temperature = *temperature
 		if *consistency == 0 {
 			opt.Consistency = -1 // the option's zero value is the default
+		}
+		if *temperature == 0 {
+			opt.Temperature = -1 // likewise
 		}
 		u := &modelUpscale{model: *model, in: fs.Arg(0), out: *out, w: w, h: h, opt: opt, mean: *meanOut, std: *stdOut,
 			band: *band, write: imageio.WriteOptions{Quality: *quality, Bits16: *bits16}, quiet: *quiet, stderr: os.Stderr}
 		return u.run(ctx)
 	}
 	if modelOnly {
-		return fmt.Errorf("--samples, --seed, --steps, --eta, --consistency, --mean, --std and --band are for --method model, not %s", *method)
+		return fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model, not %s", *method)
 	}
 	w, h, err := evaluate.UpscaleFile(ctx, evaluate.UpscaleRequest{
 		Input: fs.Arg(0), Output: *out,
