@@ -20,6 +20,7 @@ package autoencoder
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/nn"
@@ -163,6 +164,18 @@ func New(cfg Config, seed uint64) (*Model, error) {
 	// bicubic reconstruction.
 	m.mlp = append(m.mlp, nn.NewLinear(d, fmt.Sprintf("liif.fc%d", len(cfg.MLP)), in, 3, cfg.GlobalSkip && !cfg.RandomResidual))
 	return m, nil
+}
+
+// DecoderParams returns the implicit decoder's parameter tensors, the ones
+// decoder-only training updates.
+func (m *Model) DecoderParams() []*tensor.Tensor {
+	var ts []*tensor.Tensor
+	for _, q := range m.Params.List() {
+		if strings.HasPrefix(q.Name, "dec.") {
+			ts = append(ts, q.T)
+		}
+	}
+	return ts
 }
 
 // Encode maps images x [N,H,W,3] (values in [0,1], H and W multiples of the

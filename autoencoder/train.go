@@ -31,6 +31,18 @@ type TrainOptions struct {
 	// learning-rate schedule of a Steps-long run, so short ablations follow
 	// exactly the main run's schedule and are comparable step for step.
 	Until int
+	// MaxScale is the largest decoding scale trained, relative to the
+	// latent (0: the factor f, the crop's own size). Above f the target
+	// holds detail the latent cannot: a step whose target side exceeds the
+	// crop draws wide crops of side Crop·MaxScale/f, encodes each reduced
+	// to Crop (as an SR model's latent stands for its ×f output) and asks
+	// the decoder for the wide crop itself, so it learns to add detail
+	// beyond ×f instead of interpolating. It must be a multiple of f.
+	MaxScale int
+	// DecoderOnly freezes the encoder and trains the implicit decoder
+	// alone, so latents keep their meaning and a diffusion model trained
+	// on them stays valid with the new decoder.
+	DecoderOnly bool
 }
 
 func (o *TrainOptions) defaults() {
@@ -82,7 +94,20 @@ func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions, resize func(pix [
 	if opt.Crop%m.Config.Factor() != 0 {
 		return nil, fmt.Errorf("crop %d is not a multiple of the down-sampling factor %d", opt.Crop, m.Config.Factor())
 	}
+	f := m.Config.Factor()
+	if opt.MaxScale <= 0 {
+		opt.MaxScale = f
+	}
+	if opt.MaxScale%f != 0 {
+		return nil, fmt.Errorf("largest decoding scale %d is not a multiple of the factor %d", opt.MaxScale, f)
+	}
+	if wide := opt.Crop / f * opt.MaxScale; !data.Fits(wide) {
+		return nil, fmt.Errorf("decoding scales up to x%d need %d-pixel crops, and no training photo is that large", opt.MaxScale, wide)
+	}
 	ps := m.Params.Tensors()
+	if opt.DecoderOnly {
+		ps = m.DecoderParams()
+	}
 	t := &Trainer{Model: m, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), EMA: optim.NewEMA(ps, opt.EMADecay), clip: optim.NewClipper(ps),
 		Data: data, Resize: resize}
 	return t, nil
@@ -109,19 +134,29 @@ func (t *Trainer) sample() batch {
 	// are trained as often as large ones.
 	s := lat
 	if t.rng.Float64() >= o.LatentProb {
-		s = int(math.Round(float64(lat) * math.Exp(t.rng.Float64()*math.Log(float64(f)))))
-		s = min(max(s, lat), o.Crop)
+		s = int(math.Round(float64(lat) * math.Exp(t.rng.Float64()*math.Log(float64(o.MaxScale)))))
+		s = min(max(s, lat), lat*o.MaxScale)
+	}
+	side := o.Crop // the crop drawn: wide when the target is larger than the input
+	if s > o.Crop {
+		side = lat * o.MaxScale
 	}
 	q := min(o.Queries, s*s)
 	b := batch{x: tensor.New(o.Batch, o.Crop, o.Crop, 3), size: s,
 		ys: make([]float32, o.Batch*q), xs: make([]float32, o.Batch*q), target: tensor.New(o.Batch*q, 3)}
 	perm := make([]int, s*s)
+	src := make([]float32, side*side*3)
 	for i := 0; i < o.Batch; i++ {
 		crop := b.x.Data[i*o.Crop*o.Crop*3 : (i+1)*o.Crop*o.Crop*3]
-		t.Data.Crop(t.rng, o.Crop, crop)
-		tgt := crop
-		if s != o.Crop {
-			tgt = t.Resize(crop, o.Crop, o.Crop, s, s)
+		t.Data.Crop(t.rng, side, src)
+		if side == o.Crop {
+			copy(crop, src)
+		} else {
+			copy(crop, t.Resize(src, side, side, o.Crop, o.Crop))
+		}
+		tgt := src
+		if s != side {
+			tgt = t.Resize(src, side, side, s, s)
 		}
 		for j := range perm {
 			perm[j] = j
@@ -144,7 +179,11 @@ func (t *Trainer) sample() batch {
 func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (float64, error) {
 	b := t.sample()
 	m := t.Model
-	z := m.Encode(tp, b.x)
+	enc := tp
+	if t.Opt.DecoderOnly {
+		enc = nil // frozen: no gradient to keep
+	}
+	z := m.Encode(enc, b.x)
 	pred := m.Query(tp, z, m.Features(tp, z), b.ys, b.xs, 2/float32(b.size), 2/float32(b.size))
 	loss := tp.L1Loss(pred, b.target)
 	tp.Backward(loss)

@@ -196,3 +196,70 @@ func TestDecodeSizesConsistent(t *testing.T) {
 		t.Errorf("decoding at 16×16 and at 64×64 (averaged down) agree to %.1f dB, want ≥ 25", psnr)
 	}
 }
+
+// TestDecoderOnlyWide trains the decoder alone on targets up to ×8 of the
+// latent (wide crops beyond the crop's own ×4): the encoder's weights stay
+// bit for bit, the loss on held-out wide batches falls, wide batches
+// really target more pixels than the crop has, and impossible settings
+// are refused.
+func TestDecoderOnlyWide(t *testing.T) {
+	// Stage 1 first, as the real flow fine-tunes a trained auto-encoder.
+	pre := tinyTrainer(t, true, 150, 5)
+	pre.run(t)
+	m := pre.Model
+	data := smoothSet(3, 80, 80)
+	opt := TrainOptions{Steps: 200, Batch: 4, Crop: 32, Queries: 256, Warmup: 5, LR: 3e-3, Seed: 2, MaxScale: 8, DecoderOnly: true}
+	tr, err := NewTrainer(m, data, opt, nearestResize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := map[string][]float32{}
+	for _, p := range m.Params.List() {
+		if strings.HasPrefix(p.Name, "enc.") {
+			enc[p.Name] = append([]float32(nil), p.T.Data...)
+		}
+	}
+	if len(enc) == 0 || len(m.DecoderParams())+len(enc) != len(m.Params.List()) {
+		t.Fatalf("%d encoder and %d decoder tensors of %d", len(enc), len(m.DecoderParams()), len(m.Params.List()))
+	}
+	// Held-out batches whose targets are wider than the 32-pixel crop.
+	var wide []int
+	for k := 10_000; len(wide) < 4; k++ {
+		tr.Step = k
+		if b := tr.sample(); b.size > opt.Crop {
+			if b.size > 64 {
+				t.Fatalf("target side %d beyond ×8 of the 8-pixel latent", b.size)
+			}
+			wide = append(wide, k)
+		}
+	}
+	tr.Step = 0
+	held := func() float64 {
+		var s float64
+		for _, k := range wide {
+			s += tr.batchLoss(k)
+		}
+		return s / float64(len(wide))
+	}
+	before := held()
+	tr.run(t)
+	after := held()
+	t.Logf("wide targets: held-out L1 %.5f -> %.5f", before, after)
+	if !(after < 0.97*before) {
+		t.Errorf("held-out L1 on wide targets %.5f -> %.5f, want at least a 3%% drop", before, after)
+	}
+	for _, p := range m.Params.List() {
+		if w, ok := enc[p.Name]; ok {
+			for i, v := range p.T.Data {
+				if v != w[i] {
+					t.Fatalf("encoder weight %s changed", p.Name)
+				}
+			}
+		}
+	}
+	for _, bad := range []TrainOptions{{Crop: 32, MaxScale: 6}, {Crop: 32, MaxScale: 16}} {
+		if _, err := NewTrainer(m, data, bad, nearestResize); err == nil {
+			t.Errorf("max scale %d with 80-pixel photos: no error", bad.MaxScale)
+		}
+	}
+}

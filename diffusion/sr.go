@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"strings"
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
@@ -211,6 +212,36 @@ func (s *SR) Named() []checkpoint.Named {
 		out = append(out, checkpoint.Named{Name: aePrefix + p.Name, T: p.T})
 	}
 	return out
+}
+
+// SetDecoder gives s the implicit decoder of ae, an auto-encoder with the
+// same encoder as s's, weight for weight (as decoder-only training leaves
+// it: autoencoder.TrainOptions.DecoderOnly). The latents, and so the U-Net
+// trained on them, keep their meaning; only how they are rendered changes.
+func (s *SR) SetDecoder(ae *autoencoder.Model) error {
+	if !reflect.DeepEqual(ae.Config, s.AE.Config) {
+		return fmt.Errorf("set decoder: auto-encoder config %+v differs from the model's %+v", ae.Config, s.AE.Config)
+	}
+	mine := map[string][]float32{}
+	for _, p := range s.AE.Params.List() {
+		mine[p.Name] = p.T.Data
+	}
+	for _, p := range ae.Params.List() {
+		if !strings.HasPrefix(p.Name, "enc.") {
+			continue
+		}
+		for i, v := range p.T.Data {
+			if v != mine[p.Name][i] {
+				return fmt.Errorf("set decoder: encoder weight %s differs, so the latents would too", p.Name)
+			}
+		}
+	}
+	for _, p := range ae.Params.List() {
+		if !strings.HasPrefix(p.Name, "enc.") {
+			copy(mine[p.Name], p.T.Data)
+		}
+	}
+	return nil
 }
 
 // Save writes the whole model (current U-Net weights — swap the EMA in

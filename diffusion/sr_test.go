@@ -126,3 +126,48 @@ func TestBadModelFiles(t *testing.T) {
 		t.Error("missing file loaded")
 	}
 }
+
+// TestSetDecoder swaps in the decoder of an auto-encoder with the same
+// encoder: the rendering changes to the new decoder's and the latents do
+// not; an auto-encoder with another encoder is refused.
+func TestSetDecoder(t *testing.T) {
+	s := tinySR(t, 3)
+	lr := synthImage(8, 8, 1)
+	opt := SampleOptions{Steps: 2, Seed: 1, Consistency: -1} // back-projection decodes, so it would differ
+	before, err := s.Latents(context.Background(), lr, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := tinyAE(t, 3) // the same weights as s.AE ...
+	perturb(other.Params, 99, 0.05)
+	for _, p := range s.AE.Params.List() { // ... then the encoder copied back
+		if strings.HasPrefix(p.Name, "enc.") {
+			for _, q := range other.Params.List() {
+				if q.Name == p.Name {
+					copy(q.T.Data, p.T.Data)
+				}
+			}
+		}
+	}
+	if err := s.SetDecoder(other); err != nil {
+		t.Fatal(err)
+	}
+	after, err := s.Latents(context.Background(), lr, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameLatents(before, after) {
+		t.Error("the latents changed with the decoder")
+	}
+	for i, p := range s.AE.Params.List() {
+		q := other.Params.List()[i]
+		for j := range p.T.Data {
+			if p.T.Data[j] != q.T.Data[j] {
+				t.Fatalf("%s not taken from the new auto-encoder", p.Name)
+			}
+		}
+	}
+	if err := s.SetDecoder(tinyAE(t, 4)); err == nil || !strings.Contains(err.Error(), "encoder weight") {
+		t.Errorf("an auto-encoder with another encoder: %v", err)
+	}
+}

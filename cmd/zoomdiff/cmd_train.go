@@ -82,6 +82,8 @@ func runTrainAE(args []string) error {
 	fs.Float64Var(&opt.LR, "lr", 1e-3, "peak learning rate")
 	fs.IntVar(&opt.Warmup, "warmup", 200, "learning-rate warm-up steps")
 	fs.Float64Var(&opt.LatentProb, "latent-prob", 0.15, "share of steps decoded at the latent's own size")
+	fs.IntVar(&opt.MaxScale, "max-scale", 0, "largest decoding scale of the latent (0: the factor, the crop's own size); above it wide crops supply targets with detail the latent lacks")
+	fs.BoolVar(&opt.DecoderOnly, "decoder-only", false, "freeze the encoder and train the implicit decoder alone (latents keep their meaning; see `zoomdiff sr-decoder`)")
 	seed := fs.Uint64("seed", 1, "random seed (initial weights and crops)")
 	channels := fs.Int("channels", def.Channels, "base width")
 	mult := fs.String("ch-mult", "1,2,2", "width multiplier per level (len-1 down-samplings)")
