@@ -3,6 +3,7 @@ package evaluate
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"github.com/zoomdiff/zoomdiff/dataset"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -466,5 +468,13 @@ func TestRunPerceptual(t *testing.T) {
 		if !strings.Contains(js.String(), k) {
 			t.Errorf("JSON lacks %s: %s", k, js.String())
 		}
+	}
+	var cs bytes.Buffer
+	if err := WriteCSV(&cs, rs); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(&cs).ReadAll()
+	if err != nil || len(rows) != 2 || len(rows[0]) != len(rows[1]) || rows[0][10] != "niqe" || rows[1][10] != strconv.FormatFloat(r.NIQE, 'f', -1, 64) {
+		t.Errorf("CSV %q: %v", rows, err)
 	}
 }

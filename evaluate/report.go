@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -46,6 +47,25 @@ func niqeCell(v float64, r Result) string {
 		return fmt.Sprintf("%.3f (%d/%d)", v, r.NIQEImages, r.Images)
 	}
 	return fmt.Sprintf("%.3f", v)
+}
+
+// csvHeader names WriteCSV's columns, the JSON fields of Result.
+var csvHeader = []string{"dataset", "method", "scale", "images", "crop", "psnr_y", "ssim_y", "psnr_rgb", "lr_psnr", "gmsd", "niqe",
+	"niqe_images", "samples", "mean_psnr_y", "mean_ssim_y", "mean_gmsd", "mean_niqe", "diversity_std", "seconds"}
+
+// WriteCSV prints results as CSV with a header row, e.g. for
+// `zoomdiff plot -x psnr_y -y niqe`.
+func WriteCSV(w io.Writer, rs []Result) error {
+	cw := csv.NewWriter(w)
+	cw.Write(csvHeader)
+	for _, r := range rs {
+		f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+		cw.Write([]string{r.Dataset, r.Method, FormatScale(r.Scale), strconv.Itoa(r.Images), strconv.Itoa(r.Crop),
+			f(r.PSNRY), f(r.SSIMY), f(r.PSNRRGB), f(r.LRPSNR), f(r.GMSD), f(r.NIQE), strconv.Itoa(r.NIQEImages),
+			strconv.Itoa(r.Samples), f(r.MeanPSNRY), f(r.MeanSSIMY), f(r.MeanGMSD), f(r.MeanNIQE), f(r.DiversityStd), f(r.Seconds)})
+	}
+	cw.Flush()
+	return cw.Error()
 }
 
 // WriteJSON prints results as one indented JSON array.

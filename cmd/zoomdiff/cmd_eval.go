@@ -47,6 +47,7 @@ func runEval(args []string) error {
 	params := paramFlags{}
 	fs.Var(params, "param", "method setting name=value (repeatable)")
 	asJSON := fs.Bool("json", false, "print one JSON array instead of a table")
+	asCSV := fs.Bool("csv", false, "print CSV with a header row instead of a table (e.g. for zoomdiff plot -x psnr_y -y niqe)")
 	workers := fs.Int("workers", 0, "images evaluated at once (0: one per core)")
 	float := fs.Bool("float", false, "score outputs unrounded instead of as 8-bit files")
 	perImage := fs.Bool("per-image", false, "include per-image scores (JSON only)")
@@ -107,8 +108,11 @@ func runEval(args []string) error {
 		}
 		all = append(all, rs...)
 	}
-	if *asJSON {
+	switch {
+	case *asJSON:
 		return evaluate.WriteJSON(os.Stdout, all)
+	case *asCSV:
+		return evaluate.WriteCSV(os.Stdout, all)
 	}
 	return evaluate.WriteTable(os.Stdout, all)
 }
