@@ -127,8 +127,9 @@ func TestSamplingReproducible(t *testing.T) {
 }
 
 // TestTemperature checks τ: without noise (asked for with a negative τ)
-// sampling no longer depends on the seed, even with η = 1; τ = 1 is the
-// default; τ scales every draw; and values outside [0, 2] are refused.
+// sampling no longer depends on the seed, even with η = 1; the zero value
+// is DefaultTemperature; τ scales every draw; and values outside [0, 2]
+// are refused.
 func TestTemperature(t *testing.T) {
 	s := tinySR(t, 5)
 	lr := synthImage(8, 6, 4)
@@ -148,10 +149,11 @@ func TestTemperature(t *testing.T) {
 		if !sameLatents(get(cold), get(other)) {
 			t.Errorf("η %v, no noise: the seed still matters", eta)
 		}
-		def, one := SampleOptions{Steps: 4, Seed: 3, Eta: eta}, SampleOptions{Steps: 4, Seed: 3, Eta: eta, Temperature: 1}
+		def, one := SampleOptions{Steps: 4, Seed: 3, Eta: eta}, SampleOptions{Steps: 4, Seed: 3, Eta: eta, Temperature: DefaultTemperature}
 		if !sameLatents(get(def), get(one)) {
-			t.Errorf("η %v: τ = 1 differs from the default", eta)
+			t.Errorf("η %v: τ = %v differs from the default", eta, DefaultTemperature)
 		}
+		one.Temperature = 1
 		half := one
 		half.Temperature = 0.5
 		a, b, c := get(cold)[0].Z.Data, get(half)[0].Z.Data, get(one)[0].Z.Data
@@ -168,6 +170,20 @@ func TestTemperature(t *testing.T) {
 		if err := s.CheckOptions(SampleOptions{Temperature: bad}); err == nil {
 			t.Errorf("temperature %v accepted", bad)
 		}
+	}
+	// A generator samples its own distribution by default (τ = 1), not
+	// super-resolution's default.
+	g := tinyGenerator(t, 2)
+	gen := func(tau float64) []*Latent {
+		t.Helper()
+		l, err := g.Generate(ctx, 1, SampleOptions{Steps: 3, Seed: 1, Temperature: tau})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	if !sameLatents(gen(0), gen(1)) || sameLatents(gen(0), gen(DefaultTemperature*0.5)) {
+		t.Error("a generator's default temperature is not 1")
 	}
 	if o, err := ParseSampleOptions(map[string]string{"temperature": "0.7"}); err != nil || o.Temperature != 0.7 {
 		t.Errorf("parsing temperature=0.7: %+v, %v", o, err)

@@ -60,6 +60,10 @@ func (c Chart) Draw() (*image.RGBA, error) {
 		pad = 1
 	}
 	ymin, ymax = ymin-pad, ymax+pad
+	// A little room on x too, so a point at either end is not drawn on
+	// the axis (charts whose x is a measurement, not a step count).
+	xpad := (xmax - xmin) * 0.03
+	xmin, xmax = xmin-xpad, xmax+xpad
 
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	draw.Draw(img, img.Bounds(), image.White, image.Point{}, draw.Src)
