@@ -242,6 +242,7 @@ async function upscale() {
   fd.append('samples', $('samples').value || '1');
   if ($('seed').value.trim()) fd.append('seed', $('seed').value.trim());
   if ($('steps').value.trim()) fd.append('steps', $('steps').value.trim());
+  if ($('temperature').value.trim()) fd.append('param', 'temperature=' + $('temperature').value.trim());
   fd.append('async', '1');
   resetViewer();
   status('status', 'Uploading…');
