@@ -120,6 +120,8 @@ func TestUpscaleSamples(t *testing.T) {
 		{[]string{in, "--scale", "2", "-o", out, "--method", "bicubic", "--samples", "2"}, "for --method model"},
 		{[]string{in, "--scale", "2", "-o", out, "--samples", "0"}, "samples 0"},
 		{[]string{in, "--scale", "2", "-o", out, "--steps", "0"}, "steps"},
+		{[]string{in, "--scale", "2", "-o", out, "--steps", "2", "--temperature", "3"}, "temperature 3"},
+		{[]string{in, "--scale", "2", "-o", out, "--method", "bicubic", "--temperature", "0.5"}, "for --method model"},
 		{[]string{in, "--scale", "2", "-o", filepath.Join(dir, "x.gif")}, "gif"},
 	} {
 		if err := runUpscale(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
