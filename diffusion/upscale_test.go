@@ -84,18 +84,21 @@ func maxLatentDiff(a, b []*Latent) float64 {
 	return d
 }
 
-func TestSamplingReproducible(t *testing.T) {
-	s := tinySR(t, 5)
-	lr := synthImage(8, 6, 4)
-	ctx := context.Background()
-	get := func(opt SampleOptions) []*Latent {
+// latentsOf returns a function sampling s's latents of lr with the
+// options given, failing the test on error.
+func latentsOf(t *testing.T, s *SR, lr *imageio.Image) func(SampleOptions) []*Latent {
+	return func(opt SampleOptions) []*Latent {
 		t.Helper()
-		l, err := s.Latents(ctx, lr, opt)
+		l, err := s.Latents(context.Background(), lr, opt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return l
 	}
+}
+
+func TestSamplingReproducible(t *testing.T) {
+	get := latentsOf(t, tinySR(t, 5), synthImage(8, 6, 4))
 	for _, opt := range []SampleOptions{{Steps: 4, Seed: 3}, {Steps: 4, Seed: 3, Eta: 1}, {Sampler: SamplerDDPM, Steps: 4, Seed: 3},
 		{Steps: 4, Seed: 3, Strength: 0.4}} {
 		a, b := get(opt), get(opt)
@@ -132,16 +135,7 @@ func TestSamplingReproducible(t *testing.T) {
 // are refused.
 func TestTemperature(t *testing.T) {
 	s := tinySR(t, 5)
-	lr := synthImage(8, 6, 4)
-	ctx := context.Background()
-	get := func(opt SampleOptions) []*Latent {
-		t.Helper()
-		l, err := s.Latents(ctx, lr, opt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	get := latentsOf(t, s, synthImage(8, 6, 4))
 	for _, eta := range []float64{0, 1} {
 		cold := SampleOptions{Steps: 4, Seed: 3, Eta: eta, Temperature: -1}
 		other := cold
@@ -176,7 +170,7 @@ func TestTemperature(t *testing.T) {
 	g := tinyGenerator(t, 2)
 	gen := func(tau float64) []*Latent {
 		t.Helper()
-		l, err := g.Generate(ctx, 1, SampleOptions{Steps: 3, Seed: 1, Temperature: tau})
+		l, err := g.Generate(context.Background(), 1, SampleOptions{Steps: 3, Seed: 1, Temperature: tau})
 		if err != nil {
 			t.Fatal(err)
 		}
