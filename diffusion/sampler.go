@@ -46,11 +46,12 @@ type SampleOptions struct {
 	Strength float64
 	// Temperature τ scales every noise draw: the starting noise and, with
 	// η > 0 or DDPM, the noise each step adds (when 0: DefaultTemperature
-	// for super-resolution, 1 for a generator; exactly 0 when negative). τ = 1 samples the model's distribution:
-	// the most natural-looking detail (lowest NIQE), but a sample's detail
-	// is one plausible guess, which PSNR punishes. Lower τ moves each
-	// sample towards the average of the guesses: higher PSNR, smoother
-	// texture. See DefaultTemperature for the measured trade-off.
+	// for super-resolution, 1 for a generator; exactly 0 when negative).
+	// τ = 1 samples the model's distribution: the most natural-looking
+	// detail (lowest NIQE), but a sample's detail is one plausible guess,
+	// which PSNR punishes. Lower τ moves each sample towards the average
+	// of the guesses: higher PSNR, smoother texture. See
+	// DefaultTemperature for the measured trade-off.
 	Temperature float64
 	// Tile is the side, in latent pixels, of the windows the U-Net runs
 	// on when the latent is larger (64 when 0); Overlap is how much
