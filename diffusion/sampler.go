@@ -271,10 +271,10 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 		t0 = s.Sched.T() - 1 // nothing to start part-way from
 	}
 	rngs := make([]*rand.Rand, opt.Samples)
+	tau := opt.temperature()
 	for k := range rngs {
 		rngs[k] = rand.New(rand.NewPCG(opt.Seed, uint64(first+k)))
 		xk := x.Data[k*per : (k+1)*per]
-		tau := opt.temperature()
 		for i := range xk {
 			xk[i] = float32(tau * rngs[k].NormFloat64())
 		}
@@ -301,7 +301,7 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 			xs, es := x.Data[k*per:(k+1)*per], out[k*per:(k+1)*per]
 			den.toEps(es, xs, t) // the samplers take ε̂, whatever the U-Net predicts
 			rng := rngs[k]
-			noise := func() float64 { return opt.temperature() * rng.NormFloat64() }
+			noise := func() float64 { return tau * rng.NormFloat64() }
 			if opt.Sampler == SamplerDDPM {
 				s.Sched.DDPMStep(xs, es, t, prev, noise)
 			} else {

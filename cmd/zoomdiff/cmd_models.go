@@ -37,12 +37,7 @@ func runModels(args []string) error {
 		if err != nil {
 			return err
 		}
-		info := modelInfo{Name: name, Kind: c.Kind, Bytes: size, Config: json.RawMessage(c.Meta[checkpoint.KeyConfig]), About: about, Card: map[string]string{}}
-		for k, v := range c.Meta {
-			if k != checkpoint.KeyFormat && k != checkpoint.KeyVersion && k != checkpoint.KeyConfig {
-				info.Card[k] = v
-			}
-		}
+		info := modelInfo{Name: name, Kind: c.Kind, Bytes: size, Config: json.RawMessage(c.Meta[checkpoint.KeyConfig]), About: about, Card: c.Card()}
 		infos = append(infos, info)
 		return nil
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/models"
 )
 
@@ -47,12 +46,7 @@ func runSRDecoder(args []string) error {
 	if err != nil {
 		return err
 	}
-	entries := map[string]string{}
-	for k, v := range meta.Meta {
-		if k != checkpoint.KeyFormat && k != checkpoint.KeyVersion && k != checkpoint.KeyConfig {
-			entries[k] = v
-		}
-	}
+	entries := meta.Card()
 	for k, v := range card {
 		entries[k] = v
 	}

@@ -153,6 +153,18 @@ type Checkpoint struct {
 	file *safetensors.File
 }
 
+// Card returns the file's model-card entries: its metadata without the
+// keys every model file has (format, version, config).
+func (c *Checkpoint) Card() map[string]string {
+	card := map[string]string{}
+	for k, v := range c.Meta {
+		if !slices.Contains(modelKeys, k) {
+			card[k] = v
+		}
+	}
+	return card
+}
+
 // Open reads the model checkpoint at path.
 func Open(path string) (*Checkpoint, error) {
 	f, err := safetensors.ReadFile(path)
