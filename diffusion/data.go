@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/degrade"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
@@ -28,16 +29,22 @@ type batch struct {
 // drawCrop fills src (side²·3 values) with a random augmented crop and
 // returns the training pair cut from it: the HR, src itself or, for a
 // wide crop (side > crop), src bicubic-reduced to crop; and the LR of
-// side crop/Scale, degraded from src as the benchmark degrades (MATLAB
-// bicubic with antialiasing). A wide crop is thus an LR whose true HR is
-// known at side/(crop/Scale) times its size.
+// side crop/Scale, degraded from src as Config.Degradation says (the
+// benchmark's MATLAB bicubic with antialiasing, or the real-photo chain).
+// A wide crop is thus an LR whose true HR is known at side/(crop/Scale)
+// times its size.
 func (s *SR) drawCrop(rng *rand.Rand, data *dataset.Set, crop, side int, src []float32) (hr, lr []float32, err error) {
 	data.Crop(rng, side, src)
 	if s.Config.Generator {
 		return src, nil, nil // no condition to degrade
 	}
 	small := crop / s.Config.Scale
-	if lr, err = resample.Resize(src, side, side, 3, small, small, resample.Options{Method: resample.Bicubic}); err != nil {
+	if s.Config.Degradation == DegradeReal {
+		lr, err = degrade.Default().Apply(rng, src, side, side, small, small)
+	} else {
+		lr, err = resample.Resize(src, side, side, 3, small, small, resample.Options{Method: resample.Bicubic})
+	}
+	if err != nil {
 		return nil, nil, fmt.Errorf("degrading a training crop: %w", err)
 	}
 	hr = src

@@ -56,7 +56,17 @@ type Config struct {
 	// noise generates new images (at TrainLatent, decodable at any size).
 	// Scale is then the auto-encoder's factor and plays no part.
 	Generator bool `json:"generator,omitempty"`
+	// Degradation is how the training LRs were made from their HR crops:
+	// DegradeBicubic, the benchmark's protocol, or DegradeReal, the
+	// second-order chain of package degrade (blur, resize, noise, JPEG).
+	Degradation string `json:"degradation,omitempty"`
 }
+
+// Training degradations.
+const (
+	DegradeBicubic = "" // MATLAB bicubic with antialiasing, as the benchmarks degrade
+	DegradeReal    = "real"
+)
 
 // Prediction targets.
 const (
@@ -93,6 +103,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sr config: train_latent %d", c.TrainLatent)
 	case c.Prediction != PredictEps && c.Prediction != PredictV:
 		return fmt.Errorf("sr config: prediction %q: want %s or %s", c.Prediction, PredictEps, PredictV)
+	case c.Degradation != DegradeBicubic && c.Degradation != DegradeReal:
+		return fmt.Errorf("sr config: degradation %q: want none (bicubic) or %q", c.Degradation, DegradeReal)
 	case len(c.LatentShift) != lc || len(c.LatentScale) != lc:
 		return fmt.Errorf("sr config: %d shifts and %d scales for a %d-channel latent", len(c.LatentShift), len(c.LatentScale), lc)
 	}

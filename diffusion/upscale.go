@@ -154,11 +154,8 @@ func (s *SR) Upscale(ctx context.Context, lr *imageio.Image, outW, outH int, opt
 	}
 	var alpha []float32
 	if lr.Alpha != nil {
-		if alpha, err = resample.Resize(lr.Alpha, lr.W, lr.H, 1, outW, outH, resample.Options{Method: resample.Bicubic}); err != nil {
+		if alpha, err = resample.ResizeAlpha(lr.Alpha, lr.W, lr.H, outW, outH); err != nil {
 			return nil, fmt.Errorf("resizing alpha: %w", err)
-		}
-		for i, v := range alpha {
-			alpha[i] = min(max(v, 0), 1)
 		}
 	}
 	out := make([]*imageio.Image, len(lats))

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/zoomdiff/zoomdiff/degrade"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
@@ -474,7 +475,46 @@ func TestRunPerceptual(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows, err := csv.NewReader(&cs).ReadAll()
-	if err != nil || len(rows) != 2 || len(rows[0]) != len(rows[1]) || rows[0][10] != "niqe" || rows[1][10] != strconv.FormatFloat(r.NIQE, 'f', -1, 64) {
+	if err != nil || len(rows) != 2 || len(rows[0]) != len(rows[1]) || rows[0][11] != "niqe" || rows[1][11] != strconv.FormatFloat(r.NIQE, 'f', -1, 64) {
 		t.Errorf("CSV %q: %v", rows, err)
+	}
+}
+
+// TestRunDegradedInput checks Config.Input: the LR of every method is the
+// same noisy, compressed image (so two runs agree), scores stay against
+// the clean HR (so they fall), and the result names the degradation.
+func TestRunDegradedInput(t *testing.T) {
+	dir := t.TempDir()
+	if err := imageio.Write(filepath.Join(dir, "a.png"), texture(64, 48)); err != nil {
+		t.Fatal(err)
+	}
+	d, err := LoadDataset(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, _ := New("bicubic", Options{})
+	run := func(spec string) Result {
+		in, err := degrade.ParseInput(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := Run(context.Background(), d, up, Config{Scales: []float64{4}, Input: in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs[0]
+	}
+	clean, noisy, again, jpeg := run(""), run("noise:10"), run("noise:10"), run("jpeg:40")
+	if noisy.PSNRY != again.PSNRY {
+		t.Errorf("two runs with the same noise disagree: %v, %v", noisy.PSNRY, again.PSNRY)
+	}
+	if !(noisy.PSNRY < clean.PSNRY-0.1 && jpeg.PSNRY < clean.PSNRY-0.1) {
+		t.Errorf("PSNR-Y clean %.3f, noise σ10 %.3f, JPEG q40 %.3f: degraded inputs should score lower", clean.PSNRY, noisy.PSNRY, jpeg.PSNRY)
+	}
+	if clean.Degradation != "" || noisy.Degradation != "noise:10" || jpeg.Degradation != "jpeg:40" {
+		t.Errorf("degradations recorded as %q, %q, %q", clean.Degradation, noisy.Degradation, jpeg.Degradation)
+	}
+	if _, err := degrade.ParseInput("jpeg:0"); err == nil {
+		t.Error("jpeg:0 accepted")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/degrade"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/resample"
@@ -166,6 +167,9 @@ type Result struct {
 	// Crop is the side of the HR centre crop each image was cut to first
 	// (Config.Crop); 0 for whole images.
 	Crop int `json:"crop,omitempty"`
+	// Degradation is what was done to the LR after the bicubic resize
+	// (Config.Input in ParseInput's form); empty for the clean protocol.
+	Degradation string `json:"degradation,omitempty"`
 	// Seconds is the time spent in the method's Upscale calls, summed over
 	// images (so it does not shrink with parallel evaluation).
 	Seconds float64 `json:"seconds"`
@@ -194,6 +198,10 @@ type Config struct {
 	// can then be compared with the others on the same pixels at a
 	// fraction of the whole images' cost.
 	Crop int
+	// Input degrades every LR after the bicubic resize (noise, JPEG), the
+	// way real-photo SR is tested; the zero value is the clean protocol.
+	// The scores are still against the clean HR.
+	Input degrade.Input
 }
 
 // Dataset is a named list of HR image files.
@@ -293,7 +301,8 @@ feed:
 	}
 	out := make([]Result, len(cfg.Scales))
 	for si, s := range cfg.Scales {
-		r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Samples: max(1, cfg.Samples), Shave: ShaveFor(s), Crop: cfg.Crop}
+		r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Samples: max(1, cfg.Samples), Shave: ShaveFor(s), Crop: cfg.Crop,
+			Degradation: cfg.Input.String()}
 		for i, sc := range scores[si] {
 			r.PSNRY += sc.PSNRY
 			r.SSIMY += sc.SSIMY
@@ -342,6 +351,11 @@ func runImage(ctx context.Context, path string, up Upscaler, cfg Config, i int, 
 		crop, lr, err := Degrade(hr, s)
 		if err != nil {
 			return fmt.Errorf("%s ×%v: %w", path, s, err)
+		}
+		if cfg.Input != (degrade.Input{}) {
+			if err := cfg.Input.Apply(lr.Pix, lr.W, lr.H, name+"@"+FormatScale(s)); err != nil {
+				return fmt.Errorf("%s ×%v: %w", path, s, err)
+			}
 		}
 		t0 := time.Now()
 		outs, err := upscaleN(ctx, up, lr, crop.W, crop.H, cfg.Samples)

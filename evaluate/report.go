@@ -26,6 +26,9 @@ func WriteTable(w io.Writer, rs []Result) error {
 		if r.Crop > 0 {
 			set = fmt.Sprintf("%s (centre %d)", set, r.Crop)
 		}
+		if r.Degradation != "" {
+			set += " " + r.Degradation
+		}
 		fmt.Fprintf(tw, "%s\t%s\t×%s\t%d\t%.3f\t%.4f\t%.3f\t%.2f\t%.4f\t%s\t",
 			set, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR, r.GMSD, niqeCell(r.NIQE, r))
 		if multi {
@@ -50,7 +53,7 @@ func niqeCell(v float64, r Result) string {
 }
 
 // csvHeader names WriteCSV's columns, the JSON fields of Result.
-var csvHeader = []string{"dataset", "method", "scale", "images", "crop", "psnr_y", "ssim_y", "psnr_rgb", "lr_psnr", "gmsd", "niqe",
+var csvHeader = []string{"dataset", "method", "scale", "images", "crop", "degradation", "psnr_y", "ssim_y", "psnr_rgb", "lr_psnr", "gmsd", "niqe",
 	"niqe_images", "samples", "mean_psnr_y", "mean_ssim_y", "mean_gmsd", "mean_niqe", "diversity_std", "seconds"}
 
 // WriteCSV prints results as CSV with a header row, e.g. for
@@ -61,7 +64,7 @@ func WriteCSV(w io.Writer, rs []Result) error {
 	for _, r := range rs {
 		f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 		cw.Write([]string{r.Dataset, r.Method, FormatScale(r.Scale), strconv.Itoa(r.Images), strconv.Itoa(r.Crop),
-			f(r.PSNRY), f(r.SSIMY), f(r.PSNRRGB), f(r.LRPSNR), f(r.GMSD), f(r.NIQE), strconv.Itoa(r.NIQEImages),
+			r.Degradation, f(r.PSNRY), f(r.SSIMY), f(r.PSNRRGB), f(r.LRPSNR), f(r.GMSD), f(r.NIQE), strconv.Itoa(r.NIQEImages),
 			strconv.Itoa(r.Samples), f(r.MeanPSNRY), f(r.MeanSSIMY), f(r.MeanGMSD), f(r.MeanNIQE), f(r.DiversityStd), f(r.Seconds)})
 	}
 	cw.Flush()

@@ -145,14 +145,9 @@ func UpscaleFile(ctx context.Context, req UpscaleRequest) (w, h int, err error) 
 		return 0, 0, fmt.Errorf("%s returned %dx%d, want %dx%d", up.Name(), out.W, out.H, w, h)
 	}
 	if lr.Alpha != nil && out.Alpha == nil {
-		a, err := resample.Resize(lr.Alpha, lr.W, lr.H, 1, w, h, resample.Options{Method: resample.Bicubic})
-		if err != nil {
+		if out.Alpha, err = resample.ResizeAlpha(lr.Alpha, lr.W, lr.H, w, h); err != nil {
 			return 0, 0, err
 		}
-		for i, v := range a {
-			a[i] = min(max(v, 0), 1)
-		}
-		out.Alpha = a
 	}
 	if err := imageio.WriteWith(req.Output, out, req.Write); err != nil {
 		return 0, 0, err

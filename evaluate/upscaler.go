@@ -132,6 +132,7 @@ func init() {
 		resample.Bilinear: "bilinear (triangle kernel)",
 		resample.Nearest:  "nearest neighbour",
 		resample.Lanczos3: "Lanczos-3 windowed sinc",
+		resample.Area:     "area average when shrinking, pixel repetition when enlarging",
 	}
 	for m, s := range summaries {
 		Register(m.String(), s, func(Options) (Upscaler, error) { return Resampler{m}, nil })

@@ -6,13 +6,31 @@ import "encoding/binary"
 // when there is none. A malformed EXIF block counts as none: the pixels are
 // still good, and refusing a photo over broken metadata would help nobody.
 func jpegOrientation(data []byte) int {
+	o := 1
+	jpegSegments(data, func(marker byte, seg []byte) bool {
+		if marker == 0xE1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
+			if v := tiffOrientation(seg[6:]); v != 0 {
+				o = v
+				return false
+			}
+		}
+		return true
+	})
+	return o
+}
+
+// jpegSegments calls f with the marker and payload of every segment of a
+// JPEG file before its first scan, in order, until f returns false. It stops
+// silently at the first malformed segment, so callers see only segments
+// that are whole.
+func jpegSegments(data []byte, f func(marker byte, seg []byte) bool) {
 	if len(data) < 4 || data[0] != 0xFF || data[1] != 0xD8 {
-		return 1
+		return
 	}
 	p := 2
 	for p+4 <= len(data) {
 		if data[p] != 0xFF {
-			return 1
+			return
 		}
 		marker := data[p+1]
 		if marker == 0xFF { // fill byte
@@ -20,7 +38,7 @@ func jpegOrientation(data []byte) int {
 			continue
 		}
 		if marker == 0xDA || marker == 0xD9 { // start of scan / end of image: metadata is over
-			return 1
+			return
 		}
 		if marker >= 0xD0 && marker <= 0xD7 || marker == 0x01 { // markers without a length
 			p += 2
@@ -28,17 +46,13 @@ func jpegOrientation(data []byte) int {
 		}
 		n := int(binary.BigEndian.Uint16(data[p+2:]))
 		if n < 2 || p+2+n > len(data) {
-			return 1
+			return
 		}
-		seg := data[p+4 : p+2+n]
-		if marker == 0xE1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
-			if o := tiffOrientation(seg[6:]); o != 0 {
-				return o
-			}
+		if !f(marker, data[p+4:p+2+n]) {
+			return
 		}
 		p += 2 + n
 	}
-	return 1
 }
 
 // tiffOrientation reads tag 0x0112 from IFD0 of a TIFF structure (the body
@@ -115,7 +129,7 @@ func Orient(m *Image, o int) *Image {
 	case 8:
 		src = func(x, y int) int { return x*w + (w - 1 - y) }
 	}
-	d := &Image{W: dw, H: dh, Gray: m.Gray, Pix: make([]float32, len(m.Pix))}
+	d := &Image{W: dw, H: dh, Gray: m.Gray, Depth: m.Depth, ICC: m.ICC, Pix: make([]float32, len(m.Pix))}
 	if m.Alpha != nil {
 		d.Alpha = make([]float32, len(m.Alpha))
 	}

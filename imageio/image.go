@@ -31,6 +31,17 @@ type Image struct {
 	// The benchmark protocol measures such images on the grey value itself
 	// rather than on BT.601 luma, and writers store them as grey again.
 	Gray bool
+	// Depth is the number of bits per sample of the source file: 16 for
+	// 16-bit PNGs, 8 for everything else. The zero value (an image built in
+	// memory) means 8. Pix keeps the full precision either way; callers
+	// that want a 16-bit source to give a 16-bit file ask for it with
+	// WriteOptions.Bits16 (zoomdiff upscale does so for PNG output).
+	Depth int
+	// ICC is the source's embedded ICC colour profile (PNG iCCP, JPEG APP2,
+	// WebP ICCP), nil when it has none. Pix holds the samples as stored, in
+	// that profile's colour space, and Encode embeds the profile again in
+	// PNG and JPEG output so that the colours mean the same thing.
+	ICC []byte
 }
 
 // New returns an opaque black w×h image. It panics on negative sizes,
@@ -44,7 +55,10 @@ func New(w, h int) *Image {
 
 // Clone returns a deep copy of m.
 func (m *Image) Clone() *Image {
-	c := &Image{W: m.W, H: m.H, Gray: m.Gray, Pix: append([]float32(nil), m.Pix...)}
+	c := &Image{W: m.W, H: m.H, Gray: m.Gray, Depth: m.Depth, Pix: append([]float32(nil), m.Pix...)}
+	if m.ICC != nil {
+		c.ICC = append([]byte(nil), m.ICC...)
+	}
 	if m.Alpha != nil {
 		c.Alpha = append([]float32(nil), m.Alpha...)
 	}
@@ -74,7 +88,7 @@ func (m *Image) Crop(x0, y0, w, h int) (*Image, error) {
 	if x0 < 0 || y0 < 0 || w <= 0 || h <= 0 || x0+w > m.W || y0+h > m.H {
 		return nil, fmt.Errorf("crop %dx%d+%d+%d outside a %dx%d image", w, h, x0, y0, m.W, m.H)
 	}
-	c := &Image{W: w, H: h, Gray: m.Gray, Pix: make([]float32, w*h*3)}
+	c := &Image{W: w, H: h, Gray: m.Gray, Depth: m.Depth, ICC: append([]byte(nil), m.ICC...), Pix: make([]float32, w*h*3)}
 	for y := 0; y < h; y++ {
 		copy(c.Pix[y*w*3:(y+1)*w*3], m.Pix[((y0+y)*m.W+x0)*3:])
 	}

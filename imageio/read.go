@@ -79,9 +79,10 @@ var formats = []format{
 		func(b []byte) (image.Image, error) { return webp.Decode(bytes.NewReader(b)) }},
 }
 
-// Decode decodes an in-memory PNG, JPEG or WebP file. JPEG EXIF
+// Decode decodes an in-memory PNG, JPEG, WebP or BMP file. JPEG EXIF
 // orientation is applied, so the result is the picture as a viewer shows
-// it.
+// it. The source bit depth and any embedded ICC colour profile are kept in
+// the Image (Depth, ICC).
 func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	// The decoders are meant not to panic on bad input, but a panic here
 	// would take down a whole batch evaluation for one bad file, so turn any
@@ -91,13 +92,7 @@ func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 			m, err = nil, fmt.Errorf("decoder panicked: %v", r)
 		}
 	}()
-	var f *format
-	for i := range formats {
-		if formats[i].magic(data) {
-			f = &formats[i]
-			break
-		}
-	}
+	f := formatOf(data)
 	if f == nil {
 		return nil, ErrUnsupported
 	}
@@ -126,6 +121,8 @@ func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	if f.name == "png" && len(data) > 25 && (data[25] == 0 || data[25] == 4) {
 		m.Gray = true
 	}
+	m.Depth = depthOf(f.name, data)
+	m.ICC = iccOf(f.name, data)
 	if f.name == "jpeg" {
 		m = Orient(m, jpegOrientation(data))
 	}
@@ -162,10 +159,8 @@ func Config(path string) (w, h int, err error) {
 }
 
 func configOf(data []byte) (image.Config, error) {
-	for i := range formats {
-		if formats[i].magic(data) {
-			return formats[i].config(data)
-		}
+	if f := formatOf(data); f != nil {
+		return f.config(data)
 	}
 	return image.Config{}, ErrUnsupported
 }

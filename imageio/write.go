@@ -19,6 +19,10 @@ type WriteOptions struct {
 	// Bits16 writes 16 bits per sample to PNG, keeping the float precision
 	// that 8 bits would round away. JPEG is always 8-bit.
 	Bits16 bool
+	// ICC is the colour profile to embed (PNG iCCP chunk, JPEG APP2
+	// segments); nil means the image's own, Image.ICC, and an empty
+	// non-nil slice means none.
+	ICC []byte
 }
 
 // Format is an output file format.
@@ -66,7 +70,10 @@ func WriteWith(path string, m *Image, opt WriteOptions) (err error) {
 }
 
 // Encode writes m to w in format f. JPEG has no alpha channel, so for JPEG
-// the colour is written as is and Alpha is ignored.
+// the colour is written as is and Alpha is ignored. The ICC profile
+// (opt.ICC, else m.ICC) is embedded when there is one; the standard
+// library encoders know nothing of profiles, so it is inserted into their
+// output as it streams past.
 func Encode(w io.Writer, m *Image, f Format, opt WriteOptions) error {
 	if err := m.Check(); err != nil {
 		return err
@@ -74,20 +81,36 @@ func Encode(w io.Writer, m *Image, f Format, opt WriteOptions) error {
 	if !finite(m.Pix) || !finite(m.Alpha) {
 		return errors.New("image contains NaN or infinite values")
 	}
-	switch f {
-	case PNG:
-		return png.Encode(w, m.ToImage(opt.Bits16))
-	case JPEG:
-		q := opt.Quality
-		if q == 0 {
-			q = 95
-		}
-		if q < 1 || q > 100 {
-			return fmt.Errorf("JPEG quality %d outside 1–100", q)
-		}
+	if f != PNG && f != JPEG {
+		return fmt.Errorf("unknown format %d", f)
+	}
+	q := opt.Quality
+	if q == 0 {
+		q = 95
+	}
+	if f == JPEG && (q < 1 || q > 100) {
+		return fmt.Errorf("JPEG quality %d outside 1–100", q)
+	}
+	icc := opt.ICC
+	if icc == nil {
+		icc = m.ICC
+	}
+	iw, err := withICC(w, f, icc)
+	if err != nil {
+		return err
+	}
+	if iw != nil {
+		w = iw
+	}
+	if f == PNG {
+		err = png.Encode(w, m.ToImage(opt.Bits16))
+	} else {
 		opaque := *m
 		opaque.Alpha = nil
-		return jpeg.Encode(w, opaque.ToImage(false), &jpeg.Options{Quality: q})
+		err = jpeg.Encode(w, opaque.ToImage(false), &jpeg.Options{Quality: q})
 	}
-	return fmt.Errorf("unknown format %d", f)
+	if err == nil && iw != nil {
+		err = iw.finish()
+	}
+	return err
 }

@@ -1,4 +1,5 @@
-// Package pngstream encodes 8-bit RGB and RGBA PNG files row by row, so that
+// Package pngstream encodes PNG files row by row (RGB or grey, with or
+// without alpha, 8 or 16 bits, optionally with an ICC profile), so that
 // an image far larger than memory (a 12,800×12,800 upscale is 2 GB as
 // float32) can be written as its rows are produced: only the current and the
 // previous row are held, plus the compressor's window.
@@ -39,8 +40,11 @@ const idatSize = 64 << 10
 type Writer struct {
 	out           io.Writer
 	width, height int
-	channels      int // 3 (RGB) or 4 (RGBA)
+	channels      int // values a pixel in WriteRows: 3 (RGB) or 4 (RGBA)
+	samples       int // samples a pixel in the file: 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
+	bytes         int // bytes a sample: 1 or 2
 	level         int
+	opt           Options
 
 	started bool
 	rows    int // rows written so far
@@ -54,6 +58,23 @@ type Writer struct {
 
 	zw   *zlib.Writer
 	idat chunkWriter
+}
+
+// Options selects what a Writer stores beyond 8-bit RGB. The zero value is
+// 8-bit RGB without a profile.
+type Options struct {
+	// Alpha stores an alpha channel; WriteRows then takes R, G, B, A a
+	// pixel instead of R, G, B.
+	Alpha bool
+	// Gray stores one grey channel (colour type 0, or 4 with alpha): the R
+	// value of every pixel, which is the grey of an image with R = G = B,
+	// as imageio stores grey images. WriteRows still takes RGB(A).
+	Gray bool
+	// Bits16 stores 16 bits a sample, rounded as imageio.To16 rounds.
+	Bits16 bool
+	// ICC, when not empty, is an ICC colour profile written, compressed,
+	// in an iCCP chunk after IHDR.
+	ICC []byte
 }
 
 // NewWriter returns a Writer for a width×height image with alpha (RGBA)
@@ -70,14 +91,28 @@ func NewWriter(out io.Writer, width, height int, hasAlpha bool) *Writer {
 // default for photographs at a cost of some 10–20 % in size, the better
 // trade for a server answering interactively.
 func NewWriterLevel(out io.Writer, width, height int, hasAlpha bool, level int) *Writer {
-	w := &Writer{out: out, width: width, height: height, channels: 3, level: level}
-	if hasAlpha {
-		w.channels = 4
+	return NewWriterOptions(out, width, height, level, Options{Alpha: hasAlpha})
+}
+
+// NewWriterOptions returns a Writer for a width×height image stored as opt
+// says, at a zlib compression level (see NewWriterLevel).
+func NewWriterOptions(out io.Writer, width, height, level int, opt Options) *Writer {
+	w := &Writer{out: out, width: width, height: height, channels: 3, samples: 3, bytes: 1, level: level, opt: opt}
+	if opt.Alpha {
+		w.channels, w.samples = 4, 4
+	}
+	if opt.Gray {
+		w.samples -= 2
+	}
+	if opt.Bits16 {
+		w.bytes = 2
 	}
 	switch {
 	case width <= 0 || height <= 0 || width > MaxSide || height > MaxSide:
 		w.err = fmt.Errorf("pngstream: invalid size %dx%d", width, height)
-	case int64(width)*int64(w.channels) > math.MaxInt32:
+	case len(opt.ICC) > imageio.MaxICC:
+		w.err = fmt.Errorf("pngstream: ICC profile of %d bytes is over the limit of %d", len(opt.ICC), imageio.MaxICC)
+	case int64(width)*int64(max(w.channels, w.samples*w.bytes)) > math.MaxInt32:
 		// A row must fit in memory and in an int on every platform.
 		w.err = fmt.Errorf("pngstream: rows of %d pixels are too wide", width)
 	case level < zlib.HuffmanOnly || level > zlib.BestCompression:
@@ -98,16 +133,20 @@ func (w *Writer) start() error {
 	var ihdr [13]byte
 	binary.BigEndian.PutUint32(ihdr[0:], uint32(w.width))
 	binary.BigEndian.PutUint32(ihdr[4:], uint32(w.height))
-	ihdr[8] = 8 // bit depth
-	ihdr[9] = 2 // colour type: truecolour
-	if w.channels == 4 {
-		ihdr[9] = 6 // truecolour with alpha
-	}
+	ihdr[8] = byte(8 * w.bytes) // bit depth
+	// Colour type: 0 grey, 4 grey with alpha, 2 truecolour, 6 truecolour
+	// with alpha.
+	ihdr[9] = [5]byte{1: 0, 2: 4, 3: 2, 4: 6}[w.samples]
 	// ihdr[10:13]: compression 0 (deflate), filter method 0, no interlace.
 	if err := writeChunk(w.out, "IHDR", ihdr[:]); err != nil {
 		return err
 	}
-	n := w.width * w.channels
+	if len(w.opt.ICC) > 0 {
+		if err := writeICCP(w.out, w.opt.ICC); err != nil {
+			return err
+		}
+	}
+	n := w.width * w.samples * w.bytes
 	w.prev = make([]byte, n) // the row above the first is all zeros by definition
 	w.cur = make([]byte, n)
 	for i := range w.filtered {
@@ -124,8 +163,9 @@ func (w *Writer) start() error {
 
 // WriteRows appends n rows. pix holds them as interleaved R, G, B (and A
 // when the Writer has alpha) values in [0, 1], exactly n·width·channels of
-// them. Values are rounded to 8 bits as imageio does (half up, clamped), so
-// a streamed file is byte-for-byte the image imageio.Encode would store.
+// them. Values are rounded to 8 (or 16) bits as imageio does (half up,
+// clamped), so a streamed file holds the samples imageio.Encode would
+// store.
 // NaN and infinite values are refused, as imageio refuses them, rather than
 // silently stored as black. After an error every later call fails.
 func (w *Writer) WriteRows(pix []float32, n int) error {
@@ -146,7 +186,6 @@ func (w *Writer) WriteRows(pix []float32, n int) error {
 	}
 	for r := range n {
 		src := pix[r*stride : (r+1)*stride]
-		cur := w.cur[:len(src)]
 		for i, v := range src {
 			// One comparison pair rejects NaN (all comparisons false) and
 			// both infinities.
@@ -154,13 +193,46 @@ func (w *Writer) WriteRows(pix []float32, n int) error {
 				w.err = fmt.Errorf("pngstream: row %d has a NaN or infinite value at %d", w.rows, i)
 				return w.err
 			}
-			cur[i] = imageio.To8(v)
 		}
+		w.pack(src)
 		if w.err = w.writeRow(); w.err != nil {
 			return w.err
 		}
 	}
 	return nil
+}
+
+// pack converts one row of RGB(A) values into the file's samples in w.cur.
+func (w *Writer) pack(src []float32) {
+	cur, o := w.cur, 0
+	put := func(v float32) {
+		if w.bytes == 1 {
+			cur[o] = imageio.To8(v)
+			o++
+			return
+		}
+		s := imageio.To16(v)
+		cur[o], cur[o+1] = byte(s>>8), byte(s)
+		o += 2
+	}
+	if w.samples == w.channels && w.bytes == 1 {
+		for i, v := range src { // the common case, kept a plain loop
+			cur[i] = imageio.To8(v)
+		}
+		return
+	}
+	for p := 0; p < len(src); p += w.channels {
+		if w.opt.Gray {
+			put(src[p])
+		} else {
+			put(src[p])
+			put(src[p+1])
+			put(src[p+2])
+		}
+		if w.channels == 4 {
+			put(src[p+3])
+		}
+	}
 }
 
 // writeRow filters w.cur against w.prev, compresses it and advances.
@@ -183,7 +255,8 @@ func (w *Writer) writeRow() error {
 // its sum cannot beat the best so far, which keeps the choice cheap next to
 // deflate.
 func (w *Writer) filter() int {
-	cur, prev, bpp := w.cur, w.prev, w.channels
+	// bpp is the bytes of a whole pixel, what the filters look back by.
+	cur, prev, bpp := w.cur, w.prev, w.samples*w.bytes
 	if w.level == zlib.NoCompression {
 		// Filtering only helps the compressor; without one, keep bytes raw.
 		w.filtered[0][0] = 0
@@ -381,6 +454,21 @@ func writeChunk(out io.Writer, typ string, data []byte) error {
 	}
 	_, err := out.Write(tail[:])
 	return err
+}
+
+// writeICCP writes prof in an iCCP chunk: a profile name, its NUL, the
+// compression method 0 and the zlib-compressed profile.
+func writeICCP(out io.Writer, prof []byte) error {
+	var body bytes.Buffer
+	body.WriteString("ICC Profile\x00\x00")
+	zw := zlib.NewWriter(&body)
+	if _, err := zw.Write(prof); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return writeChunk(out, "iCCP", body.Bytes())
 }
 
 // bandRows is how many rows EncodeImage converts at a time: enough to

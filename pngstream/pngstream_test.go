@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"io"
@@ -316,6 +317,83 @@ func BenchmarkImagePNG(b *testing.B) {
 	for b.Loop() {
 		if err := enc.Encode(io.Discard, m.ToImage(false)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestOptionsMatchImageio streams grey and colour, with and without alpha,
+// at 8 and 16 bits, with a colour profile, and checks that the file holds
+// exactly what imageio's encoder stores for the same image: the same
+// samples, the same kind (grey, depth) and the same profile.
+func TestOptionsMatchImageio(t *testing.T) {
+	const w, h = 23, 17
+	prof := []byte("a made-up ICC profile, any bytes will do \x00\x01\x02")
+	for _, gray := range []bool{false, true} {
+		for _, alpha := range []bool{false, true} {
+			for _, bits16 := range []bool{false, true} {
+				m := imageio.New(w, h)
+				m.Gray = gray
+				copy(m.Pix, testPix(w, h, 3, 9))
+				for i := range m.Pix {
+					m.Pix[i] = min(max(m.Pix[i], 0), 1)
+					if gray {
+						m.Pix[i] = m.Pix[i-i%3]
+					}
+				}
+				ch := 3
+				if alpha {
+					ch = 4
+					m.Alpha = testPix(w, h, 1, 10)
+					for i, v := range m.Alpha {
+						m.Alpha[i] = min(max(v, 0), 1)
+					}
+				}
+				pix := make([]float32, 0, w*h*ch)
+				for i := range w * h {
+					pix = append(pix, m.Pix[3*i:3*i+3]...)
+					if alpha {
+						pix = append(pix, m.Alpha[i])
+					}
+				}
+				name := fmt.Sprintf("gray %v alpha %v 16-bit %v", gray, alpha, bits16)
+				var ours, theirs bytes.Buffer
+				sw := NewWriterOptions(&ours, w, h, zlib.BestSpeed, Options{Alpha: alpha, Gray: gray, Bits16: bits16, ICC: prof})
+				for y := 0; y < h; y += 5 {
+					n := min(5, h-y)
+					if err := sw.WriteRows(pix[y*w*ch:(y+n)*w*ch], n); err != nil {
+						t.Fatalf("%s: %v", name, err)
+					}
+				}
+				if err := sw.Close(); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if err := imageio.Encode(&theirs, m, imageio.PNG, imageio.WriteOptions{Bits16: bits16, ICC: prof}); err != nil {
+					t.Fatal(err)
+				}
+				a, err := imageio.Decode(ours.Bytes(), imageio.ReadOptions{})
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				b, err := imageio.Decode(theirs.Bytes(), imageio.ReadOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if a.Gray != gray || a.Depth != b.Depth || (a.Depth == 16) != bits16 || !bytes.Equal(a.ICC, prof) || (a.Alpha == nil) != (b.Alpha == nil) {
+					t.Errorf("%s: streamed grey %v depth %d profile %q alpha %v; imageio's depth %d alpha %v",
+						name, a.Gray, a.Depth, a.ICC, a.Alpha != nil, b.Depth, b.Alpha != nil)
+					continue
+				}
+				for i := range a.Pix {
+					if a.Pix[i] != b.Pix[i] {
+						t.Fatalf("%s: value %d: %v vs imageio's %v", name, i, a.Pix[i], b.Pix[i])
+					}
+				}
+				for i := range a.Alpha {
+					if a.Alpha[i] != b.Alpha[i] {
+						t.Fatalf("%s: alpha %d: %v vs imageio's %v", name, i, a.Alpha[i], b.Alpha[i])
+					}
+				}
+			}
 		}
 	}
 }

@@ -35,9 +35,13 @@ const (
 	Nearest
 	// Lanczos3 is the 3-lobed windowed sinc.
 	Lanczos3
+	// Area is imresize's box kernel: when shrinking, each output pixel is
+	// the average of the input area it covers (OpenCV's INTER_AREA); when
+	// enlarging, it repeats pixels as Nearest does.
+	Area
 )
 
-var methodNames = []string{"bicubic", "bilinear", "nearest", "lanczos3"}
+var methodNames = []string{"bicubic", "bilinear", "nearest", "lanczos3", "area"}
 
 // String returns the name ParseMethod accepts.
 func (m Method) String() string {
@@ -69,6 +73,8 @@ func (m Method) kernel() (func(float64) float64, float64) {
 		return box, 1
 	case Lanczos3:
 		return lanczos3, 6
+	case Area:
+		return box, 1
 	}
 	return cubic, 4
 }
@@ -472,4 +478,56 @@ func vertical(dst, src []float32, n int, a axis) {
 			}
 		}
 	})
+}
+
+// Alpha resizes a transparency plane the way every learned upscaling method
+// does (they model colour only): MATLAB bicubic, clamped to [0, 1]. It
+// holds the plane resized along x only, so a streamed output can take its
+// alpha band by band with memory for the source height, not the output's.
+type Alpha struct {
+	y    axis
+	cols []float32 // h×dw: the plane resized along x
+	dw   int
+}
+
+// NewAlpha prepares resizing the w×h plane alpha to dw×dh.
+func NewAlpha(alpha []float32, w, h, dw, dh int) (*Alpha, error) {
+	if len(alpha) != w*h {
+		return nil, fmt.Errorf("resample: %d alpha values for %dx%d", len(alpha), w, h)
+	}
+	p, err := NewPlan(w, h, 1, dw, dh, Options{Method: Bicubic})
+	if err != nil {
+		return nil, err
+	}
+	cols := alpha
+	if !p.x.identity {
+		cols = make([]float32, h*dw)
+		horizontal(cols, alpha, h, 1, p.x)
+	}
+	return &Alpha{y: p.y, cols: cols, dw: dw}, nil
+}
+
+// Rows returns output rows [y0, y1) of the resized plane.
+func (a *Alpha) Rows(y0, y1 int) []float32 {
+	out := make([]float32, (y1-y0)*a.dw)
+	if a.y.identity {
+		copy(out, a.cols[y0*a.dw:y1*a.dw])
+	} else {
+		t := a.y.taps
+		band := axis{in: a.y.in, out: y1 - y0, taps: t, idx: a.y.idx[y0*t : y1*t], w: a.y.w[y0*t : y1*t]}
+		vertical(out, a.cols, a.dw, band)
+	}
+	for i, v := range out {
+		out[i] = min(max(v, 0), 1)
+	}
+	return out
+}
+
+// ResizeAlpha is NewAlpha's whole plane at once.
+func ResizeAlpha(alpha []float32, w, h, dw, dh int) ([]float32, error) {
+	a, err := NewAlpha(alpha, w, h, dw, dh)
+	if err != nil {
+		return nil, err
+	}
+	return a.Rows(0, dh), nil
 }

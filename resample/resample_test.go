@@ -3,6 +3,7 @@ package resample
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -44,7 +45,7 @@ func refWeights(in, out int, scale float64, method string, antialias bool) [][]f
 			}
 			return f
 		}
-	case "nearest":
+	case "nearest", "area": // imresize's 'box'; nearest is its unantialiased use
 		width = 1
 		k = func(x float64) float64 {
 			if -0.5 <= x && x < 0.5 {
@@ -52,7 +53,7 @@ func refWeights(in, out int, scale float64, method string, antialias bool) [][]f
 			}
 			return 0
 		}
-		antialias = false
+		antialias = antialias && method == "area"
 	case "lanczos3":
 		width = 6
 		k = func(x float64) float64 {
@@ -140,7 +141,7 @@ func TestAgainstReference(t *testing.T) {
 		{10, 10, 17, 17, 1.7, 1.7}, {20, 11, 8, 5, 0, 0}, {13, 7, 5, 19, 0, 0}, {6, 6, 6, 6, 1, 1},
 		{5, 3, 11, 7, 2.15, 2.15}, {31, 17, 3, 2, 0, 0}, {4, 1, 9, 1, 0, 0}, {1, 4, 1, 13, 0, 0},
 	}
-	for _, m := range []Method{Bicubic, Bilinear, Nearest, Lanczos3} {
+	for _, m := range []Method{Bicubic, Bilinear, Nearest, Lanczos3, Area} {
 		for _, c := range cases {
 			const ch = 3
 			src := make([]float32, c.w*c.h*ch)
@@ -178,7 +179,7 @@ func TestAgainstReference(t *testing.T) {
 
 func TestIdentityIsExact(t *testing.T) {
 	src := []float32{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1, 1.1, -0.2}
-	for _, m := range []Method{Bicubic, Bilinear, Nearest, Lanczos3} {
+	for _, m := range []Method{Bicubic, Bilinear, Nearest, Lanczos3, Area} {
 		got, err := Resize(src, 2, 2, 3, 2, 2, Options{Method: m})
 		if err != nil {
 			t.Fatal(err)
@@ -251,6 +252,10 @@ func TestSimpleKernels(t *testing.T) {
 		{Bilinear, []float32{0, 1}, 4, []float32{0, 0.25, 0.75, 1}, 2, true},
 		// Without antialiasing a ×½ triangle at u = 1.5, 3.5 averages pairs.
 		{Bilinear, []float32{0, 2, 4, 6}, 2, []float32{1, 5}, 0.5, false},
+		// Area ×¼: the box widened to 4 pixels averages each block of 4.
+		{Area, []float32{1, 2, 3, 4, 5, 6, 7, 8}, 2, []float32{2.5, 6.5}, 0.25, true},
+		// Enlarging, the box repeats pixels.
+		{Area, []float32{1, 2}, 4, []float32{1, 1, 2, 2}, 2, true},
 	} {
 		got, err := Resize(c.src, len(c.src), 1, 1, c.n, 1, Options{Method: c.m, ScaleX: c.scale, NoAntialias: !c.antialias})
 		if err != nil {
@@ -362,5 +367,48 @@ func TestPlanConcurrentApply(t *testing.T) {
 				t.Fatal("concurrent Apply gave a different result")
 			}
 		}
+	}
+}
+
+// TestAlphaBands checks that alpha resized band by band equals the whole
+// plane, stays in [0, 1] where bicubic overshoots, and agrees with Resize
+// (columns first) wherever that stays in range.
+func TestAlphaBands(t *testing.T) {
+	const w, h, dw, dh = 7, 5, 23, 16
+	src := make([]float32, w*h)
+	for i := range src {
+		src[i] = float32(i%3) / 2 // 0, ½, 1: sharp steps make bicubic overshoot
+	}
+	whole, err := ResizeAlpha(src, w, h, dw, dh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := NewAlpha(src, w, h, dw, dh)
+	var banded []float32
+	for y := 0; y < dh; y += 6 {
+		banded = append(banded, a.Rows(y, min(y+6, dh))...)
+	}
+	if !slices.Equal(banded, whole) {
+		t.Fatal("bands differ from the whole plane")
+	}
+	ref, _ := Resize(src, w, h, 1, dw, dh, Options{Method: Bicubic})
+	clamped := 0
+	for i, v := range whole {
+		if v < 0 || v > 1 {
+			t.Fatalf("alpha %v out of [0, 1]", v)
+		}
+		r := min(max(ref[i], 0), 1)
+		if r != ref[i] {
+			clamped++
+		}
+		if math.Abs(float64(v-r)) > 1e-6 {
+			t.Fatalf("value %d: %v, clamped bicubic %v", i, v, r)
+		}
+	}
+	if clamped == 0 {
+		t.Error("the test image should make bicubic overshoot somewhere")
+	}
+	if _, err := NewAlpha(src[:3], w, h, dw, dh); err == nil {
+		t.Error("a short plane accepted")
 	}
 }

@@ -164,7 +164,7 @@ func reportFD(m *featdist.Classifier, train, held *dataset.Labeled) error {
 	}
 	fmt.Printf("feature FD, %d train vs %d held-out real images: %.4f\n", len(reals), n, fd)
 	for _, f := range []float64{1.5, 2} {
-		b, err := degrade(reals, f)
+		b, err := blurRoundTrip(reals, f)
 		if err != nil {
 			return err
 		}
@@ -177,8 +177,8 @@ func reportFD(m *featdist.Classifier, train, held *dataset.Labeled) error {
 	return nil
 }
 
-// degrade blurs images by a bicubic round trip through a smaller size.
-func degrade(imgs []*imageio.Image, f float64) ([]*imageio.Image, error) {
+// blurRoundTrip blurs images by a bicubic round trip through a smaller size.
+func blurRoundTrip(imgs []*imageio.Image, f float64) ([]*imageio.Image, error) {
 	out := make([]*imageio.Image, len(imgs))
 	for i, m := range imgs {
 		s, err := resample.Image(m, int(float64(m.W)/f+0.5), int(float64(m.H)/f+0.5), resample.Options{Method: resample.Bicubic})

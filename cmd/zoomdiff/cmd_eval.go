@@ -16,6 +16,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/degrade"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/models"
@@ -54,11 +55,16 @@ func runEval(args []string) error {
 	samples := fs.Int("samples", 1, "outputs drawn per image by a generative method: each is scored, and their mean and spread")
 	seed := fs.String("seed", "", "random seed of a generative method (same as --param seed=K)")
 	crop := fs.Int("crop", 0, "evaluate each image's HR centre crop of this side (0: whole images), e.g. to compare costly methods on the same pixels")
+	degradation := fs.String("degrade", "", "degrade each LR after the bicubic resize, as real photos are: noise:SIGMA (8-bit levels) and/or jpeg:QUALITY, comma-separated (scores stay against the clean HR)")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("unexpected arguments %q: folders go in --data", fs.Args())
+	}
+	input, err := degrade.ParseInput(*degradation)
+	if err != nil {
+		return err
 	}
 	if *samples < 1 || *samples > 64 {
 		return fmt.Errorf("--samples %d outside [1, 64]", *samples)
@@ -99,7 +105,7 @@ func runEval(args []string) error {
 	defer stop()
 	var all []evaluate.Result
 	for _, set := range sets {
-		rs, err := evaluate.Run(ctx, set, up, evaluate.Config{Scales: sc, Workers: *workers, FloatOutput: *float, PerImage: *perImage && *asJSON, Samples: *samples, Crop: *crop})
+		rs, err := evaluate.Run(ctx, set, up, evaluate.Config{Scales: sc, Workers: *workers, FloatOutput: *float, PerImage: *perImage && *asJSON, Samples: *samples, Crop: *crop, Input: input})
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return errors.New("interrupted")

@@ -152,7 +152,7 @@ func runEvalGen(args []string) error {
 	if rep.ReconFD, err = fd(recons); err != nil {
 		return fmt.Errorf("reconstructions: %w", err)
 	}
-	blurred, err := degrade(reals, *blur)
+	blurred, err := blurRoundTrip(reals, *blur)
 	if err != nil {
 		return err
 	}

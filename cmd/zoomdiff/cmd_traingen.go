@@ -80,7 +80,7 @@ func runTrainGen(args []string) error {
 	if err != nil {
 		return err
 	}
-	tr, err := nf.newTrainer(ae, set, f, true)
+	tr, err := nf.newTrainer(ae, set, f, true, diffusion.DegradeBicubic)
 	if err != nil {
 		return err
 	}

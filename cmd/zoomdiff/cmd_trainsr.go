@@ -78,6 +78,8 @@ func runTrainSR(args []string) error {
 	fs := flag.NewFlagSet("train sr", flag.ContinueOnError)
 	f := addSRFlags(fs, false)
 	aePath := fs.String("ae", "", "stage-1 auto-encoder file (default: the built-in one); embedded into the SR model")
+	init := fs.String("init", "", "SR model to fine-tune (its U-Net, latent statistics and auto-encoder) instead of fresh weights")
+	degradation := fs.String("degradation", "bicubic", "how training LRs are made from HR crops: bicubic (the benchmark protocol) or real (blur, resize, noise and JPEG: package degrade)")
 	nf := addNewModelFlags(fs, diffusion.PredictEps)
 	if err := parseArgs(fs, args); err != nil {
 		return err
@@ -85,21 +87,39 @@ func runTrainSR(args []string) error {
 	if err := f.check(); err != nil {
 		return err
 	}
+	deg := diffusion.DegradeBicubic
+	switch *degradation {
+	case "bicubic":
+	case diffusion.DegradeReal:
+		deg = diffusion.DegradeReal
+	default:
+		return fmt.Errorf("--degradation %q: want bicubic or real", *degradation)
+	}
 	set, err := dataset.LoadDirs(strings.Split(*f.data, ","), f.opt.Crop)
 	if err != nil {
 		return err
 	}
 	var tr *diffusion.Trainer
-	if *f.resume {
+	switch {
+	case *f.resume:
 		if tr, err = diffusion.Resume(*f.out+".train", set, f.opt); err != nil {
 			return fmt.Errorf("resume: %w", err)
 		}
-	} else {
+	case *init != "":
+		s, err := diffusion.LoadSR(*init)
+		if err != nil {
+			return err
+		}
+		s.Config.Degradation = deg
+		if tr, err = diffusion.NewTrainer(s, set, f.opt); err != nil {
+			return err
+		}
+	default:
 		ae, err := models.AutoEncoder(*aePath)
 		if err != nil {
 			return err
 		}
-		if tr, err = nf.newTrainer(ae, set, f, false); err != nil {
+		if tr, err = nf.newTrainer(ae, set, f, false, deg); err != nil {
 			return err
 		}
 	}
@@ -173,7 +193,7 @@ func addNewModelFlags(fs *flag.FlagSet, pred string) *newModelFlags {
 // newTrainer builds a fresh model (a generator when gen is set) around ae
 // with the flags' U-Net, estimates its latent statistics on set and
 // returns a trainer for it.
-func (nf *newModelFlags) newTrainer(ae *autoencoder.Model, set *dataset.Set, f *srFlags, gen bool) (*diffusion.Trainer, error) {
+func (nf *newModelFlags) newTrainer(ae *autoencoder.Model, set *dataset.Set, f *srFlags, gen bool, degradation string) (*diffusion.Trainer, error) {
 	if *nf.norm != "channel" && *nf.norm != "global" {
 		return nil, fmt.Errorf("--norm %q: want channel or global", *nf.norm)
 	}
@@ -209,6 +229,7 @@ func (nf *newModelFlags) newTrainer(ae *autoencoder.Model, set *dataset.Set, f *
 	if err := s.SetPrediction(*nf.pred); err != nil {
 		return nil, err
 	}
+	s.Config.Degradation = degradation
 	logf(*f.quiet, "latent shift %v, scale %v", shift, scale)
 	return diffusion.NewTrainer(s, set, f.opt)
 }

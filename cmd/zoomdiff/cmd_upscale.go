@@ -15,6 +15,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
 )
 
 func init() {
@@ -69,7 +70,7 @@ const maxStreamedPixels = 1_000_000_000
 func runUpscale(args []string) error {
 	fs := flag.NewFlagSet("upscale", flag.ContinueOnError)
 	method := fs.String("method", "model", "upscaling method: "+methodList())
-	model := fs.String("model", "", "weights file, for learned methods (model: default builtin:sr)")
+	model := fs.String("model", "", "weights file or built-in name, for learned methods (model: default builtin:sr; real: builtin:real, the same as --model real)")
 	samples := fs.Int("samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
 	seed := fs.Uint64("seed", 0, "model: random seed; the same seed gives the same samples")
 	steps := fs.Int("steps", 50, "model: denoising steps")
@@ -84,12 +85,14 @@ func runUpscale(args []string) error {
 	fs.Var(params, "param", "method setting name=value (repeatable)")
 	scale := fs.Float64("scale", 0, "scale factor, any real number above 0 (output ceil(W·S)×ceil(H·S))")
 	size := fs.String("size", "", "output size WxH, or Wx / xH to keep the aspect ratio")
-	out := fs.String("o", "", "output file, .png or .jpg (required)")
+	out := fs.String("o", "", "output file, .png or .jpg, or output folder when INPUT is a folder (required)")
+	overwrite := fs.Bool("overwrite", false, "folder mode: redo outputs that already exist (default: skip them)")
 	maxPixels := fs.Int64("max-pixels", 0, "refuse outputs with more pixels than this (default: 100 M for methods that hold the output whole, 1 G for the model's streamed output)")
 	quality := fs.Int("quality", 95, "JPEG quality 1-100")
-	bits16 := fs.Bool("16", false, "write 16-bit PNG")
+	bits16 := fs.Bool("16", false, "write 16-bit PNG (automatic when the input has 16 bits a sample)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT [flags]")
+		fmt.Fprintln(fs.Output(), "       zoomdiff upscale DIR (--scale S | --size WxH) -o OUTDIR [--overwrite] [flags]")
 		fs.PrintDefaults()
 	}
 	if err := parseArgs(fs, args); err != nil {
@@ -101,11 +104,17 @@ func runUpscale(args []string) error {
 	case scaleSet && !(*scale > 0):
 		return fmt.Errorf("scale %g: want a finite number above 0", *scale)
 	case fs.NArg() != 1:
-		return errors.New("want exactly one input file (usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT)")
+		return errors.New("want exactly one input file or folder (usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT)")
 	case *out == "":
 		return errors.New("no output file: give -o OUTPUT")
 	case scaleSet == (*size != ""):
 		return errors.New("give exactly one of --scale and --size")
+	}
+	in := fs.Arg(0)
+	st, err := os.Stat(in)
+	folder := err == nil && st.IsDir()
+	if folder && (*meanOut != "" || *stdOut != "") {
+		return errors.New("--mean and --std name single files: they are not for folder mode")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -116,6 +125,18 @@ func runUpscale(args []string) error {
 			modelOnly = true
 		}
 	})
+	write := imageio.WriteOptions{Quality: *quality, Bits16: *bits16}
+	// one upscales one file; report, when set, takes its progress instead
+	// of its own bars and lines (folder mode).
+	var one func(ctx context.Context, in, out string, report func(stage string, done, total int)) error
+	outputs := func(out string) []string { return []string{out} }
+	var sr *diffusion.SR   // folder mode loads the model once, for every file
+	if *method == "real" { // the model method with the real-photo weights: streamed, with every model flag
+		*method = "model"
+		if *model == "" {
+			*model = "builtin:real"
+		}
+	}
 	if *method == "model" {
 		switch {
 		case *band < 1:
@@ -125,16 +146,8 @@ func runUpscale(args []string) error {
 		case *samples < 1:
 			return fmt.Errorf("--samples %d: want at least 1", *samples)
 		}
-		inW, inH, err := imageio.Config(fs.Arg(0))
-		if err != nil {
-			return err
-		}
 		if *maxPixels == 0 {
 			*maxPixels = maxStreamedPixels
-		}
-		w, h, err := evaluate.TargetSize(inW, inH, *scale, *size, *maxPixels)
-		if err != nil {
-			return err
 		}
 		opt, err := diffusion.ParseSampleOptions(params)
 		if err != nil {
@@ -148,24 +161,75 @@ func runUpscale(args []string) error {
 		if *temperature == 0 {
 			opt.Temperature = -1 // likewise
 		}
-		u := &modelUpscale{model: *model, in: fs.Arg(0), out: *out, w: w, h: h, opt: opt, mean: *meanOut, std: *stdOut,
-			band: *band, write: imageio.WriteOptions{Quality: *quality, Bits16: *bits16}, quiet: *quiet, stderr: os.Stderr}
-		return u.run(ctx)
+		one = func(ctx context.Context, in, out string, report func(string, int, int)) error {
+			inW, inH, err := imageio.Config(in)
+			if err != nil {
+				return err
+			}
+			w, h, err := evaluate.TargetSize(inW, inH, *scale, *size, *maxPixels)
+			if err != nil {
+				return err
+			}
+			u := &modelUpscale{model: *model, sr: sr, in: in, out: out, w: w, h: h, opt: opt, mean: *meanOut, std: *stdOut,
+				band: *band, write: write, quiet: *quiet, stderr: os.Stderr, report: report}
+			return u.run(ctx)
+		}
+		outputs = func(out string) []string { return samplePaths(out, *samples) }
+		if folder {
+			if sr, err = models.SR(*model); err != nil {
+				return err
+			}
+			if err := sr.CheckOptions(opt); err != nil {
+				return err
+			}
+		}
+	} else {
+		if modelOnly {
+			return fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model, not %s", *method)
+		}
+		one = func(ctx context.Context, in, out string, report func(string, int, int)) error {
+			w, h, err := evaluate.UpscaleFile(ctx, evaluate.UpscaleRequest{
+				Input: in, Output: out,
+				Method: *method, Options: evaluate.Options{Model: *model, Params: params},
+				Scale: *scale, Size: *size, MaxPixels: *maxPixels,
+				Write: keepWriteOptions(in, out, write),
+			})
+			if err != nil {
+				return err
+			}
+			if !*quiet && report == nil {
+				fmt.Fprintf(os.Stderr, "wrote %s (%dx%d, %s)\n", out, w, h, *method)
+			}
+			return nil
+		}
+		if folder {
+			// Refuse an unknown method or bad settings once, not once a file.
+			if _, err := evaluate.New(*method, evaluate.Options{Model: *model, Params: params}); err != nil {
+				return err
+			}
+		}
 	}
-	if modelOnly {
-		return fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model, not %s", *method)
+	if folder {
+		f := &folderUpscale{in: in, out: *out, overwrite: *overwrite, quiet: *quiet, stderr: os.Stderr, one: one, outputs: outputs}
+		return f.run(ctx)
 	}
-	w, h, err := evaluate.UpscaleFile(ctx, evaluate.UpscaleRequest{
-		Input: fs.Arg(0), Output: *out,
-		Method: *method, Options: evaluate.Options{Model: *model, Params: params},
-		Scale: *scale, Size: *size, MaxPixels: *maxPixels,
-		Write: imageio.WriteOptions{Quality: *quality, Bits16: *bits16},
-	})
+	return one(ctx, in, *out, nil)
+}
+
+// keepWriteOptions is base with what the input file carries: its ICC
+// profile, and 16 bits a sample for PNG output when the input has more
+// than 8. An input whose headers cannot be read gets base unchanged; the
+// upscale then reports the problem itself.
+func keepWriteOptions(in, out string, base imageio.WriteOptions) imageio.WriteOptions {
+	info, err := imageio.Probe(in)
 	if err != nil {
-		return err
+		return base
 	}
-	if !*quiet {
-		fmt.Fprintf(os.Stderr, "wrote %s (%dx%d, %s)\n", *out, w, h, *method)
+	if f, err := imageio.FormatFor(out); err == nil && f == imageio.PNG && info.Depth > 8 {
+		base.Bits16 = true
 	}
-	return nil
+	if base.ICC == nil {
+		base.ICC = info.ICC
+	}
+	return base
 }

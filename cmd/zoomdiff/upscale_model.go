@@ -1,6 +1,7 @@
 package main
 
 import (
+	"compress/zlib"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/pngstream"
 	"github.com/zoomdiff/zoomdiff/progress"
+	"github.com/zoomdiff/zoomdiff/resample"
 )
 
 // stdGain maps the per-pixel standard deviation to grey levels in the
@@ -25,6 +27,7 @@ const stdGain = 8
 // modelUpscale is one `zoomdiff upscale` with the diffusion model.
 type modelUpscale struct {
 	model     string
+	sr        *diffusion.SR // the loaded model, or nil to load model
 	in, out   string
 	w, h      int
 	opt       diffusion.SampleOptions
@@ -33,6 +36,10 @@ type modelUpscale struct {
 	write     imageio.WriteOptions
 	quiet     bool
 	stderr    io.Writer
+	// report, when set, takes the progress (stage "sample" or "decode")
+	// instead of the bars, and the closing "wrote" line is left out: folder
+	// mode shows one bar for the whole run.
+	report func(stage string, done, total int)
 }
 
 // samplePaths names the sample files: OUT itself for one sample, else
@@ -52,13 +59,20 @@ func samplePaths(out string, n int) []string {
 
 // run samples the latents of the input, then decodes every sample band by
 // band into its file, with the mean and the standard-deviation map
-// computed from the same bands. 8-bit PNGs are streamed, so memory does
-// not grow with the output size; JPEG and 16-bit PNG outputs are held
-// whole before encoding.
+// computed from the same bands. PNGs are streamed, so memory does not
+// grow with the output size; JPEG outputs are held whole before encoding.
+//
+// What the input carries survives in the samples and the mean: a grey
+// input gives grey files, a 16-bit PNG input gives 16-bit PNGs, and its
+// ICC profile is embedded. The standard-deviation map is a plain 8-bit
+// (or --16) RGB picture without a profile.
 func (u *modelUpscale) run(ctx context.Context) error {
-	s, err := models.SR(u.model)
-	if err != nil {
-		return err
+	s := u.sr
+	if s == nil {
+		var err error
+		if s, err = models.SR(u.model); err != nil {
+			return err
+		}
 	}
 	if err := s.CheckOptions(u.opt); err != nil {
 		return err
@@ -77,6 +91,7 @@ func (u *modelUpscale) run(ctx context.Context) error {
 	all := append(append([]string(nil), paths...), extra...)
 	formats := make([]imageio.Format, len(all))
 	for i, p := range all {
+		var err error
 		if formats[i], err = imageio.FormatFor(p); err != nil {
 			return err
 		}
@@ -85,10 +100,23 @@ func (u *modelUpscale) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// Per output: the samples and the mean keep the input's kind.
+	kinds := make([]sinkKind, len(all))
+	for i := range all {
+		k := sinkKind{alpha: lr.Alpha != nil, write: u.write}
+		if u.std == "" || i < len(all)-1 {
+			k.gray = lr.Gray
+			k.write.Bits16 = u.write.Bits16 || formats[i] == imageio.PNG && lr.Depth > 8
+			if k.write.ICC == nil {
+				k.write.ICC = lr.ICC
+			}
+		}
+		kinds[i] = k
+	}
 	start := time.Now()
 	var tm diffusion.Timings
 	u.opt.Timings = &tm
-	bar := progress.New(u.stderr, "sample", u.opt.Steps, u.quiet)
+	bar := u.bar("sample", u.opt.Steps)
 	u.opt.Progress = func(done, total int) { bar.Update(done, "") }
 	lats, err := s.Latents(ctx, lr, u.opt)
 	bar.Finish()
@@ -102,12 +130,17 @@ func (u *modelUpscale) run(ctx context.Context) error {
 		}
 	}
 	decodeStart := time.Now()
-	hasAlpha := lr.Alpha != nil
-	bar = progress.New(u.stderr, "decode", u.h, u.quiet)
+	var alphaPlan *resample.Alpha
+	if lr.Alpha != nil {
+		if alphaPlan, err = resample.NewAlpha(lr.Alpha, lr.W, lr.H, u.w, u.h); err != nil {
+			return err
+		}
+	}
+	bar = u.bar("decode", u.h)
 	err = atomicfile.WriteAll(all, func(ws []io.Writer) error {
 		sinks := make([]rowSink, len(all))
 		for i := range all {
-			sinks[i] = newRowSink(ws[i], formats[i], u.w, u.h, hasAlpha, u.write)
+			sinks[i] = newRowSink(ws[i], formats[i], u.w, u.h, kinds[i])
 		}
 		for y0 := 0; y0 < u.h; y0 += u.band {
 			if err := ctx.Err(); err != nil {
@@ -129,8 +162,8 @@ func (u *modelUpscale) run(ctx context.Context) error {
 				}
 			}
 			var alpha []float32
-			if hasAlpha {
-				alpha = alphaRows(lr, u.w, u.h, y0, y1)
+			if alphaPlan != nil {
+				alpha = alphaPlan.Rows(y0, y1)
 			}
 			for i, b := range bands {
 				if err := sinks[i].WriteRows(withAlpha(b, alpha), y1-y0); err != nil {
@@ -150,12 +183,37 @@ func (u *modelUpscale) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if !u.quiet {
+	if !u.quiet && u.report == nil {
 		fmt.Fprintf(u.stderr, "wrote %s (%dx%d, %d sample(s), %d steps) in %.1fs: encode %.1fs, diffusion %.1fs, decode %.1fs\n",
 			strings.Join(all, ", "), u.w, u.h, n, u.opt.Steps, time.Since(start).Seconds(),
 			tm.Encode.Seconds(), tm.Diffusion.Seconds(), time.Since(decodeStart).Seconds())
 	}
 	return nil
+}
+
+// stageBar is where run reports a stage's progress: a progress.Bar, or
+// the report hook.
+type stageBar interface {
+	Update(done int, status string)
+	Finish()
+}
+
+// reportBar passes a stage's progress to modelUpscale.report.
+type reportBar struct {
+	stage string
+	total int
+	f     func(stage string, done, total int)
+}
+
+func (r reportBar) Update(done int, _ string) { r.f(r.stage, done, r.total) }
+func (r reportBar) Finish()                   {}
+
+// bar returns the progress reporter of one stage.
+func (u *modelUpscale) bar(stage string, total int) stageBar {
+	if u.report != nil {
+		return reportBar{stage: stage, total: total, f: u.report}
+	}
+	return progress.New(u.stderr, stage, total, u.quiet)
 }
 
 // meanStd is the per-value mean of the samples' rows and the uncertainty
@@ -185,30 +243,6 @@ func meanStd(rows [][]float32) (mean, std []float32) {
 	return mean, std
 }
 
-// alphaRows resizes the input's alpha to the output size with bilinear
-// interpolation (pixel centres aligned), for rows y0 to y1 only.
-func alphaRows(lr *imageio.Image, w, h, y0, y1 int) []float32 {
-	out := make([]float32, (y1-y0)*w)
-	sy, sx := float64(lr.H)/float64(h), float64(lr.W)/float64(w)
-	at := func(x, y int) float32 {
-		return lr.Alpha[min(max(y, 0), lr.H-1)*lr.W+min(max(x, 0), lr.W-1)]
-	}
-	for y := y0; y < y1; y++ {
-		fy := (float64(y)+0.5)*sy - 0.5
-		iy := int(math.Floor(fy))
-		ty := float32(fy - float64(iy))
-		for x := range w {
-			fx := (float64(x)+0.5)*sx - 0.5
-			ix := int(math.Floor(fx))
-			tx := float32(fx - float64(ix))
-			top := at(ix, iy)*(1-tx) + at(ix+1, iy)*tx
-			bot := at(ix, iy+1)*(1-tx) + at(ix+1, iy+1)*tx
-			out[(y-y0)*w+x] = top*(1-ty) + bot*ty
-		}
-	}
-	return out
-}
-
 // withAlpha interleaves RGB rows with alpha (nil: RGB unchanged).
 func withAlpha(rgb, alpha []float32) []float32 {
 	if alpha == nil {
@@ -227,13 +261,21 @@ type rowSink interface {
 	Close() error
 }
 
-// newRowSink streams 8-bit PNG; other outputs are gathered whole and
-// encoded by imageio on Close.
-func newRowSink(w io.Writer, f imageio.Format, width, height int, alpha bool, opt imageio.WriteOptions) rowSink {
-	if f == imageio.PNG && !opt.Bits16 {
-		return pngstream.NewWriter(w, width, height, alpha)
+// sinkKind is how one output is stored: with alpha, as grey, and the
+// write options (bit depth, ICC profile, JPEG quality).
+type sinkKind struct {
+	alpha, gray bool
+	write       imageio.WriteOptions
+}
+
+// newRowSink streams PNG (8 or 16 bits, RGB or grey, with the profile);
+// JPEG is gathered whole and encoded by imageio on Close.
+func newRowSink(w io.Writer, f imageio.Format, width, height int, k sinkKind) rowSink {
+	if f == imageio.PNG {
+		return pngstream.NewWriterOptions(w, width, height, zlib.DefaultCompression,
+			pngstream.Options{Alpha: k.alpha, Gray: k.gray, Bits16: k.write.Bits16, ICC: k.write.ICC})
 	}
-	return &wholeSink{w: w, f: f, opt: opt, m: &imageio.Image{W: width, H: height}, alpha: alpha}
+	return &wholeSink{w: w, f: f, opt: k.write, m: &imageio.Image{W: width, H: height, Gray: k.gray}, alpha: k.alpha}
 }
 
 type wholeSink struct {

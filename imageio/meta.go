@@ -1,0 +1,305 @@
+package imageio
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+)
+
+// MaxICC is the largest ICC profile read from or written to a file, 16 MiB.
+// Real profiles are a few hundred bytes to a few megabytes; the bound keeps
+// a crafted zlib stream in a PNG from inflating without limit, and JPEG
+// cannot carry more than 255 APP2 segments (about 16 MiB) anyway.
+const MaxICC = 16 << 20
+
+// Info is what an image file says about itself in its headers, read
+// without decoding the pixels.
+type Info struct {
+	// Format is "png", "jpeg", "bmp" or "webp".
+	Format string
+	// W and H are the size as displayed (JPEG EXIF orientation applied).
+	W, H int
+	// Depth is the bits per sample: 16 for 16-bit PNGs, else 8.
+	Depth int
+	// ICC is the embedded colour profile, nil when there is none (or when
+	// it is malformed: the pixels are still good).
+	ICC []byte
+}
+
+// Probe reads the headers of the image file at path: its format, size, bit
+// depth and colour profile, exactly as Read would set them, without
+// decoding any pixel. Errors name the file.
+func Probe(path string) (Info, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Info{}, fmt.Errorf("decode %s: %w", path, err)
+	}
+	f := formatOf(data)
+	if f == nil {
+		return Info{}, fmt.Errorf("decode %s: %w", path, ErrUnsupported)
+	}
+	cfg, err := f.config(data)
+	if err != nil {
+		return Info{}, fmt.Errorf("decode %s: %s header: %w", path, f.name, err)
+	}
+	in := Info{Format: f.name, W: cfg.Width, H: cfg.Height, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data)}
+	if o := jpegOrientation(data); f.name == "jpeg" && o >= 5 && o <= 8 {
+		in.W, in.H = in.H, in.W
+	}
+	return in, nil
+}
+
+func formatOf(data []byte) *format {
+	for i := range formats {
+		if formats[i].magic(data) {
+			return &formats[i]
+		}
+	}
+	return nil
+}
+
+// depthOf is the bits per sample of a file: the IHDR bit depth for PNG
+// (16, or 8 for 8 and fewer), 8 for the other formats, which Go decodes
+// only at 8 bits.
+func depthOf(format string, data []byte) int {
+	if format == "png" && len(data) > 24 && data[24] == 16 {
+		return 16
+	}
+	return 8
+}
+
+// iccOf returns the ICC profile embedded in a file of the given format, or
+// nil when there is none or it is malformed.
+func iccOf(format string, data []byte) []byte {
+	switch format {
+	case "png":
+		return pngICC(data)
+	case "jpeg":
+		return jpegICC(data)
+	case "webp":
+		return webpICC(data)
+	}
+	return nil
+}
+
+// pngICC reads the iCCP chunk (profile name, NUL, compression method 0,
+// zlib stream) that precedes the image data.
+func pngICC(data []byte) []byte {
+	p := 8
+	for p+12 <= len(data) {
+		n := int64(binary.BigEndian.Uint32(data[p:]))
+		typ := string(data[p+4 : p+8])
+		if n > int64(len(data)-p-12) {
+			return nil
+		}
+		body := data[p+8 : p+8+int(n)]
+		switch typ {
+		case "iCCP":
+			i := bytes.IndexByte(body, 0)
+			if i < 1 || i > 79 || i+2 > len(body) || body[i+1] != 0 {
+				return nil
+			}
+			zr, err := zlib.NewReader(bytes.NewReader(body[i+2:]))
+			if err != nil {
+				return nil
+			}
+			prof, err := io.ReadAll(io.LimitReader(zr, MaxICC+1))
+			if err != nil || len(prof) == 0 || len(prof) > MaxICC {
+				return nil
+			}
+			return prof
+		case "IDAT", "IEND":
+			return nil
+		}
+		p += 12 + int(n)
+	}
+	return nil
+}
+
+// iccMarker opens every APP2 segment that carries a piece of an ICC
+// profile; a sequence number (from 1) and the segment count follow it.
+const iccMarker = "ICC_PROFILE\x00"
+
+// jpegICC joins the profile pieces of a JPEG's APP2 segments in sequence
+// order. Missing, repeated or inconsistent pieces make the profile count
+// as absent.
+func jpegICC(data []byte) []byte {
+	var parts [][]byte
+	ok := true
+	jpegSegments(data, func(marker byte, seg []byte) bool {
+		if marker != 0xE2 || len(seg) < len(iccMarker)+2 || string(seg[:len(iccMarker)]) != iccMarker {
+			return true
+		}
+		seq, count := int(seg[len(iccMarker)]), int(seg[len(iccMarker)+1])
+		if parts == nil {
+			parts = make([][]byte, count)
+		}
+		if count != len(parts) || seq < 1 || seq > count || parts[seq-1] != nil {
+			ok = false
+			return false
+		}
+		parts[seq-1] = seg[len(iccMarker)+2:]
+		return true
+	})
+	if !ok || len(parts) == 0 {
+		return nil
+	}
+	var prof []byte
+	for _, p := range parts {
+		if p == nil {
+			return nil
+		}
+		prof = append(prof, p...)
+	}
+	if len(prof) == 0 {
+		return nil
+	}
+	return prof
+}
+
+// webpICC reads the ICCP chunk of an extended (VP8X) WebP file.
+func webpICC(data []byte) []byte {
+	p := 12
+	for p+8 <= len(data) {
+		n := int64(binary.LittleEndian.Uint32(data[p+4:]))
+		if n > int64(len(data)-p-8) {
+			return nil
+		}
+		if string(data[p:p+4]) == "ICCP" {
+			if n == 0 || n > MaxICC {
+				return nil
+			}
+			return bytes.Clone(data[p+8 : p+8+int(n)]) // not a view that would pin the whole file
+		}
+		p += 8 + int(n) + int(n&1) // chunks are padded to an even size
+	}
+	return nil
+}
+
+// pngICCChunk is a whole iCCP chunk (length, type, data, CRC) holding prof.
+func pngICCChunk(prof []byte) ([]byte, error) {
+	if len(prof) > MaxICC {
+		return nil, fmt.Errorf("ICC profile of %d bytes is over the limit of %d", len(prof), MaxICC)
+	}
+	var body bytes.Buffer
+	body.WriteString("ICC Profile\x00\x00") // name, its terminator, compression method 0 (deflate)
+	zw := zlib.NewWriter(&body)
+	if _, err := zw.Write(prof); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	chunk := make([]byte, 8, body.Len()+12)
+	binary.BigEndian.PutUint32(chunk, uint32(body.Len()))
+	copy(chunk[4:], "iCCP")
+	chunk = append(chunk, body.Bytes()...)
+	return binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:])), nil
+}
+
+// jpegICCMax is the most profile bytes one APP2 segment carries: 65535,
+// less the length field, the marker string, the sequence number and count.
+const jpegICCMax = 65535 - 2 - len(iccMarker) - 2
+
+// jpegICCSegments is prof as APP2 segments, split every jpegICCMax bytes.
+func jpegICCSegments(prof []byte) ([]byte, error) {
+	count := (len(prof) + jpegICCMax - 1) / jpegICCMax
+	if count > 255 {
+		return nil, fmt.Errorf("ICC profile of %d bytes is too large for JPEG (at most %d)", len(prof), 255*jpegICCMax)
+	}
+	out := make([]byte, 0, len(prof)+count*18)
+	for i := range count {
+		part := prof[i*jpegICCMax : min((i+1)*jpegICCMax, len(prof))]
+		out = append(out, 0xFF, 0xE2)
+		out = binary.BigEndian.AppendUint16(out, uint16(2+len(iccMarker)+2+len(part)))
+		out = append(out, iccMarker...)
+		out = append(out, byte(i+1), byte(count))
+		out = append(out, part...)
+	}
+	return out, nil
+}
+
+// insertWriter passes its bytes through to w, except that after the first
+// len(head) bytes, which it checks against check, it writes ins. It lets
+// metadata the standard encoders cannot write go in at the byte level
+// without holding the encoded file.
+type insertWriter struct {
+	w     io.Writer
+	head  []byte // the bytes before the insertion point, as they arrive
+	want  int    // how many bytes come before the insertion point
+	check func(head []byte) error
+	ins   []byte
+	done  bool
+}
+
+func (iw *insertWriter) Write(p []byte) (int, error) {
+	if iw.done {
+		return iw.w.Write(p)
+	}
+	k := min(len(p), iw.want-len(iw.head))
+	iw.head = append(iw.head, p[:k]...)
+	if len(iw.head) < iw.want {
+		return len(p), nil
+	}
+	if err := iw.check(iw.head); err != nil {
+		return 0, err
+	}
+	iw.done = true
+	if _, err := iw.w.Write(iw.head); err != nil {
+		return 0, err
+	}
+	if _, err := iw.w.Write(iw.ins); err != nil {
+		return 0, err
+	}
+	n, err := iw.w.Write(p[k:])
+	return k + n, err
+}
+
+// finish reports an encoder output too short to have reached the
+// insertion point, which would otherwise lose the metadata silently.
+func (iw *insertWriter) finish() error {
+	if !iw.done {
+		return errors.New("encoder output ended before the metadata could be inserted")
+	}
+	return nil
+}
+
+// withICC wraps w so that prof is inserted where format f keeps it: after
+// the IHDR chunk of a PNG (signature 8 bytes, IHDR 25), right after the
+// SOI marker of a JPEG (the standard encoder writes no JFIF APP0, which
+// would have to come first). A nil or empty prof returns w unchanged.
+func withICC(w io.Writer, f Format, prof []byte) (*insertWriter, error) {
+	if len(prof) == 0 {
+		return nil, nil
+	}
+	switch f {
+	case PNG:
+		chunk, err := pngICCChunk(prof)
+		if err != nil {
+			return nil, err
+		}
+		return &insertWriter{w: w, want: 33, ins: chunk, check: func(h []byte) error {
+			if string(h[12:16]) != "IHDR" {
+				return errors.New("PNG encoder did not start with IHDR")
+			}
+			return nil
+		}}, nil
+	case JPEG:
+		segs, err := jpegICCSegments(prof)
+		if err != nil {
+			return nil, err
+		}
+		return &insertWriter{w: w, want: 2, ins: segs, check: func(h []byte) error {
+			if h[0] != 0xFF || h[1] != 0xD8 {
+				return errors.New("JPEG encoder did not start with SOI")
+			}
+			return nil
+		}}, nil
+	}
+	return nil, fmt.Errorf("unknown format %d", f)
+}
