@@ -21,6 +21,8 @@ var (
 	srFile []byte
 	//go:embed gen.safetensors
 	genFile []byte
+	//go:embed real.safetensors
+	realFile []byte
 )
 
 // Builtin is one embedded model file.
@@ -35,14 +37,17 @@ func List() []Builtin {
 	return []Builtin{
 		{Name: "builtin:ae", Summary: "stage 1: encoder (f = 4, 16 latent channels) + implicit decoder, trained on the photo folders", Data: aeFile},
 		{Name: "builtin:sr", Summary: "stages 2-3: latent diffusion SR (x4 training pairs, v-prediction, alignment fine-tuned) with builtin:ae inside; renders any scale", Data: srFile},
+		{Name: "builtin:real", Summary: "builtin:sr fine-tuned on real-photo inputs (blur, resize, noise, JPEG: package degrade); for photos and web images rather than clean bicubic-shrunk ones", Data: realFile},
 		{Name: "builtin:gen", Summary: "generation from noise: unconditional latent diffusion over builtin:ae's 8x8 latents of CIFAR-10 (32x32), v-prediction; renders any size", Data: genFile},
 	}
 }
 
-// Find returns the embedded model called name, or false.
+// Find returns the embedded model called name ("builtin:real", or just
+// "real"), or false. A built-in name wins over a file of that name in the
+// working directory; model files are named NAME.safetensors.
 func Find(name string) (Builtin, bool) {
 	for _, b := range List() {
-		if b.Name == name {
+		if b.Name == name || b.Name == "builtin:"+name {
 			return b, true
 		}
 	}
@@ -97,22 +102,31 @@ func Generator(path string) (*diffusion.SR, error) {
 	return diffusion.LoadGenerator(path)
 }
 
-// The "model" upscaling method lives here rather than in diffusion so that
-// an empty --model means the built-in model.
+// The learned upscaling methods live here rather than in diffusion so that
+// an empty --model means a built-in model: "model" is builtin:sr, "real"
+// builtin:real; both take the same params.
 func init() {
-	evaluate.Register("model", "latent diffusion SR with the implicit decoder (--model FILE, default builtin:sr; params sampler, steps, eta, seed, strength, tile, overlap)",
-		func(o evaluate.Options) (evaluate.Upscaler, error) {
+	for _, m := range []struct{ method, model, summary string }{
+		{"model", "builtin:sr", "latent diffusion SR with the implicit decoder (--model FILE, default builtin:sr; params sampler, steps, eta, seed, strength, tile, overlap)"},
+		{"real", "builtin:real", "the model method with builtin:real: for photos with blur, noise or JPEG artefacts (same params)"},
+	} {
+		evaluate.Register(m.method, m.summary, func(o evaluate.Options) (evaluate.Upscaler, error) {
 			opt, err := diffusion.ParseSampleOptions(o.Params)
 			if err != nil {
 				return nil, err
 			}
-			s, err := SR(o.Model)
+			path := o.Model
+			if path == "" {
+				path = m.model
+			}
+			s, err := SR(path)
 			if err != nil {
 				return nil, err
 			}
 			if err := s.CheckOptions(opt); err != nil {
-				return nil, fmt.Errorf("%s: %w", o.Model, err)
+				return nil, fmt.Errorf("%s: %w", path, err)
 			}
 			return &diffusion.Upscaler{SR: s, Opt: opt}, nil
 		})
+	}
 }
