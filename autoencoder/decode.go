@@ -2,9 +2,22 @@ package autoencoder
 
 import (
 	"fmt"
+	"math"
+	"sync"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/resample"
 )
+
+// DefaultDetailScale is the most output pixels per latent cell that Rows
+// renders exactly by default (see Decoder.SetDetailScale). Measured on SR
+// latents of 64×64 crops (built-in model, 5 DPM-Solver steps) decoded at
+// ×200, 100-row bands against the exact decode, PSNR (RGB): baboon's fur
+// 37.0–37.8 dB at 8, 42.3–43.3 at 16, 45.8–46.9 at 24, 48.5–49.6 at 32,
+// 52.7–53.8 at 48; the example photo 49.7 at 24 and 52.3 at 32. 32 keeps
+// every output within 45 dB of the exact decode with a margin, and makes
+// ×200 cost what ×32 does plus a resize.
+const DefaultDetailScale = 32
 
 // Decoder renders one latent at any size. It runs the convolutional part
 // of the decoder once, at the latent's resolution, and then answers
@@ -17,6 +30,13 @@ type Decoder struct {
 	// as fractions (see SetView): all of it unless the image was padded
 	// before encoding.
 	viewY, viewX, viewH, viewW float32
+
+	detail float64 // see SetDetailScale
+	// The resizing stream of the output size Rows was last asked for,
+	// when that size is above the detail scale.
+	mu               sync.Mutex
+	stream           *resample.Stream
+	streamH, streamW int
 }
 
 // NewDecoder prepares z [1,h,w,LatentCh] for rendering.
@@ -24,7 +44,24 @@ func (m *Model) NewDecoder(z *tensor.Tensor) (*Decoder, error) {
 	if len(z.Shape) != 4 || z.Shape[0] != 1 || z.Shape[3] != m.Config.LatentCh {
 		return nil, fmt.Errorf("decode: latent has shape %v, want [1 h w %d]", z.Shape, m.Config.LatentCh)
 	}
-	return &Decoder{m: m, z: z, f: m.Features(nil, z), viewH: 1, viewW: 1}, nil
+	return &Decoder{m: m, z: z, f: m.Features(nil, z), viewH: 1, viewW: 1, detail: DefaultDetailScale}, nil
+}
+
+// SetDetailScale sets the most output pixels per latent cell that Rows
+// renders by querying the decoder for every pixel. A larger output is
+// rendered at s pixels per cell and resized up to its size with bicubic
+// interpolation: beyond some scale the decoder's output within a cell is
+// so smooth that interpolating it loses almost nothing, while querying
+// costs the same for every pixel. s is at least 1; math.Inf(1) queries
+// every pixel at any size. Window always queries every pixel.
+func (d *Decoder) SetDetailScale(s float64) error {
+	if !(s >= 1) {
+		return fmt.Errorf("decode: detail scale %v, want at least 1", s)
+	}
+	d.mu.Lock()
+	d.detail, d.stream = s, nil
+	d.mu.Unlock()
+	return nil
 }
 
 // SetView restricts rendering to the h×w fraction of the latent's extent
@@ -37,8 +74,38 @@ func (d *Decoder) SetView(y, x, h, w float32) {
 
 // Rows renders output rows [y0, y1) of an outH×outW image as interleaved
 // RGB (3·outW values a row), in batches of Config.QueryBatch queries.
+// Above the detail scale (SetDetailScale) the rows are resized from a
+// smaller rendering, made a band at a time: taking bands from the top down
+// renders each of its rows once. 0 ≤ y0 < y1 ≤ outH.
 func (d *Decoder) Rows(outH, outW, y0, y1 int) []float32 {
-	return d.Window(outH, outW, y0, y1, 0, outW)
+	// The rendering's size: at most detail pixels a latent cell of the
+	// view, at most the output's (an infinite detail scale included).
+	mid := func(out, cells int, view float32) int {
+		if v := d.detail * float64(cells) * float64(view); v < float64(out) {
+			return max(1, int(math.Ceil(v)))
+		}
+		return out
+	}
+	midH, midW := mid(outH, d.z.Shape[1], d.viewH), mid(outW, d.z.Shape[2], d.viewW)
+	if midH == outH && midW == outW {
+		return d.Window(outH, outW, y0, y1, 0, outW)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stream == nil || d.streamH != outH || d.streamW != outW {
+		st, err := resample.NewStream(midW, midH, 3, outW, outH, resample.Bicubic, func(a, b int) []float32 {
+			return d.Window(midH, midW, a, b, 0, midW)
+		})
+		if err != nil {
+			panic(fmt.Sprintf("autoencoder.Decoder: %v", err)) // the sizes are positive by construction
+		}
+		d.stream, d.streamH, d.streamW = st, outH, outW
+	}
+	rows, err := d.stream.Rows(y0, y1)
+	if err != nil {
+		panic(fmt.Sprintf("autoencoder.Decoder.Rows: %v", err))
+	}
+	return rows
 }
 
 // Window renders the rectangle of rows [y0, y1) and columns [x0, x1) of an

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/resample"
 )
 
 func tinyConfig(skip bool) Config {
@@ -188,4 +190,62 @@ func TestEndToEndGradients(t *testing.T) {
 		}
 	}
 	t.Logf("checked %d parameter gradients", checked)
+}
+
+// Above the detail scale, Rows resizes a rendering at that scale: the
+// same pixels as resample.Resize of the exact rendering at that size,
+// taken in bands or whole, close to the exact output at the full size, and
+// exact again when the scale is unbounded.
+func TestDecoderDetailScale(t *testing.T) {
+	m, err := New(tinyConfig(true), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	for _, p := range m.Params.List() {
+		for i := range p.T.Data {
+			p.T.Data[i] += 0.05 * float32(rng.NormFloat64())
+		}
+	}
+	z := m.Encode(nil, randImage(rng, 1, 8, 12)) // a 4×6 latent
+	d, err := m.NewDecoder(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const oh, ow = 4 * 40, 6 * 40 // ×40 a cell
+	exact := d.Window(oh, ow, 0, oh, 0, ow)
+	if err := d.SetDetailScale(10); err != nil {
+		t.Fatal(err)
+	}
+	mid := d.Window(4*10, 6*10, 0, 40, 0, 60)
+	want, err := resample.Resize(mid, 60, 40, 3, ow, oh, resample.Options{Method: resample.Bicubic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []float32
+	for y := 0; y < oh; y += 37 {
+		got = append(got, d.Rows(oh, ow, y, min(y+37, oh))...)
+	}
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > 1e-6 {
+			t.Fatalf("value %d: %g, resized rendering %g", i, got[i], want[i])
+		}
+	}
+	if p := metrics.PSNR(exact, got, 1); p < 40 {
+		t.Fatalf("detail scale 10 at ×40: %.1f dB from the exact rendering, want ≥ 40", p)
+	}
+	// Below the detail scale, and with none, every pixel is queried.
+	if err := d.SetDetailScale(math.Inf(1)); err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range d.Rows(oh, ow, 0, oh) {
+		if v != exact[i] {
+			t.Fatalf("unbounded detail scale: value %d differs from Window", i)
+		}
+	}
+	for _, bad := range []float64{0, 0.5, -1, math.NaN()} {
+		if err := d.SetDetailScale(bad); err == nil {
+			t.Fatalf("detail scale %v: want an error", bad)
+		}
+	}
 }

@@ -3,7 +3,7 @@
 
 Runs the same workloads as the Go benchmarks (BenchmarkSgemm1024,
 BenchmarkConv3x3C64S128, BenchmarkConv3x3C64S128Backward,
-BenchmarkTrainStepToy) on two threads and prints one line per benchmark:
+BenchmarkTrainStepToy, and models' BenchmarkSRUNetForward64) on two threads and prints one line per benchmark:
 
     torch <Name> <ns> ns/op <cpu-ns> cpu-ns/op
 
@@ -16,9 +16,12 @@ machine does not inflate (though with several threads it counts the time
 OpenMP workers spend spinning).
 """
 import argparse
+import json
 import time
 
 import torch
+
+import twin
 
 
 def timed(fn, min_time, rounds):
@@ -52,6 +55,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-time", type=float, default=1.0)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--model", default="models/sr.safetensors", help="SR model file for SRUNetForward64")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -111,6 +115,20 @@ def main():
         opt.step()
 
     results["TrainStepToy"] = timed(train_step, args.min_time, args.rounds)
+
+    # SRUNetForward64: the built-in SR model's U-Net (twin.unet, the same
+    # weights) on one 64×64 latent window, batch 1, inference, t = 500.
+    meta, tensors = twin.read_st(args.model)
+    ucfg = json.loads(meta["config"])["unet"]
+    U = {k[5:]: torch.tensor(v[2]).float() for k, v in tensors.items() if k.startswith("unet.")}
+    z = torch.randn(1, ucfg["in_channels"], 64, 64, generator=g)
+    t = torch.tensor([500])
+
+    def unet_fwd():
+        with torch.no_grad():
+            twin.unet(U, ucfg, z, t)
+
+    results["SRUNetForward64"] = timed(unet_fwd, args.min_time, args.rounds)
 
     for name, (ns, cpu) in results.items():
         print(f"torch {name} {ns:.0f} ns/op {cpu:.0f} cpu-ns/op")

@@ -14,15 +14,32 @@ import (
 const (
 	SamplerDDIM = "ddim"
 	SamplerDDPM = "ddpm"
+	SamplerDPM  = "dpm++2m"
 )
 
-// SampleOptions control the reverse process. The zero value is 50
-// deterministic DDIM steps, one sample, seed 0, default tiling.
+// Default samplers and step counts: DefaultSRSampler with DefaultSRSteps
+// for super-resolution, DefaultGenSampler with DefaultGenSteps for a
+// generator. For SR, DPM-Solver++(2M) at 10 steps reproduces the 20-step
+// DDIM teacher (Set5 192-pixel crops ×2/×4/×8/×12, PSNR-Y within 0.03 dB at
+// each scale) and fewer steps trade naturalness for a little PSNR; see
+// DefaultSRSteps. The generator's few-step setting is not measured yet.
+const (
+	DefaultSRSampler  = SamplerDPM
+	DefaultSRSteps    = 5
+	DefaultGenSampler = SamplerDDIM
+	DefaultGenSteps   = 50
+)
+
+// SampleOptions control the reverse process. The zero value is the
+// model's default sampler and steps (see DefaultSRSampler), one sample,
+// seed 0, default tiling.
 type SampleOptions struct {
-	// Sampler is SamplerDDIM (default) or SamplerDDPM.
+	// Sampler is SamplerDDIM, SamplerDDPM or SamplerDPM, the deterministic
+	// second-order multistep solver (which ignores Eta); when empty,
+	// DefaultSRSampler or, for a generator, DefaultGenSampler.
 	Sampler string
-	// Steps is the number of denoising steps (50 when 0), at most the
-	// schedule's T. Fewer than T visits an evenly spaced subset of the
+	// Steps is the number of denoising steps (when 0, DefaultSRSteps or,
+	// for a generator, DefaultGenSteps), at most the schedule's T. Fewer than T visits an evenly spaced subset of the
 	// timesteps that always includes T−1, so sampling starts from the
 	// most-noised step the model was trained on. DDPM with fewer steps is
 	// the respaced ancestral sampler (Nichol & Dhariwal).
@@ -120,14 +137,20 @@ type Timings struct {
 const maxSamples = 64
 
 func (o *SampleOptions) resolve(s *SR) error {
-	if o.Sampler == "" {
-		o.Sampler = SamplerDDIM
+	switch {
+	case o.Sampler == "" && s.Config.Generator:
+		o.Sampler = DefaultGenSampler
+	case o.Sampler == "":
+		o.Sampler = DefaultSRSampler
 	}
-	if o.Sampler != SamplerDDIM && o.Sampler != SamplerDDPM {
-		return fmt.Errorf("sampler %q: want %s or %s", o.Sampler, SamplerDDIM, SamplerDDPM)
+	if o.Sampler != SamplerDDIM && o.Sampler != SamplerDDPM && o.Sampler != SamplerDPM {
+		return fmt.Errorf("sampler %q: want %s, %s or %s", o.Sampler, SamplerDDIM, SamplerDDPM, SamplerDPM)
 	}
-	if o.Steps == 0 {
-		o.Steps = 50
+	switch {
+	case o.Steps == 0 && s.Config.Generator:
+		o.Steps = DefaultGenSteps
+	case o.Steps == 0:
+		o.Steps = DefaultSRSteps
 	}
 	if o.Steps < 1 || o.Steps > s.Sched.T() {
 		return fmt.Errorf("sampling steps %d outside [1, %d]", o.Steps, s.Sched.T())
@@ -258,6 +281,41 @@ func (s *Schedule) DDPMStep(x, eps []float32, t, prev int, noise func() float64)
 	}
 }
 
+// DPMSolverStep moves x from timestep t to prev (−1: the clean end) with
+// DPM-Solver++(2M) (Lu et al. 2022), in place. In λ = log(√ᾱ/√(1−ᾱ)) a
+// step of h = λ_prev − λ_t is x_prev = (σ_prev/σ_t)·x − α_prev·(e^−h − 1)·D:
+// with D = x̂0 it is DDIM with η = 0; the second order extrapolates D from
+// this step's x̂0 and the previous one's, D = (1 + 1/2r)·x̂0 − (1/2r)·x̂0′
+// with r the ratio of the previous step's h to this one's. x0Last holds
+// x̂0′, predicted at timestep tLast (−1: this is the first step, so
+// first order), and is overwritten with this step's x̂0. The last step, to
+// the clean end, is first order too (the solver's "lower order final",
+// which keeps few-step sampling stable).
+func (s *Schedule) DPMSolverStep(x, eps, x0Last []float32, t, tLast, prev int) {
+	lambda := func(t int) float64 { ab := s.alphaBarAt(t); return 0.5 * math.Log(ab/(1-ab)) }
+	at, ap := s.alphaBarAt(t), s.alphaBarAt(prev)
+	sa, sb := math.Sqrt(at), math.Sqrt(1-at)
+	c1, c2 := 1.0, 0.0 // D = c1·x̂0 + c2·x̂0′
+	var cx, cd float64 // x_prev = cx·x + cd·D
+	if prev < 0 {
+		cx, cd = 0, 1
+	} else {
+		h := lambda(prev) - lambda(t)
+		cx = math.Sqrt(1-ap) / sb
+		cd = -math.Sqrt(ap) * math.Expm1(-h)
+		if tLast >= 0 {
+			r := (lambda(t) - lambda(tLast)) / h
+			c1, c2 = 1+1/(2*r), -1/(2*r)
+		}
+	}
+	for i, xv := range x {
+		x0 := (float64(xv) - sb*float64(eps[i])) / sa
+		d := c1*x0 + c2*float64(x0Last[i])
+		x0Last[i] = float32(x0)
+		x[i] = float32(cx*float64(xv) + cd*d)
+	}
+}
+
 // sampleLatents runs the reverse process for opt.Samples latents of h×w
 // (multiples of the U-Net's Multiple) conditioned on cond [1,h,w,C]
 // (normalised; nil for a generator) and returns them normalised,
@@ -283,6 +341,10 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 		}
 	}
 	ts := s.Sched.TimestepsFrom(opt.Steps, t0)
+	var x0Last []float32 // DPM-Solver's previous x̂0 of every sample
+	if opt.Sampler == SamplerDPM {
+		x0Last = make([]float32, len(x.Data))
+	}
 	den := s.den()
 	plan := newTilePlan(h, w, opt.Tile, opt.Overlap, s.UNet.Config.Multiple())
 	for i, t := range ts {
@@ -302,9 +364,16 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 			den.toEps(es, xs, t) // the samplers take ε̂, whatever the U-Net predicts
 			rng := rngs[k]
 			noise := func() float64 { return tau * rng.NormFloat64() }
-			if opt.Sampler == SamplerDDPM {
+			switch opt.Sampler {
+			case SamplerDDPM:
 				s.Sched.DDPMStep(xs, es, t, prev, noise)
-			} else {
+			case SamplerDPM:
+				tLast := -1
+				if i > 0 {
+					tLast = ts[i-1]
+				}
+				s.Sched.DPMSolverStep(xs, es, x0Last[k*per:(k+1)*per], t, tLast, prev)
+			default:
 				s.Sched.DDIMStep(xs, es, t, prev, opt.Eta, noise)
 			}
 		}

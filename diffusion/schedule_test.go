@@ -164,3 +164,76 @@ func TestDDPMEqualsDDIMEta1(t *testing.T) {
 		}
 	}
 }
+
+// For Gaussian data z0 ~ N(m, v) per element the exact ε-predictor is
+// known, E[ε | x_t] = σ_t·(x_t − α_t·m)/(α_t²·v + σ_t²), and so is the
+// probability-flow ODE's path from x at T−1: x_t = α_t·m + √(α_t²·v +
+// σ_t²)·u with u = (x − α·m)/√(α²·v + σ²) at T−1. Fed that predictor,
+// DPM-Solver++(2M) must track the path (checked at the last timestep
+// before the clean end, whose jump is first order in both samplers) far
+// better than DDIM, its first-order special case, with the same steps; and
+// with one step it is DDIM.
+func TestDPMSolverBeatsDDIMOnGaussianODE(t *testing.T) {
+	s := mustSchedule(t)
+	const m, v = 0.7, 0.25
+	rng := rand.New(rand.NewPCG(5, 5))
+	xT := randVec(rng, 256)
+	path := func(u float64, t int) float64 {
+		a, b := s.Coefs(t)
+		return a*m + math.Sqrt(a*a*v+b*b)*u
+	}
+	oracle := func(x, eps []float32, t int) {
+		a, b := s.Coefs(t)
+		for i, xv := range x {
+			eps[i] = float32(b * (float64(xv) - a*m) / (a*a*v + b*b))
+		}
+	}
+	// solve runs all but the final step and returns the worst distance to
+	// the path at the timestep reached.
+	solve := func(steps int, dpm bool) float64 {
+		ts := s.Timesteps(steps)
+		x := append([]float32(nil), xT...)
+		eps, last := make([]float32, len(x)), make([]float32, len(x))
+		for i, ti := range ts[:len(ts)-1] {
+			oracle(x, eps, ti)
+			tLast := -1
+			if i > 0 {
+				tLast = ts[i-1]
+			}
+			if dpm {
+				s.DPMSolverStep(x, eps, last, ti, tLast, ts[i+1])
+			} else {
+				s.DDIMStep(x, eps, ti, ts[i+1], 0, nil)
+			}
+		}
+		a, b := s.Coefs(ts[0])
+		worst := 0.0
+		for i := range x {
+			u := (float64(xT[i]) - a*m) / math.Sqrt(a*a*v+b*b)
+			worst = max(worst, math.Abs(float64(x[i])-path(u, ts[len(ts)-1])))
+		}
+		return worst
+	}
+	// Measured: 5 steps 0.114 against 0.058, 10 steps 0.102 against
+	// 0.019, 20 steps 0.077 against 0.0004.
+	for _, c := range []struct {
+		steps int
+		gain  float64
+	}{{5, 1.5}, {10, 4}, {20, 50}} {
+		d, p := solve(c.steps, false), solve(c.steps, true)
+		t.Logf("%d steps: worst distance to the ODE path DDIM %.2e, DPM-Solver++(2M) %.2e", c.steps, d, p)
+		if p > d/c.gain {
+			t.Errorf("%d steps: DPM-Solver++(2M) error %.3g is not 1/%g of DDIM's %.3g", c.steps, p, c.gain, d)
+		}
+	}
+	// One step, and the final step of any run, are DDIM's.
+	x, eps := randVec(rng, 64), randVec(rng, 64)
+	a, b := append([]float32(nil), x...), append([]float32(nil), x...)
+	s.DDIMStep(a, eps, 749, -1, 0, nil)
+	s.DPMSolverStep(b, eps, randVec(rng, 64), 749, 999, -1)
+	for i := range a {
+		if math.Abs(float64(a[i]-b[i])) > 1e-5*math.Max(1, math.Abs(float64(a[i]))) {
+			t.Fatalf("final step: element %d: DDIM %g, DPM-Solver %g", i, a[i], b[i])
+		}
+	}
+}

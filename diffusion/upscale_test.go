@@ -99,8 +99,8 @@ func latentsOf(t *testing.T, s *SR, lr *imageio.Image) func(SampleOptions) []*La
 
 func TestSamplingReproducible(t *testing.T) {
 	get := latentsOf(t, tinySR(t, 5), synthImage(8, 6, 4))
-	for _, opt := range []SampleOptions{{Steps: 4, Seed: 3}, {Steps: 4, Seed: 3, Eta: 1}, {Sampler: SamplerDDPM, Steps: 4, Seed: 3},
-		{Steps: 4, Seed: 3, Strength: 0.4}} {
+	for _, opt := range []SampleOptions{{Sampler: SamplerDDIM, Steps: 4, Seed: 3}, {Sampler: SamplerDDIM, Steps: 4, Seed: 3, Eta: 1},
+		{Sampler: SamplerDDPM, Steps: 4, Seed: 3}, {Sampler: SamplerDPM, Steps: 4, Seed: 3}, {Steps: 4, Seed: 3, Strength: 0.4}} {
 		a, b := get(opt), get(opt)
 		if !sameLatents(a, b) {
 			t.Fatalf("%+v: two runs differ", opt)
@@ -122,8 +122,8 @@ func TestSamplingReproducible(t *testing.T) {
 	// DDIM with η = 0 is a deterministic map of the initial noise: the
 	// same start through different step counts converges to nearby ends,
 	// while η = 1 re-noises and wanders (sanity of the η switch).
-	l0 := get(SampleOptions{Steps: 4, Seed: 3})
-	l1 := get(SampleOptions{Steps: 4, Seed: 3, Eta: 1})
+	l0 := get(SampleOptions{Sampler: SamplerDDIM, Steps: 4, Seed: 3})
+	l1 := get(SampleOptions{Sampler: SamplerDDIM, Steps: 4, Seed: 3, Eta: 1})
 	if sameLatents(l0, l1) {
 		t.Fatal("η = 0 and η = 1 gave the same latent")
 	}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
 
@@ -59,5 +61,28 @@ func BenchmarkUpscaleSplit(b *testing.B) {
 			b.ReportMetric(dec.Seconds()/per, "decode-s")
 			b.ReportMetric(float64(n*scale*n*scale)/1e6/(dec.Seconds()/per), "decode-MP/s")
 		})
+	}
+}
+
+// BenchmarkSRUNetForward64 is the built-in SR model's U-Net on one 64×64
+// latent window, batch 1, inference (nil tape): the unit of work every
+// denoising step repeats per window. bench/run.sh compares it with the
+// same network in PyTorch (bench/torch_peer.py).
+func BenchmarkSRUNetForward64(b *testing.B) {
+	s, err := SR("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg := s.UNet.Config
+	x := tensor.New(1, 64, 64, cfg.InCh)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	t := []float32{500}
+	s.UNet.Forward(nil, x, t) // warm the buffers
+	b.ResetTimer()
+	for range b.N {
+		s.UNet.Forward(nil, x, t)
 	}
 }

@@ -29,8 +29,9 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/blas"
 )
 
-// benchPattern selects the tracked benchmarks under ./engine/...
-const benchPattern = `Sgemm1024$|Conv3x3C64S128|TrainStepToy`
+// benchPattern selects the tracked benchmarks under ./engine/... and
+// ./models (the built-in SR model's U-Net).
+const benchPattern = `Sgemm1024$|Conv3x3C64S128|TrainStepToy|SRUNetForward64`
 
 // rows are the table's lines: our benchmark (with the environment it runs
 // under) against the torch_peer.py benchmark of the same name.
@@ -43,6 +44,7 @@ var rows = []struct {
 	{"Conv3x3C64S128", "Conv3x3C64S128", "Conv3x3C64S128", false},
 	{"Conv3x3C64S128Backward", "Conv3x3C64S128Backward", "Conv3x3C64S128Backward", false},
 	{"TrainStepToy", "TrainStepToy", "TrainStepToy", false},
+	{"SRUNetForward64", "SRUNetForward64", "SRUNetForward64", false},
 }
 
 func main() {
@@ -63,7 +65,7 @@ func run(count, rounds, threads int, python string, noTorch bool) error {
 	cnt, cpu := strconv.Itoa(count), strconv.Itoa(threads)
 	ours, pure, torch := results{}, results{}, results{}
 	for range max(rounds, 1) {
-		m, err := goBench(nil, "-bench", benchPattern, "-count", cnt, "-cpu", cpu, "./engine/...")
+		m, err := goBench(nil, "-bench", benchPattern, "-count", cnt, "-cpu", cpu, "./engine/...", "./models")
 		if err != nil {
 			return err
 		}

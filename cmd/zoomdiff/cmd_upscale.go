@@ -73,7 +73,8 @@ func runUpscale(args []string) error {
 	model := fs.String("model", "", "weights file or built-in name, for learned methods (model: default builtin:sr; real: builtin:real, the same as --model real)")
 	samples := fs.Int("samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
 	seed := fs.Uint64("seed", 0, "model: random seed; the same seed gives the same samples")
-	steps := fs.Int("steps", 50, "model: denoising steps")
+	steps := fs.Int("steps", diffusion.DefaultSRSteps, "model: denoising steps")
+	sampler := fs.String("sampler", diffusion.DefaultSRSampler, "model: "+diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
 	eta := fs.Float64("eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
 	temperature := fs.Float64("temperature", diffusion.DefaultTemperature, "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end")
 	consistency := fs.Int("consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
@@ -121,7 +122,7 @@ func runUpscale(args []string) error {
 	modelOnly := false
 	fs.Visit(func(f *flag.Flag) {
 		switch f.Name {
-		case "samples", "seed", "steps", "eta", "temperature", "consistency", "mean", "std", "band":
+		case "samples", "seed", "steps", "sampler", "eta", "temperature", "consistency", "mean", "std", "band":
 			modelOnly = true
 		}
 	})
@@ -154,7 +155,7 @@ func runUpscale(args []string) error {
 			return err
 		}
 		opt.Samples, opt.Seed, opt.Steps, opt.Eta, opt.Consistency = *samples, *seed, *steps, *eta, *consistency
-		opt.Temperature = *temperature
+		opt.Temperature, opt.Sampler = *temperature, *sampler
 		if *consistency == 0 {
 			opt.Consistency = -1 // the option's zero value is the default
 		}

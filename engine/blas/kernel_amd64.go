@@ -1,5 +1,7 @@
 package blas
 
+import "github.com/zoomdiff/zoomdiff/engine/cpufeat"
+
 // kernel6x16AVX2 computes the 6×16 tile C = alpha·Ã·B̃ + beta·C. Ã(r, p) is
 // a[r·rsA + p·csA], so A may be packed (rsA=1, csA=6) or read in place; B̃
 // is a packed panel of 16 floats per k step. C rows are ldc floats apart.
@@ -8,39 +10,9 @@ package blas
 //go:noescape
 func kernel6x16AVX2(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
 
-func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-
-func xgetbv() (eax, edx uint32)
-
-// hasAVX2FMA reports whether the CPU has AVX2 and FMA and the OS saves the
-// YMM registers across context switches; all three are needed before the
-// assembly kernel may run.
-func hasAVX2FMA() bool {
-	maxID, _, _, _ := cpuid(0, 0)
-	if maxID < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const (
-		fma     = 1 << 12
-		osxsave = 1 << 27
-		avx     = 1 << 28
-	)
-	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
-		return false
-	}
-	// XCR0 bits 1 and 2: the OS preserves XMM and YMM state.
-	if xcr0, _ := xgetbv(); xcr0&6 != 6 {
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	const avx2 = 1 << 5
-	return ebx7&avx2 != 0
-}
-
 // asmKernel is the AVX2+FMA micro-kernel, or nil when the CPU lacks it.
 var asmKernel = func() *kernel {
-	if !hasAVX2FMA() {
+	if !cpufeat.AVX2FMA {
 		return nil
 	}
 	return &kernel{

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/zoomdiff/zoomdiff/engine/par"
+	"github.com/zoomdiff/zoomdiff/engine/vmath"
 )
 
 // Softmax normalises x over its last axis.
@@ -13,7 +14,7 @@ func (tp *Tape) Softmax(x *Tensor) *Tensor {
 	out := tp.newOut(x.Shape, x)
 	par.For(x.Len()/c, 64, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
-			softmaxRow(out.Data[r*c:(r+1)*c], x.Data[r*c:(r+1)*c])
+			vmath.Softmax(out.Data[r*c:(r+1)*c], x.Data[r*c:(r+1)*c])
 		}
 	})
 	tp.record(out, func() {
@@ -25,25 +26,6 @@ func (tp *Tape) Softmax(x *Tensor) *Tensor {
 		})
 	})
 	return out
-}
-
-// softmaxRow writes softmax(x) to p, subtracting the maximum first so exp
-// cannot overflow.
-func softmaxRow(p, x []float32) {
-	m := x[0]
-	for _, v := range x {
-		m = max(m, v)
-	}
-	var s float32
-	for i, v := range x {
-		e := float32(math.Exp(float64(v - m)))
-		p[i] = e
-		s += e
-	}
-	inv := 1 / s
-	for i := range p {
-		p[i] *= inv
-	}
 }
 
 // softmaxBackRow adds scale·(p ⊙ (dp − Σ dp·p)) to dx: the gradient of a
@@ -82,7 +64,7 @@ func (tp *Tape) Attention(q, k, v *Tensor, heads int) *Tensor {
 		o := off(i)
 		gemm(false, true, l, l, d, scale, q.Data[o:], c, k.Data[o:], c, 0, p, l)
 		for r := 0; r < l; r++ {
-			softmaxRow(p[r*l:(r+1)*l], p[r*l:(r+1)*l])
+			vmath.Softmax(p[r*l:(r+1)*l], p[r*l:(r+1)*l])
 		}
 		gemm(false, false, l, d, l, 1, p, l, v.Data[o:], c, 0, out.Data[o:], c)
 	})

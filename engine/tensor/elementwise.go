@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/zoomdiff/zoomdiff/engine/par"
+	"github.com/zoomdiff/zoomdiff/engine/vmath"
 )
 
 // grainElems is the least number of elements worth a goroutine in the
@@ -227,17 +228,14 @@ func reluBackward(gx, g, x []float32) {
 func (tp *Tape) SiLU(x *Tensor) *Tensor {
 	out := tp.newOut(x.Shape, x)
 	par.For(len(x.Data), grainElems, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			v := x.Data[i]
-			out.Data[i] = v / (1 + exp32(-v))
-		}
+		vmath.SiLU(out.Data[lo:hi], x.Data[lo:hi])
 	})
 	tp.record(out, func() {
 		gx, g := tp.grad(x), out.Grad
 		par.For(len(g), grainElems, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				v := x.Data[i]
-				s := 1 / (1 + exp32(-v))
+				s := 1 / (1 + vmath.Exp(-v))
 				gx[i] += g[i] * s * (1 + v*(1-s))
 			}
 		})
@@ -266,25 +264,4 @@ func (tp *Tape) GELU(x *Tensor) *Tensor {
 		})
 	})
 	return out
-}
-
-// exp32 is e^x in float32, accurate to a few ulps, without a trip through
-// float64 math.Exp: SiLU calls it for every activation of every layer, and
-// the float64 call was a sixth of a training step. x = k·ln2 + r with
-// |r| ≤ ln2/2, e^r from its degree-6 Taylor polynomial, 2^k built in the
-// exponent bits. Arguments are clamped where float32 saturates anyway.
-func exp32(x float32) float32 {
-	if x > 88 {
-		x = 88
-	} else if x < -87 {
-		x = -87
-	}
-	const ln2hi, ln2lo, log2e = 0.693359375, -2.12194440e-4, 1.44269504088896341
-	k := float32(int32(x*log2e + 0.5))
-	if x*log2e+0.5 < 0 && k != x*log2e+0.5 {
-		k-- // int32 truncates toward zero; we want floor
-	}
-	r := x - k*ln2hi - k*ln2lo
-	p := 1 + r*(1+r*(0.5+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720))))))
-	return p * math.Float32frombits(uint32(int32(k)+127)<<23)
 }

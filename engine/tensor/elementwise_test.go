@@ -46,15 +46,6 @@ func TestBroadcastValues(t *testing.T) {
 	}
 }
 
-func TestExp32(t *testing.T) {
-	for x := float32(-87); x <= 88; x += 0.01 {
-		want := math.Exp(float64(x))
-		if got := float64(exp32(x)); math.Abs(got-want) > 4e-7*want {
-			t.Fatalf("exp32(%g) = %g, want %g", x, got, want)
-		}
-	}
-}
-
 // TestReLUEdgeValues pins the bit-twiddled ReLU to its definition on the
 // values where a comparison could differ: signed zeros, infinities, NaN and
 // the smallest subnormals.

@@ -1,0 +1,42 @@
+package vmath
+
+import "github.com/zoomdiff/zoomdiff/engine/cpufeat"
+
+// The AVX2+FMA kernels work on n floats, a multiple of 8; the Go functions
+// that call them do the bounds checks and the remainder.
+
+//go:noescape
+func expShiftSumAVX2(dst, src *float32, n int, shift float32) float32
+
+//go:noescape
+func siluAVX2(dst, src *float32, n int)
+
+//go:noescape
+func maxAVX2(x *float32, n int) float32
+
+var useAVX2 = cpufeat.AVX2FMA
+
+func expShiftSumVec(dst, src []float32, shift float32) (done int, sum float32) {
+	n := len(src) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0, 0
+	}
+	return n, expShiftSumAVX2(&dst[0], &src[0], n, shift)
+}
+
+func siluVec(dst, src []float32) (done int) {
+	n := len(src) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	siluAVX2(&dst[0], &src[0], n)
+	return n
+}
+
+func maxVec(x []float32) (done int, m float32) {
+	n := len(x) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0, 0
+	}
+	return n, maxAVX2(&x[0], n)
+}
