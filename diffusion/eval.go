@@ -155,9 +155,9 @@ func (u *Upscaler) UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, 
 }
 
 // ParseSampleOptions reads sampler settings from name=value strings
-// (sampler, steps, eta, seed, strength, tile, overlap, consistency, margin,
-// temperature), the form the CLI's --param
-// flags and the server's query parameters take. Unknown names are errors,
+// (sampler, steps, eta, seed, strength, tile, overlap, encode-tile,
+// consistency, margin, temperature), the form the CLI's --param flags and
+// the server's query parameters take. Unknown names are errors,
 // so a typo does not silently fall back to a default.
 func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
 	var o SampleOptions
@@ -181,6 +181,8 @@ func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
 			o.Tile, err = strconv.Atoi(v)
 		case "overlap":
 			o.Overlap, err = strconv.Atoi(v)
+		case "encode-tile":
+			o.EncodeTile, err = strconv.Atoi(v)
 		case "consistency":
 			o.Consistency, err = strconv.Atoi(v)
 		case "margin":
@@ -188,7 +190,7 @@ func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
 		case "temperature":
 			o.Temperature, err = strconv.ParseFloat(v, 64)
 		default:
-			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, consistency, margin, temperature)", k)
+			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, encode-tile, consistency, margin, temperature)", k)
 		}
 		if err != nil {
 			return o, fmt.Errorf("sampling parameter %s=%q: %w", k, v, err)

@@ -59,7 +59,7 @@ func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) 
 	ph, pw := roundUp(lr.H+2*mgY, m), roundUp(lr.W+2*mgX, m)
 	padded := reflectPad(lr.Pix, lr.W, lr.H, pw, ph, mgY, mgX)
 	start := time.Now()
-	cond, err := s.encodeCondTiled(ctx, padded, ph, pw, opt.Tile)
+	cond, err := s.encodeCondTiled(ctx, padded, ph, pw, opt.EncodeTile)
 	if err != nil {
 		return nil, err
 	}

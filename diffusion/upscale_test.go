@@ -424,6 +424,11 @@ func TestConsistencyProjection(t *testing.T) {
 	if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), SampleOptions{Steps: 3, Margin: maxMargin + 1}); err == nil {
 		t.Errorf("margin %d accepted", maxMargin+1)
 	}
+	for _, et := range []int{-1, 15, 1025} {
+		if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), SampleOptions{Steps: 3, EncodeTile: et}); err == nil {
+			t.Errorf("encode tile %d accepted", et)
+		}
+	}
 }
 
 // The canvas around an image is its mirror image, edge pixels repeated,
