@@ -195,7 +195,7 @@ func (m *Model) Encode(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 		h = m.encAttn.Forward(tp, h)
 	}
 	h = m.encMid[1].Forward(tp, h, nil)
-	h = m.encOut.Forward(tp, tp.SiLU(m.encNorm.Forward(tp, h)))
+	h = m.encOut.Forward(tp, m.encNorm.ForwardSiLU(tp, h))
 	z := m.quant.Forward(tp, h)
 	if m.Config.GlobalSkip {
 		z = tp.Add(z, m.skipLatent(tp, x))

@@ -199,7 +199,7 @@ func (u *UNet) Forward(tp *tensor.Tape, x *tensor.Tensor, t []float32) *tensor.T
 			h = u.upsample[k].Forward(tp, tp.ResizeNearest(h, 2*h.Shape[1], 2*h.Shape[2]))
 		}
 	}
-	return u.convOut.Forward(tp, tp.SiLU(u.normOut.Forward(tp, h)))
+	return u.convOut.Forward(tp, u.normOut.ForwardSiLU(tp, h))
 }
 
 // CheckInput reports why x [N,H,W,C] with len(t) timesteps cannot go

@@ -168,6 +168,11 @@ func (g *GroupNorm) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 	return tp.GroupNorm(x, g.Groups, g.Gamma, g.Beta, 1e-6)
 }
 
+// ForwardSiLU is SiLU(Forward(x)), fused in inference.
+func (g *GroupNorm) ForwardSiLU(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
+	return tp.GroupNormSiLU(x, g.Groups, g.Gamma, g.Beta, 1e-6)
+}
+
 // ResBlock is the LDM residual block: GroupNorm, SiLU, 3×3 conv, (plus a
 // projected timestep embedding when the block has one), GroupNorm, SiLU,
 // 3×3 conv, added to the input (through a 1×1 conv when widths differ).
@@ -200,7 +205,7 @@ func NewResBlock(p *Params, name string, cin, cout, embDim int) *ResBlock {
 
 // Forward runs the block; emb is [N, embDim] or nil.
 func (b *ResBlock) Forward(tp *tensor.Tape, x, emb *tensor.Tensor) *tensor.Tensor {
-	h := b.Conv1.Forward(tp, tp.SiLU(b.Norm1.Forward(tp, x)))
+	h := b.Conv1.Forward(tp, b.Norm1.ForwardSiLU(tp, x))
 	if b.Emb != nil {
 		if emb == nil {
 			panic("nn.ResBlock: block expects a timestep embedding")
@@ -208,7 +213,7 @@ func (b *ResBlock) Forward(tp *tensor.Tape, x, emb *tensor.Tensor) *tensor.Tenso
 		e := b.Emb.Forward(tp, tp.SiLU(emb))
 		h = tp.Add(h, tp.Reshape(e, e.Shape[0], 1, 1, e.Shape[1]))
 	}
-	h = b.Conv2.Forward(tp, tp.SiLU(b.Norm2.Forward(tp, h)))
+	h = b.Conv2.Forward(tp, b.Norm2.ForwardSiLU(tp, h))
 	skip := x
 	if b.Skip != nil {
 		skip = b.Skip.Forward(tp, x)

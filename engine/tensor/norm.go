@@ -5,12 +5,28 @@ import (
 	"math"
 
 	"github.com/zoomdiff/zoomdiff/engine/par"
+	"github.com/zoomdiff/zoomdiff/engine/vmath"
 )
 
 // GroupNorm normalises x [N,H,W,C] over each image's groups of C/groups
 // consecutive channels (and all pixels), then applies the per-channel
 // affine gamma, beta [C] (either may be nil for 1 and 0).
 func (tp *Tape) GroupNorm(x *Tensor, groups int, gamma, beta *Tensor, eps float32) *Tensor {
+	return tp.groupNorm(x, groups, gamma, beta, eps, false)
+}
+
+// GroupNormSiLU is SiLU(GroupNorm(x, …)), the pair that opens every
+// residual block. Recording, it is those two ops; in inference (nil tape)
+// it applies SiLU to each row as it is normalised, which saves a pass over
+// the activation and a buffer the size of it.
+func (tp *Tape) GroupNormSiLU(x *Tensor, groups int, gamma, beta *Tensor, eps float32) *Tensor {
+	if tp != nil {
+		return tp.SiLU(tp.groupNorm(x, groups, gamma, beta, eps, false))
+	}
+	return tp.groupNorm(x, groups, gamma, beta, eps, true)
+}
+
+func (tp *Tape) groupNorm(x *Tensor, groups int, gamma, beta *Tensor, eps float32, silu bool) *Tensor {
 	if len(x.Shape) != 4 || groups < 1 || x.Shape[3]%groups != 0 {
 		panic(fmt.Sprintf("tensor.GroupNorm: x %v with %d groups", x.Shape, groups))
 	}
@@ -60,6 +76,9 @@ func (tp *Tape) GroupNorm(x *Tensor, groups int, gamma, beta *Tensor, eps float3
 					xh += beta.Data[ch]
 				}
 				o[ch] = xh
+			}
+			if silu {
+				vmath.SiLU(o, o)
 			}
 		}
 	})
