@@ -49,6 +49,7 @@ type genReport struct {
 	ReferenceImages int        `json:"reference_images"`
 	Model           string     `json:"model,omitempty"`
 	Steps           int        `json:"steps,omitempty"`
+	Sampler         string     `json:"sampler,omitempty"`
 	Seed            uint64     `json:"seed"`
 	N               int        `json:"n"`
 	RealFD          float64    `json:"real_fd"`
@@ -78,7 +79,8 @@ func runEvalGen(args []string) error {
 	n := fs.Int("n", 1000, "images to generate with --model")
 	sizes := fs.String("sizes", "32,48,64,128", "sizes to decode the same samples at, with --model")
 	seed := fs.Uint64("seed", 0, "sampling seed, with --model")
-	steps := fs.Int("steps", 50, "denoising steps, with --model")
+	steps := fs.Int("steps", diffusion.DefaultGenSteps, "denoising steps, with --model")
+	sampler := fs.String("sampler", diffusion.DefaultGenSampler, "sampler, with --model: "+diffusion.SamplerDDIM+", "+diffusion.SamplerDDPM+" or "+diffusion.SamplerDPM)
 	aePath := fs.String("ae", "", "auto-encoder for the reconstruction floor (default: the generator's, else the built-in one)")
 	blur := fs.Float64("blur", 4, "the ceiling's blur: real images reduced by this factor (bicubic) and enlarged back")
 	inception := fs.String("inception", "", "optional Inception-v3 safetensors (pytorch-fid layout) for standard FID; slow on a CPU")
@@ -108,10 +110,10 @@ func runEvalGen(args []string) error {
 		}
 		ae = g.AE
 		start := time.Now()
-		if groups, err = generateGroups(g, *n, *sizes, *seed, *steps, *quiet); err != nil {
+		if groups, err = generateGroups(g, *n, *sizes, *seed, *steps, *sampler, *quiet); err != nil {
 			return err
 		}
-		rep.Seconds, rep.Steps, rep.Seed = time.Since(start).Seconds(), *steps, *seed
+		rep.Seconds, rep.Steps, rep.Sampler, rep.Seed = time.Since(start).Seconds(), *steps, *sampler, *seed
 	} else if groups, err = featdist.LoadGenerated(fs.Arg(0)); err != nil {
 		return err
 	}
@@ -221,13 +223,13 @@ func runEvalGen(args []string) error {
 
 // generateGroups samples n images with g and decodes each at every size:
 // one group per size, the same keys (sample numbers) in each.
-func generateGroups(g *diffusion.SR, n int, sizes string, seed uint64, steps int, quiet bool) ([]featdist.Group, error) {
+func generateGroups(g *diffusion.SR, n int, sizes string, seed uint64, steps int, sampler string, quiet bool) ([]featdist.Group, error) {
 	szs, err := parseGenSizes(sizes)
 	if err != nil {
 		return nil, fmt.Errorf("--sizes: %w", err)
 	}
 	bar := progress.New(os.Stderr, "sample (%)", 100, quiet)
-	lats, err := g.Generate(context.Background(), n, diffusion.SampleOptions{Steps: steps, Seed: seed,
+	lats, err := g.Generate(context.Background(), n, diffusion.SampleOptions{Steps: steps, Sampler: sampler, Seed: seed,
 		Progress: func(done, total int) { bar.Update(done*100/total, "") }})
 	bar.Finish()
 	if err != nil {
@@ -291,6 +293,6 @@ func printGenReport(w io.Writer, rep genReport) {
 		fmt.Fprintln(w)
 	}
 	if rep.Seconds > 0 {
-		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d steps, seed %d)\n", rep.Seconds, rep.Steps, rep.Seed)
+		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d %s steps, seed %d)\n", rep.Seconds, rep.Steps, rep.Sampler, rep.Seed)
 	}
 }
