@@ -12,9 +12,10 @@ import (
 // DefaultDetailScale is the most output pixels per latent cell that Rows
 // renders exactly by default (see Decoder.SetDetailScale). Measured on SR
 // latents of 64×64 crops (built-in model, 5 DPM-Solver steps) decoded at
-// ×200, 100-row bands against the exact decode, PSNR (RGB): baboon's fur
-// 37.0–37.8 dB at 8, 42.3–43.3 at 16, 45.8–46.9 at 24, 48.5–49.6 at 32,
-// 52.7–53.8 at 48; the example photo 49.7 at 24 and 52.3 at 32. 32 keeps
+// ×200, 100-row bands against the exact decode, PSNR (RGB): Set14 baboon's
+// fur 37.0–37.8 dB at 8, 42.3–43.3 at 16, 45.8–46.9 at 24, 48.5–49.6 at
+// 32, 52.7–53.8 at 48; the example photo 49.7 at 24 and 52.3 at 32
+// (models' BenchmarkDecodeDetail). 32 keeps
 // every output within 45 dB of the exact decode with a margin, and makes
 // ×200 cost what ×32 does plus a resize.
 const DefaultDetailScale = 32
