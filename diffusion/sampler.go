@@ -28,13 +28,14 @@ const (
 // 0.95 with 5 steps buys the naturalness back for 0.1 dB (30.17 / 6.69,
 // 27.04 / 5.40), a setting that meets the teacher's figures only just, on
 // the sets it was read from; 10 steps is the default that needs no such
-// tuning. The generator's defaults are its DDIM 50 until its few-step
-// figures are measured.
+// tuning. The generator too: feature FD of 2,000 CIFAR-10 samples at 32×32
+// (seed 0, eval-gen) 4.42 with 50 DDIM steps, 4.17 with 20 DPM-Solver
+// steps, 4.34 with 10 and 6.03 with 5.
 const (
 	DefaultSRSampler  = SamplerDPM
 	DefaultSRSteps    = 10
-	DefaultGenSampler = SamplerDDIM
-	DefaultGenSteps   = 50
+	DefaultGenSampler = SamplerDPM
+	DefaultGenSteps   = 10
 )
 
 // SampleOptions control the reverse process. The zero value is the

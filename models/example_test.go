@@ -10,7 +10,8 @@ import (
 )
 
 // Super-resolve a photo ×4 with the built-in model: two samples, written
-// as PNG. (Compiled by go test, not run: it takes minutes on a CPU.)
+// as PNG, with the default sampler. (Compiled by go test, not run: it
+// takes tens of seconds on a CPU.)
 func ExampleSR() {
 	sr, err := models.SR("") // "" is the built-in model; or a path to your own
 	if err != nil {
@@ -20,7 +21,7 @@ func ExampleSR() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	outs, err := sr.Upscale(context.Background(), lr, 4*lr.W, 4*lr.H, diffusion.SampleOptions{Steps: 50, Samples: 2, Seed: 1})
+	outs, err := sr.Upscale(context.Background(), lr, 4*lr.W, 4*lr.H, diffusion.SampleOptions{Samples: 2, Seed: 1})
 	if err != nil {
 		log.Fatal(err)
 	}
