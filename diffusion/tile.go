@@ -37,14 +37,7 @@ func newTileAxis(n, tile, overlap, mult int) tileAxis {
 		}
 		return tileAxis{size: n, starts: []int{0}, weight: [][]float32{w}}
 	}
-	a := tileAxis{size: tile}
-	for i := range count {
-		s := (i * (n - tile) / (count - 1)) / mult * mult
-		if i == count-1 {
-			s = n - tile
-		}
-		a.starts = append(a.starts, s)
-	}
+	a := tileAxis{size: tile, starts: tileStarts(n, tile, count, mult)}
 	// Raised-cosine ramps on the sides a window shares with a neighbour;
 	// sides on the latent's border keep weight 1, so nothing there is
 	// divided by a tiny sum. Ramps never reach zero (the half-pixel
@@ -68,15 +61,42 @@ func newTileAxis(n, tile, overlap, mult int) tileAxis {
 	return a
 }
 
-// tileCount is how many windows newTileAxis puts on an axis of n positions.
+// tileStarts spreads count windows of length tile evenly over n
+// positions, each start rounded down to a multiple of mult, the last
+// window ending at n.
+func tileStarts(n, tile, count, mult int) []int {
+	starts := make([]int, count)
+	for i := range count {
+		starts[i] = (i * (n - tile) / (count - 1)) / mult * mult
+	}
+	starts[count-1] = n - tile
+	return starts
+}
+
+// tileCount is how many windows newTileAxis puts on an axis of n
+// positions: the fewest whose evenly spread starts leave every pair of
+// neighbours sharing at least overlap positions (at most tile − mult,
+// the most that distinct starts on the mult grid allow).
 func tileCount(n, tile, overlap, mult int) int {
 	if n <= tile {
 		return 1
 	}
+	need := min(overlap, tile-mult)
 	// Rounding starts down to mult can eat up to mult−1 of the overlap, so
-	// the stride leaves room for that.
+	// this stride always suffices; fewer windows often do.
 	stride := max(mult, tile-overlap-(mult-1))
-	return (n-tile+stride-1)/stride + 1
+	most := (n-tile+stride-1)/stride + 1
+	for count := (n-tile+tile-1)/tile + 1; count < most; count++ {
+		starts := tileStarts(n, tile, count, mult)
+		ok := true
+		for i := 1; i < count && ok; i++ {
+			ok = starts[i-1]+tile-starts[i] >= need
+		}
+		if ok {
+			return count
+		}
+	}
+	return most
 }
 
 // predictTiled returns the U-Net's ε̂ for every sample of x [S,H,W,C]

@@ -494,3 +494,25 @@ func TestFitMargin(t *testing.T) {
 		t.Fatalf("margin −1 gives %d (%v), want none", s.fitMargin(3, opt), err)
 	}
 }
+
+// tileCount gives the fewest windows that keep the overlap: one fewer
+// would leave some neighbours sharing less.
+func TestTileCountFewest(t *testing.T) {
+	for _, c := range [][5]int{{120, 64, 8, 4, 2}, {120, 64, 16, 4, 3}, {184, 64, 16, 4, 4}, {184, 64, 8, 4, 4}, {64, 64, 16, 4, 1}, {1000, 64, 16, 4, 0}} {
+		n, tile, overlap, mult, want := c[0], c[1], c[2], c[3], c[4]
+		got := tileCount(n, tile, overlap, mult)
+		if want > 0 && got != want {
+			t.Errorf("%v: %d windows, want %d", c, got, want)
+		}
+		if got > 2 {
+			starts := tileStarts(n, tile, got-1, mult)
+			short := false
+			for i := 1; i < len(starts); i++ {
+				short = short || starts[i-1]+tile-starts[i] < min(overlap, tile-mult)
+			}
+			if !short {
+				t.Errorf("%v: %d windows would do, tileCount gave %d", c, got-1, got)
+			}
+		}
+	}
+}
