@@ -52,14 +52,19 @@ func (d *Denoiser) PredictEps(ctx context.Context, x, cond *tensor.Tensor, t, ti
 }
 
 // Step moves x from timestep t to prev (−1: the clean end) given ε̂, in
-// place, with opt's sampler: DDPMStep for SamplerDDPM, else DDIMStep with
-// opt.Eta. noise draws the sample's fresh noise.
-func (d *Denoiser) Step(x, eps []float32, t, prev int, opt SampleOptions, noise func() float64) {
-	if opt.Sampler == SamplerDDPM {
+// place, with opt's sampler: DDPMStep for SamplerDDPM, DPMSolverStep for
+// SamplerDPM (x0Last is its memory of the step before, which started at
+// tLast, −1 on the first step; nil for the other samplers), else DDIMStep
+// with opt.Eta. noise draws the sample's fresh noise.
+func (d *Denoiser) Step(x, eps, x0Last []float32, t, tLast, prev int, opt SampleOptions, noise func() float64) {
+	switch opt.Sampler {
+	case SamplerDDPM:
 		d.Sched.DDPMStep(x, eps, t, prev, noise)
-		return
+	case SamplerDPM:
+		d.Sched.DPMSolverStep(x, eps, x0Last, t, tLast, prev)
+	default:
+		d.Sched.DDIMStep(x, eps, t, prev, opt.Eta, noise)
 	}
-	d.Sched.DDIMStep(x, eps, t, prev, opt.Eta, noise)
 }
 
 // outputCoefs returns (a, b) with ẑ0 = a·z_t + b·out for the U-Net's

@@ -47,9 +47,10 @@ type SampleOptions struct {
 	// DefaultSRSampler or, for a generator, DefaultGenSampler.
 	Sampler string
 	// Steps is the number of denoising steps (when 0, DefaultSRSteps or,
-	// for a generator, DefaultGenSteps), at most the schedule's T. Fewer than T visits an evenly spaced subset of the
-	// timesteps that always includes T−1, so sampling starts from the
-	// most-noised step the model was trained on. DDPM with fewer steps is
+	// for a generator, DefaultGenSteps), at most the schedule's T. Fewer
+	// than T visits an evenly spaced subset of the timesteps that always
+	// includes T−1, so sampling starts from the most-noised step the model
+	// was trained on. DDPM with fewer steps is
 	// the respaced ancestral sampler (Nichol & Dhariwal).
 	Steps int
 	// Eta is DDIM's η: 0 is deterministic, 1 matches DDPM's posterior
@@ -382,27 +383,23 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 		if err != nil {
 			return nil, err
 		}
-		prev := -1
+		prev, tLast := -1, -1
 		if i+1 < len(ts) {
 			prev = ts[i+1]
+		}
+		if i > 0 {
+			tLast = ts[i-1]
 		}
 		for k := range opt.Samples {
 			xs, es := x.Data[k*per:(k+1)*per], out[k*per:(k+1)*per]
 			den.toEps(es, xs, t) // the samplers take ε̂, whatever the U-Net predicts
 			rng := rngs[k]
 			noise := func() float64 { return tau * rng.NormFloat64() }
-			switch opt.Sampler {
-			case SamplerDDPM:
-				s.Sched.DDPMStep(xs, es, t, prev, noise)
-			case SamplerDPM:
-				tLast := -1
-				if i > 0 {
-					tLast = ts[i-1]
-				}
-				s.Sched.DPMSolverStep(xs, es, x0Last[k*per:(k+1)*per], t, tLast, prev)
-			default:
-				s.Sched.DDIMStep(xs, es, t, prev, opt.Eta, noise)
+			var hist []float32
+			if x0Last != nil {
+				hist = x0Last[k*per : (k+1)*per]
 			}
+			den.Step(xs, es, hist, t, tLast, prev, opt, noise)
 		}
 		if !x.AllFinite() {
 			return nil, fmt.Errorf("sampling step %d (t=%d): latent is no longer finite", i+1, t)

@@ -165,7 +165,7 @@ func (m *Model) Upscale(ctx context.Context, lr *imageio.Image, w, h int, opt di
 		}
 		clipDenoised(x.Data, eps, m.Sched, t)
 		for k, rng := range rngs {
-			m.den.Step(x.Data[k*per:(k+1)*per], eps[k*per:(k+1)*per], t, prev, opt, rng.NormFloat64)
+			m.den.Step(x.Data[k*per:(k+1)*per], eps[k*per:(k+1)*per], nil, t, -1, prev, opt, rng.NormFloat64)
 		}
 		if !x.AllFinite() {
 			return nil, fmt.Errorf("sampling step %d (t=%d): the image is no longer finite", i+1, t)
