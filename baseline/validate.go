@@ -8,6 +8,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -31,7 +32,7 @@ func (r ValResult) String() string {
 // bicubic on the same crops. Outputs are rounded to 8 bits first, as a
 // saved file would be. Crops keep it affordable during training; the
 // benchmark proper is `zoomdiff eval`.
-func Validate(ctx context.Context, up evaluate.Upscaler, images []*imageio.Image, scale float64, crop int) (ValResult, error) {
+func Validate(ctx context.Context, up render.Method, images []*imageio.Image, scale float64, crop int) (ValResult, error) {
 	r := ValResult{Scale: scale}
 	shave := evaluate.ShaveFor(scale)
 	var took time.Duration

@@ -13,6 +13,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -122,8 +123,8 @@ func (s *SR) DenoiseLoss(data *dataset.Set, n, crop int, seed uint64) (float64, 
 	return sum / float64(n), nil
 }
 
-// Upscaler adapts an SR model to evaluate.Upscaler: the first sample of
-// Opt is the output.
+// Upscaler is an SR model as a render.Method: Upscale gives the first
+// sample of Opt, Stream any number of samples rendered on demand.
 type Upscaler struct {
 	SR  *SR
 	Opt SampleOptions
@@ -143,16 +144,20 @@ func (u *Upscaler) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*i
 	return outs[0], nil
 }
 
+// Stream samples n latents of lr and renders them at w×h on demand.
+func (u *Upscaler) Stream(ctx context.Context, lr *imageio.Image, w, h, n int) (render.Source, error) {
+	opt := u.Opt
+	opt.Samples = n
+	return u.SR.Stream(ctx, lr, w, h, opt)
+}
+
+// SetProgress has the sampler report its steps to f (the server's jobs
+// and web page show it).
+func (u *Upscaler) SetProgress(f func(done, total int)) { u.Opt.Progress = f }
+
 // CheckOptions reports whether opt is usable with s, so a front end can
 // refuse bad settings before any work starts.
 func (s *SR) CheckOptions(opt SampleOptions) error { return opt.resolve(s) }
-
-// UpscaleSamples returns n samples of lr super-resolved to w×h.
-func (u *Upscaler) UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, n int) ([]*imageio.Image, error) {
-	opt := u.Opt
-	opt.Samples = n
-	return u.SR.Upscale(ctx, lr, w, h, opt)
-}
 
 // ParseSampleOptions reads sampler settings from name=value strings
 // (sampler, steps, eta, seed, strength, tile, overlap, encode-tile,

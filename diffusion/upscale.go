@@ -8,6 +8,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -140,40 +141,56 @@ func (s *SR) Decoder(l *Latent) (*autoencoder.Decoder, error) {
 	return d, nil
 }
 
-// Upscale super-resolves lr to outW×outH (any size: the scale need not be
-// an integer, nor the same on both axes) and returns opt.Samples
-// candidates, clamped to [0, 1]. Alpha, when lr has it, is resized with
-// bicubic; a grey input gives grey outputs.
-func (s *SR) Upscale(ctx context.Context, lr *imageio.Image, outW, outH int, opt SampleOptions) ([]*imageio.Image, error) {
-	if outW < 1 || outH < 1 || int64(outW)*int64(outH) > MaxOutputPixels {
-		return nil, fmt.Errorf("sr output size %dx%d: want 1 to %d pixels", outW, outH, MaxOutputPixels)
+// Stream samples opt.Samples latents of lr and returns them as a
+// render.Source whose rows are decoded at outW×outH (any size: the scale
+// need not be an integer, nor the same on both axes) only when asked for,
+// so memory grows with the input, not with the output.
+func (s *SR) Stream(ctx context.Context, lr *imageio.Image, outW, outH int, opt SampleOptions) (render.Source, error) {
+	if outW < 1 || outH < 1 {
+		return nil, fmt.Errorf("sr output size %dx%d: want at least 1x1", outW, outH)
 	}
 	lats, err := s.Latents(ctx, lr, opt)
 	if err != nil {
 		return nil, err
 	}
-	var alpha []float32
-	if lr.Alpha != nil {
-		if alpha, err = resample.ResizeAlpha(lr.Alpha, lr.W, lr.H, outW, outH); err != nil {
-			return nil, fmt.Errorf("resizing alpha: %w", err)
-		}
-	}
-	out := make([]*imageio.Image, len(lats))
+	src := &latentSource{w: outW, h: outH, decs: make([]*autoencoder.Decoder, len(lats))}
 	for k, l := range lats {
-		if err := ctx.Err(); err != nil {
+		if src.decs[k], err = s.Decoder(l); err != nil {
 			return nil, err
 		}
-		d, err := s.Decoder(l)
-		if err != nil {
-			return nil, err
-		}
-		img := &imageio.Image{W: outW, H: outH, Pix: FinishRGB(d.Render(outH, outW), lr.Gray), Gray: lr.Gray}
-		if alpha != nil {
-			img.Alpha = append([]float32(nil), alpha...)
-		}
-		out[k] = img
 	}
-	return out, nil
+	return src, nil
+}
+
+// latentSource renders sampled latents band by band.
+type latentSource struct {
+	w, h int
+	decs []*autoencoder.Decoder
+}
+
+func (l *latentSource) Size() (w, h int) { return l.w, l.h }
+func (l *latentSource) Samples() int     { return len(l.decs) }
+
+// Rows decodes rows [y0, y1) of sample k, clamped to [0, 1].
+func (l *latentSource) Rows(k, y0, y1 int) ([]float32, error) {
+	return FinishRGB(l.decs[k].Rows(l.h, l.w, y0, y1), false), nil
+}
+
+// AlphaRows is nil: the model draws colour only.
+func (l *latentSource) AlphaRows(y0, y1 int) []float32 { return nil }
+
+// Upscale super-resolves lr to outW×outH and returns opt.Samples
+// candidates in memory, clamped to [0, 1], through the one render path
+// (render.Run: alpha resized by its rule, grey input, grey output).
+// Outputs too big to hold go through Stream and render.WriteFiles.
+func (s *SR) Upscale(ctx context.Context, lr *imageio.Image, outW, outH int, opt SampleOptions) ([]*imageio.Image, error) {
+	if outW < 1 || outH < 1 || int64(outW)*int64(outH) > MaxOutputPixels {
+		return nil, fmt.Errorf("sr output size %dx%d: want 1 to %d pixels", outW, outH, MaxOutputPixels)
+	}
+	if err := opt.resolve(s); err != nil {
+		return nil, err
+	}
+	return render.Upscale(ctx, &Upscaler{SR: s, Opt: opt}, lr, outW, outH, 0, opt.Samples)
 }
 
 // FinishRGB turns decoded interleaved RGB into displayable output in

@@ -9,7 +9,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/degrade"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -205,7 +205,7 @@ func TestRegistry(t *testing.T) {
 	if _, err := New("model", Options{}); err == nil || !strings.Contains(err.Error(), "bicubic") {
 		t.Errorf("unknown method error should list the methods: %v", err)
 	}
-	Register("test-only", "for the test", func(o Options) (Upscaler, error) {
+	Register("test-only", "for the test", func(o Options) (render.Method, error) {
 		if o.Model == "" {
 			return nil, errors.New("needs --model")
 		}
@@ -220,92 +220,6 @@ func TestRegistry(t *testing.T) {
 		}
 	}()
 	Register("bicubic", "again", nil)
-}
-
-func TestTargetSize(t *testing.T) {
-	for _, c := range []struct {
-		scale float64
-		size  string
-		w, h  int
-	}{
-		{2, "", 200, 100}, {1.7, "", 170, 85}, {0.25, "", 25, 13}, {0, "300x", 300, 150},
-		{0, "x25", 50, 25}, {0, "30X40", 30, 40}, {0, "1x1", 1, 1},
-	} {
-		w, h, err := TargetSize(100, 50, c.scale, c.size, 0)
-		if err != nil || w != c.w || h != c.h {
-			t.Errorf("TargetSize(100x50, %v, %q) = %dx%d, %v; want %dx%d", c.scale, c.size, w, h, err, c.w, c.h)
-		}
-	}
-	for _, c := range []struct {
-		scale float64
-		size  string
-		max   int64
-	}{
-		{2, "10x10", 0}, {0, "", 0}, {-1, "", 0}, {math.NaN(), "", 0}, {math.Inf(1), "", 0},
-		{1e300, "", 0}, {1001, "", 0}, {0, "abc", 0}, {0, "0x5", 0}, {0, "-5x5", 0}, {0, "x", 0},
-		{0, "1.5x2", 0}, {0, "20x20", 399},
-	} {
-		if w, h, err := TargetSize(100, 50, c.scale, c.size, c.max); err == nil {
-			t.Errorf("TargetSize(100x50, %v, %q, %d) = %dx%d, want an error", c.scale, c.size, c.max, w, h)
-		}
-	}
-	if _, _, err := TargetSize(100, 50, 1001, "", 0); err == nil || !strings.Contains(err.Error(), "--max-pixels") {
-		t.Errorf("the over-limit error should say how to raise it: %v", err)
-	}
-	if _, _, err := TargetSize(100, 50, 1001, "", 1<<40); err != nil {
-		t.Errorf("a raised limit was not honoured: %v", err)
-	}
-}
-
-type dropAlpha struct{}
-
-func (dropAlpha) Name() string { return "drop-alpha" }
-func (dropAlpha) Upscale(_ context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error) {
-	m := imageio.New(w, h)
-	for i := range m.Pix {
-		m.Pix[i] = 0.5
-	}
-	return m, nil
-}
-
-func TestUpscaleFile(t *testing.T) {
-	Register("drop-alpha-test", "returns grey without alpha", func(Options) (Upscaler, error) { return dropAlpha{}, nil })
-	dir := t.TempDir()
-	in := filepath.Join(dir, "in.png")
-	m := texture(10, 8)
-	m.Alpha = make([]float32, 80)
-	for i := range m.Alpha {
-		m.Alpha[i] = float32(i%10) / 9 // transparent on the left, opaque on the right
-	}
-	if err := imageio.Write(in, m); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "out.png")
-	w, h, err := UpscaleFile(context.Background(), UpscaleRequest{Input: in, Output: out, Method: "drop-alpha-test", Scale: 2.5})
-	if err != nil || w != 25 || h != 20 {
-		t.Fatalf("UpscaleFile = %dx%d, %v", w, h, err)
-	}
-	got, err := imageio.Read(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.W != 25 || got.H != 20 || got.Alpha == nil || got.Alpha[0] != 0 || got.Alpha[24] != 1 {
-		t.Errorf("output %dx%d, alpha carried: %v", got.W, got.H, got.Alpha != nil)
-	}
-	// Refusals happen before anything is written.
-	for _, req := range []UpscaleRequest{
-		{Input: in, Output: filepath.Join(dir, "a.png"), Method: "bicubic", Scale: 1e6},
-		{Input: in, Output: filepath.Join(dir, "b.gif"), Method: "bicubic", Scale: 2},
-		{Input: in, Output: filepath.Join(dir, "c.png"), Method: "nope", Scale: 2},
-		{Input: filepath.Join(dir, "missing.png"), Output: filepath.Join(dir, "d.png"), Method: "bicubic", Scale: 2},
-	} {
-		if _, _, err := UpscaleFile(context.Background(), req); err == nil {
-			t.Errorf("%+v succeeded", req)
-		}
-		if _, err := os.Stat(req.Output); err == nil {
-			t.Errorf("%+v wrote %s", req, req.Output)
-		}
-	}
 }
 
 // noisySampler is bicubic plus independent noise per sample: its samples'

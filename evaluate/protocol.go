@@ -15,6 +15,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/degrade"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -190,7 +191,7 @@ type Config struct {
 	// PerImage keeps each image's scores in the results.
 	PerImage bool
 	// Samples draws this many outputs per image from a method that
-	// implements Sampler (0 or 1: one output from Upscale).
+	// is generative (render.Generative; 0 or 1: one output).
 	Samples int
 	// Crop, when above 0, first cuts each HR image to its centre
 	// Crop×Crop (smaller sides kept whole) and runs the protocol on that.
@@ -232,7 +233,7 @@ func LoadDataset(dir string) (Dataset, error) {
 // Run evaluates up on every image of d at every scale of cfg and returns
 // one Result per scale, in cfg.Scales order. Images are evaluated in
 // parallel; the first error stops the run.
-func Run(ctx context.Context, d Dataset, up Upscaler, cfg Config) ([]Result, error) {
+func Run(ctx context.Context, d Dataset, up render.Method, cfg Config) ([]Result, error) {
 	if len(cfg.Scales) == 0 {
 		return nil, errors.New("no scales to evaluate")
 	}
@@ -245,7 +246,7 @@ func Run(ctx context.Context, d Dataset, up Upscaler, cfg Config) ([]Result, err
 		return nil, fmt.Errorf("crop %d: want 0 (whole images) or a side in pixels", cfg.Crop)
 	}
 	if cfg.Samples > 1 {
-		if _, ok := up.(Sampler); !ok {
+		if !render.Generative(up) {
 			return nil, fmt.Errorf("method %s draws one output per image, not %d samples", up.Name(), cfg.Samples)
 		}
 	}
@@ -335,7 +336,7 @@ feed:
 }
 
 // runImage reads one HR file and scores it at every scale.
-func runImage(ctx context.Context, path string, up Upscaler, cfg Config, i int, scores [][]ImageScore, secs [][]float64) error {
+func runImage(ctx context.Context, path string, up render.Method, cfg Config, i int, scores [][]ImageScore, secs [][]float64) error {
 	hr, err := imageio.Read(path)
 	if err != nil {
 		return err
@@ -382,20 +383,9 @@ func runImage(ctx context.Context, path string, up Upscaler, cfg Config, i int, 
 	return nil
 }
 
-// upscaleN draws n outputs (one through Upscale when n ≤ 1).
-func upscaleN(ctx context.Context, up Upscaler, lr *imageio.Image, w, h, n int) ([]*imageio.Image, error) {
-	if n <= 1 {
-		sr, err := up.Upscale(ctx, lr, w, h)
-		if err != nil {
-			return nil, err
-		}
-		return []*imageio.Image{sr}, nil
-	}
-	outs, err := up.(Sampler).UpscaleSamples(ctx, lr, w, h, n)
-	if err == nil && len(outs) != n {
-		err = fmt.Errorf("%d samples returned, want %d", len(outs), n)
-	}
-	return outs, err
+// upscaleN draws n outputs through the one render path.
+func upscaleN(ctx context.Context, up render.Method, lr *imageio.Image, w, h, n int) ([]*imageio.Image, error) {
+	return render.Upscale(ctx, up, lr, w, h, 0, max(n, 1))
 }
 
 // scoreSamples averages the samples' scores and, for several, adds the

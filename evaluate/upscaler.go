@@ -1,10 +1,10 @@
 // Package evaluate runs the super-resolution benchmark protocol and holds
 // the registry of upscaling methods that the CLI and the protocol share.
 //
-// A method is anything that implements Upscaler. The resampling kernels
-// register themselves here; the diffusion model registers as "model" from
-// its own package, so the CLI and the benchmark never need to know which
-// methods exist.
+// A method is anything that implements render.Method. The resampling
+// kernels register themselves here; the diffusion model registers as
+// "model" from its own package, so the CLI and the benchmark never need to
+// know which methods exist.
 package evaluate
 
 import (
@@ -15,26 +15,9 @@ import (
 	"sync"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
-
-// Upscaler turns a low-resolution image into one of the requested size.
-type Upscaler interface {
-	// Name identifies the method in tables and JSON.
-	Name() string
-	// Upscale returns lr rendered at w×h. Implementations should honour ctx
-	// cancellation in long runs and must not modify lr. Any size is allowed,
-	// including shrinking and non-uniform aspect changes.
-	Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error)
-}
-
-// Sampler is an Upscaler that can draw several different outputs for one
-// input (a generative method); evaluation then scores each sample, their
-// mean and their spread.
-type Sampler interface {
-	Upscaler
-	UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, n int) ([]*imageio.Image, error)
-}
 
 // Options configures a method when it is created.
 type Options struct {
@@ -45,8 +28,8 @@ type Options struct {
 	Params map[string]string
 }
 
-// Factory builds an Upscaler from Options.
-type Factory func(Options) (Upscaler, error)
+// Factory builds a method from Options.
+type Factory func(Options) (render.Method, error)
 
 // MethodInfo describes a registered method.
 type MethodInfo struct {
@@ -78,7 +61,7 @@ func Register(name, summary string, f Factory) {
 }
 
 // New creates the method registered as name.
-func New(name string, opts Options) (Upscaler, error) {
+func New(name string, opts Options) (render.Method, error) {
 	registry.Lock()
 	r, ok := registry.m[strings.ToLower(name)]
 	registry.Unlock()
@@ -108,10 +91,15 @@ func Methods() []MethodInfo {
 	return out
 }
 
-// Resampler is the Upscaler for a plain resampling kernel.
+// Resampler is the render.Method (and render.Kernel) of a plain
+// resampling kernel.
 type Resampler struct {
 	Method resample.Method // the kernel
 }
+
+// Kernel returns the kernel, so that render.Prepare can build its weights
+// for a requested scale.
+func (r Resampler) Kernel() resample.Method { return r.Method }
 
 // Name returns the kernel's name, e.g. "bicubic".
 func (r Resampler) Name() string { return r.Method.String() }
@@ -135,6 +123,6 @@ func init() {
 		resample.Area:     "area average when shrinking, pixel repetition when enlarging",
 	}
 	for m, s := range summaries {
-		Register(m.String(), s, func(Options) (Upscaler, error) { return Resampler{m}, nil })
+		Register(m.String(), s, func(Options) (render.Method, error) { return Resampler{m}, nil })
 	}
 }

@@ -347,9 +347,9 @@ func (m *Image) ToImage(bits16 bool) image.Image {
 	return o
 }
 
-// finite reports whether every value is a finite number; writers refuse
+// Finite reports whether every value is a finite number; writers refuse
 // NaN and Inf rather than silently storing black.
-func finite(v []float32) bool {
+func Finite(v []float32) bool {
 	for _, x := range v {
 		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 			return false

@@ -78,7 +78,7 @@ func Encode(w io.Writer, m *Image, f Format, opt WriteOptions) error {
 	if err := m.Check(); err != nil {
 		return err
 	}
-	if !finite(m.Pix) || !finite(m.Alpha) {
+	if !Finite(m.Pix) || !Finite(m.Alpha) {
 		return errors.New("image contains NaN or infinite values")
 	}
 	if f != PNG && f != JPEG {

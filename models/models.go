@@ -12,6 +12,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/evaluate"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 var (
@@ -110,7 +111,7 @@ func init() {
 		{"model", "builtin:sr", "latent diffusion SR with the implicit decoder (--model FILE, default builtin:sr; params sampler, steps, eta, seed, strength, tile, overlap)"},
 		{"real", "builtin:real", "the model method with builtin:real: for photos with blur, noise or JPEG artefacts (same params)"},
 	} {
-		evaluate.Register(m.method, m.summary, func(o evaluate.Options) (evaluate.Upscaler, error) {
+		evaluate.Register(m.method, m.summary, func(o evaluate.Options) (render.Method, error) {
 			opt, err := diffusion.ParseSampleOptions(o.Params)
 			if err != nil {
 				return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -159,7 +160,7 @@ func TestBuiltinRealRestoresJPEG(t *testing.T) {
 		if method == "bicubic" {
 			out, err = resample.Image(lr, hr.W, hr.H, resample.Options{Method: resample.Bicubic})
 		} else {
-			var up evaluate.Upscaler
+			var up render.Method
 			if up, err = evaluate.New(method, evaluate.Options{Params: map[string]string{"steps": "10", "seed": "1"}}); err != nil {
 				t.Fatal(err)
 			}

@@ -39,6 +39,13 @@
 //	async    1/true: answer 202 with a job (Location: /v1/jobs/{id}) instead of the image
 //	format   png (one image, the default for one sample) or json (the default for more)
 //
+// Each output is at most MaxOutputPixels, or MaxStreamedPixels for a
+// method that renders band by band (render.Streamer: the model): its
+// latents are sampled first and its rows decoded only as the PNG is
+// written, so an 8192×8192 answer costs memory for a band, not the image.
+// Every front end renders through package render, so the server, the CLI
+// and eval give the same pixels (alpha, grey and ICC profile included).
+//
 // A synchronous answer with one image is the PNG itself (image/png,
 // streamed row by row), with X-Zoomdiff-Method, X-Zoomdiff-Size (WxH) and
 // X-Zoomdiff-Seed headers. With format=json, and always with samples > 1,
@@ -63,7 +70,7 @@
 // Every error is JSON, {"error": "what to change"}, with:
 //
 //	400  malformed or out-of-range fields, unknown or repeated fields, truncated uploads,
-//	     undecodable images, outputs over MaxOutputPixels, a method that rejects its settings
+//	     undecodable images, outputs over MaxOutputPixels (MaxStreamedPixels), a method that rejects its settings
 //	404  unknown job or API path; 405 wrong HTTP method (with Allow)
 //	409  a job's image asked for before the job is done
 //	413  body over MaxUploadBytes; image header over MaxInputPixels (checked before decoding)

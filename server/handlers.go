@@ -13,8 +13,6 @@ import (
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/zoomdiff/zoomdiff/pngstream"
 )
 
 //go:embed web
@@ -229,7 +227,7 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 		h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="zoomdiff-%dx%d.png"`, out.w, out.h))
 		// Streamed row by row: no encoded copy of a large answer is held.
 		bw := bufio.NewWriterSize(w, 64<<10)
-		if err := pngstream.EncodeImage(bw, out.images[0], pngLevel); err != nil {
+		if err := out.encode(ctx, 0, bw); err != nil {
 			s.log.Warn("writing the answer", "err", err)
 			return
 		}
@@ -248,14 +246,14 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 		Height int     `json:"height"`
 		Images []image `json:"images"`
 	}{Method: out.method, Width: out.w, Height: out.h}
-	for i, m := range out.images {
+	for i := range out.outputs {
 		var buf bytes.Buffer
-		if err := pngstream.EncodeImage(&buf, m, pngLevel); err != nil {
-			writeError(w, errorf(http.StatusInternalServerError, "encoding image %d: %v", i, err))
+		if err := out.encode(ctx, i, &buf); err != nil {
+			writeError(w, s.classify(ctx, r.Context(), fmt.Errorf("encoding image %d: %w", i, err)))
 			return
 		}
 		res.Images = append(res.Images, image{out.seeds[i], base64.StdEncoding.EncodeToString(buf.Bytes())})
-		out.images[i] = nil // let it go before the next one is encoded
+		out.outputs[i] = nil // let it go before the next one is encoded
 	}
 	writeJSON(w, http.StatusOK, res)
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 // quiet is a logger for tests that do not look at the log.
@@ -74,7 +75,7 @@ func (p *paramFake) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*
 	return imageio.New(w, h), nil
 }
 func (p *paramFake) Card() string { return "a fake model card" }
-func (p *paramFake) WithParams(params map[string]string) (evaluate.Upscaler, error) {
+func (p *paramFake) WithParams(params map[string]string) (render.Method, error) {
 	if params["steps"] == "13" {
 		return nil, errors.New("13 steps are unlucky")
 	}
@@ -134,7 +135,7 @@ func testConfig(b *blocker) Config {
 		Logger:         quiet,
 		MaxUploadBytes: 1 << 20,
 		MaxInputPixels: 512 * 512,
-		NewUpscaler: func(name string, o evaluate.Options) (evaluate.Upscaler, error) {
+		NewUpscaler: func(name string, o evaluate.Options) (render.Method, error) {
 			switch name {
 			case "block":
 				if b == nil {

@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/zoomdiff/zoomdiff/pngstream"
 )
 
 // Job states.
@@ -282,15 +280,15 @@ func (s *Server) runJob(ctx context.Context, cancel context.CancelFunc, j *job, 
 	}
 	var pngs [][]byte
 	var total int64
-	for i, m := range out.images {
+	for i := range out.outputs {
 		var buf bytes.Buffer
-		if err := pngstream.EncodeImage(&buf, m, pngLevel); err != nil {
+		if err := out.encode(ctx, i, &buf); err != nil {
 			fail(fmt.Errorf("encoding image %d: %w", i, err))
 			return
 		}
 		pngs = append(pngs, buf.Bytes())
 		total += int64(buf.Len())
-		out.images[i] = nil
+		out.outputs[i] = nil
 	}
 	s.jobs.update(j, func(j *job) {
 		j.state, j.progress, j.method, j.w, j.h, j.seeds, j.images, j.bytes = stateDone, 1, out.method, out.w, out.h, out.seeds, pngs, total

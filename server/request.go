@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/zoomdiff/zoomdiff/render"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -358,32 +359,16 @@ func (f form) formatField(images int) (asJSON bool, err error) {
 	return false, errorf(http.StatusBadRequest, "format %q: want png or json", f.get("format"))
 }
 
-// parseSize reads "WxH", "Wx" or "xH" (a missing side is 0, to be derived
-// from the aspect ratio), each side at most the PNG limit.
+// parseSize reads "WxH", "Wx" or "xH" with render.ParseSize (a missing
+// side is 0, to be derived from the aspect ratio), as a 400 when it is bad
+// or when needBoth and a side is missing.
 func parseSize(s string, needBoth bool) (w, h int, err error) {
-	sw, sh, ok := strings.Cut(strings.ToLower(s), "x")
-	if !ok {
-		return 0, 0, errorf(http.StatusBadRequest, "size %q: want WxH", s)
+	w, h, err = render.ParseSize(s)
+	if err == nil && needBoth && (w == 0 || h == 0) {
+		err = fmt.Errorf("size %q: want WxH", s)
 	}
-	side := func(v string) (int, error) {
-		v = strings.TrimSpace(v)
-		if v == "" && !needBoth {
-			return 0, nil
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n < 1 || n > 1<<31-1 {
-			return 0, errorf(http.StatusBadRequest, "size %q: %q is not a whole number from 1 to %d", s, v, 1<<31-1)
-		}
-		return int(n), nil
-	}
-	if w, err = side(sw); err != nil {
-		return 0, 0, err
-	}
-	if h, err = side(sh); err != nil {
-		return 0, 0, err
-	}
-	if w == 0 && h == 0 {
-		return 0, 0, errorf(http.StatusBadRequest, "size %q: give at least one side", s)
+	if err != nil {
+		return 0, 0, errorf(http.StatusBadRequest, "%v", err)
 	}
 	return w, h, nil
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 // Generator makes new images from noise. The server answers /v1/generate
@@ -32,8 +33,8 @@ type Generator interface {
 // weights, every time. The returned Upscaler is used by one request only;
 // whatever it shares with its parent must be safe for concurrent use.
 type ParamUpscaler interface {
-	evaluate.Upscaler
-	WithParams(params map[string]string) (evaluate.Upscaler, error)
+	render.Method
+	WithParams(params map[string]string) (render.Method, error)
 }
 
 // ProgressReporter is an optional interface for upscalers that can say how
@@ -86,9 +87,14 @@ type Config struct {
 	// MaxInputPixels bounds the uploaded image, checked on its header
 	// before decoding (default 4096×4096).
 	MaxInputPixels int64
-	// MaxOutputPixels bounds each output image (default 4096×4096: 200 MB
-	// as float32 RGB per image while it is being made).
+	// MaxOutputPixels bounds each output image of a method that makes it
+	// whole (default 4096×4096: 200 MB as float32 RGB per image while it
+	// is being made).
 	MaxOutputPixels int64
+	// MaxStreamedPixels bounds each output of a method that renders band
+	// by band (render.Streamer: the model), whose memory is a band's
+	// whatever the size (default 8192×8192; only time grows with it).
+	MaxStreamedPixels int64
 	// MinScale and MaxScale bound the scale factor, and the per-axis ratio
 	// of output to input size when a size is given (defaults 0.1 and 16).
 	MinScale, MaxScale float64
@@ -112,7 +118,7 @@ type Config struct {
 	// (default slog.Default()).
 	Logger *slog.Logger
 	// NewUpscaler creates methods (default evaluate.New). Tests inject fakes.
-	NewUpscaler func(name string, opts evaluate.Options) (evaluate.Upscaler, error)
+	NewUpscaler func(name string, opts evaluate.Options) (render.Method, error)
 	// Methods lists the methods offered (default evaluate.Methods).
 	Methods func() []evaluate.MethodInfo
 }
@@ -144,6 +150,7 @@ func (c Config) withDefaults() Config {
 	set64(&c.MaxUploadBytes, 32<<20)
 	set64(&c.MaxInputPixels, 4096*4096)
 	set64(&c.MaxOutputPixels, 4096*4096)
+	set64(&c.MaxStreamedPixels, 8192*8192)
 	if !(c.MinScale > 0) {
 		c.MinScale = 0.1
 	}
@@ -199,9 +206,10 @@ type Server struct {
 // params: the instance (for ParamUpscalers, reused), that it is a plain
 // Upscaler (to be created per request with params), or that it fails.
 type baseEntry struct {
-	param ParamUpscaler // nil for plain methods
-	card  string
-	err   error // the method cannot be created
+	param   ParamUpscaler // nil for plain methods
+	card    string
+	streams bool  // renders band by band (render.Streamer): MaxStreamedPixels applies
+	err     error // the method cannot be created
 }
 
 // New checks cfg and returns a Server. When DefaultMethod is empty and the
@@ -279,12 +287,20 @@ func (s *Server) base(name string) (*baseEntry, error) {
 	if p, ok := u.(ParamUpscaler); ok {
 		b.param = p
 	}
+	_, b.streams = u.(render.Streamer)
 	s.bases[name] = b
 	return b, nil
 }
 
+// streams reports whether method renders band by band, so that its
+// outputs may be as large as Config.MaxStreamedPixels.
+func (s *Server) streams(method string) bool {
+	b, err := s.base(method)
+	return err == nil && b.streams
+}
+
 // upscaler returns a per-request instance of method configured with params.
-func (s *Server) upscaler(method string, params map[string]string) (evaluate.Upscaler, error) {
+func (s *Server) upscaler(method string, params map[string]string) (render.Method, error) {
 	b, err := s.base(method)
 	if err != nil {
 		return nil, err

@@ -4,42 +4,57 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
 
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
-	"github.com/zoomdiff/zoomdiff/resample"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
-// outcome is the result of one request's work.
+// outcome is the result of one request's work: its images, rendered when
+// they are encoded.
 type outcome struct {
 	method string
 	w, h   int
 	seeds  []uint64
-	images []*imageio.Image
+	// outputs has one single-sample Source per image. A streamed method's
+	// (the model's) rows are decoded only as the PNG is written, so an
+	// output of any size costs memory for a band, not for the image.
+	outputs []render.Source
+	// in is what the images were made from (alpha, greyness, profile: see
+	// render.Run); a blank image for generated ones.
+	in *imageio.Image
+}
+
+// encode writes image i as PNG to w through the one render path.
+func (o *outcome) encode(ctx context.Context, i int, w io.Writer) error {
+	k := render.KindOf(o.in, imageio.PNG, imageio.WriteOptions{})
+	k.PNGLevel = pngLevel
+	sink := render.NewSink(w, imageio.PNG, o.w, o.h, k)
+	return render.Run(ctx, o.outputs[i], o.in, render.Outputs{Samples: []render.Sink{sink}}, render.Options{Band: render.DefaultBand})
 }
 
 // randomSeed draws a seed for requests that give none. Kept below 2³² so
 // that it is easy to read back and type in.
 func randomSeed() uint64 { return uint64(rand.Uint32()) }
 
-// targetSize works out the output size with evaluate.TargetSize (the CLI's
+// targetSize works out the output size with render.TargetSize (the CLI's
 // rules: ceil(n·scale), or WxH / Wx / xH keeping the aspect ratio) and
-// applies the server's limits: output pixels and the per-side ratio.
-func (s *Server) targetSize(inW, inH int, req *upscaleRequest, checkRatio bool) (w, h int, err error) {
+// applies the server's limits: output pixels (maxPixels, which depends on
+// whether the method streams) and the per-side ratio.
+func (s *Server) targetSize(inW, inH int, req *upscaleRequest, maxPixels int64, checkRatio bool) (w, h int, err error) {
 	// The request's fields are already validated (scale within range, each
 	// side below 2³¹), so the product fits and TargetSize cannot overflow;
-	// its own pixel limit is lifted so that the server's message, not the
-	// CLI's flag hint, reaches the client.
-	w, h, err = evaluate.TargetSize(inW, inH, req.scale, req.size, 1<<62)
+	// its own pixel limit is lifted so that the server's message, naming
+	// the method, reaches the client.
+	w, h, err = render.TargetSize(inW, inH, req.scale, req.size, 1<<62)
 	if err != nil {
 		return 0, 0, errorf(http.StatusBadRequest, "%v", err)
 	}
-	if px := int64(w) * int64(h); px > s.cfg.MaxOutputPixels {
-		return 0, 0, errorf(http.StatusBadRequest, "output %dx%d is %d pixels, over the server's limit of %d", w, h, px, s.cfg.MaxOutputPixels)
+	if px := int64(w) * int64(h); px > maxPixels {
+		return 0, 0, errorf(http.StatusBadRequest, "output %dx%d is %d pixels, over the server's limit of %d for method %s", w, h, px, maxPixels, req.method)
 	}
 	if req.size != "" && checkRatio {
 		rx, ry := float64(w)/float64(inW), float64(h)/float64(inH)
@@ -66,8 +81,10 @@ func (s *Server) precheck(req *upscaleRequest) error {
 		}
 	}
 	// With a scale or both sides given, the output's pixel count does not
-	// depend on orientation; the per-side ratio does, so it waits.
-	_, _, err = s.targetSize(inW, inH, req, false)
+	// depend on orientation; the per-side ratio does, so it waits. Which
+	// limit applies depends on the method, known once it is made: here the
+	// larger one.
+	_, _, err = s.targetSize(inW, inH, req, max(s.cfg.MaxOutputPixels, s.cfg.MaxStreamedPixels), false)
 	return err
 }
 
@@ -83,11 +100,15 @@ func (s *Server) runUpscale(ctx context.Context, req *upscaleRequest, report fun
 	case err != nil:
 		return nil, errorf(http.StatusBadRequest, "cannot decode the image: %v", err)
 	}
-	w, h, err := s.targetSize(lr.W, lr.H, req, true)
+	limit := s.cfg.MaxOutputPixels
+	if s.streams(req.method) {
+		limit = max(limit, s.cfg.MaxStreamedPixels)
+	}
+	w, h, err := s.targetSize(lr.W, lr.H, req, limit, true)
 	if err != nil {
 		return nil, err
 	}
-	out := &outcome{method: req.method, w: w, h: h}
+	out := &outcome{method: req.method, w: w, h: h, in: lr}
 	for i := range req.samples {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -115,58 +136,15 @@ func (s *Server) runUpscale(ctx context.Context, req *upscaleRequest, report fun
 				})
 			}
 		}
-		img, err := s.upscaleOne(ctx, up, lr, w, h, req.scale)
+		src, err := render.Prepare(ctx, up, lr, w, h, req.scale, 1)
 		if err != nil {
 			return nil, err
 		}
-		out.images = append(out.images, img)
+		out.outputs = append(out.outputs, src)
 		out.seeds = append(out.seeds, seed)
 	}
 	if report != nil {
 		report(1)
-	}
-	return out, nil
-}
-
-// upscaleOne runs one method the way evaluate.UpscaleFile does, so that the
-// server and the CLI give the same pixels: kernels given a scale build
-// their weights for that scale, and alpha that the method drops is carried
-// over with bicubic.
-func (s *Server) upscaleOne(ctx context.Context, up evaluate.Upscaler, lr *imageio.Image, w, h int, scale float64) (*imageio.Image, error) {
-	var out *imageio.Image
-	var err error
-	if r, ok := up.(evaluate.Resampler); ok && scale != 0 {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		out, err = resample.Image(lr, w, h, resample.Options{Method: r.Method, ScaleX: scale, ScaleY: scale})
-	} else {
-		out, err = up.Upscale(ctx, lr, w, h)
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, err // cancelled: classified by the caller
-		}
-		return nil, fmt.Errorf("%s: %w", up.Name(), err)
-	}
-	if err := out.Check(); err != nil {
-		return nil, fmt.Errorf("%s returned a bad image: %w", up.Name(), err)
-	}
-	if out.W != w || out.H != h {
-		return nil, fmt.Errorf("%s returned %dx%d, want %dx%d", up.Name(), out.W, out.H, w, h)
-	}
-	if !finite(out.Pix) || !finite(out.Alpha) {
-		return nil, fmt.Errorf("%s returned NaN or infinite values", up.Name())
-	}
-	if lr.Alpha != nil && out.Alpha == nil {
-		a, err := resample.Resize(lr.Alpha, lr.W, lr.H, 1, w, h, resample.Options{Method: resample.Bicubic})
-		if err != nil {
-			return nil, err
-		}
-		for i, v := range a {
-			a[i] = min(max(v, 0), 1)
-		}
-		out.Alpha = a
 	}
 	return out, nil
 }
@@ -186,7 +164,7 @@ func (s *Server) runGenerate(ctx context.Context, req *generateRequest, report f
 	if len(imgs) != req.n {
 		return nil, fmt.Errorf("generator returned %d images, want %d", len(imgs), req.n)
 	}
-	out := &outcome{method: "generate", w: req.w, h: req.h}
+	out := &outcome{method: "generate", w: req.w, h: req.h, in: &imageio.Image{W: req.w, H: req.h}}
 	for i, m := range imgs {
 		if err := m.Check(); err != nil {
 			return nil, fmt.Errorf("generator image %d: %w", i, err)
@@ -194,10 +172,10 @@ func (s *Server) runGenerate(ctx context.Context, req *generateRequest, report f
 		if m.W != req.w || m.H != req.h {
 			return nil, fmt.Errorf("generator returned %dx%d, want %dx%d", m.W, m.H, req.w, req.h)
 		}
-		if !finite(m.Pix) || !finite(m.Alpha) {
+		if !imageio.Finite(m.Pix) || !imageio.Finite(m.Alpha) {
 			return nil, fmt.Errorf("generator returned NaN or infinite values")
 		}
-		out.images = append(out.images, m)
+		out.outputs = append(out.outputs, render.Images{m})
 		// Seeds are per batch: image i is the i-th draw of seed.
 		out.seeds = append(out.seeds, req.seed)
 	}
@@ -205,15 +183,6 @@ func (s *Server) runGenerate(ctx context.Context, req *generateRequest, report f
 		report(1)
 	}
 	return out, nil
-}
-
-func finite(v []float32) bool {
-	for _, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // safeRun calls run, turning a panic in a method into an error: net/http

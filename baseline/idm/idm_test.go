@@ -20,6 +20,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 func tinyConfig(pred string) Config {
@@ -241,14 +242,14 @@ func TestSaveOpen(t *testing.T) {
 	}
 }
 
-// The method is registered, samples (evaluate.Sampler) and takes our
+// The method is registered, samples (render.Sampler) and takes our
 // sampler's parameters; "random:idm" is the default architecture.
 func TestRegistered(t *testing.T) {
 	up, err := evaluate.New(Kind, evaluate.Options{Model: baseline.RandomPrefix + Kind, Params: map[string]string{"steps": "1", "seed": "4"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, ok := up.(evaluate.Sampler)
+	s, ok := up.(render.Sampler)
 	if !ok || up.Name() != "idm" {
 		t.Fatalf("%T is not a sampler named idm", up)
 	}

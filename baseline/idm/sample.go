@@ -11,6 +11,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -205,7 +206,7 @@ func clipDenoised(x, eps []float32, sc *diffusion.Schedule, t int) {
 	}
 }
 
-// Upscaler adapts a model to evaluate.Sampler: Upscale returns the first
+// Upscaler adapts a model to render.Sampler: Upscale returns the first
 // sample of Opt, UpscaleSamples several.
 type Upscaler struct {
 	Model *Model
@@ -233,7 +234,7 @@ func (u *Upscaler) UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, 
 
 func init() {
 	evaluate.Register(Kind, "image-space implicit diffusion baseline after IDM: U-Net at the output resolution (--model FILE, or random:idm for untrained weights; params sampler, steps, eta, seed, tile, overlap)",
-		func(o evaluate.Options) (evaluate.Upscaler, error) {
+		func(o evaluate.Options) (render.Method, error) {
 			opt, err := diffusion.ParseSampleOptions(o.Params)
 			if err != nil {
 				return nil, err

@@ -22,6 +22,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/nn"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 // Kind identifies LIIF model files and names the upscaling method.
@@ -188,7 +189,7 @@ func build(cfg Config) (*Model, []checkpoint.Named, error) {
 // of DefaultConfig for "random:liif" (for timings: its outputs are noise).
 func Open(path string) (*Model, error) { return baseline.Open(path, Kind, DefaultConfig(), build) }
 
-// Upscaler adapts a model to evaluate.Upscaler.
+// Upscaler adapts a model to render.Method.
 type Upscaler struct{ Model *Model }
 
 // Name identifies the method in tables.
@@ -201,7 +202,7 @@ func (u *Upscaler) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*i
 
 func init() {
 	evaluate.Register(Kind, "LIIF baseline: EDSR-baseline encoder + implicit MLP, regression (--model FILE, or random:liif for untrained weights)",
-		func(o evaluate.Options) (evaluate.Upscaler, error) {
+		func(o evaluate.Options) (render.Method, error) {
 			if len(o.Params) > 0 {
 				return nil, fmt.Errorf("liif takes no parameters, got %v", o.Params)
 			}

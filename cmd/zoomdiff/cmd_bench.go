@@ -27,6 +27,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/baseline"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 func init() {
@@ -132,7 +133,7 @@ func runBenchScales(args []string) error {
 	for _, m := range ms {
 		failed := ""
 		for _, s := range ss {
-			w, h, err := evaluate.TargetSize(inW, inH, s, "", math.MaxInt64)
+			w, h, err := render.TargetSize(inW, inH, s, "", math.MaxInt64)
 			if err != nil {
 				return err
 			}

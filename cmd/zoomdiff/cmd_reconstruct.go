@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/atomicfile"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/pngstream"
 	"github.com/zoomdiff/zoomdiff/progress"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 func init() {
@@ -56,7 +56,7 @@ func runReconstruct(args []string) error {
 	if *scale == 0 && *size == "" {
 		*scale = 1
 	}
-	w, h, err := evaluate.TargetSize(img.W, img.H, *scale, *size, *maxPixels)
+	w, h, err := render.TargetSize(img.W, img.H, *scale, *size, *maxPixels)
 	if err != nil {
 		return err
 	}

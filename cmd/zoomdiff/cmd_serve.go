@@ -34,7 +34,8 @@ func runServe(args []string) error {
 	grace := fs.Duration("grace", 0, "on SIGINT/SIGTERM, how long admitted work may finish before it is cancelled (default 30s)")
 	maxUpload := fs.Int64("max-upload", 0, "largest request body in bytes (default 32 MiB)")
 	maxIn := fs.Int64("max-input-pixels", 0, "largest input image in pixels (default 4096×4096)")
-	maxOut := fs.Int64("max-output-pixels", 0, "largest output image in pixels (default 4096×4096)")
+	maxOut := fs.Int64("max-output-pixels", 0, "largest output image in pixels of a method that makes it whole (default 4096×4096)")
+	maxStream := fs.Int64("max-streamed-pixels", 0, "largest output image in pixels of the model, which renders band by band in bounded memory (default 8192×8192)")
 	maxScale := fs.Float64("max-scale", 0, "largest scale factor (default 16)")
 	maxSamples := fs.Int("max-samples", 0, "most samples per upscale (default 4)")
 	jobTTL := fs.Duration("job-ttl", 0, "how long finished async results are kept (default 10m)")
@@ -58,7 +59,7 @@ func runServe(args []string) error {
 	cfg := server.Config{
 		Model: *model, DefaultMethod: *method, Logger: log,
 		Workers: *workers, Queue: *queue, Timeout: *timeout, Grace: *grace,
-		MaxUploadBytes: *maxUpload, MaxInputPixels: *maxIn, MaxOutputPixels: *maxOut,
+		MaxUploadBytes: *maxUpload, MaxInputPixels: *maxIn, MaxOutputPixels: *maxOut, MaxStreamedPixels: *maxStream,
 		MaxScale: *maxScale, MaxSamples: *maxSamples, JobTTL: *jobTTL, MaxJobs: *maxJobs,
 	}
 	if g, err := models.Generator(*genModel); err == nil {

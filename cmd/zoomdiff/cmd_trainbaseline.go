@@ -17,7 +17,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
-	"github.com/zoomdiff/zoomdiff/evaluate"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
@@ -89,7 +89,7 @@ type savable interface {
 // run wires checkpoints and validation to the trainer of a baseline
 // (stage liif or idm) and runs it; up renders with the model's live
 // parameters, for validation.
-func (f *baselineFlags) run(tr *baseline.Trainer, stage string, m savable, up evaluate.Upscaler, set *dataset.Set) error {
+func (f *baselineFlags) run(tr *baseline.Trainer, stage string, m savable, up render.Method, set *dataset.Set) error {
 	label := "train " + stage
 	statePath := *f.out + ".train"
 	if *f.resume {

@@ -16,6 +16,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 func init() {
@@ -61,12 +62,6 @@ func methodList() string {
 	return strings.Join(names, "|")
 }
 
-// maxStreamedPixels is the model's default output limit. Its output is
-// decoded in bands and streamed, so memory does not grow with the size
-// (a 64×64 input at ×200, 164 MP, peaks at about 300 MiB) and the limit
-// only guards against typos: ×4000 instead of ×4 would take days.
-const maxStreamedPixels = 1_000_000_000
-
 func runUpscale(args []string) error {
 	fs := flag.NewFlagSet("upscale", flag.ContinueOnError)
 	method := fs.String("method", "model", "upscaling method: "+methodList())
@@ -80,7 +75,7 @@ func runUpscale(args []string) error {
 	consistency := fs.Int("consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
 	meanOut := fs.String("mean", "", "model: also write the mean of the samples to this file")
 	stdOut := fs.String("std", "", "model: also write the per-pixel standard deviation of the samples (×8, grey) to this file")
-	band := fs.Int("band", 64, "model: output rows decoded at a time (memory ∝ width × band)")
+	band := fs.Int("band", render.DefaultBand, "model: output rows decoded at a time (memory ∝ width × band)")
 	quiet := fs.Bool("quiet", false, "no progress output")
 	params := paramFlags{}
 	fs.Var(params, "param", "method setting name=value (repeatable)")
@@ -126,12 +121,8 @@ func runUpscale(args []string) error {
 			modelOnly = true
 		}
 	})
-	write := imageio.WriteOptions{Quality: *quality, Bits16: *bits16}
-	// one upscales one file; report, when set, takes its progress instead
-	// of its own bars and lines (folder mode).
-	var one func(ctx context.Context, in, out string, report func(stage string, done, total int)) error
-	outputs := func(out string) []string { return []string{out} }
-	var sr *diffusion.SR   // folder mode loads the model once, for every file
+	u := &fileUpscale{scale: *scale, size: *size, maxPixels: *maxPixels, samples: *samples, mean: *meanOut, std: *stdOut,
+		band: *band, write: imageio.WriteOptions{Quality: *quality, Bits16: *bits16}, quiet: *quiet, stderr: os.Stderr}
 	if *method == "real" { // the model method with the real-photo weights: streamed, with every model flag
 		*method = "model"
 		if *model == "" {
@@ -146,9 +137,11 @@ func runUpscale(args []string) error {
 			return fmt.Errorf("--steps %d: want at least 1", *steps)
 		case *samples < 1:
 			return fmt.Errorf("--samples %d: want at least 1", *samples)
+		case *stdOut != "" && *samples < 2:
+			return fmt.Errorf("--std needs at least 2 samples (have %d)", *samples)
 		}
 		if *maxPixels == 0 {
-			*maxPixels = maxStreamedPixels
+			u.maxPixels = render.DefaultMaxStreamedPixels
 		}
 		opt, err := diffusion.ParseSampleOptions(params)
 		if err != nil {
@@ -162,75 +155,33 @@ func runUpscale(args []string) error {
 		if *temperature == 0 {
 			opt.Temperature = -1 // likewise
 		}
-		one = func(ctx context.Context, in, out string, report func(string, int, int)) error {
-			inW, inH, err := imageio.Config(in)
-			if err != nil {
-				return err
-			}
-			w, h, err := evaluate.TargetSize(inW, inH, *scale, *size, *maxPixels)
-			if err != nil {
-				return err
-			}
-			u := &modelUpscale{model: *model, sr: sr, in: in, out: out, w: w, h: h, opt: opt, mean: *meanOut, std: *stdOut,
-				band: *band, write: write, quiet: *quiet, stderr: os.Stderr, report: report}
-			return u.run(ctx)
+		sr, err := models.SR(*model)
+		if err != nil {
+			return err
 		}
-		outputs = func(out string) []string { return samplePaths(out, *samples) }
-		if folder {
-			if sr, err = models.SR(*model); err != nil {
-				return err
-			}
-			if err := sr.CheckOptions(opt); err != nil {
-				return err
-			}
+		if err := sr.CheckOptions(opt); err != nil {
+			return err
 		}
+		u.method = &diffusion.Upscaler{SR: sr, Opt: opt}
 	} else {
 		if modelOnly {
 			return fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model, not %s", *method)
 		}
-		one = func(ctx context.Context, in, out string, report func(string, int, int)) error {
-			w, h, err := evaluate.UpscaleFile(ctx, evaluate.UpscaleRequest{
-				Input: in, Output: out,
-				Method: *method, Options: evaluate.Options{Model: *model, Params: params},
-				Scale: *scale, Size: *size, MaxPixels: *maxPixels,
-				Write: keepWriteOptions(in, out, write),
-			})
-			if err != nil {
-				return err
-			}
-			if !*quiet && report == nil {
-				fmt.Fprintf(os.Stderr, "wrote %s (%dx%d, %s)\n", out, w, h, *method)
-			}
-			return nil
+		if *maxPixels == 0 {
+			u.maxPixels = render.DefaultMaxOutputPixels
 		}
-		if folder {
-			// Refuse an unknown method or bad settings once, not once a file.
-			if _, err := evaluate.New(*method, evaluate.Options{Model: *model, Params: params}); err != nil {
-				return err
-			}
+		if u.method, err = evaluate.New(*method, evaluate.Options{Model: *model, Params: params}); err != nil {
+			return err
 		}
 	}
 	if folder {
-		f := &folderUpscale{in: in, out: *out, overwrite: *overwrite, quiet: *quiet, stderr: os.Stderr, one: one, outputs: outputs}
+		f := &folderUpscale{in: in, out: *out, overwrite: *overwrite, quiet: *quiet, stderr: os.Stderr,
+			one: func(ctx context.Context, in, out string, report func(string, int, int)) error {
+				u.report = report
+				return u.run(ctx, in, out)
+			},
+			outputs: func(out string) []string { return render.SamplePaths(out, *samples) }}
 		return f.run(ctx)
 	}
-	return one(ctx, in, *out, nil)
-}
-
-// keepWriteOptions is base with what the input file carries: its ICC
-// profile, and 16 bits a sample for PNG output when the input has more
-// than 8. An input whose headers cannot be read gets base unchanged; the
-// upscale then reports the problem itself.
-func keepWriteOptions(in, out string, base imageio.WriteOptions) imageio.WriteOptions {
-	info, err := imageio.Probe(in)
-	if err != nil {
-		return base
-	}
-	if f, err := imageio.FormatFor(out); err == nil && f == imageio.PNG && info.Depth > 8 {
-		base.Bits16 = true
-	}
-	if base.ICC == nil {
-		base.ICC = info.ICC
-	}
-	return base
+	return u.run(ctx, in, *out)
 }

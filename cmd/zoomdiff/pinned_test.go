@@ -22,30 +22,11 @@ var updatePinned = flag.Bool("update-pinned", false, "rewrite testdata/pinned fr
 // changed rule (another alpha filter, another sampler step) costs far more.
 const pinnedMinPSNR = 60
 
-// pinnedInput writes a 40×28 crop of the example photo (the eye) with a
-// horizontal alpha ramp, so the pinned outputs cover the model, the
-// samples' mean and spread, and the alpha rule.
-func pinnedInput(t *testing.T, dir string) string {
-	t.Helper()
-	src, err := imageio.Read(filepath.Join("..", "..", "examples", "chelsea.png"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	const x0, y0, w, h = 100, 30, 40, 28
-	m := imageio.New(w, h)
-	m.Alpha = make([]float32, w*h)
-	for y := range h {
-		copy(m.Pix[y*w*3:(y+1)*w*3], src.Pix[((y0+y)*src.W+x0)*3:((y0+y)*src.W+x0+w)*3])
-		for x := range w {
-			m.Alpha[y*w+x] = float32(x) / float32(w-1)
-		}
-	}
-	path := filepath.Join(dir, "eye.png")
-	if err := imageio.Write(path, m); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
+// pinnedInput is a 40×28 crop of the example photo (the eye, from x=100,
+// y=30) with a horizontal alpha ramp, so the pinned outputs cover the
+// model, the samples' mean and spread, and the alpha rule. The server's
+// tests upscale the same file and compare with the same pinned outputs.
+var pinnedInput = filepath.Join("testdata", "pinned", "eye.png")
 
 // TestPinnedOutputs pins what the front ends draw with the built-in
 // models: upscale ×4 with two samples, their mean and spread, ×7.5, a
@@ -56,7 +37,7 @@ func TestPinnedOutputs(t *testing.T) {
 		t.Skip("skipping the pinned outputs in -short mode")
 	}
 	dir := t.TempDir()
-	in := pinnedInput(t, dir)
+	in := pinnedInput
 	out := func(name string) string { return filepath.Join(dir, name) }
 	runs := [][]string{
 		{in, "--scale", "4", "-o", out("x4.png"), "--samples", "2", "--mean", out("x4-mean.png"), "--std", out("x4-std.png"), "--quiet"},

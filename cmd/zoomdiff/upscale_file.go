@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/progress"
+	"github.com/zoomdiff/zoomdiff/render"
+)
+
+// fileUpscale is `zoomdiff upscale` of one file with any method, through
+// the one render path: render.Prepare, then render.WriteFiles band by
+// band (PNG streamed, so a model's output of any size is never held).
+type fileUpscale struct {
+	method    render.Method // folder mode prepares it once for every file
+	scale     float64       // the --scale, or 0 with a size
+	size      string        // the --size, or ""
+	maxPixels int64
+	samples   int
+	mean, std string // extra outputs, "" for none
+	band      int    // output rows rendered at a time
+	write     imageio.WriteOptions
+	quiet     bool
+	stderr    io.Writer
+	// report, when set, takes the progress (stage "sample" or "decode")
+	// instead of the bars, and the closing "wrote" line is left out: folder
+	// mode shows one bar for the whole run.
+	report func(stage string, done, total int)
+}
+
+// run upscales in to out (and the mean and std files). What the input
+// carries survives in the samples and the mean: a grey input gives grey
+// files, a 16-bit PNG input gives 16-bit PNGs, its ICC profile is
+// embedded and its alpha resized (render's rules).
+func (u *fileUpscale) run(ctx context.Context, in, out string) error {
+	files := render.Files{Samples: render.SamplePaths(out, u.samples), Mean: u.mean, Std: u.std, Write: u.write}
+	if err := files.Check(); err != nil {
+		return err
+	}
+	inW, inH, err := imageio.Config(in)
+	if err != nil {
+		return err
+	}
+	w, h, err := render.TargetSize(inW, inH, u.scale, u.size, u.maxPixels)
+	if err != nil {
+		return fmt.Errorf("%w (raise the limit with --max-pixels)", err)
+	}
+	lr, err := imageio.Read(in)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	var tm diffusion.Timings
+	var bar stageBar = noBar{}
+	if m, ok := u.method.(*diffusion.Upscaler); ok {
+		bar = u.bar("sample", m.Opt.Steps)
+		m.Opt.Timings = &tm
+		m.Opt.Progress = func(done, total int) { bar.Update(done, "") }
+	}
+	src, err := render.Prepare(ctx, u.method, lr, w, h, u.scale, u.samples)
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	renderStart := time.Now()
+	bar = u.bar("decode", h)
+	err = render.WriteFiles(ctx, src, lr, files, render.Options{Band: u.band, Progress: func(done, _ int) { bar.Update(done, "") }})
+	bar.Finish()
+	if err != nil {
+		return err
+	}
+	if u.quiet || u.report != nil {
+		return nil
+	}
+	paths := strings.Join(files.Paths(), ", ")
+	if m, ok := u.method.(*diffusion.Upscaler); ok {
+		fmt.Fprintf(u.stderr, "wrote %s (%dx%d, %d sample(s), %d steps) in %.1fs: encode %.1fs, diffusion %.1fs, decode %.1fs\n",
+			paths, w, h, u.samples, m.Opt.Steps, time.Since(start).Seconds(),
+			tm.Encode.Seconds(), tm.Diffusion.Seconds(), time.Since(renderStart).Seconds())
+	} else {
+		fmt.Fprintf(u.stderr, "wrote %s (%dx%d, %s)\n", paths, w, h, u.method.Name())
+	}
+	return nil
+}
+
+// stageBar is where run reports a stage's progress: a progress.Bar, or
+// the report hook.
+type stageBar interface {
+	Update(done int, status string)
+	Finish()
+}
+
+// noBar is a stage without progress (a method that returns whole images).
+type noBar struct{}
+
+func (noBar) Update(int, string) {}
+func (noBar) Finish()            {}
+
+// reportBar passes a stage's progress to fileUpscale.report.
+type reportBar struct {
+	stage string
+	total int
+	f     func(stage string, done, total int)
+}
+
+func (r reportBar) Update(done int, _ string) { r.f(r.stage, done, r.total) }
+func (r reportBar) Finish()                   {}
+
+// bar returns the progress reporter of one stage.
+func (u *fileUpscale) bar(stage string, total int) stageBar {
+	if u.report != nil {
+		return reportBar{stage: stage, total: total, f: u.report}
+	}
+	return progress.New(u.stderr, stage, total, u.quiet)
+}
