@@ -1,11 +1,11 @@
 # PyTorch half of the stage-1 learning-speed parity check (see autoencoder/parity_test.go):
 # the same architecture (C = 32, global skip) fits the same four 48x48 crops, and the L1 loss
-# every 20 steps is printed. Run: ZOOMDIFF_PARITY=1 go test -run OverfitParity -v ./autoencoder
-# then /usr/bin/python3 bench/ae_overfit_peer.py
+# every 20 steps is printed. Run: ZOOMDIFF_PARITY=/tmp/crops.bin go test -run OverfitParity -v ./autoencoder
+# then /usr/bin/python3 bench/ae_overfit_peer.py /tmp/crops.bin
 import numpy as np, torch, torch.nn as nn, torch.nn.functional as F, sys
 torch.set_num_threads(2); torch.manual_seed(0)
 B,P=4,48
-x=torch.from_numpy(np.fromfile('/tmp/crops.bin',dtype=np.float32).reshape(B,P,P,3)).permute(0,3,1,2).contiguous()
+x=torch.from_numpy(np.fromfile(sys.argv[1] if len(sys.argv)>1 else '/tmp/crops.bin',dtype=np.float32).reshape(B,P,P,3)).permute(0,3,1,2).contiguous()
 C=32
 def gn(c): 
     g=min(32,c)

@@ -75,28 +75,8 @@ func TestHeadGradient(t *testing.T) {
 	f.SetRequiresGrad(true)
 	ys, xs := randCoords(6, 8)
 	out := func(tp *tensor.Tape) *tensor.Tensor { return h.Query(tp, h.Prepare(tp, f), ys, xs, 0.3, 0.45) }
-	proj := randTensor(7, 8, 3).Data
-	tp := tensor.NewTape()
-	tp.BackwardWith(out(tp), proj)
-	loss := func() float64 {
-		var s float64
-		for i, v := range out(nil).Data {
-			s += float64(v) * float64(proj[i])
-		}
-		return s
-	}
-	const eps = 1e-2
-	for i := range f.Data {
-		orig := f.Data[i]
-		f.Data[i] = orig + eps
-		lp := loss()
-		f.Data[i] = orig - eps
-		lm := loss()
-		f.Data[i] = orig
-		num, got := (lp-lm)/(2*eps), float64(f.Grad[i])
-		if math.Abs(num-got) > 1e-2*math.Max(1, math.Abs(num)) {
-			t.Fatalf("feature %d: gradient %g, finite difference %g", i, got, num)
-		}
+	if _, err := tensor.DefaultGradCheck().Run([]*tensor.Tensor{f}, out); err != nil {
+		t.Fatalf("feature gradient: %v", err)
 	}
 }
 

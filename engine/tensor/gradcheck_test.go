@@ -1,7 +1,6 @@
 package tensor
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -15,49 +14,50 @@ func randTensor(rng *rand.Rand, lo, hi float32, shape ...int) *Tensor {
 	return t
 }
 
-// gradCheck compares the tape's gradients of loss = Σ out·R (R a fixed
-// random projection) with central finite differences, for every element of
-// every input. f must build the output from the inputs on the given tape.
+// gradCheck runs GradCheck on every element of every input with one step
+// eps and tolerance tol, failing the test on the first element off.
 func gradCheck(t *testing.T, name string, inputs []*Tensor, eps, tol float64, f func(tp *Tape) *Tensor) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(7, 11))
-	for _, in := range inputs {
-		in.SetRequiresGrad(true)
-		in.ZeroGrad()
+	c := DefaultGradCheck()
+	c.Eps, c.Tol = []float64{eps}, tol
+	r, err := c.Run(inputs, f)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
-	tp := NewTape()
-	out := f(tp)
-	proj := make([]float32, out.Len())
-	for i := range proj {
-		proj[i] = rng.Float32()*2 - 1
+	t.Logf("%s: %d elements, max error %.2e", name, r.Checked, r.MaxErr)
+}
+
+// wrongSquare is x² with its gradient scaled by factor: a backward pass
+// with a known error, for checking the checker.
+func wrongSquare(tp *Tape, x *Tensor, factor float32) *Tensor {
+	out := tp.newOut(x.Shape, x)
+	for i, v := range x.Data {
+		out.Data[i] = v * v
 	}
-	tp.BackwardWith(out, proj)
-	loss := func() float64 {
-		o := f(nil)
-		var s float64
-		for i, v := range o.Data {
-			s += float64(v) * float64(proj[i])
+	tp.record(out, func() {
+		gx := tp.grad(x)
+		for i, g := range out.Grad {
+			gx[i] += factor * 2 * x.Data[i] * g
 		}
-		return s
-	}
-	for k, in := range inputs {
-		analytic := append([]float32(nil), in.Grad...)
-		maxErr := 0.0
-		for i := range in.Data {
-			orig := in.Data[i]
-			in.Data[i] = orig + float32(eps)
-			lp := loss()
-			in.Data[i] = orig - float32(eps)
-			lm := loss()
-			in.Data[i] = orig
-			num := (lp - lm) / (2 * eps)
-			a := float64(analytic[i])
-			err := math.Abs(a-num) / math.Max(1, math.Max(math.Abs(a), math.Abs(num)))
-			maxErr = math.Max(maxErr, err)
-			if err > tol || math.IsNaN(a) {
-				t.Fatalf("%s: input %d element %d: analytic %.6g, numeric %.6g (rel err %.3g > %.3g)", name, k, i, a, num, err, tol)
-			}
+	})
+	return out
+}
+
+// The default check passes an exact backward pass and fails one that is
+// 1 % off, and bad settings are refused.
+func TestGradCheckCatchesOnePercent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := randTensor(rng, -2, 2, 3, 4, 5)
+	for _, c := range []struct {
+		factor float32
+		pass   bool
+	}{{1, true}, {1.01, false}, {0.99, false}} {
+		_, err := DefaultGradCheck().Run([]*Tensor{x}, func(tp *Tape) *Tensor { return wrongSquare(tp, x, c.factor) })
+		if (err == nil) != c.pass {
+			t.Errorf("gradient ×%v: error %v, want pass=%v", c.factor, err, c.pass)
 		}
-		t.Logf("%s: input %d: %d elements, max rel err %.2e", name, k, in.Len(), maxErr)
+	}
+	if _, err := (GradCheck{}).Run([]*Tensor{x}, func(tp *Tape) *Tensor { return tp.Scale(x, 2) }); err == nil {
+		t.Error("a zero GradCheck ran")
 	}
 }
