@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -128,8 +129,8 @@ func (d *Decoder) Window(outH, outW, y0, y1, x0, x1 int) []float32 {
 		xs := make([]float32, q1-q0)
 		for i := q0; i < q1; i++ {
 			y, x := y0+i/ww, x0+i%ww
-			ys[i-q0] = -1 + 2*d.viewY + d.viewH*(2*float32(y)+1)/float32(outH)
-			xs[i-q0] = -1 + 2*d.viewX + d.viewW*(2*float32(x)+1)/float32(outW)
+			ys[i-q0] = -1 + 2*d.viewY + d.viewH*(implicit.Centre(y, outH)+1)
+			xs[i-q0] = -1 + 2*d.viewX + d.viewW*(implicit.Centre(x, outW)+1)
 		}
 		rgb := d.m.Query(nil, d.z, d.f, ys, xs, cellH, cellW)
 		copy(out[q0*3:q1*3], rgb.Data)

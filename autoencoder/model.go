@@ -23,6 +23,7 @@ import (
 	"strings"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/nn"
 )
 
@@ -262,8 +263,8 @@ func unfold3(tp *tensor.Tape, f *tensor.Tensor) *tensor.Tensor {
 // The result is [Q, 3].
 func (m *Model) Query(tp *tensor.Tape, z, f *tensor.Tensor, ys, xs []float32, cellH, cellW float32) *tensor.Tensor {
 	n, h, w := f.Shape[0], f.Shape[1], f.Shape[2]
-	ens := tensor.LocalEnsemble(n, h, w, ys, xs, cellH, cellW)
-	pred := nn.QueryLIIF(tp, m.mlp, ens, func(idx []int32) *tensor.Tensor { return tp.Gather(f, idx) })
+	ens := implicit.LocalEnsemble(n, h, w, ys, xs, cellH, cellW)
+	pred := implicit.Query(tp, m.mlp, ens, func(idx []int32) *tensor.Tensor { return tp.Gather(f, idx) })
 	if m.Config.GlobalSkip {
 		pred = tp.Add(pred, tp.SampleBicubic(tp.Slice(z, 0, 3), ys, xs))
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 )
 
 // TestOverfitParity is the Go half of bench/ae_overfit_peer.py: both fit
@@ -48,7 +49,7 @@ func TestOverfitParity(t *testing.T) {
 	if err := os.WriteFile(cropsFile, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ys, xs := tensor.LIIFGrid(P, P)
+	ys, xs := implicit.Grid(P, P)
 	for i := 1; i < B; i++ {
 		ys = append(ys, ys[:P*P]...)
 		xs = append(xs, xs[:P*P]...)

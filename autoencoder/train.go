@@ -10,6 +10,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
@@ -158,18 +159,7 @@ func (t *Trainer) sample() batch {
 		if s != side {
 			tgt = t.Resize(src, side, side, s, s)
 		}
-		for j := range perm {
-			perm[j] = j
-		}
-		for j := 0; j < q; j++ { // partial Fisher–Yates: q distinct pixels
-			k := j + t.rng.IntN(len(perm)-j)
-			perm[j], perm[k] = perm[k], perm[j]
-			p := perm[j]
-			py, px := p/s, p%s
-			b.ys[i*q+j] = -1 + (2*float32(py)+1)/float32(s)
-			b.xs[i*q+j] = -1 + (2*float32(px)+1)/float32(s)
-			copy(b.target.Data[(i*q+j)*3:(i*q+j+1)*3], tgt[p*3:p*3+3])
-		}
+		implicit.PickPixels(t.rng, perm, s, tgt, b.ys[i*q:(i+1)*q], b.xs[i*q:(i+1)*q], b.target.Data[i*q*3:(i+1)*q*3])
 	}
 	return b
 }

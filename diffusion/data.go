@@ -8,6 +8,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/degrade"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -151,18 +152,7 @@ func (s *SR) addTargets(rng *rand.Rand, b *batch, size, queries int) error {
 				return fmt.Errorf("resizing an alignment target: %w", err)
 			}
 		}
-		for j := range perm {
-			perm[j] = j
-		}
-		for j := range q { // partial Fisher–Yates: q distinct pixels
-			r := j + rng.IntN(len(perm)-j)
-			perm[j], perm[r] = perm[r], perm[j]
-			p := perm[j]
-			py, px := p/size, p%size
-			b.ys[i*q+j] = -1 + (2*float32(py)+1)/float32(size)
-			b.xs[i*q+j] = -1 + (2*float32(px)+1)/float32(size)
-			copy(b.target.Data[(i*q+j)*3:(i*q+j+1)*3], tgt[p*3:p*3+3])
-		}
+		implicit.PickPixels(rng, perm, size, tgt, b.ys[i*q:(i+1)*q], b.xs[i*q:(i+1)*q], b.target.Data[i*q*3:(i+1)*q*3])
 	}
 	return nil
 }

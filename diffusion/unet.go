@@ -165,7 +165,7 @@ func (u *UNet) attnIf(p *nn.Params, on bool, name string, c int) *nn.AttnBlock {
 // concatenated) at timesteps t (len N). H and W must be multiples of
 // Config.Multiple(); CheckInput says so with an error.
 func (u *UNet) Forward(tp *tensor.Tape, x *tensor.Tensor, t []float32) *tensor.Tensor {
-	emb := u.temb2.Forward(tp, tp.SiLU(u.temb1.Forward(tp, tensor.TimestepEmbedding(t, u.Config.ModelCh))))
+	emb := u.temb2.Forward(tp, tp.SiLU(u.temb1.Forward(tp, timestepEmbedding(t, u.Config.ModelCh))))
 	h := u.convIn.Forward(tp, x)
 	hs := []*tensor.Tensor{h}
 	for lvl, l := range u.down {

@@ -10,6 +10,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -81,7 +82,7 @@ func (m *Model) loss(tp *tensor.Tape, rng *rand.Rand, data *dataset.Set, opt Tra
 	// The condition, on the tape: gradients reach the encoder and the
 	// up-sampler through it.
 	f := m.head.Prepare(tp, m.enc.Forward(tp, liif.Normalize(lr, b, ls, ls, 3)))
-	gy, gx := tensor.LIIFGrid(p, p)
+	gy, gx := implicit.Grid(p, p)
 	ys, xs := make([]float32, 0, b*p*p), make([]float32, 0, b*p*p)
 	for range b {
 		ys, xs = append(ys, gy...), append(xs, gx...)

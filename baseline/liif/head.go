@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/nn"
 )
 
@@ -11,7 +12,7 @@ import (
 // coordinates of a feature map, with LIIF's three refinements — 3×3
 // feature unfolding (optional), the local ensemble of the four nearest
 // feature vectors blended by area, and cell decoding (the output pixel's
-// size is an input) — all evaluated by nn.QueryLIIF. The IDM baseline
+// size is an input) — all evaluated by implicit.Query. The IDM baseline
 // uses the same head to up-sample its encoder's features.
 type Head struct {
 	mlp    []*nn.Linear
@@ -63,7 +64,7 @@ func (h *Head) size(f *tensor.Tensor) (n, fh, fw int) {
 // The result is [len(ys), out].
 func (h *Head) Query(tp *tensor.Tape, f *tensor.Tensor, ys, xs []float32, cellH, cellW float32) *tensor.Tensor {
 	n, fh, fw := h.size(f)
-	return h.eval(tp, f, tensor.LocalEnsemble(n, fh, fw, ys, xs, cellH, cellW))
+	return h.eval(tp, f, implicit.LocalEnsemble(n, fh, fw, ys, xs, cellH, cellW))
 }
 
 // QueryImage is Query for queries that all belong to image i of f's
@@ -71,7 +72,7 @@ func (h *Head) Query(tp *tensor.Tape, f *tensor.Tensor, ys, xs []float32, cellH,
 // LIIF's training draws a scale per patch.
 func (h *Head) QueryImage(tp *tensor.Tape, f *tensor.Tensor, i int, ys, xs []float32, cellH, cellW float32) *tensor.Tensor {
 	_, fh, fw := h.size(f)
-	ens := tensor.LocalEnsemble(1, fh, fw, ys, xs, cellH, cellW)
+	ens := implicit.LocalEnsemble(1, fh, fw, ys, xs, cellH, cellW)
 	for k := range ens.Index {
 		for q := range ens.Index[k] {
 			ens.Index[k][q] += int32(i * fh * fw)
@@ -80,13 +81,13 @@ func (h *Head) QueryImage(tp *tensor.Tape, f *tensor.Tensor, i int, ys, xs []flo
 	return h.eval(tp, f, ens)
 }
 
-func (h *Head) eval(tp *tensor.Tape, f *tensor.Tensor, ens *tensor.LIIFEnsemble) *tensor.Tensor {
+func (h *Head) eval(tp *tensor.Tape, f *tensor.Tensor, ens *implicit.Ensemble) *tensor.Tensor {
 	feat := func(idx []int32) *tensor.Tensor { return tp.Gather(f, idx) }
 	if h.unfold {
 		_, fh, fw := h.size(f)
 		feat = func(idx []int32) *tensor.Tensor { return unfoldGather(tp, f, idx, fh, fw) }
 	}
-	return nn.QueryLIIF(tp, h.mlp, ens, feat)
+	return implicit.Query(tp, h.mlp, ens, feat)
 }
 
 // unfoldGather returns, for each cell idx[q] (a flat n·h·w index of the
@@ -123,10 +124,10 @@ func (h *Head) Rows(f *tensor.Tensor, outH, outW, y0, y1, batch int) []float32 {
 		ys := make([]float32, 0, (yb-ya)*outW)
 		xs := make([]float32, 0, (yb-ya)*outW)
 		for y := ya; y < yb; y++ {
-			cy := -1 + float32(2*y+1)/float32(outH)
+			cy := implicit.Centre(y, outH)
 			for x := range outW {
 				ys = append(ys, cy)
-				xs = append(xs, -1+float32(2*x+1)/float32(outW))
+				xs = append(xs, implicit.Centre(x, outW))
 			}
 		}
 		out = append(out, h.Query(nil, f, ys, xs, cellH, cellW).Data...)

@@ -9,6 +9,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/baseline"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -82,8 +83,8 @@ func (m *Model) loss(tp *tensor.Tape, rng *rand.Rand, data *dataset.Set, opt Tra
 		copy(x.Data[i*p*p*3:], lr)
 		t := patchTargets{side: side, ys: make([]float32, q), xs: make([]float32, q), rgb: tensor.New(q, 3)}
 		for j, px := range rng.Perm(side * side)[:q] {
-			t.ys[j] = -1 + float32(2*(px/side)+1)/float32(side)
-			t.xs[j] = -1 + float32(2*(px%side)+1)/float32(side)
+			t.ys[j] = implicit.Centre(px/side, side)
+			t.xs[j] = implicit.Centre(px%side, side)
 			for c := range 3 {
 				t.rgb.Data[j*3+c] = 2*hr[px*3+c] - 1
 			}

@@ -7,7 +7,7 @@ import (
 
 // SampleBicubic interpolates x [N,H,W,C] at continuous query points with
 // the Keys cubic (a = −0.5), clamping taps at the border. Coordinates use
-// the LIIF convention (see LIIFGrid): y, x in [−1, 1] with pixel centres at
+// the LIIF convention (see implicit.Grid): y, x in [−1, 1] with pixel centres at
 // −1 + (2i+1)/H. The queries of all images lie back to back, len(ys)/N per
 // image, and the result is [len(ys), C]. The gradient flows to x (not to
 // the coordinates).

@@ -1,8 +1,11 @@
-package nn
+package implicit
 
-import "github.com/zoomdiff/zoomdiff/engine/tensor"
+import (
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/nn"
+)
 
-// QueryLIIF is the head of LIIF (Chen et al. 2021): for each of the four
+// Query is the head of LIIF (Chen et al. 2021): for each of the four
 // latent cells of the local ensemble ens it runs the MLP on
 //
 //	[feature of the cell, RelY, RelX, CellY, CellX]
@@ -15,7 +18,7 @@ import "github.com/zoomdiff/zoomdiff/engine/tensor"
 // ens, out being the last layer's width. Every implicit decoder in the
 // project (the auto-encoder's and the baselines') evaluates its queries
 // here.
-func QueryLIIF(tp *tensor.Tape, mlp []*Linear, ens *tensor.LIIFEnsemble, feat func(idx []int32) *tensor.Tensor) *tensor.Tensor {
+func Query(tp *tensor.Tape, mlp []*nn.Linear, ens *Ensemble, feat func(idx []int32) *tensor.Tensor) *tensor.Tensor {
 	q := len(ens.Index[0])
 	var pred *tensor.Tensor
 	for k := 0; k < 4; k++ {

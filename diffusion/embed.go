@@ -1,23 +1,27 @@
-package tensor
+package diffusion
 
-import "math"
+import (
+	"math"
+
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
 
 // timestepMaxPeriod is the longest wavelength of the embedding, ADM's and
 // LDM's max_period.
 const timestepMaxPeriod = 10000
 
-// TimestepEmbedding returns the sinusoidal embedding of diffusion timesteps
+// timestepEmbedding returns the sinusoidal embedding of diffusion timesteps
 // (which may be fractional) as a [len(t), dim] constant, laid out as the
 // ADM/LDM code does so their weights load unchanged: with half = dim/2 and
 // frequencies f_i = exp(−ln(10000)·i/half) for i < half, row j is
 // [cos(t_j·f_0) … cos(t_j·f_{half−1}), sin(t_j·f_0) … sin(t_j·f_{half−1})],
 // plus a trailing zero when dim is odd. It carries no gradient: timesteps
 // are inputs, and the learnt part is the MLP that follows.
-func TimestepEmbedding(t []float32, dim int) *Tensor {
+func timestepEmbedding(t []float32, dim int) *tensor.Tensor {
 	if dim < 0 {
-		panic("tensor.TimestepEmbedding: negative dim")
+		panic("diffusion.timestepEmbedding: negative dim")
 	}
-	out := New(len(t), dim)
+	out := tensor.New(len(t), dim)
 	half := dim / 2
 	freqs := make([]float64, half)
 	for i := range freqs {
