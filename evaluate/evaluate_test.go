@@ -39,7 +39,7 @@ func TestBicubicReproducesPublishedNumbers(t *testing.T) {
 		if err != nil {
 			t.Skipf("skipping: %v", err)
 		}
-		up, err := New("bicubic", Options{})
+		up, err := render.Method(render.Resampler{}), error(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +139,7 @@ func TestRunAndReports(t *testing.T) {
 	if len(d.Files) != 3 {
 		t.Fatalf("dataset has %d files", len(d.Files))
 	}
-	up, _ := New("bicubic", Options{})
+	up := render.Resampler{}
 	rs, err := Run(context.Background(), d, up, Config{Scales: []float64{2, 3.5}, PerImage: true})
 	if err != nil {
 		t.Fatal(err)
@@ -182,44 +182,17 @@ func TestRunErrors(t *testing.T) {
 	if _, err := Run(context.Background(), d, constUpscaler{w: 5, h: 5}, Config{Scales: []float64{2}}); err == nil || !strings.Contains(err.Error(), "returned 5x5") {
 		t.Errorf("wrong output size: %v", err)
 	}
-	if _, err := Run(context.Background(), d, Resampler{}, Config{Scales: []float64{1}}); err == nil {
+	if _, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{1}}); err == nil {
 		t.Error("accepted scale 1")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Run(ctx, d, Resampler{}, Config{Scales: []float64{2}}); !errors.Is(err, context.Canceled) {
+	if _, err := Run(ctx, d, render.Resampler{}, Config{Scales: []float64{2}}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled run: %v", err)
 	}
 	if _, err := LoadDataset(t.TempDir()); err == nil {
 		t.Error("loaded an empty dataset")
 	}
-}
-
-func TestRegistry(t *testing.T) {
-	for _, name := range []string{"bicubic", "bilinear", "nearest", "lanczos3", "BICUBIC"} {
-		u, err := New(name, Options{})
-		if err != nil || !strings.EqualFold(u.Name(), name) {
-			t.Errorf("New(%q) = %v, %v", name, u, err)
-		}
-	}
-	if _, err := New("model", Options{}); err == nil || !strings.Contains(err.Error(), "bicubic") {
-		t.Errorf("unknown method error should list the methods: %v", err)
-	}
-	Register("test-only", "for the test", func(o Options) (render.Method, error) {
-		if o.Model == "" {
-			return nil, errors.New("needs --model")
-		}
-		return constUpscaler{}, nil
-	})
-	if _, err := New("test-only", Options{}); err == nil || !strings.Contains(err.Error(), "needs --model") {
-		t.Errorf("factory error not passed on: %v", err)
-	}
-	defer func() {
-		if recover() == nil {
-			t.Error("registering a name twice did not panic")
-		}
-	}()
-	Register("bicubic", "again", nil)
 }
 
 // noisySampler is bicubic plus independent noise per sample: its samples'
@@ -286,7 +259,7 @@ func (r *sizeRecorder) Upscale(ctx context.Context, lr *imageio.Image, w, h int)
 	r.mu.Lock()
 	r.sizes = append(r.sizes, [4]int{lr.W, lr.H, w, h})
 	r.mu.Unlock()
-	return Resampler{}.Upscale(ctx, lr, w, h)
+	return render.Resampler{}.Upscale(ctx, lr, w, h)
 }
 
 func TestRunCrop(t *testing.T) {
@@ -321,11 +294,11 @@ func TestRunCrop(t *testing.T) {
 		t.Fatal(err)
 	}
 	one, _ := LoadDataset(dir)
-	whole, err := Run(context.Background(), one, Resampler{}, Config{Scales: []float64{4}, PerImage: true})
+	whole, err := Run(context.Background(), one, render.Resampler{}, Config{Scales: []float64{4}, PerImage: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cropped, err := Run(context.Background(), d, Resampler{}, Config{Scales: []float64{4}, Crop: 24, PerImage: true})
+	cropped, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{4}, Crop: 24, PerImage: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +313,7 @@ func TestRunCrop(t *testing.T) {
 	if big, err := CenterCrop(img, 1000); err != nil || big.W != img.W || big.H != img.H {
 		t.Errorf("CenterCrop beyond the image: %v", err)
 	}
-	if _, err := Run(context.Background(), d, Resampler{}, Config{Scales: []float64{2}, Crop: -1}); err == nil {
+	if _, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{2}, Crop: -1}); err == nil {
 		t.Error("accepted a negative crop")
 	}
 }
@@ -359,7 +332,7 @@ func TestRunPerceptual(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, _ := New("bicubic", Options{})
+	up := render.Resampler{}
 	rs, err := Run(context.Background(), d, up, Config{Scales: []float64{2}, PerImage: true})
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +379,7 @@ func TestRunDegradedInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, _ := New("bicubic", Options{})
+	up := render.Resampler{}
 	run := func(spec string) Result {
 		in, err := degrade.ParseInput(spec)
 		if err != nil {

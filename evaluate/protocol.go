@@ -1,3 +1,8 @@
+// Package evaluate runs the super-resolution benchmark protocol: the
+// degradation (MATLAB bicubic with antialiasing), scoring on Y with the
+// border shaved, optional crops and degraded inputs, several samples with
+// their mean and spread, and the tables, CSV and JSON of the results. The
+// method under test is any render.Method (package methods lists them).
 package evaluate
 
 import (

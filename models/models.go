@@ -11,7 +11,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
@@ -103,31 +102,24 @@ func Generator(path string) (*diffusion.SR, error) {
 	return diffusion.LoadGenerator(path)
 }
 
-// The learned upscaling methods live here rather than in diffusion so that
-// an empty --model means a built-in model: "model" is builtin:sr, "real"
-// builtin:real; both take the same params.
-func init() {
-	for _, m := range []struct{ method, model, summary string }{
-		{"model", "builtin:sr", "latent diffusion SR with the implicit decoder (--model FILE, default builtin:sr; params sampler, steps, eta, seed, strength, tile, overlap)"},
-		{"real", "builtin:real", "the model method with builtin:real: for photos with blur, noise or JPEG artefacts (same params)"},
-	} {
-		evaluate.Register(m.method, m.summary, func(o evaluate.Options) (render.Method, error) {
-			opt, err := diffusion.ParseSampleOptions(o.Params)
-			if err != nil {
-				return nil, err
-			}
-			path := o.Model
-			if path == "" {
-				path = m.model
-			}
-			s, err := SR(path)
-			if err != nil {
-				return nil, err
-			}
-			if err := s.CheckOptions(opt); err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-			return &diffusion.Upscaler{SR: s, Opt: opt}, nil
-		})
+// SRMethod opens an SR model (a file or a "builtin:" name; "" means
+// fallback) as a render.Method with the sampling params (see
+// diffusion.ParseSampleOptions). The "model" method is SRMethod with
+// builtin:sr, "real" with builtin:real.
+func SRMethod(model, fallback string, params map[string]string) (render.Method, error) {
+	opt, err := diffusion.ParseSampleOptions(params)
+	if err != nil {
+		return nil, err
 	}
+	if model == "" {
+		model = fallback
+	}
+	s, err := SR(model)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckOptions(opt); err != nil {
+		return nil, fmt.Errorf("%s: %w", model, err)
+	}
+	return &diffusion.Upscaler{SR: s, Opt: opt}, nil
 }

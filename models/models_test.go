@@ -90,7 +90,7 @@ func TestFind(t *testing.T) {
 	}
 }
 
-// The built-in SR model, through the registered "model" method with no
+// The built-in SR model, through SRMethod (the "model" method) with no
 // --model, beats bicubic at ×4 on the bundled example photo (degraded as
 // the benchmark degrades), with few steps so the test stays quick.
 func TestBuiltinSRBeatsBicubic(t *testing.T) {
@@ -106,7 +106,7 @@ func TestBuiltinSRBeatsBicubic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, err := evaluate.New("model", evaluate.Options{Params: map[string]string{"steps": "10", "seed": "1"}})
+	up, err := SRMethod("", "builtin:sr", map[string]string{"steps": "10", "seed": "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestBuiltinRealRestoresJPEG(t *testing.T) {
 			out, err = resample.Image(lr, hr.W, hr.H, resample.Options{Method: resample.Bicubic})
 		} else {
 			var up render.Method
-			if up, err = evaluate.New(method, evaluate.Options{Params: map[string]string{"steps": "10", "seed": "1"}}); err != nil {
+			if up, err = SRMethod("", "builtin:"+map[string]string{"model": "sr", "real": "real"}[method], map[string]string{"steps": "10", "seed": "1"}); err != nil {
 				t.Fatal(err)
 			}
 			out, err = up.Upscale(context.Background(), lr, hr.W, hr.H)

@@ -2,9 +2,9 @@
 // a JSON/PNG API, a web page that drives it, and Prometheus metrics. The
 // command `zoomdiff serve` runs it.
 //
-// Methods come from the evaluate registry, so every method the command line
-// knows (the resampling kernels today, the diffusion model once its package
-// registers "model") is served with no change here. Work is CPU-bound and
+// Methods come from package methods' table, so every method the command
+// line knows (the kernels, the model and its real-photo weights, the
+// baselines) is served with no change here. Work is CPU-bound and
 // large, so the server admits a bounded number of requests (Workers running
 // plus Queue waiting), answers 429 beyond that instead of piling up memory,
 // and bounds each request by a deadline, its client's connection and the
@@ -31,7 +31,7 @@
 //
 //	scale    factor, MinScale…MaxScale (default 0.1…16); output ceil(W·s)×ceil(H·s)
 //	size     WxH, Wx or xH (a missing side keeps the aspect ratio); exactly one of scale and size
-//	method   a registered method (default "model" if it loads, else "bicubic")
+//	method   a method of the table (default "model" if it loads, else "bicubic")
 //	samples  1…MaxSamples (default 1); sample i uses seed+i
 //	seed     0…2⁶⁴−1; without one a random seed is drawn and reported
 //	steps    1…MaxSteps, passed to the method as the param steps

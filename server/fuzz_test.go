@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomdiff/zoomdiff/evaluate"
+	"github.com/zoomdiff/zoomdiff/methods"
 )
 
 // fuzzServer has small limits so that fuzzed inputs stay cheap.
@@ -18,7 +18,7 @@ func fuzzServer(t testing.TB) *Server {
 		MaxUploadBytes:  64 << 10,
 		MaxInputPixels:  128 * 128,
 		MaxOutputPixels: 256 * 256,
-		Methods:         evaluate.Methods,
+		Methods:         methods.List,
 	}
 	s, err := New(cfg)
 	if err != nil {

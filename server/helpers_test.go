@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
@@ -127,7 +127,7 @@ func (fakeGen) Generate(ctx context.Context, n, w, h int, seed uint64) ([]*image
 	return out, nil
 }
 
-// testConfig returns a config serving the registry's methods plus the
+// testConfig returns a config serving the table's methods plus the
 // fakes "block", "param" and an always failing "model".
 func testConfig(b *blocker) Config {
 	pf := &paramFake{}
@@ -135,7 +135,7 @@ func testConfig(b *blocker) Config {
 		Logger:         quiet,
 		MaxUploadBytes: 1 << 20,
 		MaxInputPixels: 512 * 512,
-		NewUpscaler: func(name string, o evaluate.Options) (render.Method, error) {
+		NewUpscaler: func(name string, o methods.Options) (render.Method, error) {
 			switch name {
 			case "block":
 				if b == nil {
@@ -149,14 +149,14 @@ func testConfig(b *blocker) Config {
 			case "panic":
 				return panicker{}, nil
 			}
-			return evaluate.New(name, o)
+			return methods.New(name, o)
 		},
-		Methods: func() []evaluate.MethodInfo {
-			return append(evaluate.Methods(),
-				evaluate.MethodInfo{Name: "block", Summary: "blocks until released"},
-				evaluate.MethodInfo{Name: "param", Summary: "records params"},
-				evaluate.MethodInfo{Name: "model", Summary: "unavailable"},
-				evaluate.MethodInfo{Name: "panic", Summary: "panics"})
+		Methods: func() []methods.Info {
+			return append(methods.List(),
+				methods.Info{Name: "block", Summary: "blocks until released"},
+				methods.Info{Name: "param", Summary: "records params"},
+				methods.Info{Name: "model", Summary: "unavailable"},
+				methods.Info{Name: "panic", Summary: "panics"})
 		},
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
@@ -27,7 +27,7 @@ type Generator interface {
 
 // ParamUpscaler is an optional interface for methods that are expensive to
 // create, such as a learned model that loads its weights in its factory.
-// The server creates such a method once (with evaluate.Options.Model and no
+// The server creates such a method once (with methods.Options.Model and no
 // Params) and calls WithParams per request with that request's settings
 // (seed, steps, …), instead of calling the factory, and so reloading the
 // weights, every time. The returned Upscaler is used by one request only;
@@ -51,17 +51,17 @@ type Carder interface {
 	Card() string
 }
 
-// Config configures a Server. The zero value serves the registry's methods
+// Config configures a Server. The zero value serves the methods table's methods
 // with the defaults documented on each field.
 type Config struct {
 	// Model is the weights file passed to learned methods as
-	// evaluate.Options.Model.
+	// methods.Options.Model.
 	Model string
 	// Cards holds model-card text by method name, for methods that do not
 	// implement Carder.
 	Cards map[string]string
 	// DefaultMethod is used when a request names none. Empty means "model"
-	// when it is registered and can be created, else "bicubic".
+	// when it is offered and can be created, else "bicubic".
 	DefaultMethod string
 	// Generator serves /v1/generate; nil answers 501.
 	Generator Generator
@@ -117,10 +117,10 @@ type Config struct {
 	// Logger receives one line per request and lifecycle messages
 	// (default slog.Default()).
 	Logger *slog.Logger
-	// NewUpscaler creates methods (default evaluate.New). Tests inject fakes.
-	NewUpscaler func(name string, opts evaluate.Options) (render.Method, error)
-	// Methods lists the methods offered (default evaluate.Methods).
-	Methods func() []evaluate.MethodInfo
+	// NewUpscaler creates methods (default methods.New). Tests inject fakes.
+	NewUpscaler func(name string, opts methods.Options) (render.Method, error)
+	// Methods lists the methods offered (default methods.List).
+	Methods func() []methods.Info
 }
 
 // withDefaults fills the zero fields.
@@ -167,10 +167,10 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.Default()
 	}
 	if c.NewUpscaler == nil {
-		c.NewUpscaler = evaluate.New
+		c.NewUpscaler = methods.New
 	}
 	if c.Methods == nil {
-		c.Methods = evaluate.Methods
+		c.Methods = methods.List
 	}
 	return c
 }
@@ -196,7 +196,7 @@ type Server struct {
 	jobsWG     sync.WaitGroup
 
 	defaultMethod string
-	methods       []evaluate.MethodInfo
+	methods       []methods.Info
 
 	baseMu sync.Mutex
 	bases  map[string]*baseEntry
@@ -213,7 +213,7 @@ type baseEntry struct {
 }
 
 // New checks cfg and returns a Server. When DefaultMethod is empty and the
-// "model" method is registered, New creates it once (loading its weights)
+// "model" method is offered, New creates it once (loading its weights)
 // to decide whether it can be the default; a failure is logged, not fatal,
 // and leaves bicubic as the default.
 func New(cfg Config) (*Server, error) {
@@ -237,12 +237,12 @@ func New(cfg Config) (*Server, error) {
 	switch {
 	case cfg.DefaultMethod != "":
 		if !has(cfg.DefaultMethod) {
-			return nil, fmt.Errorf("server: default method %q is not registered", cfg.DefaultMethod)
+			return nil, fmt.Errorf("server: default method %q is not offered", cfg.DefaultMethod)
 		}
 		s.defaultMethod = cfg.DefaultMethod
 	case has("model"):
 		if _, err := s.base("model"); err != nil {
-			s.log.Warn("method model is registered but unavailable; default is bicubic", "err", err)
+			s.log.Warn("method model is offered but unavailable; default is bicubic", "err", err)
 			s.defaultMethod = "bicubic"
 		} else {
 			s.defaultMethod = "model"
@@ -251,7 +251,7 @@ func New(cfg Config) (*Server, error) {
 		s.defaultMethod = "bicubic"
 	}
 	if !has(s.defaultMethod) {
-		return nil, fmt.Errorf("server: default method %q is not registered", s.defaultMethod)
+		return nil, fmt.Errorf("server: default method %q is not offered", s.defaultMethod)
 	}
 	s.routes()
 	return s, nil
@@ -273,7 +273,7 @@ func (s *Server) base(name string) (*baseEntry, error) {
 		}
 		return b, nil
 	}
-	u, err := s.cfg.NewUpscaler(name, evaluate.Options{Model: s.cfg.Model})
+	u, err := s.cfg.NewUpscaler(name, methods.Options{Model: s.cfg.Model})
 	if err != nil {
 		// Cached too: the configuration does not change while serving, and
 		// a corrupt weights file must not be re-read for every request.
@@ -308,7 +308,7 @@ func (s *Server) upscaler(method string, params map[string]string) (render.Metho
 	if b.param != nil {
 		return b.param.WithParams(params)
 	}
-	return s.cfg.NewUpscaler(method, evaluate.Options{Model: s.cfg.Model, Params: params})
+	return s.cfg.NewUpscaler(method, methods.Options{Model: s.cfg.Model, Params: params})
 }
 
 // Handler returns the server's routes wrapped in the metrics and logging

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
@@ -460,7 +460,7 @@ func TestDefaultMethod(t *testing.T) {
 	// A "model" that loads becomes the default.
 	cfg = testConfig(nil)
 	inner := cfg.NewUpscaler
-	cfg.NewUpscaler = func(name string, o evaluate.Options) (render.Method, error) {
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
 		if name == "model" {
 			return &paramFake{}, nil
 		}

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/methods"
 	zdmetrics "github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/render"
@@ -68,15 +68,15 @@ func TestStreamedOutput(t *testing.T) {
 	st := &streamer{}
 	cfg := testConfig(nil)
 	base := cfg.NewUpscaler
-	cfg.NewUpscaler = func(name string, o evaluate.Options) (render.Method, error) {
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
 		if name == "stream" {
 			return st, nil
 		}
 		return base(name, o)
 	}
-	methods := cfg.Methods
-	cfg.Methods = func() []evaluate.MethodInfo {
-		return append(methods(), evaluate.MethodInfo{Name: "stream", Summary: "streams a gradient"})
+	list := cfg.Methods
+	cfg.Methods = func() []methods.Info {
+		return append(list(), methods.Info{Name: "stream", Summary: "streams a gradient"})
 	}
 	cfg.MaxOutputPixels = 1024 * 1024
 	_, ts := newTestServer(t, cfg)
@@ -164,7 +164,7 @@ func TestServerMatchesCLI(t *testing.T) {
 	}
 	cfg := testConfig(nil)
 	base := cfg.NewUpscaler
-	cfg.NewUpscaler = func(name string, o evaluate.Options) (render.Method, error) {
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
 		if name != "model" {
 			return base(name, o)
 		}

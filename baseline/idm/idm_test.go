@@ -18,7 +18,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/safetensors"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/render"
 )
@@ -242,10 +241,10 @@ func TestSaveOpen(t *testing.T) {
 	}
 }
 
-// The method is registered, samples (render.Sampler) and takes our
+// NewMethod opens the method, which samples (render.Sampler) and takes our
 // sampler's parameters; "random:idm" is the default architecture.
 func TestRegistered(t *testing.T) {
-	up, err := evaluate.New(Kind, evaluate.Options{Model: baseline.RandomPrefix + Kind, Params: map[string]string{"steps": "1", "seed": "4"}})
+	up, err := NewMethod(baseline.RandomPrefix+Kind, map[string]string{"steps": "1", "seed": "4"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +260,7 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("samples: %v", err)
 	}
 	for _, p := range []map[string]string{{"strength": "0.5"}, {"color": "red"}, {"steps": "0x"}} {
-		if _, err := evaluate.New(Kind, evaluate.Options{Model: "random:idm", Params: p}); err == nil {
+		if _, err := NewMethod("random:idm", p); err == nil {
 			t.Errorf("params %v accepted", p)
 		}
 	}

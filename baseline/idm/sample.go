@@ -9,7 +9,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
@@ -232,20 +231,22 @@ func (u *Upscaler) UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, 
 	return u.Model.Upscale(ctx, lr, w, h, opt)
 }
 
-func init() {
-	evaluate.Register(Kind, "image-space implicit diffusion baseline after IDM: U-Net at the output resolution (--model FILE, or random:idm for untrained weights; params sampler, steps, eta, seed, tile, overlap)",
-		func(o evaluate.Options) (render.Method, error) {
-			opt, err := diffusion.ParseSampleOptions(o.Params)
-			if err != nil {
-				return nil, err
-			}
-			m, err := Open(o.Model)
-			if err != nil {
-				return nil, err
-			}
-			if err := m.CheckOptions(opt); err != nil {
-				return nil, err
-			}
-			return &Upscaler{Model: m, Opt: opt}, nil
-		})
+// Summary describes the method for help texts.
+const Summary = "image-space implicit diffusion baseline after IDM: U-Net at the output resolution (--model FILE, or random:idm for untrained weights; params sampler, steps, eta, seed, tile, overlap)"
+
+// NewMethod opens the IDM baseline at model as a render.Method with the
+// sampling params (see diffusion.ParseSampleOptions).
+func NewMethod(model string, params map[string]string) (render.Method, error) {
+	opt, err := diffusion.ParseSampleOptions(params)
+	if err != nil {
+		return nil, err
+	}
+	m, err := Open(model)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.CheckOptions(opt); err != nil {
+		return nil, err
+	}
+	return &Upscaler{Model: m, Opt: opt}, nil
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/safetensors"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/nn"
 )
 
@@ -254,10 +253,10 @@ func TestSaveOpen(t *testing.T) {
 	}
 }
 
-// The method is registered for upscale and eval, and "random:liif" gives
+// NewMethod opens the method for upscale and eval, and "random:liif" gives
 // the paper's architecture untrained.
 func TestRegistered(t *testing.T) {
-	up, err := evaluate.New(Kind, evaluate.Options{Model: baseline.RandomPrefix + Kind})
+	up, err := NewMethod(baseline.RandomPrefix+Kind, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,7 +267,7 @@ func TestRegistered(t *testing.T) {
 	if err != nil || out.W != 15 || out.H != 11 || up.Name() != "liif" {
 		t.Fatalf("upscale: %v", err)
 	}
-	if _, err := evaluate.New(Kind, evaluate.Options{Model: "random:liif", Params: map[string]string{"steps": "2"}}); err == nil {
+	if _, err := NewMethod("random:liif", map[string]string{"steps": "2"}); err == nil {
 		t.Error("a parameter was accepted")
 	}
 }

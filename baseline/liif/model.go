@@ -19,7 +19,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/nn"
 	"github.com/zoomdiff/zoomdiff/render"
@@ -200,16 +199,18 @@ func (u *Upscaler) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*i
 	return u.Model.Upscale(ctx, lr, w, h)
 }
 
-func init() {
-	evaluate.Register(Kind, "LIIF baseline: EDSR-baseline encoder + implicit MLP, regression (--model FILE, or random:liif for untrained weights)",
-		func(o evaluate.Options) (render.Method, error) {
-			if len(o.Params) > 0 {
-				return nil, fmt.Errorf("liif takes no parameters, got %v", o.Params)
-			}
-			m, err := Open(o.Model)
-			if err != nil {
-				return nil, err
-			}
-			return &Upscaler{Model: m}, nil
-		})
+// Summary describes the method for help texts.
+const Summary = "LIIF baseline: EDSR-baseline encoder + implicit MLP, regression (--model FILE, or random:liif for untrained weights)"
+
+// NewMethod opens the LIIF baseline at model as a render.Method; it takes
+// no parameters.
+func NewMethod(model string, params map[string]string) (render.Method, error) {
+	if len(params) > 0 {
+		return nil, fmt.Errorf("liif takes no parameters, got %v", params)
+	}
+	m, err := Open(model)
+	if err != nil {
+		return nil, err
+	}
+	return &Upscaler{Model: m}, nil
 }

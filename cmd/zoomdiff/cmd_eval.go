@@ -19,6 +19,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/degrade"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/models"
 )
 
@@ -97,7 +98,7 @@ func runEval(args []string) error {
 	if *method == "reconstruct" {
 		return evalReconstruction(sets, *model, *asJSON)
 	}
-	up, err := evaluate.New(*method, evaluate.Options{Model: *model, Params: params})
+	up, err := methods.New(*method, methods.Options{Model: *model, Params: params})
 	if err != nil {
 		return err
 	}

@@ -14,7 +14,7 @@ func TestServeCommandErrors(t *testing.T) {
 	}{
 		{[]string{"extra"}, "no arguments"},
 		{[]string{"--addr", "127.0.0.1:99999"}, "invalid port"},
-		{[]string{"--method", "no-such-method", "--addr", "127.0.0.1:0"}, "not registered"},
+		{[]string{"--method", "no-such-method", "--addr", "127.0.0.1:0"}, "not offered"},
 		{[]string{"--card", "/nonexistent/card.md"}, "model card"},
 	} {
 		err := runServe(c.args)

@@ -13,8 +13,8 @@ import (
 	"syscall"
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/render"
 )
@@ -56,7 +56,7 @@ func (p paramFlags) Set(s string) error {
 
 func methodList() string {
 	var names []string
-	for _, m := range evaluate.Methods() {
+	for _, m := range methods.List() {
 		names = append(names, m.Name)
 	}
 	return strings.Join(names, "|")
@@ -170,7 +170,7 @@ func runUpscale(args []string) error {
 		if *maxPixels == 0 {
 			u.maxPixels = render.DefaultMaxOutputPixels
 		}
-		if u.method, err = evaluate.New(*method, evaluate.Options{Model: *model, Params: params}); err != nil {
+		if u.method, err = methods.New(*method, methods.Options{Model: *model, Params: params}); err != nil {
 			return err
 		}
 	}
