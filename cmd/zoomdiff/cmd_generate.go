@@ -19,6 +19,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/plot"
 	"github.com/zoomdiff/zoomdiff/progress"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 func init() {
@@ -41,13 +42,12 @@ func parseGenSizes(s string) ([]genSize, error) {
 	var out []genSize
 	for _, f := range strings.Split(s, ",") {
 		f = strings.TrimSpace(f)
-		ws, hs, rect := strings.Cut(f, "x")
-		if !rect {
-			hs = ws
+		sq := f
+		if !strings.ContainsAny(f, "xX") {
+			sq += "x" + f // N is N×N
 		}
-		w, err1 := strconv.Atoi(ws)
-		h, err2 := strconv.Atoi(hs)
-		if err1 != nil || err2 != nil || w < 1 || h < 1 || w > maxGenSide || h > maxGenSide {
+		w, h, err := render.ParseSize(sq)
+		if err != nil || w < 1 || h < 1 || w > maxGenSide || h > maxGenSide {
 			return nil, fmt.Errorf("size %q: want N or WxH with sides 1 to %d", f, maxGenSide)
 		}
 		name := strconv.Itoa(w)

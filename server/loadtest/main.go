@@ -30,6 +30,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 // options configures a run.
@@ -82,7 +84,8 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 5*time.Minute, "client timeout per request")
 	flag.DurationVar(&o.backoff, "backoff", 0, "a client's pause after a 429 or 503 (0: retry at once, the harshest load)")
 	flag.Parse()
-	if _, err := fmt.Sscanf(strings.ToLower(*size), "%dx%d", &o.inW, &o.inH); err != nil || o.inW <= 0 || o.inH <= 0 {
+	var err error
+	if o.inW, o.inH, err = render.ParseSize(*size); err != nil || o.inW <= 0 || o.inH <= 0 {
 		fmt.Fprintf(os.Stderr, "loadtest: -in %q: want WxH\n", *size)
 		os.Exit(2)
 	}
