@@ -189,11 +189,21 @@ func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
 		case "encode-tile":
 			o.EncodeTile, err = strconv.Atoi(v)
 		case "consistency":
-			o.Consistency, err = strconv.Atoi(v)
+			// An explicit 0 is none (SampleOptions' 0 is the default).
+			if o.Consistency, err = strconv.Atoi(v); err == nil && o.Consistency == 0 {
+				o.Consistency = -1
+			}
 		case "margin":
-			o.Margin, err = strconv.Atoi(v)
+			if o.Margin, err = strconv.Atoi(v); err == nil && o.Margin == 0 {
+				o.Margin = -1
+			}
 		case "temperature":
-			o.Temperature, err = strconv.ParseFloat(v, 64)
+			// "auto" is the default by scale; an explicit 0 is no noise.
+			if v != "auto" {
+				if o.Temperature, err = strconv.ParseFloat(v, 64); err == nil && o.Temperature == 0 {
+					o.Temperature = -1
+				}
+			}
 		default:
 			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, encode-tile, consistency, margin, temperature)", k)
 		}

@@ -16,10 +16,52 @@ func TestParseSampleOptions(t *testing.T) {
 	if o.Sampler != "ddpm" || o.Steps != 25 || o.Eta != 0.5 || o.Seed != 9 || o.Tile != 32 || o.Overlap != 8 || o.Strength != 0.5 {
 		t.Fatalf("parsed %+v", o)
 	}
-	for _, bad := range []map[string]string{{"steps": "x"}, {"eta": "NaN"}, {"seed": "-1"}, {"stpes": "5"}} {
+	for _, bad := range []map[string]string{{"steps": "x"}, {"eta": "NaN"}, {"seed": "-1"}, {"stpes": "5"}, {"temperature": "warm"}} {
 		if _, err := ParseSampleOptions(bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
+	}
+	// An explicit temperature of 0 means no noise, not the default; auto
+	// is the default by scale.
+	for v, want := range map[string]float64{"0": -1, "auto": 0, "0.5": 0.5} {
+		if o, err := ParseSampleOptions(map[string]string{"temperature": v}); err != nil || o.Temperature != want {
+			t.Errorf("temperature=%s parsed as %v (%v), want %v", v, o.Temperature, err, want)
+		}
+	}
+	if o, err := ParseSampleOptions(map[string]string{"consistency": "0", "margin": "0"}); err != nil || o.Consistency != -1 || o.Margin != -1 {
+		t.Errorf("consistency=0 margin=0 parsed as %d, %d (%v), want none (-1)", o.Consistency, o.Margin, err)
+	}
+}
+
+// The default temperature is 0.9 up to ×6 and falls with log scale to 0.7
+// at ×12; Stream applies it.
+func TestTemperatureFor(t *testing.T) {
+	for _, c := range []struct{ s, want float64 }{{1, 0.9}, {4, 0.9}, {6, 0.9}, {8, 0.9 - 0.2*math.Log(8.0/6)/math.Log(2)}, {12, 0.7}, {200, 0.7}} {
+		if got := TemperatureFor(c.s); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("TemperatureFor(%v) = %v, want %v", c.s, got, c.want)
+		}
+	}
+	s := tinySR(t, 3)
+	lr := synthImage(8, 6, 4)
+	up := func(tau float64) []float32 {
+		out, err := s.Upscale(context.Background(), lr, 96, 72, SampleOptions{Steps: 3, Seed: 2, Temperature: tau})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out[0].Pix
+	}
+	auto, at12, at09 := up(0), up(TemperatureFor(12)), up(0.9)
+	for i := range auto {
+		if auto[i] != at12[i] {
+			t.Fatalf("the default at ×12 is not TemperatureFor(12) (value %d: %v, %v)", i, auto[i], at12[i])
+		}
+	}
+	same := true
+	for i := range auto {
+		same = same && auto[i] == at09[i]
+	}
+	if same {
+		t.Error("the default at ×12 draws what τ = 0.9 draws")
 	}
 }
 

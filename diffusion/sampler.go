@@ -71,8 +71,10 @@ type SampleOptions struct {
 	// are skipped. 0 (or 1) is the paper's sampling from pure noise at T.
 	Strength float64
 	// Temperature τ scales every noise draw: the starting noise and, with
-	// η > 0 or DDPM, the noise each step adds (when 0: DefaultTemperature
-	// for super-resolution, 1 for a generator; exactly 0 when negative).
+	// η > 0 or DDPM, the noise each step adds. When 0 it is the default:
+	// TemperatureFor the output scale in SR.Stream and SR.Upscale,
+	// DefaultTemperature in SR.Latents (no output size yet), 1 for a
+	// generator; when negative it is exactly 0.
 	// τ = 1 samples the model's distribution: the most natural-looking
 	// detail (lowest NIQE), but a sample's detail is one plausible guess,
 	// which PSNR punishes. Lower τ moves each sample towards the average
@@ -103,17 +105,32 @@ type SampleOptions struct {
 	Progress func(done, total int)
 }
 
-// DefaultTemperature is super-resolution's τ by default, chosen by
-// measurement as the most natural setting tried (τ = 1, 0.95, 0.9, 0.8,
-// …) that beats bicubic by at least 0.3 dB PSNR-Y and in SSIM-Y at every
-// scale from ×2 to ×12. On 216-pixel centre crops of Set14 (20 steps,
-// seed 0), τ = 1 falls short at ×12 (+0.17 dB, SSIM 0.471 against
-// bicubic's 0.481), τ = 0.95 passes there by 0.001 of SSIM, and τ = 0.9
-// gains 0.3–0.5 dB over τ = 1 at every scale (×2 31.36 → 31.88, ×4 26.78
-// → 27.18, ×8 23.08 → 23.41, ×12 21.41 → 21.77; bicubic 30.10, 25.84,
-// 22.77, 21.24) for NIQE 8–11 % higher (×4 6.32 → 7.00; bicubic 8.98).
-// τ = 0 adds 0.4 dB more at ×4 but NIQE 8.63, near bicubic's.
+// DefaultTemperature is super-resolution's τ by default up to ×6, chosen
+// by measurement as the most natural setting tried (τ = 1, 0.95, 0.9, 0.8,
+// …) that beats bicubic by at least 0.3 dB PSNR-Y and in SSIM-Y there. On
+// 216-pixel centre crops of Set14 (20 steps, seed 0), τ = 1 falls short
+// at ×12 (+0.17 dB, SSIM 0.471 against bicubic's 0.481), τ = 0.95 passes
+// there by 0.001 of SSIM, and τ = 0.9 gains 0.3–0.5 dB over τ = 1 at every
+// scale (×2 31.36 → 31.88, ×4 26.78 → 27.18, ×8 23.08 → 23.41, ×12 21.41
+// → 21.77; bicubic 30.10, 25.84, 22.77, 21.24) for NIQE 8–11 % higher (×4
+// 6.32 → 7.00; bicubic 8.98). τ = 0 adds 0.4 dB more at ×4 but NIQE 8.63,
+// near bicubic's. Beyond ×6 see TemperatureFor.
 const DefaultTemperature = 0.9
+
+// TemperatureFor is the default τ for an output scale s (the larger of
+// the two axes' ratios): DefaultTemperature up to ×6, then falling
+// linearly in log s to 0.7 at ×12 and beyond. Above ×4 the decoder
+// magnifies the latent's invented detail over more output pixels, where a
+// wrong guess costs more PSNR: on the held-out photos (bsds500test@heldout,
+// 10 DPM-Solver steps) τ = 0.9 kept +0.47 / +0.36 dB over bicubic at
+// ×4 / ×6 but only +0.26 / +0.22 at ×8 / ×12; τ = 0.8 gives +0.39 / +0.34
+// there and 0.7 +0.45 / +0.40, with NIQE 7.26 → 7.78 → 8.13 at ×8 and
+// 8.25 → 8.55 → 8.72 at ×12 (bicubic 11.14 and 12.89).
+func TemperatureFor(s float64) float64 {
+	const lo, from, to = 0.7, 6.0, 12.0
+	f := math.Log(s/from) / math.Log(to/from)
+	return DefaultTemperature - (DefaultTemperature-lo)*min(max(f, 0), 1)
+}
 
 // temperature is the resolved τ: negative (asked for 0) means none.
 func (o *SampleOptions) temperature() float64 { return max(o.Temperature, 0) }

@@ -149,6 +149,9 @@ func (s *SR) Stream(ctx context.Context, lr *imageio.Image, outW, outH int, opt 
 	if outW < 1 || outH < 1 {
 		return nil, fmt.Errorf("sr output size %dx%d: want at least 1x1", outW, outH)
 	}
+	if opt.Temperature == 0 && lr != nil && lr.W > 0 && lr.H > 0 {
+		opt.Temperature = TemperatureFor(max(float64(outW)/float64(lr.W), float64(outH)/float64(lr.H)))
+	}
 	lats, err := s.Latents(ctx, lr, opt)
 	if err != nil {
 		return nil, err
@@ -187,10 +190,13 @@ func (s *SR) Upscale(ctx context.Context, lr *imageio.Image, outW, outH int, opt
 	if outW < 1 || outH < 1 || int64(outW)*int64(outH) > MaxOutputPixels {
 		return nil, fmt.Errorf("sr output size %dx%d: want 1 to %d pixels", outW, outH, MaxOutputPixels)
 	}
-	if err := opt.resolve(s); err != nil {
+	// Checked on a copy: the temperature's default depends on the scale,
+	// which Stream resolves.
+	chk := opt
+	if err := chk.resolve(s); err != nil {
 		return nil, err
 	}
-	return render.Upscale(ctx, &Upscaler{SR: s, Opt: opt}, lr, outW, outH, 0, opt.Samples)
+	return render.Upscale(ctx, &Upscaler{SR: s, Opt: opt}, lr, outW, outH, 0, chk.Samples)
 }
 
 // FinishRGB turns decoded interleaved RGB into displayable output in

@@ -48,6 +48,9 @@ func Prepare(ctx context.Context, m Method, lr *imageio.Image, w, h int, scale f
 	if w < 1 || h < 1 || n < 1 {
 		return nil, fmt.Errorf("render: %d output(s) of %dx%d", n, w, h)
 	}
+	if err := lr.Check(); err != nil {
+		return nil, fmt.Errorf("render: input: %w", err)
+	}
 	if s, ok := m.(Streamer); ok {
 		src, err := s.Stream(ctx, lr, w, h, n)
 		if err != nil {

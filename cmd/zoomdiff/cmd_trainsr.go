@@ -80,7 +80,7 @@ func runTrainSR(args []string) error {
 	aePath := fs.String("ae", "", "stage-1 auto-encoder file (default: the built-in one); embedded into the SR model")
 	init := fs.String("init", "", "SR model to fine-tune (its U-Net, latent statistics and auto-encoder) instead of fresh weights")
 	degradation := fs.String("degradation", "bicubic", "how training LRs are made from HR crops: bicubic (the benchmark protocol) or real (blur, resize, noise and JPEG: package degrade)")
-	nf := addNewModelFlags(fs, diffusion.PredictEps)
+	nf := addNewModelFlags(fs, diffusion.PredictV) // ε fails at this budget: model card, "Why v-prediction"
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}

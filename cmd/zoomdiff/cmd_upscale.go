@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"sort"
@@ -71,7 +72,8 @@ func runUpscale(args []string) error {
 	steps := fs.Int("steps", diffusion.DefaultSRSteps, "model: denoising steps")
 	sampler := fs.String("sampler", diffusion.DefaultSRSampler, "model: "+diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
 	eta := fs.Float64("eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
-	temperature := fs.Float64("temperature", diffusion.DefaultTemperature, "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end")
+	temperature := &temperatureFlag{}
+	fs.Var(temperature, "temperature", "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end; auto is 0.9 up to ×6, falling to 0.7 at ×12")
 	consistency := fs.Int("consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
 	meanOut := fs.String("mean", "", "model: also write the mean of the samples to this file")
 	stdOut := fs.String("std", "", "model: also write the per-pixel standard deviation of the samples (×8, grey) to this file")
@@ -148,12 +150,9 @@ func runUpscale(args []string) error {
 			return err
 		}
 		opt.Samples, opt.Seed, opt.Steps, opt.Eta, opt.Consistency = *samples, *seed, *steps, *eta, *consistency
-		opt.Temperature, opt.Sampler = *temperature, *sampler
+		opt.Temperature, opt.Sampler = temperature.tau, *sampler
 		if *consistency == 0 {
 			opt.Consistency = -1 // the option's zero value is the default
-		}
-		if *temperature == 0 {
-			opt.Temperature = -1 // likewise
 		}
 		sr, err := models.SR(*model)
 		if err != nil {
@@ -184,4 +183,34 @@ func runUpscale(args []string) error {
 		return f.run(ctx)
 	}
 	return u.run(ctx, in, *out)
+}
+
+// temperatureFlag is --temperature: "auto" (the default by output scale,
+// diffusion.TemperatureFor) or τ in [0, 2], held as SampleOptions wants
+// it: 0 for auto, −1 for an explicit 0.
+type temperatureFlag struct{ tau float64 }
+
+func (t *temperatureFlag) String() string {
+	switch {
+	case t == nil || t.tau == 0:
+		return "auto"
+	case t.tau < 0:
+		return "0"
+	}
+	return strconv.FormatFloat(t.tau, 'g', -1, 64)
+}
+
+func (t *temperatureFlag) Set(s string) error {
+	if s == "auto" {
+		t.tau = 0
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(v) || v < 0 || v > 2 {
+		return fmt.Errorf("temperature %s: want auto or a number in [0, 2]", s)
+	}
+	if t.tau = v; v == 0 {
+		t.tau = -1
+	}
+	return nil
 }
