@@ -6,31 +6,8 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/internal/approx"
 )
-
-// wantClose fails when got and want differ by more than tol anywhere.
-func wantClose(t *testing.T, name string, got, want []float32, tol float64) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
-	}
-	for i := range want {
-		if d := math.Abs(float64(got[i]) - float64(want[i])); d > tol || math.IsNaN(float64(got[i])) {
-			t.Fatalf("%s: element %d is %v, want %v", name, i, got[i], want[i])
-		}
-	}
-}
-
-// wantPanic fails when f returns normally.
-func wantPanic(t *testing.T, name string, f func()) {
-	t.Helper()
-	defer func() {
-		if recover() == nil {
-			t.Errorf("%s: no panic", name)
-		}
-	}()
-	f()
-}
 
 // randFeat is an n×h×w×c feature map of uniform values in [−1, 1).
 func randFeat(rng *rand.Rand, n, h, w, c int) *tensor.Tensor {
@@ -61,11 +38,11 @@ func TestLocalEnsembleHandWorked(t *testing.T) {
 		if e.Index[k][0] != wantIdx[k] || e.Index[k][1] != wantIdx[k]+8 {
 			t.Errorf("neighbour %d: index %d, %d; want %d, %d", k, e.Index[k][0], e.Index[k][1], wantIdx[k], wantIdx[k]+8)
 		}
-		wantClose(t, "RelY", []float32{e.RelY[k][0], e.RelY[k][1]}, []float32{wantRY[k], wantRY[k]}, 1e-6)
-		wantClose(t, "RelX", []float32{e.RelX[k][0], e.RelX[k][1]}, []float32{wantRX[k], wantRX[k]}, 1e-6)
-		wantClose(t, "Weight", []float32{e.Weight[k][0], e.Weight[k][1]}, []float32{wantW[k], wantW[k]}, 1e-6)
+		approx.Close(t, "RelY", []float32{e.RelY[k][0], e.RelY[k][1]}, []float32{wantRY[k], wantRY[k]}, 1e-6)
+		approx.Close(t, "RelX", []float32{e.RelX[k][0], e.RelX[k][1]}, []float32{wantRX[k], wantRX[k]}, 1e-6)
+		approx.Close(t, "Weight", []float32{e.Weight[k][0], e.Weight[k][1]}, []float32{wantW[k], wantW[k]}, 1e-6)
 	}
-	wantClose(t, "cell", []float32{e.CellY, e.CellX}, []float32{0.5, 0.5}, 0)
+	approx.Close(t, "cell", []float32{e.CellY, e.CellX}, []float32{0.5, 0.5}, 0)
 
 	// The middle of a 2×2 map is equally far from all four centres.
 	e = LocalEnsemble(1, 2, 2, []float32{0}, []float32{0}, 0, 0)
@@ -75,8 +52,8 @@ func TestLocalEnsembleHandWorked(t *testing.T) {
 		}
 	}
 
-	wantPanic(t, "LocalEnsemble/batch", func() { LocalEnsemble(2, 2, 2, []float32{0, 0, 0}, []float32{0, 0, 0}, 0, 0) })
-	wantPanic(t, "LocalEnsemble/lengths", func() { LocalEnsemble(1, 2, 2, []float32{0}, nil, 0, 0) })
+	approx.Panics(t, "LocalEnsemble/batch", func() { LocalEnsemble(2, 2, 2, []float32{0, 0, 0}, []float32{0, 0, 0}, 0, 0) })
+	approx.Panics(t, "LocalEnsemble/lengths", func() { LocalEnsemble(1, 2, 2, []float32{0}, nil, 0, 0) })
 }
 
 func TestLocalEnsembleInvariants(t *testing.T) {
@@ -139,7 +116,7 @@ func TestLocalEnsembleMatchesBilinear(t *testing.T) {
 				}
 			}
 		}
-		wantClose(t, "ensemble vs bilinear", got, want.Data, 1e-5)
+		approx.Close(t, "ensemble vs bilinear", got, want.Data, 1e-5)
 	}
 }
 
@@ -169,8 +146,8 @@ func TestLocalEnsembleLIIFWeights(t *testing.T) {
 
 func TestGrid(t *testing.T) {
 	ys, xs := Grid(2, 4)
-	wantClose(t, "ys", ys, []float32{-0.5, -0.5, -0.5, -0.5, 0.5, 0.5, 0.5, 0.5}, 0)
-	wantClose(t, "xs", xs, []float32{-0.75, -0.25, 0.25, 0.75, -0.75, -0.25, 0.25, 0.75}, 0)
+	approx.Close(t, "ys", ys, []float32{-0.5, -0.5, -0.5, -0.5, 0.5, 0.5, 0.5, 0.5}, 0)
+	approx.Close(t, "xs", xs, []float32{-0.75, -0.25, 0.25, 0.75, -0.75, -0.25, 0.25, 0.75}, 0)
 }
 
 // PickPixels draws distinct pixels, the colours at their centres.

@@ -4,19 +4,14 @@ import (
 	"math"
 	"runtime"
 	"testing"
+
+	"github.com/zoomdiff/zoomdiff/internal/approx"
 )
 
-// wantClose fails when got and want differ anywhere by more than tol.
+// wantClose is approx.Close.
 func wantClose(t *testing.T, name string, got, want []float32, tol float64) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("%s: %d values, want %d", name, len(got), len(want))
-	}
-	for i := range want {
-		if d := math.Abs(float64(got[i]) - float64(want[i])); d > tol || math.IsNaN(float64(got[i])) {
-			t.Fatalf("%s: element %d is %v, want %v\n got %v\nwant %v", name, i, got[i], want[i], got, want)
-		}
-	}
+	approx.Close(t, name, got, want, tol)
 }
 
 // wantShape fails when x does not have the given shape.
@@ -27,16 +22,11 @@ func wantShape(t *testing.T, name string, x *Tensor, shape ...int) {
 	}
 }
 
-// wantPanic fails unless f panics: shape errors are programming errors and
+// wantPanic is approx.Panics: shape errors are programming errors and
 // must not pass silently.
 func wantPanic(t *testing.T, name string, f func()) {
 	t.Helper()
-	defer func() {
-		if recover() == nil {
-			t.Errorf("%s: no panic", name)
-		}
-	}()
-	f()
+	approx.Panics(t, name, f)
 }
 
 // withProcs runs f with GOMAXPROCS set to n, so a test can compare the
