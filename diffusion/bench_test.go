@@ -43,7 +43,14 @@ func benchTrainer(b *testing.B, align bool) *Trainer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr, err := NewTrainer(s, synthSet(8, 96, 1), TrainOptions{Steps: 1 << 20, Batch: 8, Crop: 64, Align: align, Pool: 64})
+	tr, err := NewTrainer(s, synthSet(8, 96, 1), func() TrainOptions {
+		o := DefaultTrainOptions()
+		if align {
+			o = DefaultAlignOptions()
+		}
+		o.Steps, o.Pool = 1<<20, 64
+		return o
+	}())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -36,7 +36,7 @@ func TestGeneratorTrainsAndSamples(t *testing.T) {
 	g := tinyGenerator(t, 7)
 	data := synthSet(6, 16, 1)
 	data.Upright = true
-	tr, err := NewTrainer(g, data, TrainOptions{Steps: 60, Batch: 8, Crop: 16, LR: 2e-3, Warmup: 5, Seed: 3})
+	tr, err := NewTrainer(g, data, trainOpts(60, 16, 2e-3, 5, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +115,7 @@ func TestGeneratorTrainsAndSamples(t *testing.T) {
 	if _, err := g.Generate(ctx, 0, opt); err == nil {
 		t.Fatal("generated 0 images")
 	}
-	if _, err := NewTrainer(g, data, TrainOptions{Crop: 16, Align: true}); err == nil {
+	if _, err := NewTrainer(g, data, alignOpts(16)); err == nil {
 		t.Fatal("alignment accepted a generator")
 	}
 }
@@ -144,7 +144,7 @@ func TestGeneratorLearnsMNIST(t *testing.T) {
 	data := &digits.Set
 	data.Upright = true
 	g := tinyGenerator(t, 9)
-	tr, err := NewTrainer(g, data, TrainOptions{Steps: 40, Batch: 8, Crop: 16, LR: 2e-3, Warmup: 5, Seed: 4})
+	tr, err := NewTrainer(g, data, trainOpts(40, 16, 2e-3, 5, 4))
 	if err != nil {
 		t.Fatal(err)
 	}

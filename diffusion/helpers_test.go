@@ -108,3 +108,17 @@ func trainLosses(t *testing.T, tr *Trainer) (before, after float64) {
 	}
 	return before, fixedLoss(t, tr)
 }
+
+// trainOpts is DefaultTrainOptions for a tiny run.
+func trainOpts(steps, crop int, lr float64, warmup int, seed uint64) TrainOptions {
+	o := DefaultTrainOptions()
+	o.Steps, o.Crop, o.LR, o.Warmup, o.Seed = steps, crop, lr, warmup, seed
+	return o
+}
+
+// alignOpts is DefaultAlignOptions at crop.
+func alignOpts(crop int) TrainOptions {
+	o := DefaultAlignOptions()
+	o.Crop = crop
+	return o
+}

@@ -19,18 +19,19 @@ import (
 )
 
 // TrainOptions configures denoiser training (stage 2) and alignment
-// fine-tuning (stage 3, Align set). The zero value of a field means the
-// default in its comment.
+// fine-tuning (stage 3, Align set). Start from DefaultTrainOptions or
+// DefaultAlignOptions (the values in the comments): every field means what
+// it holds, zero included, and NewTrainer refuses what Check refuses.
 type TrainOptions struct {
-	Steps    int     // total optimiser steps (10000)
+	Steps    int     // total optimiser steps (10000; alignment 2000)
 	Batch    int     // crops per step (8)
 	Crop     int     // HR crop side (64): the LR is Crop/Scale, the latent Crop/f
-	LR       float64 // peak learning rate (5e-4 for stage 2, 2e-5 for alignment)
-	MinLR    float64 // learning rate at the end of the cosine (LR/100)
-	Warmup   int     // warm-up steps (200 for stage 2, 50 for alignment)
-	Clip     float64 // gradient-norm clip (1)
-	EMADecay float64 // EMA decay of the weights (0.999)
-	Seed     uint64
+	LR       float64 // peak learning rate (5e-4; alignment 2e-5)
+	MinLRFac float64 // learning rate at the end of the cosine, as a fraction of LR (0.01)
+	Warmup   int     // warm-up steps (200; alignment 50)
+	Clip     float64 // gradient-norm clip (1; 0: none)
+	EMADecay float64 // EMA decay of the weights (0.999; 0: the weights themselves)
+	Seed     uint64  // every random draw (1)
 	// Reuse is how many steps, on average, each encoded crop serves (4).
 	// Encoding both sides of a crop through the full-resolution encoder
 	// costs more than the U-Net's step on it, so crops wait in a pool of
@@ -54,13 +55,14 @@ type TrainOptions struct {
 	// uncapped SNR, which reaches ~670 at t = 0; see alignWeight.
 	SNRCap float64
 	// LatentWeight and ImageWeight scale the two terms (1 and 1, the
-	// paper's). A negative value means 0.
+	// paper's; 0 turns a term off).
 	LatentWeight, ImageWeight float64
 	// MaxScale is the largest output scale, relative to the LR, at which
 	// the image term renders (default: the model's Scale, the pairs' own).
 	// Stage 2 only ever sees ×Scale pairs, so without wider targets the
 	// image term cannot teach the decoding that the benchmark asks for at
-	// ×6–×12. Above Scale, a share Wide (0.5) of the crops are drawn
+	// ×6–×12. 0 means the model's Scale. Above Scale, a share Wide (0.5)
+	// of the crops are drawn
 	// MaxScale/Scale times wider: the LR is degraded from the wide crop and
 	// z0 encoded from it reduced to Crop, so the same LR meets targets up
 	// to ×MaxScale. It must be a multiple of Scale.
@@ -68,44 +70,58 @@ type TrainOptions struct {
 	Wide     float64
 }
 
-func (o *TrainOptions) defaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
+// DefaultTrainOptions is stage 2's recipe.
+func DefaultTrainOptions() TrainOptions {
+	return TrainOptions{Steps: 10000, Batch: 8, Crop: 64, LR: 5e-4, MinLRFac: 0.01, Warmup: 200, Clip: 1,
+		EMADecay: 0.999, Seed: 1, Reuse: 4, Pool: 512, Queries: 1024, SNRCap: 5, LatentWeight: 1, ImageWeight: 1, Wide: 0.5}
+}
+
+// DefaultAlignOptions is stage 3's recipe: alignment fine-tuning at a
+// learning rate 25× below stage 2's (see the model card).
+func DefaultAlignOptions() TrainOptions {
+	o := DefaultTrainOptions()
+	o.Align, o.Steps, o.LR, o.Warmup = true, 2000, 2e-5, 50
+	return o
+}
+
+// Check refuses options no run can use.
+func (o TrainOptions) Check() error {
+	pos := func(name string, v float64) error {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("train options: %s %v: want a finite number above 0", name, v)
+		}
+		return nil
+	}
+	nonneg := func(name string, v float64) error {
+		if !(v >= 0) || math.IsInf(v, 0) {
+			return fmt.Errorf("train options: %s %v: want a finite number of at least 0", name, v)
+		}
+		return nil
+	}
+	for _, e := range []error{
+		pos("steps", float64(o.Steps)), pos("batch", float64(o.Batch)), pos("crop", float64(o.Crop)),
+		pos("learning rate", o.LR), nonneg("final learning-rate fraction", o.MinLRFac), nonneg("warm-up", float64(o.Warmup)),
+		nonneg("clip", o.Clip), nonneg("EMA decay", o.EMADecay), pos("reuse", float64(o.Reuse)), pos("pool", float64(o.Pool)),
+		nonneg("until", float64(o.Until)), nonneg("latent weight", o.LatentWeight), nonneg("image weight", o.ImageWeight),
+		nonneg("max scale", float64(o.MaxScale)), nonneg("wide share", o.Wide),
+	} {
+		if e != nil {
+			return e
 		}
 	}
-	deff := func(v *float64, d float64) {
-		if *v <= 0 || math.IsNaN(*v) {
-			*v = d
-		}
+	switch {
+	case o.MinLRFac > 1:
+		return fmt.Errorf("train options: final learning-rate fraction %v above 1", o.MinLRFac)
+	case o.EMADecay >= 1:
+		return fmt.Errorf("train options: EMA decay %v: want below 1", o.EMADecay)
+	case o.Wide > 1:
+		return fmt.Errorf("train options: wide share %v above 1", o.Wide)
+	case o.Align && (o.Queries < 1 || !(o.SNRCap > 0)):
+		return fmt.Errorf("train options: alignment needs queries (%d) and an SNR cap (%v) above 0", o.Queries, o.SNRCap)
+	case o.Align && o.LatentWeight == 0 && o.ImageWeight == 0:
+		return errors.New("train options: both alignment terms are off")
 	}
-	def(&o.Steps, 10000)
-	def(&o.Batch, 8)
-	def(&o.Crop, 64)
-	def(&o.Reuse, 4)
-	def(&o.Pool, 512)
-	if o.Align {
-		deff(&o.LR, 2e-5)
-		def(&o.Warmup, 50)
-	} else {
-		deff(&o.LR, 5e-4)
-		def(&o.Warmup, 200)
-	}
-	deff(&o.MinLR, o.LR/100)
-	deff(&o.Clip, 1)
-	deff(&o.EMADecay, 0.999)
-	def(&o.Queries, 1024)
-	deff(&o.SNRCap, 5)
-	deff(&o.Wide, 0.5)
-	// Zero means the paper's weight 1; only a negative value turns a term off.
-	for _, w := range []*float64{&o.LatentWeight, &o.ImageWeight} {
-		switch {
-		case *w == 0 || math.IsNaN(*w):
-			*w = 1
-		case *w < 0:
-			*w = 0
-		}
-	}
+	return nil
 }
 
 // Trainer runs stage 2 or stage 3 on an SR model: it owns the optimiser
@@ -130,7 +146,9 @@ type Trainer struct {
 // NewTrainer sets up training of s on data. The latent normalisation must
 // already be set (see EstimateLatentStats).
 func NewTrainer(s *SR, data *dataset.Set, opt TrainOptions) (*Trainer, error) {
-	opt.defaults()
+	if err := opt.Check(); err != nil {
+		return nil, err
+	}
 	if s == nil || data == nil {
 		return nil, errors.New("trainer: no model or no data")
 	}
@@ -345,7 +363,7 @@ func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (StepLoss, er
 
 // Schedule is the learning-rate schedule of this run.
 func (t *Trainer) Schedule() optim.Schedule {
-	return optim.WarmupCosine{Peak: t.Opt.LR, Floor: t.Opt.MinLR, Warmup: t.Opt.Warmup, Total: t.Opt.Steps}
+	return optim.WarmupCosine{Peak: t.Opt.LR, Floor: t.Opt.LR * t.Opt.MinLRFac, Warmup: t.Opt.Warmup, Total: t.Opt.Steps}
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled;

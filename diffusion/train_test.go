@@ -45,8 +45,11 @@ func tinyTrainer(t *testing.T, align bool) *Trainer {
 	if err := s.SetLatentStats(shift, scale); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewTrainer(s, data, TrainOptions{Steps: 120, Batch: 8, Crop: 16, LR: 2e-3, Warmup: 5, Seed: 3,
-		Align: align, Queries: 64})
+	tr, err := NewTrainer(s, data, func() TrainOptions {
+		o := trainOpts(120, 16, 2e-3, 5, 3)
+		o.Align, o.Queries = align, 64
+		return o
+	}())
 	if err != nil {
 		t.Fatal(err)
 	}

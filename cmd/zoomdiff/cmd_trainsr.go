@@ -49,21 +49,22 @@ func addSRFlags(fs *flag.FlagSet, align bool) *srFlags {
 		card:      paramFlags{},
 	}
 	fs.Var(f.card, "card", "model-card entry KEY=VALUE stored in the model file (repeatable), e.g. data=... or training=...")
-	steps, lr, warmup := 10000, 5e-4, 200
+	// Defaults are diffusion's, written once there.
+	f.opt = diffusion.DefaultTrainOptions()
 	if align {
-		steps, lr, warmup = 2000, 2e-5, 50
+		f.opt = diffusion.DefaultAlignOptions()
 	}
 	o := &f.opt
-	fs.IntVar(&o.Steps, "steps", steps, "total training steps")
+	fs.IntVar(&o.Steps, "steps", o.Steps, "total training steps")
 	fs.IntVar(&o.Until, "until", 0, "stop after this step, keeping the schedule of --steps (for ablations)")
-	fs.IntVar(&o.Batch, "batch", 8, "crops per step")
-	fs.IntVar(&o.Crop, "crop", 64, "HR crop side in pixels (the LR is crop/scale)")
-	fs.Float64Var(&o.LR, "lr", lr, "peak learning rate")
-	fs.IntVar(&o.Warmup, "warmup", warmup, "learning-rate warm-up steps")
-	fs.Float64Var(&o.EMADecay, "ema", 0.999, "EMA decay of the weights")
-	fs.IntVar(&o.Reuse, "reuse", 4, "steps each encoded crop serves on average (1: fresh crops every step, as the paper)")
-	fs.IntVar(&o.Pool, "pool", 512, "encoded crops kept for reuse")
-	fs.Uint64Var(&o.Seed, "seed", 1, "random seed (initial weights and training draws)")
+	fs.IntVar(&o.Batch, "batch", o.Batch, "crops per step")
+	fs.IntVar(&o.Crop, "crop", o.Crop, "HR crop side in pixels (the LR is crop/scale)")
+	fs.Float64Var(&o.LR, "lr", o.LR, "peak learning rate")
+	fs.IntVar(&o.Warmup, "warmup", o.Warmup, "learning-rate warm-up steps")
+	fs.Float64Var(&o.EMADecay, "ema", o.EMADecay, "EMA decay of the weights (0: none)")
+	fs.IntVar(&o.Reuse, "reuse", o.Reuse, "steps each encoded crop serves on average (1: fresh crops every step, as the paper)")
+	fs.IntVar(&o.Pool, "pool", o.Pool, "encoded crops kept for reuse")
+	fs.Uint64Var(&o.Seed, "seed", o.Seed, "random seed (initial weights and training draws)")
 	return f
 }
 
@@ -130,13 +131,12 @@ func runTrainAlign(args []string) error {
 	fs := flag.NewFlagSet("train align", flag.ContinueOnError)
 	f := addSRFlags(fs, true)
 	model := fs.String("model", "", "stage-2 SR model to fine-tune")
-	f.opt.Align = true
-	fs.IntVar(&f.opt.Queries, "queries", 1024, "target pixels decoded per crop in the image term")
-	fs.Float64Var(&f.opt.SNRCap, "snr-cap", 5, "cap γ on the weight w(t) = min(SNR(t), γ)")
-	fs.Float64Var(&f.opt.LatentWeight, "latent-weight", 1, "weight of the latent term (negative: off)")
-	fs.Float64Var(&f.opt.ImageWeight, "image-weight", 1, "weight of the image term (negative: off)")
+	fs.IntVar(&f.opt.Queries, "queries", f.opt.Queries, "target pixels decoded per crop in the image term")
+	fs.Float64Var(&f.opt.SNRCap, "snr-cap", f.opt.SNRCap, "cap γ on the weight w(t) = min(SNR(t), γ)")
+	fs.Float64Var(&f.opt.LatentWeight, "latent-weight", f.opt.LatentWeight, "weight of the latent term (0: off)")
+	fs.Float64Var(&f.opt.ImageWeight, "image-weight", f.opt.ImageWeight, "weight of the image term (0: off)")
 	fs.IntVar(&f.opt.MaxScale, "max-scale", 0, "largest output scale of the image term, a multiple of the model's (0: the model's own); above it, wide crops supply the targets")
-	fs.Float64Var(&f.opt.Wide, "wide", 0.5, "share of wide crops when --max-scale exceeds the model's scale")
+	fs.Float64Var(&f.opt.Wide, "wide", f.opt.Wide, "share of wide crops when --max-scale exceeds the model's scale")
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
