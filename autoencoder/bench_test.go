@@ -40,7 +40,7 @@ func BenchmarkTrainStepAE(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr, err := NewTrainer(m, syntheticSet(4, 128, 128), TrainOptions{LatentProb: 1e-9}, nearestResize)
+	tr, err := NewTrainer(m, syntheticSet(4, 128, 128), func() TrainOptions { o := DefaultTrainOptions(); o.LatentProb = 0; return o }(), nearestResize)
 	if err != nil {
 		b.Fatal(err)
 	}

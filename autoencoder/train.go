@@ -24,10 +24,10 @@ type TrainOptions struct {
 	LR         float64 // peak learning rate (1e-3)
 	MinLR      float64 // learning rate at the end of the cosine (1e-5)
 	Warmup     int     // warm-up steps (200)
-	Clip       float64 // gradient-norm clip (1.0)
-	EMADecay   float64 // EMA decay of the weights (0.999)
-	LatentProb float64 // share of steps decoded at the latent's own size (0.15)
-	Seed       uint64
+	Clip       float64 // gradient-norm clip (1.0; 0: none)
+	EMADecay   float64 // EMA decay of the weights (0.999; 0: the weights themselves)
+	LatentProb float64 // share of steps decoded at the latent's own size (0.15; 0: never)
+	Seed       uint64  // every random draw (1)
 	// Until stops the run after this step (0: at Steps) while keeping the
 	// learning-rate schedule of a Steps-long run, so short ablations follow
 	// exactly the main run's schedule and are comparable step for step.
@@ -46,27 +46,26 @@ type TrainOptions struct {
 	DecoderOnly bool
 }
 
-func (o *TrainOptions) defaults() {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
+// DefaultTrainOptions is stage 1's recipe (the values in the field
+// comments). Every field means what it holds, zero included.
+func DefaultTrainOptions() TrainOptions {
+	return TrainOptions{Steps: 2000, Batch: 8, Crop: 64, Queries: 2304, LR: 1e-3, MinLR: 1e-5, Warmup: 200,
+		Clip: 1, EMADecay: 0.999, LatentProb: 0.15, Seed: 1}
+}
+
+// Check refuses options no run can use.
+func (o TrainOptions) Check() error {
+	switch {
+	case o.Steps < 1 || o.Batch < 1 || o.Crop < 1 || o.Queries < 1:
+		return fmt.Errorf("train options: steps %d, batch %d, crop %d and queries %d must be at least 1", o.Steps, o.Batch, o.Crop, o.Queries)
+	case !(o.LR > 0) || !(o.MinLR >= 0) || o.MinLR > o.LR:
+		return fmt.Errorf("train options: learning rate %v falling to %v: want 0 <= final <= peak, peak > 0", o.LR, o.MinLR)
+	case o.Warmup < 0 || o.Until < 0 || o.MaxScale < 0:
+		return fmt.Errorf("train options: warm-up %d, until %d and max scale %d must not be negative", o.Warmup, o.Until, o.MaxScale)
+	case !(o.Clip >= 0) || !(o.EMADecay >= 0 && o.EMADecay < 1) || !(o.LatentProb >= 0 && o.LatentProb <= 1):
+		return fmt.Errorf("train options: clip %v, EMA decay %v, latent share %v: want clip >= 0, decay in [0, 1), share in [0, 1]", o.Clip, o.EMADecay, o.LatentProb)
 	}
-	deff := func(v *float64, d float64) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&o.Steps, 2000)
-	def(&o.Batch, 8)
-	def(&o.Crop, 64)
-	def(&o.Queries, 2304)
-	deff(&o.LR, 1e-3)
-	deff(&o.MinLR, 1e-5)
-	def(&o.Warmup, 200)
-	deff(&o.Clip, 1)
-	deff(&o.EMADecay, 0.999)
-	deff(&o.LatentProb, 0.15)
+	return nil
 }
 
 // Trainer runs stage-1 training: it owns the model, the optimiser state,
@@ -91,7 +90,9 @@ type Trainer struct {
 
 // NewTrainer sets up training of m on data.
 func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions, resize func(pix []float32, w, h, outW, outH int) []float32) (*Trainer, error) {
-	opt.defaults()
+	if err := opt.Check(); err != nil {
+		return nil, err
+	}
 	if opt.Crop%m.Config.Factor() != 0 {
 		return nil, fmt.Errorf("crop %d is not a multiple of the down-sampling factor %d", opt.Crop, m.Config.Factor())
 	}

@@ -57,7 +57,7 @@ func tinyTrainer(t *testing.T, mlpOnly bool, steps, warmup int) *Trainer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := NewTrainer(m, smoothSet(3, 48, 48), TrainOptions{Steps: steps, Batch: 4, Crop: 32, Queries: 256, Warmup: warmup, LR: 3e-3, Seed: 2}, nearestResize)
+	tr, err := NewTrainer(m, smoothSet(3, 48, 48), tinyTrainOptions(steps, warmup), nearestResize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,8 @@ func TestDecoderOnlyWide(t *testing.T) {
 	pre.run(t)
 	m := pre.Model
 	data := smoothSet(3, 80, 80)
-	opt := TrainOptions{Steps: 200, Batch: 4, Crop: 32, Queries: 256, Warmup: 5, LR: 3e-3, Seed: 2, MaxScale: 8, DecoderOnly: true}
+	opt := tinyTrainOptions(200, 5)
+	opt.MaxScale, opt.DecoderOnly = 8, true
 	tr, err := NewTrainer(m, data, opt, nearestResize)
 	if err != nil {
 		t.Fatal(err)
@@ -257,9 +258,18 @@ func TestDecoderOnlyWide(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []TrainOptions{{Crop: 32, MaxScale: 6}, {Crop: 32, MaxScale: 16}} {
+	bads := []TrainOptions{tinyTrainOptions(10, 1), tinyTrainOptions(10, 1)}
+	bads[0].MaxScale, bads[1].MaxScale = 6, 16
+	for _, bad := range bads {
 		if _, err := NewTrainer(m, data, bad, nearestResize); err == nil {
 			t.Errorf("max scale %d with 80-pixel photos: no error", bad.MaxScale)
 		}
 	}
+}
+
+// tinyTrainOptions is DefaultTrainOptions for a tiny run on 32-pixel crops.
+func tinyTrainOptions(steps, warmup int) TrainOptions {
+	o := DefaultTrainOptions()
+	o.Steps, o.Batch, o.Crop, o.Queries, o.Warmup, o.LR, o.Seed = steps, 4, 32, 256, warmup, 3e-3, 2
+	return o
 }

@@ -73,18 +73,18 @@ func runTrainAE(args []string) error {
 	initFrom := fs.String("init", "", "start from this model file's weights and architecture (a fresh optimiser and schedule)")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	def := autoencoder.DefaultConfig()
-	var opt autoencoder.TrainOptions
-	fs.IntVar(&opt.Steps, "steps", 2000, "total training steps")
+	opt := autoencoder.DefaultTrainOptions() // the defaults, written once there
+	fs.IntVar(&opt.Steps, "steps", opt.Steps, "total training steps")
 	fs.IntVar(&opt.Until, "until", 0, "stop after this step, keeping the schedule of --steps (for ablations)")
-	fs.IntVar(&opt.Batch, "batch", 8, "crops per step")
-	fs.IntVar(&opt.Crop, "crop", 64, "crop side in pixels")
-	fs.IntVar(&opt.Queries, "queries", 2304, "target pixels queried per crop")
-	fs.Float64Var(&opt.LR, "lr", 1e-3, "peak learning rate")
-	fs.IntVar(&opt.Warmup, "warmup", 200, "learning-rate warm-up steps")
-	fs.Float64Var(&opt.LatentProb, "latent-prob", 0.15, "share of steps decoded at the latent's own size")
+	fs.IntVar(&opt.Batch, "batch", opt.Batch, "crops per step")
+	fs.IntVar(&opt.Crop, "crop", opt.Crop, "crop side in pixels")
+	fs.IntVar(&opt.Queries, "queries", opt.Queries, "target pixels queried per crop")
+	fs.Float64Var(&opt.LR, "lr", opt.LR, "peak learning rate")
+	fs.IntVar(&opt.Warmup, "warmup", opt.Warmup, "learning-rate warm-up steps")
+	fs.Float64Var(&opt.LatentProb, "latent-prob", opt.LatentProb, "share of steps decoded at the latent's own size (0: never)")
 	fs.IntVar(&opt.MaxScale, "max-scale", 0, "largest decoding scale of the latent (0: the factor, the crop's own size); above it wide crops supply targets with detail the latent lacks")
 	fs.BoolVar(&opt.DecoderOnly, "decoder-only", false, "freeze the encoder and train the implicit decoder alone (latents keep their meaning; see `zoomdiff sr-decoder`)")
-	seed := fs.Uint64("seed", 1, "random seed (initial weights and crops)")
+	fs.Uint64Var(&opt.Seed, "seed", opt.Seed, "random seed (initial weights and crops)")
 	channels := fs.Int("channels", def.Channels, "base width")
 	mult := fs.String("ch-mult", "1,2,2", "width multiplier per level (len-1 down-samplings)")
 	numRes := fs.Int("num-res", def.NumResBlocks, "residual blocks per level")
@@ -115,7 +115,6 @@ func runTrainAE(args []string) error {
 	if cfg.MLP, err = intList(*mlp); err != nil {
 		return err
 	}
-	opt.Seed = *seed
 	statePath := *out + ".train"
 	logf := func(format string, a ...any) {
 		if !*quiet {
