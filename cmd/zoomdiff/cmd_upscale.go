@@ -16,7 +16,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/methods"
-	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
@@ -125,13 +124,7 @@ func runUpscale(args []string) error {
 	})
 	u := &fileUpscale{scale: *scale, size: *size, maxPixels: *maxPixels, samples: *samples, mean: *meanOut, std: *stdOut,
 		band: *band, write: imageio.WriteOptions{Quality: *quality, Bits16: *bits16}, quiet: *quiet, stderr: os.Stderr}
-	if *method == "real" { // the model method with the real-photo weights: streamed, with every model flag
-		*method = "model"
-		if *model == "" {
-			*model = "builtin:real"
-		}
-	}
-	if *method == "model" {
+	if streamed := *method == "model" || *method == "real"; streamed {
 		switch {
 		case *band < 1:
 			return fmt.Errorf("--band %d: want at least one row", *band)
@@ -145,33 +138,26 @@ func runUpscale(args []string) error {
 		if *maxPixels == 0 {
 			u.maxPixels = render.DefaultMaxStreamedPixels
 		}
-		opt, err := diffusion.ParseSampleOptions(params)
-		if err != nil {
-			return err
+		// The model flags are sampling params: a flag given wins over a
+		// --param of the same name, a --param over a flag's default.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range map[string]string{"steps": strconv.Itoa(*steps), "sampler": *sampler, "eta": strconv.FormatFloat(*eta, 'g', -1, 64),
+			"seed": strconv.FormatUint(*seed, 10), "temperature": temperature.String(), "consistency": strconv.Itoa(*consistency)} {
+			if _, given := params[name]; set[name] || !given {
+				params[name] = v
+			}
 		}
-		opt.Samples, opt.Seed, opt.Steps, opt.Eta, opt.Consistency = *samples, *seed, *steps, *eta, *consistency
-		opt.Temperature, opt.Sampler = temperature.tau, *sampler
-		if *consistency == 0 {
-			opt.Consistency = -1 // the option's zero value is the default
-		}
-		sr, err := models.SR(*model)
-		if err != nil {
-			return err
-		}
-		if err := sr.CheckOptions(opt); err != nil {
-			return err
-		}
-		u.method = &diffusion.Upscaler{SR: sr, Opt: opt}
 	} else {
 		if modelOnly {
-			return fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model, not %s", *method)
+			return fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model or real, not %s", *method)
 		}
 		if *maxPixels == 0 {
 			u.maxPixels = render.DefaultMaxOutputPixels
 		}
-		if u.method, err = methods.New(*method, methods.Options{Model: *model, Params: params}); err != nil {
-			return err
-		}
+	}
+	if u.method, err = methods.New(*method, methods.Options{Model: *model, Params: params}); err != nil {
+		return err
 	}
 	if folder {
 		f := &folderUpscale{in: in, out: *out, overwrite: *overwrite, quiet: *quiet, stderr: os.Stderr,
