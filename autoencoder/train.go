@@ -6,8 +6,10 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
+	"strconv"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/implicit"
@@ -213,4 +215,37 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloo
 		Status: func() string { return fmt.Sprintf("loss %.4f", sum/math.Max(float64(n), 1)) },
 		Reset:  func() { sum, n = 0, 0 },
 	}, log, quiet, h)
+}
+
+// State is what a checkpoint of the run holds: the architecture, the
+// weights, the optimiser and EMA state and the step.
+func (t *Trainer) State() *checkpoint.TrainState {
+	return &checkpoint.TrainState{Kind: Kind + "-train", Config: &t.Model.Config, Params: t.Model.Params.List(),
+		Optim: t.Adam, EMA: t.EMA, Step: t.Step}
+}
+
+// Resume continues the run saved at path (by Checkpoint): weights,
+// optimiser, EMA and step. The trainer must have been made with the same
+// architecture and options.
+func (t *Trainer) Resume(path string) error {
+	st := t.State()
+	var saved Config
+	st.Config = &saved
+	if err := checkpoint.LoadTrain(path, st); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	t.Step = st.Step
+	return nil
+}
+
+// Checkpoint saves the run's state to statePath and the EMA weights as a
+// model file at out (float16 when half), each atomically, so a run killed
+// at any moment keeps its last good checkpoint.
+func (t *Trainer) Checkpoint(statePath, out string, half bool) error {
+	if err := checkpoint.SaveTrain(statePath, t.State(), true); err != nil {
+		return err
+	}
+	t.EMA.Swap()
+	defer t.EMA.Swap()
+	return t.Model.Save(out, half, map[string]string{"steps": strconv.Itoa(t.Step)})
 }

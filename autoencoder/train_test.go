@@ -273,3 +273,43 @@ func tinyTrainOptions(steps, warmup int) TrainOptions {
 	o.Steps, o.Batch, o.Crop, o.Queries, o.Warmup, o.LR, o.Seed = steps, 4, 32, 256, warmup, 3e-3, 2
 	return o
 }
+
+// Checkpoint and Resume continue a run exactly: three steps, a checkpoint,
+// a fresh trainer resumed from it and three more give the weights of six
+// steps run straight.
+func TestCheckpointResume(t *testing.T) {
+	dir := t.TempDir()
+	straight := tinyTrainer(t, true, 6, 2)
+	straight.run(t)
+
+	first := tinyTrainer(t, true, 6, 2)
+	tp := tensor.NewTape()
+	for first.Step < 3 {
+		if _, err := first.TrainStep(tp, first.Schedule()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state, out := filepath.Join(dir, "ae.safetensors.train"), filepath.Join(dir, "ae.safetensors")
+	if err := first.Checkpoint(state, out, false); err != nil {
+		t.Fatal(err)
+	}
+	resumed := tinyTrainer(t, true, 6, 2)
+	if err := resumed.Resume(state); err != nil || resumed.Step != 3 {
+		t.Fatalf("resume: step %d, %v", resumed.Step, err)
+	}
+	resumed.run(t)
+	a, b := straight.Model.Params.List(), resumed.Model.Params.List()
+	for i := range a {
+		for j := range a[i].T.Data {
+			if a[i].T.Data[j] != b[i].T.Data[j] {
+				t.Fatalf("%s[%d]: straight %v, resumed %v", a[i].Name, j, a[i].T.Data[j], b[i].T.Data[j])
+			}
+		}
+	}
+	if _, err := Load(out); err != nil {
+		t.Errorf("the checkpoint's model file does not load: %v", err)
+	}
+	if err := resumed.Resume(filepath.Join(dir, "none.train")); err == nil {
+		t.Error("resuming a missing state succeeded")
+	}
+}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
-	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/resample"
 	"github.com/zoomdiff/zoomdiff/trainloop"
@@ -149,18 +148,10 @@ func runTrainAE(args []string) error {
 	if err != nil {
 		return err
 	}
-	state := func() *checkpoint.TrainState {
-		return &checkpoint.TrainState{Kind: autoencoder.Kind + "-train", Config: &m.Config, Params: m.Params.List(),
-			Optim: tr.Adam, EMA: tr.EMA, Step: tr.Step}
-	}
 	if *resume {
-		st := state()
-		var saved autoencoder.Config
-		st.Config = &saved
-		if err := checkpoint.LoadTrain(statePath, st); err != nil {
-			return fmt.Errorf("resume: %w", err)
+		if err := tr.Resume(statePath); err != nil {
+			return err
 		}
-		tr.Step = st.Step
 		logf("resumed %s at step %d", statePath, tr.Step)
 	}
 
@@ -182,14 +173,7 @@ func runTrainAE(args []string) error {
 	started := time.Now()
 	hooks := trainloop.Hooks{
 		CheckpointEvery: *ckptEvery,
-		Checkpoint: func() error {
-			if err := checkpoint.SaveTrain(statePath, state(), true); err != nil {
-				return err
-			}
-			tr.EMA.Swap()
-			defer tr.EMA.Swap()
-			return m.Save(*out, *half, map[string]string{"steps": strconv.Itoa(tr.Step)})
-		},
+		Checkpoint:      func() error { return tr.Checkpoint(statePath, *out, *half) },
 	}
 	if len(valImages) > 0 {
 		hooks.ValidateEvery = *valEvery
