@@ -54,8 +54,8 @@ func DefaultConfig() Config {
 // Factor is the spatial down-sampling factor of the encoder.
 func (c Config) Factor() int { return 1 << (len(c.ChMult) - 1) }
 
-// Validate rejects configurations the networks cannot be built from.
-func (c Config) Validate() error {
+// Check rejects configurations the networks cannot be built from.
+func (c Config) Check() error {
 	switch {
 	case c.Channels < 1 || len(c.ChMult) < 1 || c.NumResBlocks < 0 || len(c.MLP) < 1:
 		return fmt.Errorf("autoencoder config: channels, ch_mult and mlp must be set: %+v", c)
@@ -98,7 +98,7 @@ type Model struct {
 
 // New builds a model with freshly initialised weights.
 func New(cfg Config, seed uint64) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	p := nn.NewParams(seed)

@@ -18,8 +18,8 @@ func DefaultSchedule() ScheduleConfig {
 	return ScheduleConfig{Steps: 1000, BetaStart: 0.0015, BetaEnd: 0.0155}
 }
 
-// Validate rejects schedules whose ᾱ would not decrease strictly inside (0, 1).
-func (c ScheduleConfig) Validate() error {
+// Check rejects schedules whose ᾱ would not decrease strictly inside (0, 1).
+func (c ScheduleConfig) Check() error {
 	if c.Steps < 2 || c.Steps > 100000 {
 		return fmt.Errorf("schedule: steps %d outside [2, 100000]", c.Steps)
 	}
@@ -45,7 +45,7 @@ type Schedule struct {
 // NewSchedule computes the schedule: √β linearly spaced from √β_1 to √β_T
 // (LDM's "linear"), so β grows quadratically.
 func NewSchedule(c ScheduleConfig) (*Schedule, error) {
-	if err := c.Validate(); err != nil {
+	if err := c.Check(); err != nil {
 		return nil, err
 	}
 	n := c.Steps

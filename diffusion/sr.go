@@ -74,15 +74,15 @@ const (
 	PredictV   = "v"
 )
 
-// Validate checks that the parts fit together.
-func (c Config) Validate() error {
-	if err := c.UNet.Validate(); err != nil {
+// Check checks that the parts fit together.
+func (c Config) Check() error {
+	if err := c.UNet.Check(); err != nil {
 		return err
 	}
-	if err := c.AE.Validate(); err != nil {
+	if err := c.AE.Check(); err != nil {
 		return err
 	}
-	if err := c.Schedule.Validate(); err != nil {
+	if err := c.Schedule.Check(); err != nil {
 		return err
 	}
 	if err := boundAE(c.AE); err != nil {
@@ -193,7 +193,7 @@ func (s *SR) kind() string {
 // build assembles a model from a validated config and an auto-encoder
 // whose config must be cfg.AE.
 func build(cfg Config, ae *autoencoder.Model, seed uint64) (*SR, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	if !reflect.DeepEqual(cfg.AE, ae.Config) {
@@ -304,7 +304,7 @@ func fromCheckpoint(c *checkpoint.Checkpoint, kind string) (*SR, error) {
 	if err := c.Config(&cfg); err != nil {
 		return nil, err
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", c.Source, err)
 	}
 	if cfg.Generator != (kind == GenKind) {
@@ -347,7 +347,7 @@ func (s *SR) denormalize(z []float32) {
 func (s *SR) SetPrediction(p string) error {
 	cfg := s.Config
 	cfg.Prediction = p
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return err
 	}
 	s.Config = cfg

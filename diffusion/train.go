@@ -226,7 +226,7 @@ func Resume(path string, data *dataset.Set, opt TrainOptions) (*Trainer, error) 
 	if err := json.Unmarshal([]byte(f.Metadata[checkpoint.KeyConfig]), &cfg); err != nil {
 		return nil, fmt.Errorf("resume %s: decoding config: %w", path, err)
 	}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("resume %s: %w", path, err)
 	}
 	ae, err := autoencoder.New(cfg.AE, 0)
@@ -474,7 +474,7 @@ func (s *SR) SetLatentStats(shift, scale []float32) error {
 	cfg := s.Config
 	cfg.LatentShift = append([]float32(nil), shift...)
 	cfg.LatentScale = append([]float32(nil), scale...)
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return err
 	}
 	s.Config = cfg

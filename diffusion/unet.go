@@ -35,8 +35,8 @@ func (c UNetConfig) Multiple() int { return 1 << (len(c.ChMult) - 1) }
 // EmbDim is the width of the timestep embedding fed to every ResBlock.
 func (c UNetConfig) EmbDim() int { return 4 * c.ModelCh }
 
-// Validate rejects configurations the network cannot be built from.
-func (c UNetConfig) Validate() error {
+// Check rejects configurations the network cannot be built from.
+func (c UNetConfig) Check() error {
 	switch {
 	case c.InCh < 1 || c.OutCh < 1:
 		return fmt.Errorf("unet config: in/out channels %d/%d", c.InCh, c.OutCh)
@@ -97,7 +97,7 @@ type UNet struct {
 
 // NewUNet builds a denoiser with weights initialised from seed.
 func NewUNet(cfg UNetConfig, seed uint64) (*UNet, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	p := nn.NewParams(seed)

@@ -207,7 +207,7 @@ func Train(ctx context.Context, m *Classifier, data *dataset.Labeled, opt TrainO
 			res.LastLoss, res.TrainAcc = winLoss/float64(winSteps), float64(winRight)/float64(winN)
 		}
 		if res.Steps%200 == 0 {
-			if err := nn.Validate(m.Params.List()); err != nil {
+			if err := nn.CheckFinite(m.Params.List()); err != nil {
 				return res, fmt.Errorf("train: step %d: %w", step, err)
 			}
 		}

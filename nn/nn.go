@@ -250,8 +250,8 @@ func (a *AttnBlock) Forward(tp *tensor.Tape, x *tensor.Tensor) *tensor.Tensor {
 	return tp.Add(x, a.Out.Forward(tp, att))
 }
 
-// Validate checks that every parameter is finite, naming the first that is not.
-func Validate(ps []Param) error {
+// CheckFinite checks that every parameter is finite, naming the first that is not.
+func CheckFinite(ps []Param) error {
 	for _, p := range ps {
 		if !p.T.AllFinite() {
 			return fmt.Errorf("parameter %s holds NaN or Inf", p.Name)

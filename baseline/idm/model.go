@@ -82,13 +82,13 @@ func DefaultConfig() Config {
 // UNetIn is the U-Net's input width: x_t, the bicubic LR and the features.
 func (c Config) UNetIn() int { return 6 + c.CondCh }
 
-// Validate checks that the parts fit together, and bounds them so a
+// Check checks that the parts fit together, and bounds them so a
 // corrupt model file cannot make the loader allocate gigabytes.
-func (c Config) Validate() error {
-	if err := c.UNet.Validate(); err != nil {
+func (c Config) Check() error {
+	if err := c.UNet.Check(); err != nil {
 		return err
 	}
-	if err := c.Schedule.Validate(); err != nil {
+	if err := c.Schedule.Check(); err != nil {
 		return err
 	}
 	switch {
@@ -121,7 +121,7 @@ type Model struct {
 
 // New builds a model with freshly initialised weights.
 func New(cfg Config, seed uint64) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	u, err := diffusion.NewUNet(cfg.UNet, seed^0x1d)

@@ -50,10 +50,10 @@ func DefaultConfig() Config {
 	return Config{Feats: 64, Blocks: 16, MLP: []int{256, 256, 256, 256}, Unfold: true, QueryBatch: 16384}
 }
 
-// Validate rejects configurations the network cannot be built from, and
+// Check rejects configurations the network cannot be built from, and
 // ones far beyond anything trainable here, so that a corrupt model file
 // cannot make the loader allocate gigabytes before the weights are checked.
-func (c Config) Validate() error {
+func (c Config) Check() error {
 	switch {
 	case c.Feats < 1 || c.Feats > 1024:
 		return fmt.Errorf("liif config: feats %d outside [1, 1024]", c.Feats)
@@ -93,7 +93,7 @@ type Model struct {
 
 // New builds a model with freshly initialised weights.
 func New(cfg Config, seed uint64) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	p := nn.NewParams(seed)
