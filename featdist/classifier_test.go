@@ -114,10 +114,10 @@ func TestClassifierLearns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Train(context.Background(), m, data, TrainOptions{
-		Batch: 32, LR: 5e-3, Steps: 120, Seed: 1, LogEvery: 20,
-		Log: func(string, ...any) {},
-	})
+	opt := DefaultTrainOptions()
+	opt.Batch, opt.LR, opt.Steps, opt.Seed, opt.LogEvery = 32, 5e-3, 120, 1, 20
+	opt.Log = func(string, ...any) {}
+	res, err := Train(context.Background(), m, data, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,14 +158,14 @@ func TestClassifierLearns(t *testing.T) {
 func TestTrainRejectsBadInput(t *testing.T) {
 	m, _ := NewClassifier(tinyConfig(), 1)
 	ctx := context.Background()
-	if _, err := Train(ctx, m, &dataset.Labeled{Classes: []string{"a", "b", "c"}}, TrainOptions{Steps: 1}); err == nil {
+	if _, err := Train(ctx, m, &dataset.Labeled{Classes: []string{"a", "b", "c"}}, oneStep()); err == nil {
 		t.Error("no photos: no error")
 	}
 	wrong := synthetic(1, 6, 10)
-	if _, err := Train(ctx, m, wrong, TrainOptions{Steps: 1}); err == nil {
+	if _, err := Train(ctx, m, wrong, oneStep()); err == nil {
 		t.Error("wrong photo size: no error")
 	}
-	if _, err := Train(ctx, m, synthetic(1, 6, 12), TrainOptions{}); err == nil {
+	if _, err := Train(ctx, m, synthetic(1, 6, 12), DefaultTrainOptions()); err == nil {
 		t.Error("no budget: no error")
 	}
 	if _, err := NewClassifier(Config{Size: 4, Widths: []int{4, 4, 4}, Classes: []string{"a", "b"}}, 1); err == nil {
@@ -237,4 +237,11 @@ func TestFeatureFD(t *testing.T) {
 	if _, err := FeatureFD(m, []*imageio.Image{a[0], {W: 3, H: 3}}, a); err == nil {
 		t.Error("malformed image: no error")
 	}
+}
+
+// oneStep is DefaultTrainOptions with a budget of one step.
+func oneStep() TrainOptions {
+	o := DefaultTrainOptions()
+	o.Steps = 1
+	return o
 }

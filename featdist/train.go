@@ -58,11 +58,12 @@ func SoftmaxCrossEntropy(logits []float32, labels []int, c int) (loss float64, g
 	return loss / float64(n), grad, correct, nil
 }
 
-// TrainOptions sets up Train.
+// TrainOptions sets up Train. Start from DefaultTrainOptions: every field
+// means what it holds.
 type TrainOptions struct {
-	// Batch is the number of images per step (default 64).
+	// Batch is the number of images per step (64).
 	Batch int
-	// LR is the peak Adam learning rate (default 2e-3).
+	// LR is the peak Adam learning rate (2e-3).
 	LR float64
 	// Steps stops training after this many steps; Duration after this much
 	// wall time. At least one must be set. With Duration the learning rate
@@ -70,8 +71,8 @@ type TrainOptions struct {
 	// of the steps, so a run on a busy machine still anneals properly.
 	Steps    int
 	Duration time.Duration
-	// Warmup is the number of steps of linear learning-rate warm-up
-	// (default 100, fewer for short runs).
+	// Warmup is the number of steps of linear learning-rate warm-up (100,
+	// at most a tenth of Steps when Steps is set; 0: none).
 	Warmup int
 	// Seed drives the batch order and augmentation.
 	Seed uint64
@@ -81,6 +82,10 @@ type TrainOptions struct {
 	// Log receives progress lines; nil discards them.
 	Log func(format string, args ...any)
 }
+
+// DefaultTrainOptions is the recipe of the shipped classifier, without a
+// budget: set Steps or Duration.
+func DefaultTrainOptions() TrainOptions { return TrainOptions{Batch: 64, LR: 2e-3, Warmup: 100} }
 
 // TrainResult summarises a run.
 type TrainResult struct {
@@ -117,20 +122,12 @@ func Train(ctx context.Context, m *Classifier, data *dataset.Labeled, opt TrainO
 			return res, fmt.Errorf("train: photo %s has label %d", p.Name, l)
 		}
 	}
-	batch := opt.Batch
-	if batch <= 0 {
-		batch = 64
+	if opt.Batch < 1 || !(opt.LR > 0) || opt.Warmup < 0 {
+		return res, fmt.Errorf("train: batch %d, learning rate %v, warm-up %d: want a batch and a rate above 0", opt.Batch, opt.LR, opt.Warmup)
 	}
-	peak := opt.LR
-	if peak <= 0 {
-		peak = 2e-3
-	}
-	warm := opt.Warmup
-	if warm <= 0 {
-		warm = 100
-		if opt.Steps > 0 {
-			warm = min(warm, max(1, opt.Steps/10))
-		}
+	batch, peak, warm := opt.Batch, opt.LR, opt.Warmup
+	if opt.Steps > 0 {
+		warm = min(warm, max(1, opt.Steps/10))
 	}
 	logf := opt.Log
 	if logf == nil {
@@ -186,7 +183,7 @@ func Train(ctx context.Context, m *Classifier, data *dataset.Labeled, opt TrainO
 		}
 		tp.BackwardWith(logits, grad)
 		lr := peak * 0.5 * (1 + math.Cos(math.Pi*min(frac, 1)))
-		if step < warm {
+		if step < warm && warm > 0 {
 			lr = min(lr, peak*float64(step+1)/float64(warm))
 		}
 		adam.Step(lr)

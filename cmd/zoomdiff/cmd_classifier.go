@@ -56,8 +56,9 @@ func runClassifierTrain(args []string) error {
 	holdout := fs.Int("holdout", 500, "images per class held back for the test accuracy")
 	minutes := fs.Float64("minutes", 8, "wall-time budget for training")
 	steps := fs.Int("steps", 0, "stop after this many steps (0: the time budget decides)")
-	batch := fs.Int("batch", 64, "images per step")
-	lr := fs.Float64("lr", 2e-3, "peak Adam learning rate")
+	topt := featdist.DefaultTrainOptions()
+	fs.IntVar(&topt.Batch, "batch", topt.Batch, "images per step")
+	fs.Float64Var(&topt.LR, "lr", topt.LR, "peak Adam learning rate")
 	widths := fs.String("widths", "32,64,128", "channels per stage")
 	seed := fs.Uint64("seed", 1, "random seed")
 	if err := parseArgs(fs, args); err != nil {
@@ -88,11 +89,9 @@ func runClassifierTrain(args []string) error {
 	fmt.Fprintf(os.Stderr, "classifier %v on %dx%d, %d parameters\n", cfg.Widths, cfg.Size, cfg.Size, m.Params.Count())
 	ctx, stop := signalContext()
 	defer stop()
-	res, err := featdist.Train(ctx, m, train, featdist.TrainOptions{
-		Batch: *batch, LR: *lr, Steps: *steps, Duration: time.Duration(*minutes * float64(time.Minute)),
-		Seed: *seed, LogEvery: 100,
-		Log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) },
-	})
+	topt.Steps, topt.Duration, topt.Seed, topt.LogEvery = *steps, time.Duration(*minutes*float64(time.Minute)), *seed, 100
+	topt.Log = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	res, err := featdist.Train(ctx, m, train, topt)
 	if err != nil && ctx.Err() == nil {
 		return err
 	}
@@ -112,8 +111,8 @@ func runClassifierTrain(args []string) error {
 		"train_steps":    strconv.Itoa(res.Steps),
 		"train_images":   strconv.Itoa(res.Images),
 		"train_seconds":  strconv.FormatFloat(res.Elapsed.Seconds(), 'f', 0, 64),
-		"train_batch":    strconv.Itoa(*batch),
-		"train_peak_lr":  strconv.FormatFloat(*lr, 'g', -1, 64),
+		"train_batch":    strconv.Itoa(topt.Batch),
+		"train_peak_lr":  strconv.FormatFloat(topt.LR, 'g', -1, 64),
 		"train_seed":     strconv.FormatUint(*seed, 10),
 		"train_last_acc": strconv.FormatFloat(res.TrainAcc, 'f', 4, 64),
 	}
