@@ -51,12 +51,61 @@ func (d *Denoiser) PredictEps(ctx context.Context, x, cond *tensor.Tensor, t, ti
 	return out, nil
 }
 
-// Step moves x from timestep t to prev (−1: the clean end) given ε̂, in
+// Reverse runs the reverse process on the batch x [S, …] in place
+// through the timesteps ts, the one sampler loop of every diffusion model
+// in the project (our latent SR, the generator, the image-space baseline):
+// at each t, eps gives ε̂ for the whole batch (the caller may adjust it,
+// as the baseline clips x̂0 to the image range), then every sample steps
+// with opt's sampler and its own noise, noise[k]. It checks ctx between
+// steps, fails when x stops being finite and reports to opt.Progress.
+func (d *Denoiser) Reverse(ctx context.Context, x *tensor.Tensor, ts []int, opt SampleOptions, noise []func() float64, eps func(t int) ([]float32, error)) error {
+	n := x.Shape[0]
+	if len(noise) != n {
+		return fmt.Errorf("reverse process: %d noise sources for %d samples", len(noise), n)
+	}
+	per := x.Len() / n
+	var x0Last []float32 // DPM-Solver's previous x̂0 of every sample
+	if opt.Sampler == SamplerDPM {
+		x0Last = make([]float32, x.Len())
+	}
+	for i, t := range ts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e, err := eps(t)
+		if err != nil {
+			return err
+		}
+		prev, tLast := -1, -1
+		if i+1 < len(ts) {
+			prev = ts[i+1]
+		}
+		if i > 0 {
+			tLast = ts[i-1]
+		}
+		for k := range n {
+			var hist []float32
+			if x0Last != nil {
+				hist = x0Last[k*per : (k+1)*per]
+			}
+			d.step(x.Data[k*per:(k+1)*per], e[k*per:(k+1)*per], hist, t, tLast, prev, opt, noise[k])
+		}
+		if !x.AllFinite() {
+			return fmt.Errorf("sampling step %d (t=%d): the sample is no longer finite", i+1, t)
+		}
+		if opt.Progress != nil {
+			opt.Progress(i+1, len(ts))
+		}
+	}
+	return nil
+}
+
+// step moves x from timestep t to prev (−1: the clean end) given ε̂, in
 // place, with opt's sampler: DDPMStep for SamplerDDPM, DPMSolverStep for
 // SamplerDPM (x0Last is its memory of the step before, which started at
-// tLast, −1 on the first step; nil for the other samplers), else DDIMStep
-// with opt.Eta. noise draws the sample's fresh noise.
-func (d *Denoiser) Step(x, eps, x0Last []float32, t, tLast, prev int, opt SampleOptions, noise func() float64) {
+// tLast, −1 on the first step), else DDIMStep with opt.Eta. noise draws
+// the sample's fresh noise.
+func (d *Denoiser) step(x, eps, x0Last []float32, t, tLast, prev int, opt SampleOptions, noise func() float64) {
 	switch opt.Sampler {
 	case SamplerDDPM:
 		d.Sched.DDPMStep(x, eps, t, prev, noise)

@@ -386,44 +386,22 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 		}
 	}
 	ts := s.Sched.TimestepsFrom(opt.Steps, t0)
-	var x0Last []float32 // DPM-Solver's previous x̂0 of every sample
-	if opt.Sampler == SamplerDPM {
-		x0Last = make([]float32, len(x.Data))
+	noise := make([]func() float64, opt.Samples)
+	for k, rng := range rngs {
+		noise[k] = func() float64 { return tau * rng.NormFloat64() }
 	}
 	den := s.den()
 	plan := newTilePlan(h, w, opt.Tile, opt.Overlap, s.UNet.Config.Multiple())
-	for i, t := range ts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	err := den.Reverse(ctx, x, ts, opt, noise, func(t int) ([]float32, error) {
 		out, err := den.predictTiled(ctx, x, cond, t, plan)
 		if err != nil {
 			return nil, err
 		}
-		prev, tLast := -1, -1
-		if i+1 < len(ts) {
-			prev = ts[i+1]
-		}
-		if i > 0 {
-			tLast = ts[i-1]
-		}
-		for k := range opt.Samples {
-			xs, es := x.Data[k*per:(k+1)*per], out[k*per:(k+1)*per]
-			den.toEps(es, xs, t) // the samplers take ε̂, whatever the U-Net predicts
-			rng := rngs[k]
-			noise := func() float64 { return tau * rng.NormFloat64() }
-			var hist []float32
-			if x0Last != nil {
-				hist = x0Last[k*per : (k+1)*per]
-			}
-			den.Step(xs, es, hist, t, tLast, prev, opt, noise)
-		}
-		if !x.AllFinite() {
-			return nil, fmt.Errorf("sampling step %d (t=%d): latent is no longer finite", i+1, t)
-		}
-		if opt.Progress != nil {
-			opt.Progress(i+1, len(ts))
-		}
+		den.toEps(out, x.Data, t) // the samplers take ε̂, whatever the U-Net predicts
+		return out, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return x, nil
 }

@@ -150,29 +150,20 @@ func (m *Model) Upscale(ctx context.Context, lr *imageio.Image, w, h int, opt di
 			x.Data[k*per+i] = float32(rngs[k].NormFloat64())
 		}
 	}
-	ts := m.Sched.Timesteps(opt.Steps)
-	for i, t := range ts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	noise := make([]func() float64, opt.Samples)
+	for k, rng := range rngs {
+		noise[k] = rng.NormFloat64
+	}
+	err = m.den.Reverse(ctx, x, m.Sched.Timesteps(opt.Steps), opt, noise, func(t int) ([]float32, error) {
 		eps, err := m.den.PredictEps(ctx, x, cond, t, opt.Tile, opt.Overlap)
 		if err != nil {
 			return nil, err
 		}
-		prev := -1
-		if i+1 < len(ts) {
-			prev = ts[i+1]
-		}
 		clipDenoised(x.Data, eps, m.Sched, t)
-		for k, rng := range rngs {
-			m.den.Step(x.Data[k*per:(k+1)*per], eps[k*per:(k+1)*per], nil, t, -1, prev, opt, rng.NormFloat64)
-		}
-		if !x.AllFinite() {
-			return nil, fmt.Errorf("sampling step %d (t=%d): the image is no longer finite", i+1, t)
-		}
-		if opt.Progress != nil {
-			opt.Progress(i+1, len(ts))
-		}
+		return eps, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*imageio.Image, opt.Samples)
 	for k := range out {
