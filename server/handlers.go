@@ -23,8 +23,11 @@ var webFS embed.FS
 const pngLevel = zlib.BestSpeed
 
 // writeTimeout bounds how long a client may take to read an answer while
-// a worker slot is held for it.
-const writeTimeout = 2 * time.Minute
+// a worker slot is held for it. A streamed answer is rendered as it is
+// written, so the deadline is renewed after every band: it bounds a
+// client that stops reading, not the render. A variable so tests can
+// shorten it.
+var writeTimeout = 2 * time.Minute
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
@@ -217,7 +220,9 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 		writeError(w, e)
 		return
 	}
-	http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+	rc := http.NewResponseController(w)
+	renew := func() { rc.SetWriteDeadline(time.Now().Add(writeTimeout)) }
+	renew()
 	h := w.Header()
 	h.Set("X-Zoomdiff-Method", out.method)
 	h.Set("X-Zoomdiff-Size", fmt.Sprintf("%dx%d", out.w, out.h))
@@ -227,7 +232,7 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 		h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="zoomdiff-%dx%d.png"`, out.w, out.h))
 		// Streamed row by row: no encoded copy of a large answer is held.
 		bw := bufio.NewWriterSize(w, 64<<10)
-		if err := out.encode(ctx, 0, bw); err != nil {
+		if err := out.encode(ctx, 0, bw, renew); err != nil {
 			s.log.Warn("writing the answer", "err", err)
 			return
 		}
@@ -248,7 +253,7 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 	}{Method: out.method, Width: out.w, Height: out.h}
 	for i := range out.outputs {
 		var buf bytes.Buffer
-		if err := out.encode(ctx, i, &buf); err != nil {
+		if err := out.encode(ctx, i, &buf, nil); err != nil {
 			writeError(w, s.classify(ctx, r.Context(), fmt.Errorf("encoding image %d: %w", i, err)))
 			return
 		}

@@ -282,7 +282,7 @@ func (s *Server) runJob(ctx context.Context, cancel context.CancelFunc, j *job, 
 	var total int64
 	for i := range out.outputs {
 		var buf bytes.Buffer
-		if err := out.encode(ctx, i, &buf); err != nil {
+		if err := out.encode(ctx, i, &buf, nil); err != nil {
 			fail(fmt.Errorf("encoding image %d: %w", i, err))
 			return
 		}

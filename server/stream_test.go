@@ -26,7 +26,10 @@ import (
 
 // streamer is a fake render.Streamer: a gradient made row by row, which
 // records the most rows it was asked for at once.
-type streamer struct{ maxBand atomic.Int64 }
+type streamer struct {
+	maxBand atomic.Int64
+	delay   time.Duration // slept per band: a render slower than the write deadline
+}
 
 func (s *streamer) Name() string { return "stream" }
 func (s *streamer) Upscale(context.Context, *imageio.Image, int, int) (*imageio.Image, error) {
@@ -46,6 +49,7 @@ func (g *gradient) Samples() int                   { return g.n }
 func (g *gradient) AlphaRows(y0, y1 int) []float32 { return nil }
 func (g *gradient) value(x, y, c int) float32      { return float32((x+2*y+c*50)%256) / 255 }
 func (g *gradient) Rows(_, y0, y1 int) ([]float32, error) {
+	time.Sleep(g.s.delay)
 	if n := int64(y1 - y0); n > g.s.maxBand.Load() {
 		g.s.maxBand.Store(n)
 	}
@@ -201,5 +205,36 @@ func TestServerMatchesCLI(t *testing.T) {
 	t.Logf("server against the CLI's pinned x7.5: %.1f dB", p)
 	if p < 60 {
 		t.Errorf("the server's pixels are %.1f dB from the CLI's, want >= 60", p)
+	}
+}
+
+// A streamed answer that takes longer to render than the write deadline
+// still arrives whole: the deadline bounds a client that stops reading,
+// and is renewed after every band.
+func TestSlowStreamedAnswer(t *testing.T) {
+	old := writeTimeout
+	writeTimeout = 300 * time.Millisecond
+	defer func() { writeTimeout = old }()
+	st := &streamer{delay: 80 * time.Millisecond}
+	cfg := testConfig(nil)
+	base := cfg.NewUpscaler
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
+		if name == "stream" {
+			return st, nil
+		}
+		return base(name, o)
+	}
+	list := cfg.Methods
+	cfg.Methods = func() []methods.Info {
+		return append(list(), methods.Info{Name: "stream", Summary: "streams a gradient slowly"})
+	}
+	_, ts := newTestServer(t, cfg)
+	body, ct := multipartBody(t, pngBytes(t, 64, 64, false), "size", "640x640", "method", "stream")
+	resp, data := post(t, ts.URL+"/v1/upscale", ct, body) // 10 bands: 0.8 s of rendering
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	if m := decodePNG(t, data); m.W != 640 || m.H != 640 {
+		t.Fatalf("answer %dx%d, want 640x640", m.W, m.H)
 	}
 }

@@ -28,12 +28,18 @@ type outcome struct {
 	in *imageio.Image
 }
 
-// encode writes image i as PNG to w through the one render path.
-func (o *outcome) encode(ctx context.Context, i int, w io.Writer) error {
+// encode writes image i as PNG to w through the one render path; band,
+// when not nil, is called after every band of rows (the synchronous answer
+// renews its write deadline there).
+func (o *outcome) encode(ctx context.Context, i int, w io.Writer, band func()) error {
 	k := render.KindOf(o.in, imageio.PNG, imageio.WriteOptions{})
 	k.PNGLevel = pngLevel
 	sink := render.NewSink(w, imageio.PNG, o.w, o.h, k)
-	return render.Run(ctx, o.outputs[i], o.in, render.Outputs{Samples: []render.Sink{sink}}, render.Options{Band: render.DefaultBand})
+	opt := render.Options{Band: render.DefaultBand}
+	if band != nil {
+		opt.Progress = func(int, int) { band() }
+	}
+	return render.Run(ctx, o.outputs[i], o.in, render.Outputs{Samples: []render.Sink{sink}}, opt)
 }
 
 // randomSeed draws a seed for requests that give none. Kept below 2³² so
