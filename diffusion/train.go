@@ -84,6 +84,14 @@ func DefaultAlignOptions() TrainOptions {
 	return o
 }
 
+// DefaultGenTrainOptions is the generator's recipe: stage 2's, on whole
+// small images (CIFAR-10's 32×32) in batches of 64.
+func DefaultGenTrainOptions() TrainOptions {
+	o := DefaultTrainOptions()
+	o.Crop, o.Batch = 32, 64
+	return o
+}
+
 // Check refuses options no run can use.
 func (o TrainOptions) Check() error {
 	pos := func(name string, v float64) error {

@@ -48,21 +48,15 @@ func loadGenData(path string, perClass, minSide int) (train, held *dataset.Set, 
 
 func runTrainGen(args []string) error {
 	fs := flag.NewFlagSet("train gen", flag.ContinueOnError)
-	f := addSRFlags(fs, false)
+	f := addSRFlags(fs, diffusion.DefaultGenTrainOptions(), false)
 	aePath := fs.String("ae", "", "auto-encoder file (default: the built-in one); embedded into the generator")
 	nf := addNewModelFlags(fs, diffusion.PredictV)
 	holdout := fs.Int("holdout", 500, "images per class held back from a .tar for the validation loss (and eval-gen's reference)")
-	// Generation trains on whole small images (CIFAR-10: 32x32), not 64-px crops.
-	fs.Lookup("crop").DefValue, f.opt.Crop = "32", 32
-	fs.Lookup("batch").DefValue, f.opt.Batch = "64", 64
 	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if *f.data == "" || *f.out == "" {
 		return errors.New("usage: zoomdiff train gen --data DIR[,DIR...]|FILE.tar.gz --out FILE [flags]")
-	}
-	if *f.val != "" {
-		return errors.New("train gen validates on the images held back from its data (--holdout), not on --val")
 	}
 	set, held, err := loadGenData(*f.data, *holdout, f.opt.Crop)
 	if err != nil {

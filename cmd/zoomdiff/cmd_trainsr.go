@@ -32,28 +32,32 @@ type srFlags struct {
 	held *dataset.Set
 }
 
-func addSRFlags(fs *flag.FlagSet, align bool) *srFlags {
+// addSRFlags defines the shared flags with opt's values as their
+// defaults (the diffusion package's Default…Options, written once there).
+// sampled adds the flags of validation by sampling the --val images, which
+// super-resolution has and a generator (validated on its held-back images)
+// has not.
+func addSRFlags(fs *flag.FlagSet, opt diffusion.TrainOptions, sampled bool) *srFlags {
 	f := &srFlags{
 		data:      fs.String("data", "", "comma-separated folders of training photos (searched recursively)"),
-		val:       fs.String("val", "", "comma-separated folders of validation images (e.g. ../shared/data/val/Set14, or DIR@heldout: the held-out split of DIR)"),
 		out:       fs.String("out", "", "model file to write (the training state goes to OUT.train)"),
 		resume:    fs.Bool("resume", false, "continue from OUT.train"),
 		quiet:     fs.Bool("quiet", false, "print nothing but errors"),
 		half:      fs.Bool("f16", true, "store the model file in float16"),
 		ckptEvery: fs.Int("checkpoint-every", 100, "steps between checkpoints"),
 		valEvery:  fs.Int("val-every", 500, "steps between validations"),
-		valSteps:  fs.Int("val-steps", 20, "DDIM steps when validating"),
-		valCrop:   fs.Int("val-crop", 96, "HR centre-crop side of each validation image"),
-		valMax:    fs.Int("val-images", 8, "validation images used at most"),
-		valStr:    fs.Float64("val-strength", 0, "sampling strength when validating (0: from pure noise)"),
-		card:      paramFlags{},
+		val:       new(string), valSteps: new(int), valCrop: new(int), valMax: new(int), valStr: new(float64),
+		card: paramFlags{},
+		opt:  opt,
+	}
+	if sampled {
+		f.val = fs.String("val", "", "comma-separated folders of validation images (e.g. ../shared/data/val/Set14, or DIR@heldout: the held-out split of DIR)")
+		f.valSteps = fs.Int("val-steps", 20, "DDIM steps when validating")
+		f.valCrop = fs.Int("val-crop", 96, "HR centre-crop side of each validation image")
+		f.valMax = fs.Int("val-images", 8, "validation images used at most")
+		f.valStr = fs.Float64("val-strength", 0, "sampling strength when validating (0: from pure noise)")
 	}
 	fs.Var(f.card, "card", "model-card entry KEY=VALUE stored in the model file (repeatable), e.g. data=... or training=...")
-	// Defaults are diffusion's, written once there.
-	f.opt = diffusion.DefaultTrainOptions()
-	if align {
-		f.opt = diffusion.DefaultAlignOptions()
-	}
 	o := &f.opt
 	fs.IntVar(&o.Steps, "steps", o.Steps, "total training steps")
 	fs.IntVar(&o.Until, "until", 0, "stop after this step, keeping the schedule of --steps (for ablations)")
@@ -77,7 +81,7 @@ func (f *srFlags) check() error {
 
 func runTrainSR(args []string) error {
 	fs := flag.NewFlagSet("train sr", flag.ContinueOnError)
-	f := addSRFlags(fs, false)
+	f := addSRFlags(fs, diffusion.DefaultTrainOptions(), true)
 	aePath := fs.String("ae", "", "stage-1 auto-encoder file (default: the built-in one); embedded into the SR model")
 	init := fs.String("init", "", "SR model to fine-tune (its U-Net, latent statistics and auto-encoder) instead of fresh weights")
 	degradation := fs.String("degradation", "bicubic", "how training LRs are made from HR crops: bicubic (the benchmark protocol) or real (blur, resize, noise and JPEG: package degrade)")
@@ -129,7 +133,7 @@ func runTrainSR(args []string) error {
 
 func runTrainAlign(args []string) error {
 	fs := flag.NewFlagSet("train align", flag.ContinueOnError)
-	f := addSRFlags(fs, true)
+	f := addSRFlags(fs, diffusion.DefaultAlignOptions(), true)
 	model := fs.String("model", "", "stage-2 SR model to fine-tune")
 	fs.IntVar(&f.opt.Queries, "queries", f.opt.Queries, "target pixels decoded per crop in the image term")
 	fs.Float64Var(&f.opt.SNRCap, "snr-cap", f.opt.SNRCap, "cap γ on the weight w(t) = min(SNR(t), γ)")
