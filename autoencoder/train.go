@@ -12,6 +12,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
@@ -248,4 +249,17 @@ func (t *Trainer) Checkpoint(statePath, out string, half bool) error {
 	t.EMA.Swap()
 	defer t.EMA.Swap()
 	return t.Model.Save(out, half, map[string]string{"steps": strconv.Itoa(t.Step)})
+}
+
+// Validate scores the reconstruction of images at ReconScales with the
+// live weights and with their average: early in a run the average still
+// remembers the first steps and lags well behind.
+func (t *Trainer) Validate(images []*imageio.Image) (raw, ema []ReconResult, err error) {
+	if raw, err = t.Model.EvalReconstruction(images, ReconScales); err != nil {
+		return nil, nil, err
+	}
+	t.EMA.Swap()
+	defer t.EMA.Swap()
+	ema, err = t.Model.EvalReconstruction(images, ReconScales)
+	return raw, ema, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/safetensors"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/imageio"
 )
 
 // smoothSet is a few synthetic photos with structure at several scales
@@ -311,5 +312,29 @@ func TestCheckpointResume(t *testing.T) {
 	}
 	if err := resumed.Resume(filepath.Join(dir, "none.train")); err == nil {
 		t.Error("resuming a missing state succeeded")
+	}
+}
+
+// Validate scores the live and the averaged weights at every ReconScale.
+func TestTrainerValidate(t *testing.T) {
+	tr := tinyTrainer(t, true, 4, 1)
+	tr.run(t)
+	imgs := []*imageio.Image{imageio.New(64, 64), imageio.New(80, 56)}
+	for i := range imgs[0].Pix {
+		imgs[0].Pix[i] = float32(i%7) / 7
+	}
+	raw, ema, err := tr.Validate(imgs)
+	if err != nil || len(raw) != len(ReconScales) || len(ema) != len(ReconScales) {
+		t.Fatalf("%d raw, %d EMA results (%v), want %d each", len(raw), len(ema), err, len(ReconScales))
+	}
+	differ := false
+	for i := range raw {
+		if math.IsNaN(raw[i].PSNRY) || math.IsNaN(ema[i].PSNRY) {
+			t.Fatalf("scale %v: PSNR %v / %v", raw[i].Scale, raw[i].PSNRY, ema[i].PSNRY)
+		}
+		differ = differ || raw[i].PSNRY != ema[i].PSNRY
+	}
+	if !differ {
+		t.Error("the live and the averaged weights score alike after 4 steps: the EMA was not swapped in")
 	}
 }

@@ -178,15 +178,7 @@ func runTrainAE(args []string) error {
 	if len(valImages) > 0 {
 		hooks.ValidateEvery = *valEvery
 		hooks.Validate = func() (string, error) {
-			// Both the live weights and their average: early in a run the
-			// average still remembers the first steps and lags well behind.
-			raw, err := m.EvalReconstruction(valImages, autoencoder.ReconScales)
-			if err != nil {
-				return "", err
-			}
-			tr.EMA.Swap()
-			ema, err := m.EvalReconstruction(valImages, autoencoder.ReconScales)
-			tr.EMA.Swap()
+			raw, ema, err := tr.Validate(valImages)
 			if err != nil {
 				return "", err
 			}
