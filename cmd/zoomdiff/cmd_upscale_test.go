@@ -131,3 +131,40 @@ func TestUpscaleSamples(t *testing.T) {
 }
 
 func abs32(v float32) float32 { return max(v, -v) }
+
+// A --param of the model is not overridden by a flag's default, and a
+// flag given wins over it: --param steps=2 draws what --steps 2 draws.
+func TestUpscaleParamsAndFlags(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.png")
+	writeTestPNG(t, in, 12, 10)
+	run := func(name string, args ...string) []float32 {
+		out := filepath.Join(dir, name)
+		if err := runUpscale(append([]string{in, "--scale", "2", "-o", out, "--quiet"}, args...)); err != nil {
+			t.Fatal(err)
+		}
+		m, err := imageio.Read(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Pix
+	}
+	byParam := run("p.png", "--param", "steps=2", "--param", "temperature=0.5")
+	byFlag := run("f.png", "--steps", "2", "--temperature", "0.5")
+	flagWins := run("w.png", "--param", "steps=7", "--steps", "2", "--temperature", "0.5")
+	other := run("o.png", "--steps", "3", "--temperature", "0.5")
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if a[i] != b[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if !same(byParam, byFlag) || !same(flagWins, byFlag) {
+		t.Error("--param steps=2 or a flag given over --param does not draw what --steps 2 draws")
+	}
+	if same(other, byFlag) {
+		t.Error("3 steps draw what 2 steps draw: the comparison cannot fail")
+	}
+}
