@@ -6,80 +6,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"time"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
-	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/render"
-	"github.com/zoomdiff/zoomdiff/resample"
 )
-
-// ValResult is a quick validation of an SR model at its training scale.
-type ValResult struct {
-	Images       int
-	PSNRY        float64 // mean PSNR-Y of the model's outputs
-	BicubicPSNRY float64 // mean PSNR-Y of bicubic on the same inputs, for reference
-	Seconds      float64 // wall time of the model's upscaling
-}
-
-// String formats the result for logs.
-func (r ValResult) String() string {
-	return fmt.Sprintf("val ×4 PSNR-Y %.2f dB (bicubic %.2f) on %d crops in %.1fs", r.PSNRY, r.BicubicPSNRY, r.Images, r.Seconds)
-}
-
-// Validate super-resolves the centre crop (side crop, or the largest that
-// fits) of each image by the model's Scale with the benchmark's
-// degradation (evaluate.Degrade) and scores PSNR-Y with the protocol's
-// border shave. Crops keep it affordable during training; the benchmark
-// proper is `zoomdiff eval`.
-func (s *SR) Validate(ctx context.Context, images []*imageio.Image, crop int, opt SampleOptions) (ValResult, error) {
-	k := s.Config.Scale
-	var r ValResult
-	start := time.Now()
-	var model, bic float64
-	for i, img := range images {
-		side := min(crop, img.W, img.H) / k * k
-		if side < k {
-			continue
-		}
-		c, err := img.Crop((img.W-side)/2, (img.H-side)/2, side, side)
-		if err != nil {
-			return r, fmt.Errorf("validation image %d: %w", i, err)
-		}
-		hr, lr, err := evaluate.Degrade(c, float64(k))
-		if err != nil {
-			return r, fmt.Errorf("validation image %d: %w", i, err)
-		}
-		outs, err := s.Upscale(ctx, lr, hr.W, hr.H, opt)
-		if err != nil {
-			return r, fmt.Errorf("validation image %d: %w", i, err)
-		}
-		p, err := metrics.PSNRY(hr, outs[0], k)
-		if err != nil {
-			return r, err
-		}
-		up, err := resample.Image(lr, hr.W, hr.H, resample.Options{Method: resample.Bicubic})
-		if err != nil {
-			return r, err
-		}
-		b, err := metrics.PSNRY(hr, up, k)
-		if err != nil {
-			return r, err
-		}
-		model += p
-		bic += b
-		r.Images++
-	}
-	if r.Images == 0 {
-		return r, fmt.Errorf("no validation image is at least %d pixels on a side", k)
-	}
-	r.PSNRY, r.BicubicPSNRY = model/float64(r.Images), bic/float64(r.Images)
-	r.Seconds = time.Since(start).Seconds()
-	return r, nil
-}
 
 // DenoiseLoss is the ε-loss of the current weights on a fixed draw (a
 // v-predicting model's output is converted to ε̂ first, so the numbers of

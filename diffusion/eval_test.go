@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
 
@@ -68,12 +69,12 @@ func TestTemperatureFor(t *testing.T) {
 func TestValidateAndDenoiseLoss(t *testing.T) {
 	s := tinySR(t, 10)
 	imgs := []*imageio.Image{synthImage(40, 36, 1), synthImage(30, 50, 2), synthImage(3, 3, 3)}
-	r, err := s.Validate(context.Background(), imgs, 32, SampleOptions{Steps: 2})
+	r, err := evaluate.ValidateCrops(context.Background(), &Upscaler{SR: s, Opt: SampleOptions{Steps: 2}}, imgs, 4, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The 3×3 image is too small for ×4 and is skipped.
-	if r.Images != 2 || math.IsNaN(r.PSNRY) || !(r.BicubicPSNRY > 10) {
+	if r.Crops != 2 || math.IsNaN(r.PSNRY) || !(r.BicubicPSNRY > 10) {
 		t.Fatalf("validation %+v", r)
 	}
 	t.Log(r)

@@ -405,3 +405,19 @@ func TestRunDegradedInput(t *testing.T) {
 		t.Error("jpeg:0 accepted")
 	}
 }
+
+// ValidateCrops of bicubic itself scores exactly bicubic's PSNR; images
+// smaller than the scale are skipped; none left is an error.
+func TestValidateCrops(t *testing.T) {
+	imgs := []*imageio.Image{texture(40, 36), texture(3, 3), texture(30, 50)}
+	r, err := ValidateCrops(context.Background(), render.Resampler{}, imgs, 4, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Crops != 2 || r.PSNRY != r.BicubicPSNRY || !(r.PSNRY > 10) {
+		t.Errorf("bicubic against itself: %+v", r)
+	}
+	if _, err := ValidateCrops(context.Background(), render.Resampler{}, imgs[1:2], 4, 32); err == nil {
+		t.Error("no usable image: no error")
+	}
+}

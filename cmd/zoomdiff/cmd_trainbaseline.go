@@ -17,6 +17,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
@@ -123,9 +124,9 @@ func (f *baselineFlags) run(tr *baseline.Trainer, stage string, m savable, up re
 		started := time.Now()
 		hooks.ValidateEvery = *f.valEvery
 		hooks.Validate = func() (string, error) {
-			var res baseline.ValResult
+			var res evaluate.ValResult
 			err := tr.WithEMA(func() (err error) {
-				res, err = baseline.Validate(context.Background(), up, imgs, *f.valScale, *f.valCrop)
+				res, err = evaluate.ValidateCrops(context.Background(), up, imgs, *f.valScale, *f.valCrop)
 				return err
 			})
 			if err != nil {

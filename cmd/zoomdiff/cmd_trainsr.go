@@ -13,6 +13,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/trainloop"
@@ -314,7 +315,7 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 			row := fmt.Sprintf("%d,%.0f,%.5f", tr.Step, time.Since(started).Seconds(), loss)
 			msg := fmt.Sprintf("val ε-loss (EMA) %.4f", loss)
 			if len(imgs) > 0 {
-				res, err := s.Validate(context.Background(), imgs, *f.valCrop, diffusion.SampleOptions{Steps: *f.valSteps, Strength: *f.valStr, Consistency: -1})
+				res, err := evaluate.ValidateCrops(context.Background(), &diffusion.Upscaler{SR: s, Opt: diffusion.SampleOptions{Steps: *f.valSteps, Strength: *f.valStr, Consistency: -1}}, imgs, float64(s.Config.Scale), *f.valCrop)
 				if err != nil {
 					return "", err
 				}

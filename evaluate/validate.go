@@ -1,18 +1,18 @@
-package baseline
+package evaluate
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
-// ValResult is a quick validation of a method on benchmark crops.
+// ValResult is a quick validation of a method on benchmark crops, what
+// every training run logs (ValidateCrops).
 type ValResult struct {
 	Scale        float64
 	Crops        int
@@ -26,23 +26,26 @@ func (r ValResult) String() string {
 	return fmt.Sprintf("val x%g PSNR-Y %.2f dB (bicubic %.2f) on %d crops in %.1fs", r.Scale, r.PSNRY, r.BicubicPSNRY, r.Crops, r.Seconds)
 }
 
-// Validate scores up on the centre crop (side crop, or the largest that
-// fits) of each image, degraded by scale as the benchmark degrades
-// (evaluate.Degrade), by PSNR-Y with the protocol's border shave, beside
-// bicubic on the same crops. Outputs are rounded to 8 bits first, as a
-// saved file would be. Crops keep it affordable during training; the
-// benchmark proper is `zoomdiff eval`.
-func Validate(ctx context.Context, up render.Method, images []*imageio.Image, scale float64, crop int) (ValResult, error) {
+// ValidateCrops scores up on the centre crop (side crop, or the largest
+// that fits) of each image, degraded by scale as the benchmark degrades
+// (Degrade), by PSNR-Y with the protocol's border shave, beside bicubic on
+// the same crops; images smaller than the scale are skipped. Outputs are
+// rounded to 8 bits first, as a saved file would be. Crops keep it
+// affordable during training; the benchmark proper is Run.
+func ValidateCrops(ctx context.Context, up render.Method, images []*imageio.Image, scale float64, crop int) (ValResult, error) {
 	r := ValResult{Scale: scale}
-	shave := evaluate.ShaveFor(scale)
+	shave := ShaveFor(scale)
 	var took time.Duration
 	for i, img := range images {
 		side := min(crop, img.W, img.H)
+		if float64(side) < scale {
+			continue // too small to degrade by scale
+		}
 		c, err := img.Crop((img.W-side)/2, (img.H-side)/2, side, side)
 		if err != nil {
 			return r, fmt.Errorf("validation image %d: %w", i, err)
 		}
-		hr, lr, err := evaluate.Degrade(c, scale)
+		hr, lr, err := Degrade(c, scale)
 		if err != nil {
 			return r, fmt.Errorf("validation image %d: %w", i, err)
 		}
@@ -73,7 +76,7 @@ func Validate(ctx context.Context, up render.Method, images []*imageio.Image, sc
 		r.Crops++
 	}
 	if r.Crops == 0 {
-		return r, fmt.Errorf("no validation images")
+		return r, fmt.Errorf("no validation image is at least %g pixels on a side", scale)
 	}
 	r.PSNRY /= float64(r.Crops)
 	r.BicubicPSNRY /= float64(r.Crops)
