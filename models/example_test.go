@@ -7,6 +7,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 // Super-resolve a photo ×4 with the built-in model: two samples, written
@@ -29,5 +30,30 @@ func ExampleSR() {
 		if err := imageio.Write([]string{"out-1.png", "out-2.png"}[i], out); err != nil {
 			log.Fatal(err)
 		}
+	}
+}
+
+// Render a huge output band by band through the one render path, as the
+// CLI and the server do: the latents are sampled once, rows decoded as the
+// PNG is written, so ×32 of a photo needs memory for a band, not for the
+// image; the mean of the samples and their uncertainty map come along.
+// (Compiled, not run.)
+func ExampleSR_stream() {
+	sr, err := models.SR("")
+	if err != nil {
+		log.Fatal(err)
+	}
+	lr, err := imageio.Read("photo.png")
+	if err != nil {
+		log.Fatal(err)
+	}
+	up := &diffusion.Upscaler{SR: sr, Opt: diffusion.SampleOptions{Seed: 1}}
+	src, err := render.Prepare(context.Background(), up, lr, 32*lr.W, 32*lr.H, 32, 2)
+	if err != nil {
+		log.Fatal(err)
+	}
+	files := render.Files{Samples: render.SamplePaths("big.png", 2), Mean: "big-mean.png", Std: "big-std.png"}
+	if err := render.WriteFiles(context.Background(), src, lr, files, render.Options{Band: render.DefaultBand}); err != nil {
+		log.Fatal(err)
 	}
 }
