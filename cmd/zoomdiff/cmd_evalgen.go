@@ -15,6 +15,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/atomicfile"
 	"github.com/zoomdiff/zoomdiff/autoencoder"
+	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/featdist"
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -142,69 +143,16 @@ func runEvalGen(args []string) error {
 
 	// The reference points, on as many real training images as a group holds.
 	rep.N = len(groups[0].Images)
-	per := int(math.Ceil(float64(rep.N) / float64(len(train.Classes))))
-	reals := train.PerClass(per).Images()[:min(rep.N, len(train.Photos))]
-	if rep.RealFD, err = fd(reals); err != nil {
-		return fmt.Errorf("real images: %w", err)
-	}
-	recons, err := reconstructAll(ae, reals)
-	if err != nil {
+	if err := referencePoints(&rep, fd, train, ae); err != nil {
 		return err
-	}
-	if rep.ReconFD, err = fd(recons); err != nil {
-		return fmt.Errorf("reconstructions: %w", err)
-	}
-	blurred, err := blurRoundTrip(reals, *blur)
-	if err != nil {
-		return err
-	}
-	if rep.BlurFD, err = fd(blurred); err != nil {
-		return fmt.Errorf("blurred images: %w", err)
 	}
 
-	var inc *featdist.Inception
-	var incRef *featdist.Stats
-	if *inception != "" {
-		if inc, err = featdist.LoadInception(*inception, featdist.InceptionConfig{}); err != nil {
-			return err
-		}
-		fmt.Fprintf(os.Stderr, "Inception features of %d reference images (about 6 GFLOP each)…\n", len(ref))
-		if incRef, err = featdist.FitStats(inc, ref); err != nil {
-			return fmt.Errorf("reference: %w", err)
-		}
-	}
-	for _, g := range groups {
-		s := genScore{Group: g.Name, N: len(g.Images)}
-		if s.FeatureFD, err = fd(g.Images); err != nil {
-			return fmt.Errorf("group %q: %w", g.Name, err)
-		}
-		if inc != nil {
-			is, err := featdist.FitStats(inc, g.Images)
-			if err != nil {
-				return fmt.Errorf("group %q: %w", g.Name, err)
-			}
-			fid, err := featdist.Distance(is, incRef)
-			if err != nil {
-				return err
-			}
-			s.FID = &fid
-		}
-		rep.Groups = append(rep.Groups, s)
+	if rep.Groups, err = scoreGroups(groups, fd, *inception, ref); err != nil {
+		return err
 	}
 	if len(groups) > 1 {
-		v, n, err := featdist.SelfSSIM(groups)
-		if err != nil {
+		if err := selfSSIM(&rep, groups); err != nil {
 			return err
-		}
-		rep.SelfSSIM, rep.SelfSSIMSamples = &v, n
-		for i := range groups {
-			for j := i + 1; j < len(groups); j++ {
-				v, _, err := featdist.SelfSSIM([]featdist.Group{groups[i], groups[j]})
-				if err != nil {
-					return err
-				}
-				rep.PairSSIM = append(rep.PairSSIM, pairSSIM{groups[i].Name, groups[j].Name, v})
-			}
 		}
 	}
 	printGenReport(os.Stdout, rep)
@@ -295,4 +243,89 @@ func printGenReport(w io.Writer, rep genReport) {
 	if rep.Seconds > 0 {
 		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d %s steps, seed %d)\n", rep.Seconds, rep.Steps, rep.Sampler, rep.Seed)
 	}
+}
+
+// referencePoints fills the report's floor and ceiling: the feature FD of
+// rep.N real training images, of their auto-encoder reconstructions, and
+// of the same images blurred by rep.Blur.
+func referencePoints(rep *genReport, fd func([]*imageio.Image) (float64, error), train *dataset.Labeled, ae *autoencoder.Model) error {
+	per := int(math.Ceil(float64(rep.N) / float64(len(train.Classes))))
+	reals := train.PerClass(per).Images()[:min(rep.N, len(train.Photos))]
+	var err error
+	if rep.RealFD, err = fd(reals); err != nil {
+		return fmt.Errorf("real images: %w", err)
+	}
+	recons, err := reconstructAll(ae, reals)
+	if err != nil {
+		return err
+	}
+	if rep.ReconFD, err = fd(recons); err != nil {
+		return fmt.Errorf("reconstructions: %w", err)
+	}
+	blurred, err := blurRoundTrip(reals, rep.Blur)
+	if err != nil {
+		return err
+	}
+	if rep.BlurFD, err = fd(blurred); err != nil {
+		return fmt.Errorf("blurred images: %w", err)
+	}
+	return nil
+}
+
+// selfSSIM fills the report's scale consistency: the self-SSIM over all
+// groups (sizes) and of every pair of them.
+func selfSSIM(rep *genReport, groups []featdist.Group) error {
+	v, n, err := featdist.SelfSSIM(groups)
+	if err != nil {
+		return err
+	}
+	rep.SelfSSIM, rep.SelfSSIMSamples = &v, n
+	for i := range groups {
+		for j := i + 1; j < len(groups); j++ {
+			v, _, err := featdist.SelfSSIM([]featdist.Group{groups[i], groups[j]})
+			if err != nil {
+				return err
+			}
+			rep.PairSSIM = append(rep.PairSSIM, pairSSIM{groups[i].Name, groups[j].Name, v})
+		}
+	}
+	return nil
+}
+
+// scoreGroups is the feature FD of every group and, with an Inception
+// file, the standard FID against the reference images ref.
+func scoreGroups(groups []featdist.Group, fd func([]*imageio.Image) (float64, error), inception string, ref []*imageio.Image) ([]genScore, error) {
+	var inc *featdist.Inception
+	var incRef *featdist.Stats
+	if inception != "" {
+		var err error
+		if inc, err = featdist.LoadInception(inception, featdist.InceptionConfig{}); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(os.Stderr, "Inception features of %d reference images (about 6 GFLOP each)…\n", len(ref))
+		if incRef, err = featdist.FitStats(inc, ref); err != nil {
+			return nil, fmt.Errorf("reference: %w", err)
+		}
+	}
+	var out []genScore
+	for _, g := range groups {
+		s := genScore{Group: g.Name, N: len(g.Images)}
+		var err error
+		if s.FeatureFD, err = fd(g.Images); err != nil {
+			return nil, fmt.Errorf("group %q: %w", g.Name, err)
+		}
+		if inc != nil {
+			is, err := featdist.FitStats(inc, g.Images)
+			if err != nil {
+				return nil, fmt.Errorf("group %q: %w", g.Name, err)
+			}
+			fid, err := featdist.Distance(is, incRef)
+			if err != nil {
+				return nil, err
+			}
+			s.FID = &fid
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
