@@ -71,7 +71,6 @@ func runTrainAE(args []string) error {
 	resume := fs.Bool("resume", false, "continue from OUT.train")
 	initFrom := fs.String("init", "", "start from this model file's weights and architecture (a fresh optimiser and schedule)")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
-	def := autoencoder.DefaultConfig()
 	opt := autoencoder.DefaultTrainOptions() // the defaults, written once there
 	fs.IntVar(&opt.Steps, "steps", opt.Steps, "total training steps")
 	fs.IntVar(&opt.Until, "until", 0, "stop after this step, keeping the schedule of --steps (for ablations)")
@@ -84,16 +83,7 @@ func runTrainAE(args []string) error {
 	fs.IntVar(&opt.MaxScale, "max-scale", 0, "largest decoding scale of the latent (0: the factor, the crop's own size); above it wide crops supply targets with detail the latent lacks")
 	fs.BoolVar(&opt.DecoderOnly, "decoder-only", false, "freeze the encoder and train the implicit decoder alone (latents keep their meaning; see `zoomdiff sr-decoder`)")
 	fs.Uint64Var(&opt.Seed, "seed", opt.Seed, "random seed (initial weights and crops)")
-	channels := fs.Int("channels", def.Channels, "base width")
-	mult := fs.String("ch-mult", "1,2,2", "width multiplier per level (len-1 down-samplings)")
-	numRes := fs.Int("num-res", def.NumResBlocks, "residual blocks per level")
-	latent := fs.Int("latent", def.LatentCh, "latent channels")
-	mlp := fs.String("mlp", "128,128,128", "LIIF MLP hidden widths")
-	noSkip := fs.Bool("faithful", false, "the paper's network exactly: no global skip")
-	mlpOnly := fs.Bool("mlp-only", def.MLPOnly, "LIIF head directly on the latent; --mlp-only=false adds the convolutional decoder (the paper's full implicit decoder)")
-	unfold := fs.Bool("unfold", false, "LIIF 3x3 feature unfolding")
-	attn := fs.Bool("attention", false, "self-attention in the middle blocks")
-	randomResidual := fs.Bool("random-residual", false, "start the skip design's residual layers from random weights, not zero")
+	archFlags := addAEArchFlags(fs)
 	ckptEvery := fs.Int("checkpoint-every", 100, "steps between checkpoints")
 	valEvery := fs.Int("val-every", 250, "steps between validations")
 	half := fs.Bool("f16", true, "store the model file in float16")
@@ -103,15 +93,8 @@ func runTrainAE(args []string) error {
 	if *data == "" || *out == "" {
 		return errors.New("--data and --out are required")
 	}
-	cfg := def
-	cfg.Channels, cfg.NumResBlocks, cfg.LatentCh = *channels, *numRes, *latent
-	cfg.GlobalSkip, cfg.MLPOnly, cfg.Unfold, cfg.Attention = !*noSkip, *mlpOnly, *unfold, *attn
-	cfg.RandomResidual = *randomResidual
-	var err error
-	if cfg.ChMult, err = intList(*mult); err != nil {
-		return err
-	}
-	if cfg.MLP, err = intList(*mlp); err != nil {
+	cfg, err := archFlags()
+	if err != nil {
 		return err
 	}
 	statePath := *out + ".train"
@@ -155,42 +138,15 @@ func runTrainAE(args []string) error {
 		logf("resumed %s at step %d", statePath, tr.Step)
 	}
 
-	var valImages []*imageio.Image
-	if *val != "" {
-		files, err := dataset.ImageFiles(*val)
-		if err != nil {
-			return err
-		}
-		for _, f := range files {
-			img, err := imageio.Read(f)
-			if err != nil {
-				return err
-			}
-			valImages = append(valImages, img)
-		}
-	}
-	curve := *out + ".val.csv"
-	started := time.Now()
 	hooks := trainloop.Hooks{
 		CheckpointEvery: *ckptEvery,
 		Checkpoint:      func() error { return tr.Checkpoint(statePath, *out, *half) },
 	}
-	if len(valImages) > 0 {
-		hooks.ValidateEvery = *valEvery
-		hooks.Validate = func() (string, error) {
-			raw, ema, err := tr.Validate(valImages)
-			if err != nil {
-				return "", err
-			}
-			if err := appendCurve(curve, tr.Step, time.Since(started), raw, ema); err != nil {
-				return "", err
-			}
-			var parts []string
-			for i := range raw {
-				parts = append(parts, fmt.Sprintf("x%g %.2f/%.2f dB", raw[i].Scale, raw[i].PSNRY, ema[i].PSNRY))
-			}
-			return "val PSNR-Y (raw/EMA) " + strings.Join(parts, ", "), nil
+	if *val != "" {
+		if hooks.Validate, err = aeValidation(tr, *val, *out+".val.csv"); err != nil {
+			return err
 		}
+		hooks.ValidateEvery = *valEvery
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -223,4 +179,71 @@ func appendCSV(path, header, row string) error {
 	}
 	fmt.Fprintln(f, row)
 	return f.Close()
+}
+
+// addAEArchFlags defines the flags that shape a new auto-encoder, with
+// autoencoder.DefaultConfig's values as defaults; the returned function
+// reads them into a Config after parsing.
+func addAEArchFlags(fs *flag.FlagSet) func() (autoencoder.Config, error) {
+	def := autoencoder.DefaultConfig()
+	channels := fs.Int("channels", def.Channels, "base width")
+	mult := fs.String("ch-mult", "1,2,2", "width multiplier per level (len-1 down-samplings)")
+	numRes := fs.Int("num-res", def.NumResBlocks, "residual blocks per level")
+	latent := fs.Int("latent", def.LatentCh, "latent channels")
+	mlp := fs.String("mlp", "128,128,128", "LIIF MLP hidden widths")
+	noSkip := fs.Bool("faithful", false, "the paper's network exactly: no global skip")
+	mlpOnly := fs.Bool("mlp-only", def.MLPOnly, "LIIF head directly on the latent; --mlp-only=false adds the convolutional decoder (the paper's full implicit decoder)")
+	unfold := fs.Bool("unfold", false, "LIIF 3x3 feature unfolding")
+	attn := fs.Bool("attention", false, "self-attention in the middle blocks")
+	randomResidual := fs.Bool("random-residual", false, "start the skip design's residual layers from random weights, not zero")
+	return func() (autoencoder.Config, error) {
+		cfg := def
+		cfg.Channels, cfg.NumResBlocks, cfg.LatentCh = *channels, *numRes, *latent
+		cfg.GlobalSkip, cfg.MLPOnly, cfg.Unfold, cfg.Attention = !*noSkip, *mlpOnly, *unfold, *attn
+		cfg.RandomResidual = *randomResidual
+		var err error
+		if cfg.ChMult, err = intList(*mult); err != nil {
+			return cfg, err
+		}
+		if cfg.MLP, err = intList(*mlp); err != nil {
+			return cfg, err
+		}
+		return cfg, nil
+	}
+}
+
+// aeValidation reads the validation images of folder and returns the hook
+// that scores the live and averaged weights on them, appending each
+// result to the curve file.
+func aeValidation(tr *autoencoder.Trainer, folder, curve string) (func() (string, error), error) {
+	files, err := dataset.ImageFiles(folder)
+	if err != nil {
+		return nil, err
+	}
+	var images []*imageio.Image
+	for _, f := range files {
+		img, err := imageio.Read(f)
+		if err != nil {
+			return nil, err
+		}
+		images = append(images, img)
+	}
+	if len(images) == 0 {
+		return nil, fmt.Errorf("--val %s: no images", folder)
+	}
+	started := time.Now()
+	return func() (string, error) {
+		raw, ema, err := tr.Validate(images)
+		if err != nil {
+			return "", err
+		}
+		if err := appendCurve(curve, tr.Step, time.Since(started), raw, ema); err != nil {
+			return "", err
+		}
+		var parts []string
+		for i := range raw {
+			parts = append(parts, fmt.Sprintf("x%g %.2f/%.2f dB", raw[i].Scale, raw[i].PSNRY, ema[i].PSNRY))
+		}
+		return "val PSNR-Y (raw/EMA) " + strings.Join(parts, ", "), nil
+	}, nil
 }
