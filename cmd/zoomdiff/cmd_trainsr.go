@@ -268,33 +268,10 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 	var imgs []*imageio.Image
 	if valData == nil && *f.val != "" {
 		dirs := strings.Split(*f.val, ",")
-		var lists [][]string
-		for _, d := range dirs {
-			files, err := dataset.ImageFiles(d)
-			if err != nil {
-				return err
-			}
-			lists = append(lists, files)
-		}
-		// Round robin over the folders, so each is in the first --val-images.
-		for i := 0; len(imgs) < *f.valMax; i++ {
-			more := false
-			for _, files := range lists {
-				if i >= len(files) || len(imgs) == *f.valMax {
-					continue
-				}
-				more = true
-				img, err := imageio.Read(files[i])
-				if err != nil {
-					return err
-				}
-				imgs = append(imgs, img)
-			}
-			if !more {
-				break
-			}
-		}
 		var err error
+		if imgs, err = roundRobinImages(dirs, *f.valMax); err != nil {
+			return err
+		}
 		if valData, err = dataset.LoadDirs(dirs, tr.Opt.Crop); err != nil {
 			return err
 		}
@@ -329,4 +306,36 @@ func runSRTrainer(tr *diffusion.Trainer, set *dataset.Set, f *srFlags, stage str
 	ctx, stop := signalContext()
 	defer stop()
 	return tr.Run(ctx, os.Stderr, *f.quiet, hooks)
+}
+
+// roundRobinImages reads up to max images from the folders in turn, so
+// that each folder is among the first ones.
+func roundRobinImages(dirs []string, max int) ([]*imageio.Image, error) {
+	var lists [][]string
+	for _, d := range dirs {
+		files, err := dataset.ImageFiles(d)
+		if err != nil {
+			return nil, err
+		}
+		lists = append(lists, files)
+	}
+	var imgs []*imageio.Image
+	for i := 0; len(imgs) < max; i++ {
+		more := false
+		for _, files := range lists {
+			if i >= len(files) || len(imgs) == max {
+				continue
+			}
+			more = true
+			img, err := imageio.Read(files[i])
+			if err != nil {
+				return nil, err
+			}
+			imgs = append(imgs, img)
+		}
+		if !more {
+			break
+		}
+	}
+	return imgs, nil
 }
