@@ -62,6 +62,22 @@ func (g *gradient) Rows(_, y0, y1 int) ([]float32, error) {
 	return out, nil
 }
 
+// withStreamer is the test config with st offered as method "stream".
+func withStreamer(st *streamer) Config {
+	cfg := testConfig(nil)
+	base, list := cfg.NewUpscaler, cfg.Methods
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
+		if name == "stream" {
+			return st, nil
+		}
+		return base(name, o)
+	}
+	cfg.Methods = func() []methods.Info {
+		return append(list(), methods.Info{Name: "stream", Summary: "streams a gradient"})
+	}
+	return cfg
+}
+
 // A streamed method answers 8192×8192 with the whole PNG while the heap
 // stays far below one float image of that size (805 MB); a method that
 // makes whole images is held to MaxOutputPixels.
@@ -70,18 +86,7 @@ func TestStreamedOutput(t *testing.T) {
 		t.Skip("skipping the 8192x8192 answer in -short mode")
 	}
 	st := &streamer{}
-	cfg := testConfig(nil)
-	base := cfg.NewUpscaler
-	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
-		if name == "stream" {
-			return st, nil
-		}
-		return base(name, o)
-	}
-	list := cfg.Methods
-	cfg.Methods = func() []methods.Info {
-		return append(list(), methods.Info{Name: "stream", Summary: "streams a gradient"})
-	}
+	cfg := withStreamer(st)
 	cfg.MaxOutputPixels = 1024 * 1024
 	_, ts := newTestServer(t, cfg)
 	in := pngBytes(t, 512, 512, false)
@@ -216,19 +221,7 @@ func TestSlowStreamedAnswer(t *testing.T) {
 	writeTimeout = 300 * time.Millisecond
 	defer func() { writeTimeout = old }()
 	st := &streamer{delay: 80 * time.Millisecond}
-	cfg := testConfig(nil)
-	base := cfg.NewUpscaler
-	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
-		if name == "stream" {
-			return st, nil
-		}
-		return base(name, o)
-	}
-	list := cfg.Methods
-	cfg.Methods = func() []methods.Info {
-		return append(list(), methods.Info{Name: "stream", Summary: "streams a gradient slowly"})
-	}
-	_, ts := newTestServer(t, cfg)
+	_, ts := newTestServer(t, withStreamer(st))
 	body, ct := multipartBody(t, pngBytes(t, 64, 64, false), "size", "640x640", "method", "stream")
 	resp, data := post(t, ts.URL+"/v1/upscale", ct, body) // 10 bands: 0.8 s of rendering
 	if resp.StatusCode != 200 {
