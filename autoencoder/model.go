@@ -29,20 +29,20 @@ import (
 
 // Config is the architecture, stored with the weights.
 type Config struct {
-	Channels     int   `json:"channels"`        // base width C of the first level
-	ChMult       []int `json:"ch_mult"`         // width multiplier per level; len−1 down-samplings
-	NumResBlocks int   `json:"num_res_blocks"`  // residual blocks per level
-	LatentCh     int   `json:"latent_channels"` // channels of the latent z
-	Attention    bool  `json:"attention"`       // self-attention in the middle blocks
-	MLP          []int `json:"mlp"`             // hidden widths of the LIIF MLP
-	Unfold       bool  `json:"unfold"`          // LIIF 3×3 feature unfolding
-	GlobalSkip   bool  `json:"global_skip"`     // area-down / bicubic-up skip (see package doc)
-	MLPOnly      bool  `json:"mlp_only"`        // LIIF directly on the latent, no conv decoder (the default; see package doc)
-	QueryBatch   int   `json:"query_batch"`     // queries per MLP batch when decoding (memory bound)
+	Channels     int   `json:"channels" opt:"channels" help:"base width of the first level"`
+	ChMult       []int `json:"ch_mult" opt:"ch-mult" help:"width multiplier per level (len-1 down-samplings)"`
+	NumResBlocks int   `json:"num_res_blocks" opt:"num-res" help:"residual blocks per level"`
+	LatentCh     int   `json:"latent_channels" opt:"latent" help:"latent channels"`
+	Attention    bool  `json:"attention" opt:"attention" help:"self-attention in the middle blocks"`
+	MLP          []int `json:"mlp" opt:"mlp" help:"LIIF MLP hidden widths"`
+	Unfold       bool  `json:"unfold" opt:"unfold" help:"LIIF 3x3 feature unfolding"`
+	GlobalSkip   bool  `json:"global_skip" opt:"global-skip" help:"area-down / bicubic-up skip (false: the paper's network exactly; see the package doc)"`
+	MLPOnly      bool  `json:"mlp_only" opt:"mlp-only" help:"LIIF head directly on the latent (false: add the convolutional decoder, the paper's full implicit decoder)"`
+	QueryBatch   int   `json:"query_batch"` // queries per MLP batch when decoding (memory bound)
 	// RandomResidual starts the skip design's learned parts (the encoder's
 	// last layer and the LIIF output layer) from random weights instead of
 	// zero, so training does not start exactly at resampling.
-	RandomResidual bool `json:"random_residual,omitempty"`
+	RandomResidual bool `json:"random_residual,omitempty" opt:"random-residual" help:"start the skip design's residual layers from random weights, not zero"`
 }
 
 // DefaultConfig is the shipped architecture: see the model card for why.

@@ -6,7 +6,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"strconv"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
@@ -20,21 +19,21 @@ import (
 // TrainOptions configures stage-1 training. The zero value of a field
 // means the default given in its comment.
 type TrainOptions struct {
-	Steps      int     // total optimiser steps (2000)
-	Batch      int     // crops per step (8)
-	Crop       int     // HR crop side in pixels, a multiple of the factor (64)
-	Queries    int     // target pixels queried per crop (2304, LIIF's number)
-	LR         float64 // peak learning rate (1e-3)
-	MinLR      float64 // learning rate at the end of the cosine (1e-5)
-	Warmup     int     // warm-up steps (200)
-	Clip       float64 // gradient-norm clip (1.0; 0: none)
-	EMADecay   float64 // EMA decay of the weights (0.999; 0: the weights themselves)
-	LatentProb float64 // share of steps decoded at the latent's own size (0.15; 0: never)
-	Seed       uint64  // every random draw (1)
+	Steps      int     `opt:"steps" help:"total optimiser steps"`
+	Batch      int     `opt:"batch" help:"crops per step"`
+	Crop       int     `opt:"crop" help:"HR crop side in pixels, a multiple of the factor"`
+	Queries    int     `opt:"queries" help:"target pixels queried per crop (LIIF's number)"`
+	LR         float64 `opt:"lr" help:"peak learning rate"`
+	MinLR      float64 `opt:"min-lr" help:"learning rate at the end of the cosine"`
+	Warmup     int     `opt:"warmup" help:"learning-rate warm-up steps"`
+	Clip       float64 `opt:"clip" help:"gradient-norm clip (0: none)"`
+	EMADecay   float64 `opt:"ema" help:"EMA decay of the weights (0: the weights themselves)"`
+	LatentProb float64 `opt:"latent-prob" help:"share of steps decoded at the latent's own size (0: never)"`
+	Seed       uint64  `opt:"seed" help:"every random draw: initial weights and crops"`
 	// Until stops the run after this step (0: at Steps) while keeping the
 	// learning-rate schedule of a Steps-long run, so short ablations follow
 	// exactly the main run's schedule and are comparable step for step.
-	Until int
+	Until int `opt:"until" help:"stop after this step, keeping the schedule of steps (0: at steps; for ablations)"`
 	// MaxScale is the largest decoding scale trained, relative to the
 	// latent (0: the factor f, the crop's own size). Above f the target
 	// holds detail the latent cannot: a step whose target side exceeds the
@@ -42,15 +41,15 @@ type TrainOptions struct {
 	// to Crop (as an SR model's latent stands for its ×f output) and asks
 	// the decoder for the wide crop itself, so it learns to add detail
 	// beyond ×f instead of interpolating. It must be a multiple of f.
-	MaxScale int
+	MaxScale int `opt:"max-scale" help:"largest decoding scale of the latent (0: the factor, the crop's own size); above it wide crops supply targets with detail the latent lacks"`
 	// DecoderOnly freezes the encoder and trains the implicit decoder
 	// alone, so latents keep their meaning and a diffusion model trained
 	// on them stays valid with the new decoder.
-	DecoderOnly bool
+	DecoderOnly bool `opt:"decoder-only" help:"freeze the encoder and train the implicit decoder alone (latents keep their meaning; see zoomdiff sr-decoder)"`
 }
 
-// DefaultTrainOptions is stage 1's recipe (the values in the field
-// comments). Every field means what it holds, zero included.
+// DefaultTrainOptions is stage 1's recipe. Every field means what it
+// holds, zero included.
 func DefaultTrainOptions() TrainOptions {
 	return TrainOptions{Steps: 2000, Batch: 8, Crop: 64, Queries: 2304, LR: 1e-3, MinLR: 1e-5, Warmup: 200,
 		Clip: 1, EMADecay: 0.999, LatentProb: 0.15, Seed: 1}
@@ -240,15 +239,16 @@ func (t *Trainer) Resume(path string) error {
 }
 
 // Checkpoint saves the run's state to statePath and the EMA weights as a
-// model file at out (float16 when half), each atomically, so a run killed
-// at any moment keeps its last good checkpoint.
-func (t *Trainer) Checkpoint(statePath, out string, half bool) error {
+// model file at out (float16 when half) with card as its model card,
+// each atomically, so a run killed at any moment keeps its last good
+// checkpoint.
+func (t *Trainer) Checkpoint(statePath, out string, half bool, card map[string]string) error {
 	if err := checkpoint.SaveTrain(statePath, t.State(), true); err != nil {
 		return err
 	}
 	t.EMA.Swap()
 	defer t.EMA.Swap()
-	return t.Model.Save(out, half, map[string]string{"steps": strconv.Itoa(t.Step)})
+	return t.Model.Save(out, half, card)
 }
 
 // Validate scores the reconstruction of images at ReconScales with the

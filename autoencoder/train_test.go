@@ -291,7 +291,7 @@ func TestCheckpointResume(t *testing.T) {
 		}
 	}
 	state, out := filepath.Join(dir, "ae.safetensors.train"), filepath.Join(dir, "ae.safetensors")
-	if err := first.Checkpoint(state, out, false); err != nil {
+	if err := first.Checkpoint(state, out, false, map[string]string{"steps": "3"}); err != nil {
 		t.Fatal(err)
 	}
 	resumed := tinyTrainer(t, true, 6, 2)

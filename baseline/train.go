@@ -19,17 +19,17 @@ import (
 // TrainOptions configure a baseline's training run. Each baseline's
 // DefaultTrainOptions gives its paper's values where a CPU budget allows.
 type TrainOptions struct {
-	Steps    int     // total optimiser steps: the schedule's length
-	Batch    int     // crops per step
-	LR       float64 // peak learning rate
-	MinLR    float64 // learning rate at the end of the cosine
-	Warmup   int     // linear warm-up steps
-	Clip     float64 // gradient-norm clip; 0: none (neither paper clips)
-	EMADecay float64 // decay of the EMA of the weights; 0: no EMA
-	Seed     uint64  // with the step, determines every random draw of the run
+	Steps    int     `opt:"steps" help:"total optimiser steps: the schedule's length"`
+	Batch    int     `opt:"batch" help:"crops per step"`
+	LR       float64 `opt:"lr" help:"peak learning rate (linear warm-up, then a cosine to min-lr over steps)"`
+	MinLR    float64 `opt:"min-lr" help:"learning rate at the end of the cosine"`
+	Warmup   int     `opt:"warmup" help:"linear warm-up steps"`
+	Clip     float64 `opt:"clip" help:"gradient-norm clip (0: none; neither paper clips)"`
+	EMADecay float64 `opt:"ema" help:"decay of the EMA of the weights (0: no EMA)"`
+	Seed     uint64  `opt:"seed" help:"with the step, determines every random draw of the run (a resumed run keeps its own)"`
 	// Until stops the run after this step (0: at Steps) while keeping the
 	// schedule of a Steps-long run.
-	Until int
+	Until int `opt:"until" help:"stop after this step, keeping the schedule of steps (0: at steps)"`
 }
 
 // Check rejects options no run can use.

@@ -23,25 +23,26 @@ import (
 // DefaultAlignOptions (the values in the comments): every field means what
 // it holds, zero included, and NewTrainer refuses what Check refuses.
 type TrainOptions struct {
-	Steps    int     // total optimiser steps (10000; alignment 2000)
-	Batch    int     // crops per step (8)
-	Crop     int     // HR crop side (64): the LR is Crop/Scale, the latent Crop/f
-	LR       float64 // peak learning rate (5e-4; alignment 2e-5)
-	MinLRFac float64 // learning rate at the end of the cosine, as a fraction of LR (0.01)
-	Warmup   int     // warm-up steps (200; alignment 50)
-	Clip     float64 // gradient-norm clip (1; 0: none)
-	EMADecay float64 // EMA decay of the weights (0.999; 0: the weights themselves)
-	Seed     uint64  // every random draw (1)
-	// Reuse is how many steps, on average, each encoded crop serves (4).
+	Steps    int     `opt:"steps" help:"total optimiser steps"`
+	Batch    int     `opt:"batch" help:"crops per step"`
+	Crop     int     `opt:"crop" help:"HR crop side in pixels: the LR is crop/scale, the latent crop/f"`
+	LR       float64 `opt:"lr" help:"peak learning rate"`
+	MinLRFac float64 `opt:"min-lr-fac" help:"learning rate at the end of the cosine, as a fraction of lr"`
+	Warmup   int     `opt:"warmup" help:"learning-rate warm-up steps"`
+	Clip     float64 `opt:"clip" help:"gradient-norm clip (0: none)"`
+	EMADecay float64 `opt:"ema" help:"EMA decay of the weights (0: the weights themselves)"`
+	Seed     uint64  `opt:"seed" help:"every random draw: initial weights and training draws"`
+	// Reuse is how many steps, on average, each encoded crop serves.
 	// Encoding both sides of a crop through the full-resolution encoder
 	// costs more than the U-Net's step on it, so crops wait in a pool of
-	// Pool (512) and a step replaces Batch/Reuse of them; t and ε are
-	// drawn fresh every time a crop is used. 1 draws and encodes a fresh
-	// batch every step, as the paper does.
-	Reuse, Pool int
+	// Pool and a step replaces Batch/Reuse of them; t and ε are drawn
+	// fresh every time a crop is used. 1 draws and encodes a fresh batch
+	// every step, as the paper does.
+	Reuse int `opt:"reuse" help:"steps each encoded crop serves on average (1: fresh crops every step, as the paper)"`
+	Pool  int `opt:"pool" help:"encoded crops kept for reuse"`
 	// Until stops the run after this step (0: at Steps) while keeping the
 	// schedule of a Steps-long run, as in stage 1.
-	Until int
+	Until int `opt:"until" help:"stop after this step, keeping the schedule of steps (0: at steps; for ablations)"`
 
 	// Align switches to the alignment loss
 	//   w(t)·‖ẑ0 − z0‖² + w(t)·‖D(ẑ0) − x_s‖²
@@ -49,25 +50,25 @@ type TrainOptions struct {
 	// implicit decoder, at a random output size.
 	Align bool
 	// Queries is the number of target pixels decoded per crop in the
-	// image term (1024), as stage 1 samples its targets.
-	Queries int
-	// SNRCap is γ in w(t) = min(ᾱ/(1−ᾱ), γ) (5). The paper's weight is the
+	// image term, as stage 1 samples its targets.
+	Queries int `opt:"queries" group:"align" help:"target pixels decoded per crop in the image term"`
+	// SNRCap is γ in w(t) = min(ᾱ/(1−ᾱ), γ). The paper's weight is the
 	// uncapped SNR, which reaches ~670 at t = 0; see alignWeight.
-	SNRCap float64
-	// LatentWeight and ImageWeight scale the two terms (1 and 1, the
+	SNRCap float64 `opt:"snr-cap" group:"align" help:"cap γ on the weight w(t) = min(SNR(t), γ)"`
+	// LatentWeight and ImageWeight scale the two terms (1 and 1 are the
 	// paper's; 0 turns a term off).
-	LatentWeight, ImageWeight float64
+	LatentWeight float64 `opt:"latent-weight" group:"align" help:"weight of the latent term (0: off)"`
+	ImageWeight  float64 `opt:"image-weight" group:"align" help:"weight of the image term (0: off)"`
 	// MaxScale is the largest output scale, relative to the LR, at which
-	// the image term renders (default: the model's Scale, the pairs' own).
+	// the image term renders; 0 means the model's Scale, the pairs' own.
 	// Stage 2 only ever sees ×Scale pairs, so without wider targets the
 	// image term cannot teach the decoding that the benchmark asks for at
-	// ×6–×12. 0 means the model's Scale. Above Scale, a share Wide (0.5)
-	// of the crops are drawn
+	// ×6–×12. Above Scale, a share Wide of the crops are drawn
 	// MaxScale/Scale times wider: the LR is degraded from the wide crop and
 	// z0 encoded from it reduced to Crop, so the same LR meets targets up
 	// to ×MaxScale. It must be a multiple of Scale.
-	MaxScale int
-	Wide     float64
+	MaxScale int     `opt:"max-scale" group:"align" help:"largest output scale of the image term, a multiple of the model's (0: the model's own); above it wide crops supply the targets"`
+	Wide     float64 `opt:"wide" group:"align" help:"share of wide crops when max-scale exceeds the model's scale"`
 }
 
 // DefaultTrainOptions is stage 2's recipe.

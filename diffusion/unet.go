@@ -10,14 +10,14 @@ import (
 
 // UNetConfig is the denoiser's architecture, stored with the weights.
 type UNetConfig struct {
-	InCh         int   `json:"in_channels"`     // z_t plus the conditioning latent
-	OutCh        int   `json:"out_channels"`    // predicted ε
-	ModelCh      int   `json:"model_channels"`  // width of the first level
-	ChMult       []int `json:"ch_mult"`         // width multiplier per level; len−1 down-samplings
-	NumResBlocks int   `json:"num_res_blocks"`  // residual blocks per level on the way down (one more on the way up)
-	AttnDown     []int `json:"attn_downsample"` // down-sampling factors (1, 2, 4, …) whose levels get self-attention
-	Heads        int   `json:"heads"`           // attention heads
-	MidAttn      bool  `json:"mid_attention"`   // self-attention between the two middle blocks
+	InCh         int   `json:"in_channels"`  // z_t plus the conditioning latent
+	OutCh        int   `json:"out_channels"` // predicted ε
+	ModelCh      int   `json:"model_channels" opt:"model-ch" help:"U-Net base width"`
+	ChMult       []int `json:"ch_mult" opt:"ch-mult" help:"U-Net width multiplier per level (len-1 down-samplings)"`
+	NumResBlocks int   `json:"num_res_blocks" opt:"num-res" help:"U-Net residual blocks per level on the way down (one more on the way up)"`
+	AttnDown     []int `json:"attn_downsample" opt:"attn" help:"down-sampling factors with self-attention (empty: none)"`
+	Heads        int   `json:"heads" opt:"heads" help:"attention heads"`
+	MidAttn      bool  `json:"mid_attention" opt:"mid-attn" help:"self-attention between the two middle blocks"`
 }
 
 // DefaultUNet is the CPU-sized denoiser for latents with latentCh channels:

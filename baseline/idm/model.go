@@ -55,15 +55,15 @@ const unetPrefix = "unet."
 
 // Config is the architecture, stored with the weights.
 type Config struct {
-	EncFeats  int   `json:"enc_feats"`     // LR encoder width (32)
-	EncBlocks int   `json:"enc_blocks"`    // LR encoder residual blocks (4)
-	CondCh    int   `json:"cond_channels"` // channels of the implicitly up-sampled features (16)
-	MLP       []int `json:"mlp"`           // hidden widths of the implicit up-sampler (256, as IDM's)
+	EncFeats  int   `json:"enc_feats" opt:"enc-feats" help:"LR encoder width"`
+	EncBlocks int   `json:"enc_blocks" opt:"enc-blocks" help:"LR encoder residual blocks"`
+	CondCh    int   `json:"cond_channels" opt:"cond-ch" help:"channels of the implicitly up-sampled features"`
+	MLP       []int `json:"mlp" opt:"mlp" help:"hidden widths of the implicit up-sampler (IDM's)"`
 	// UNet is the denoiser: InCh = 3 (x_t) + 3 (bicubic LR) + CondCh,
 	// OutCh = 3.
 	UNet       diffusion.UNetConfig     `json:"unet"`
 	Schedule   diffusion.ScheduleConfig `json:"schedule"`
-	Prediction string                   `json:"prediction"` // diffusion.PredictEps or PredictV
+	Prediction string                   `json:"prediction" opt:"prediction" help:"what the U-Net predicts: eps (IDM's) or v"`
 	// QueryBatch is roughly how many output pixels the up-sampler's MLP
 	// takes at once (memory bound).
 	QueryBatch int `json:"query_batch"`

@@ -20,8 +20,8 @@ const TrainKind = Kind + "-train"
 // TrainOptions configure IDM training.
 type TrainOptions struct {
 	baseline.TrainOptions
-	Crop     int     // HR crop side (64), a multiple of the U-Net's Multiple
-	MaxScale float64 // each step's scale is drawn from U(1, MaxScale) (4)
+	Crop     int     `opt:"crop" help:"HR crop side, a multiple of the U-Net's Multiple"`
+	MaxScale float64 `opt:"max-scale" help:"each step's scale is drawn from U(1, max-scale)"`
 }
 
 // DefaultTrainOptions is IDM's recipe at a CPU's size: batch 8 of 64×64

@@ -36,10 +36,10 @@ const (
 
 // Config is the architecture, stored with the weights.
 type Config struct {
-	Feats  int   `json:"feats"`  // encoder width (64, EDSR-baseline)
-	Blocks int   `json:"blocks"` // encoder residual blocks (16)
-	MLP    []int `json:"mlp"`    // hidden widths of the MLP (4×256)
-	Unfold bool  `json:"unfold"` // 3×3 feature unfolding (on, as LIIF)
+	Feats  int   `json:"feats" opt:"feats" help:"encoder width (EDSR-baseline's)"`
+	Blocks int   `json:"blocks" opt:"blocks" help:"encoder residual blocks"`
+	MLP    []int `json:"mlp" opt:"mlp" help:"hidden widths of the MLP"`
+	Unfold bool  `json:"unfold" opt:"unfold" help:"3x3 feature unfolding (as LIIF)"`
 	// QueryBatch is roughly how many queries go through the MLP at once
 	// when rendering (memory bound).
 	QueryBatch int `json:"query_batch"`

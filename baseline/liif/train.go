@@ -19,9 +19,9 @@ const TrainKind = Kind + "-train"
 // TrainOptions configure LIIF training.
 type TrainOptions struct {
 	baseline.TrainOptions
-	Patch    int     // LR patch side (48)
-	Queries  int     // HR pixels queried per patch (2304)
-	MaxScale float64 // scales are drawn from U(1, MaxScale) (4)
+	Patch    int     `opt:"patch" help:"LR patch side"`
+	Queries  int     `opt:"queries" help:"HR pixels queried per patch"`
+	MaxScale float64 `opt:"max-scale" help:"scales are drawn from U(1, max-scale)"`
 }
 
 // DefaultTrainOptions is LIIF's recipe (batch 16 of 48×48 LR patches,

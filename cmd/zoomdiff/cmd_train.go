@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -64,62 +63,29 @@ func signalContext() (context.Context, context.CancelFunc) {
 }
 
 func runTrainAE(args []string) error {
-	fs := flag.NewFlagSet("train ae", flag.ContinueOnError)
-	data := fs.String("data", "", "comma-separated folders of training photos (searched recursively)")
-	val := fs.String("val", "", "folder of validation images (e.g. ../shared/data/val/Set14)")
-	out := fs.String("out", "", "model file to write (the training state goes to OUT.train)")
-	resume := fs.Bool("resume", false, "continue from OUT.train")
-	initFrom := fs.String("init", "", "start from this model file's weights and architecture (a fresh optimiser and schedule)")
-	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	opt := autoencoder.DefaultTrainOptions() // the defaults, written once there
-	fs.IntVar(&opt.Steps, "steps", opt.Steps, "total training steps")
-	fs.IntVar(&opt.Until, "until", 0, "stop after this step, keeping the schedule of --steps (for ablations)")
-	fs.IntVar(&opt.Batch, "batch", opt.Batch, "crops per step")
-	fs.IntVar(&opt.Crop, "crop", opt.Crop, "crop side in pixels")
-	fs.IntVar(&opt.Queries, "queries", opt.Queries, "target pixels queried per crop")
-	fs.Float64Var(&opt.LR, "lr", opt.LR, "peak learning rate")
-	fs.IntVar(&opt.Warmup, "warmup", opt.Warmup, "learning-rate warm-up steps")
-	fs.Float64Var(&opt.LatentProb, "latent-prob", opt.LatentProb, "share of steps decoded at the latent's own size (0: never)")
-	fs.IntVar(&opt.MaxScale, "max-scale", 0, "largest decoding scale of the latent (0: the factor, the crop's own size); above it wide crops supply targets with detail the latent lacks")
-	fs.BoolVar(&opt.DecoderOnly, "decoder-only", false, "freeze the encoder and train the implicit decoder alone (latents keep their meaning; see `zoomdiff sr-decoder`)")
-	fs.Uint64Var(&opt.Seed, "seed", opt.Seed, "random seed (initial weights and crops)")
-	archFlags := addAEArchFlags(fs)
-	ckptEvery := fs.Int("checkpoint-every", 100, "steps between checkpoints")
-	valEvery := fs.Int("val-every", 250, "steps between validations")
-	half := fs.Bool("f16", true, "store the model file in float16")
-	if err := parseArgs(fs, args); err != nil {
+	cfg := autoencoder.DefaultConfig()
+	t := newTrainFlags("ae", "zoomdiff train ae --data DIRS --out FILE [--val DIR] [--init AE] [--resume] [--set KEY=VALUE ...]",
+		"folder of validation images (e.g. ../shared/data/val/Set14)", defaultRunSettings(250), nil, &opt, &cfg)
+	initFrom := t.fs.String("init", "", "start from this model file's weights and architecture (a fresh optimiser and schedule; the architecture settings are ignored)")
+	if err := t.parse(args); err != nil {
 		return err
 	}
-	if *data == "" || *out == "" {
-		return errors.New("--data and --out are required")
-	}
-	cfg, err := archFlags()
-	if err != nil {
-		return err
-	}
-	statePath := *out + ".train"
-	logf := func(format string, a ...any) {
-		if !*quiet {
-			fmt.Fprintf(os.Stderr, format+"\n", a...)
-		}
-	}
-
 	var m *autoencoder.Model
+	var err error
 	if *initFrom != "" {
-		// A model file carries its own architecture; the flags that shape
-		// the network are ignored.
 		if m, err = autoencoder.Load(*initFrom); err != nil {
 			return err
 		}
-		logf("initialised from %s", *initFrom)
+		t.logf("initialised from %s", *initFrom)
 	} else if m, err = autoencoder.New(cfg, opt.Seed); err != nil {
 		return err
 	}
-	set, err := dataset.LoadDirs(strings.Split(*data, ","), opt.Crop)
+	set, err := t.dataDirs(opt.Crop)
 	if err != nil {
 		return err
 	}
-	logf("data: %d photos, %.1f Mpx; model: %d parameters", len(set.Photos), float64(set.Pixels())/1e6, m.Params.Count())
+	t.logf("data: %d photos, %.1f Mpx; model: %d parameters", len(set.Photos), float64(set.Pixels())/1e6, m.Params.Count())
 	resize := func(pix []float32, w, h, ow, oh int) []float32 {
 		r, err := resample.Resize(pix, w, h, 3, ow, oh, resample.Options{Method: resample.Bicubic})
 		if err != nil {
@@ -131,26 +97,25 @@ func runTrainAE(args []string) error {
 	if err != nil {
 		return err
 	}
-	if *resume {
-		if err := tr.Resume(statePath); err != nil {
+	if t.resume {
+		if err := tr.Resume(t.statePath()); err != nil {
 			return err
 		}
-		logf("resumed %s at step %d", statePath, tr.Step)
+		t.logf("resumed %s at step %d", t.statePath(), tr.Step)
 	}
-
 	hooks := trainloop.Hooks{
-		CheckpointEvery: *ckptEvery,
-		Checkpoint:      func() error { return tr.Checkpoint(statePath, *out, *half) },
+		CheckpointEvery: t.run.CheckpointEvery,
+		Checkpoint:      func() error { return tr.Checkpoint(t.statePath(), t.out, t.run.Half, t.card.modelCard(tr.Step, "ae")) },
 	}
-	if *val != "" {
-		if hooks.Validate, err = aeValidation(tr, *val, *out+".val.csv"); err != nil {
+	if t.val != "" {
+		if hooks.Validate, err = aeValidation(tr, t.val, t.curvePath()); err != nil {
 			return err
 		}
-		hooks.ValidateEvery = *valEvery
+		hooks.ValidateEvery = t.run.ValEvery
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	return tr.Run(ctx, os.Stderr, *quiet, hooks)
+	return tr.Run(ctx, os.Stderr, t.quiet, hooks)
 }
 
 // appendCurve adds one validation row to a CSV file: step, seconds of
@@ -179,37 +144,6 @@ func appendCSV(path, header, row string) error {
 	}
 	fmt.Fprintln(f, row)
 	return f.Close()
-}
-
-// addAEArchFlags defines the flags that shape a new auto-encoder, with
-// autoencoder.DefaultConfig's values as defaults; the returned function
-// reads them into a Config after parsing.
-func addAEArchFlags(fs *flag.FlagSet) func() (autoencoder.Config, error) {
-	def := autoencoder.DefaultConfig()
-	channels := fs.Int("channels", def.Channels, "base width")
-	mult := fs.String("ch-mult", "1,2,2", "width multiplier per level (len-1 down-samplings)")
-	numRes := fs.Int("num-res", def.NumResBlocks, "residual blocks per level")
-	latent := fs.Int("latent", def.LatentCh, "latent channels")
-	mlp := fs.String("mlp", "128,128,128", "LIIF MLP hidden widths")
-	noSkip := fs.Bool("faithful", false, "the paper's network exactly: no global skip")
-	mlpOnly := fs.Bool("mlp-only", def.MLPOnly, "LIIF head directly on the latent; --mlp-only=false adds the convolutional decoder (the paper's full implicit decoder)")
-	unfold := fs.Bool("unfold", false, "LIIF 3x3 feature unfolding")
-	attn := fs.Bool("attention", false, "self-attention in the middle blocks")
-	randomResidual := fs.Bool("random-residual", false, "start the skip design's residual layers from random weights, not zero")
-	return func() (autoencoder.Config, error) {
-		cfg := def
-		cfg.Channels, cfg.NumResBlocks, cfg.LatentCh = *channels, *numRes, *latent
-		cfg.GlobalSkip, cfg.MLPOnly, cfg.Unfold, cfg.Attention = !*noSkip, *mlpOnly, *unfold, *attn
-		cfg.RandomResidual = *randomResidual
-		var err error
-		if cfg.ChMult, err = intList(*mult); err != nil {
-			return cfg, err
-		}
-		if cfg.MLP, err = intList(*mlp); err != nil {
-			return cfg, err
-		}
-		return cfg, nil
-	}
 }
 
 // aeValidation reads the validation images of folder and returns the hook

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,25 +27,25 @@ func TestTrainBaselines(t *testing.T) {
 	writeTestPNG(t, filepath.Join(data, "a.png"), 40, 36)
 	writeTestPNG(t, filepath.Join(data, "b.png"), 36, 44)
 	writeTestPNG(t, filepath.Join(val, "v.png"), 24, 24)
-	common := []string{"--data", data, "--val", val, "--batch", "2", "--warmup", "1", "--checkpoint-every", "2",
-		"--val-every", "2", "--val-crop", "16", "--quiet"}
+	common := []string{"--data", data, "--val", val, "--set", "batch=2,warmup=1,checkpoint-every=2,val-every=2,val-crop=16", "--quiet"}
 	for _, c := range []struct {
 		stage string
 		args  []string
+		other string // a setting of another architecture
 		open  func(string) error
 	}{
-		{"liif", []string{"--patch", "8", "--queries", "16", "--arch", `{"feats":4,"blocks":1,"mlp":[8]}`},
+		{"liif", []string{"--set", "patch=8,queries=16,feats=4,blocks=1,mlp=8"}, "feats=5",
 			func(p string) error { _, err := liif.Open(p); return err }},
-		{"idm", []string{"--crop", "8", "--val-steps", "2", "--val-scale", "2", "--prediction", "v", "--arch",
-			`{"enc_feats":4,"enc_blocks":1,"cond_channels":3,"mlp":[8],"unet":{"model_channels":8,"ch_mult":[1,2],"attn_downsample":[],"mid_attention":false,"heads":1}}`},
+		{"idm", []string{"--set", "crop=8,val-steps=2,val-scale=2,prediction=v", "--set",
+			"enc-feats=4,enc-blocks=1,cond-ch=3,mlp=8,model-ch=8,ch-mult=1,2,attn=,mid-attn=false,heads=1"}, "enc-feats=5",
 			func(p string) error { _, err := idm.Open(p); return err }},
 	} {
 		out := filepath.Join(dir, c.stage+".safetensors")
 		args := append(append([]string{c.stage, "--out", out}, common...), c.args...)
-		if err := runTrain(append(args, "--steps", "3")); err != nil {
+		if err := runTrain(append(args, "--set", "steps=3")); err != nil {
 			t.Fatalf("train %s: %v", c.stage, err)
 		}
-		if err := runTrain(append(args, "--steps", "4", "--resume")); err != nil {
+		if err := runTrain(append(args, "--set", "steps=4", "--resume")); err != nil {
 			t.Fatalf("train %s --resume: %v", c.stage, err)
 		}
 		ck, err := checkpoint.Open(out)
@@ -57,7 +59,7 @@ func TestTrainBaselines(t *testing.T) {
 			t.Errorf("%s validation curve (%v):\n%s", c.stage, err, curve)
 		}
 		// Another architecture cannot resume the state.
-		if err := runTrain(append(args, "--steps", "5", "--resume", "--arch", "{}")); err == nil {
+		if err := runTrain(append(args, "--set", "steps=5", "--resume", "--set", c.other)); err == nil {
 			t.Errorf("train %s resumed with another architecture", c.stage)
 		}
 	}
@@ -66,12 +68,27 @@ func TestTrainBaselines(t *testing.T) {
 		want string
 	}{
 		{[]string{"liif", "--out", filepath.Join(dir, "x")}, "--data and --out"},
-		{[]string{"liif", "--data", data, "--out", filepath.Join(dir, "x"), "--arch", `{"feets":4}`}, "feets"},
-		{[]string{"idm", "--data", data, "--out", filepath.Join(dir, "x"), "--prediction", "x0"}, "prediction"},
+		{[]string{"liif", "--data", data, "--out", filepath.Join(dir, "x"), "--set", "feets=4"}, "feets"},
+		{[]string{"idm", "--data", data, "--out", filepath.Join(dir, "x"), "--set", "prediction=x0"}, "prediction"},
+		{[]string{"idm", "--data", data, "--out", filepath.Join(dir, "x"), "--set", "val-strength=1"}, "val-strength"},
 		{[]string{"lif"}, "liif, idm"},
 	} {
 		if err := runTrain(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("train %q: error %v, want one mentioning %q", c.args, err, c.want)
+		}
+	}
+}
+
+// Every stage builds its settings from its options structs (a clash of
+// keys would panic here) and refuses a key it does not read.
+func TestTrainStagesSettings(t *testing.T) {
+	for stage, foreign := range map[string]string{"ae": "snr-cap", "sr": "snr-cap", "align": "model-ch", "gen": "val-steps", "liif": "val-steps", "idm": "val-strength"} {
+		if err := runTrain([]string{stage, "-h"}); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("train %s -h: %v", stage, err)
+		}
+		err := runTrain([]string{stage, "--data", "d", "--out", "o", "--set", foreign + "=1"})
+		if err == nil || !strings.Contains(err.Error(), "unknown setting") {
+			t.Errorf("train %s --set %s=1: %v, want an unknown setting", stage, foreign, err)
 		}
 	}
 }

@@ -1,11 +1,10 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"strings"
 
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/models"
@@ -46,40 +45,38 @@ func loadGenData(path string, perClass, minSide int) (train, held *dataset.Set, 
 	return train, held, nil
 }
 
+// genSettings are train gen's own settings.
+type genSettings struct {
+	Holdout int `opt:"holdout" help:"images per class held back from a .tar for the validation loss (and eval-gen's reference)"`
+}
+
 func runTrainGen(args []string) error {
-	fs := flag.NewFlagSet("train gen", flag.ContinueOnError)
-	f := addSRFlags(fs, diffusion.DefaultGenTrainOptions(), false)
-	aePath := fs.String("ae", "", "auto-encoder file (default: the built-in one); embedded into the generator")
-	nf := addNewModelFlags(fs, diffusion.PredictV)
-	holdout := fs.Int("holdout", 500, "images per class held back from a .tar for the validation loss (and eval-gen's reference)")
-	if err := parseArgs(fs, args); err != nil {
+	gs := genSettings{Holdout: 500}
+	s := newSRStage("gen", "zoomdiff train gen --data DIR[,DIR...]|FILE.tar.gz --out FILE [--ae AE] [--resume] [--set KEY=VALUE ...]",
+		diffusion.DefaultGenTrainOptions(), true, false, nil, &gs)
+	aePath := s.fs.String("ae", "", "auto-encoder file (default: the built-in one); embedded into the generator")
+	if err := s.parse(args); err != nil {
 		return err
 	}
-	if *f.data == "" || *f.out == "" {
-		return errors.New("usage: zoomdiff train gen --data DIR[,DIR...]|FILE.tar.gz --out FILE [flags]")
-	}
-	set, held, err := loadGenData(*f.data, *holdout, f.opt.Crop)
+	set, held, err := loadGenData(s.data, gs.Holdout, s.opt.Crop)
 	if err != nil {
 		return err
 	}
-	f.held = held
-	if *f.resume {
-		tr, err := diffusion.Resume(*f.out+".train", set, f.opt)
-		if err != nil {
-			return fmt.Errorf("resume: %w", err)
+	s.held = held
+	var tr *diffusion.Trainer
+	if s.resume {
+		tr, err = s.resumeTrainer(set)
+	} else {
+		var ae *autoencoder.Model
+		if ae, err = models.AutoEncoder(*aePath); err == nil {
+			tr, err = s.newTrainer(ae, set, true, diffusion.DegradeBicubic)
 		}
-		return runSRTrainer(tr, set, f, "gen")
 	}
-	ae, err := models.AutoEncoder(*aePath)
-	if err != nil {
-		return err
-	}
-	tr, err := nf.newTrainer(ae, set, f, true, diffusion.DegradeBicubic)
 	if err != nil {
 		return err
 	}
 	if held != nil {
-		logf(*f.quiet, "%d training images, %d held back", len(set.Photos), len(held.Photos))
+		s.logf("%d training images, %d held back", len(set.Photos), len(held.Photos))
 	}
-	return runSRTrainer(tr, set, f, "gen")
+	return s.runTrainer(tr, set, "gen")
 }
