@@ -91,13 +91,14 @@ func (u *Upscaler) SetProgress(f func(done, total int)) { u.Opt.Progress = f }
 // refuse bad settings before any work starts.
 func (s *SR) CheckOptions(opt SampleOptions) error { return opt.resolve(s) }
 
-// ParseSampleOptions reads sampler settings from name=value strings
-// (sampler, steps, eta, seed, strength, tile, overlap, encode-tile,
-// consistency, margin, temperature), the form the CLI's --param flags and
-// the server's query parameters take. Unknown names are errors,
-// so a typo does not silently fall back to a default.
-func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
-	var o SampleOptions
+// ParseSampleOptions returns base with the sampler settings in params,
+// name=value strings (sampler, steps, eta, seed, strength, tile, overlap,
+// encode-tile, consistency, margin, temperature: a number or auto, for
+// TemperatureByScale), the form the CLI's --param flags and the server's
+// query parameters take. Unknown names are errors, so a typo does not
+// silently leave a default in place.
+func ParseSampleOptions(base SampleOptions, params map[string]string) (SampleOptions, error) {
+	o := base
 	for k, v := range params {
 		var err error
 		switch k {
@@ -121,20 +122,13 @@ func ParseSampleOptions(params map[string]string) (SampleOptions, error) {
 		case "encode-tile":
 			o.EncodeTile, err = strconv.Atoi(v)
 		case "consistency":
-			// An explicit 0 is none (SampleOptions' 0 is the default).
-			if o.Consistency, err = strconv.Atoi(v); err == nil && o.Consistency == 0 {
-				o.Consistency = -1
-			}
+			o.Consistency, err = strconv.Atoi(v)
 		case "margin":
-			if o.Margin, err = strconv.Atoi(v); err == nil && o.Margin == 0 {
-				o.Margin = -1
-			}
+			o.Margin, err = strconv.Atoi(v)
 		case "temperature":
-			// "auto" is the default by scale; an explicit 0 is no noise.
+			o.Temperature = TemperatureByScale
 			if v != "auto" {
-				if o.Temperature, err = strconv.ParseFloat(v, 64); err == nil && o.Temperature == 0 {
-					o.Temperature = -1
-				}
+				o.Temperature, err = strconv.ParseFloat(v, 64)
 			}
 		default:
 			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, encode-tile, consistency, margin, temperature)", k)

@@ -10,7 +10,7 @@ import (
 )
 
 func TestParseSampleOptions(t *testing.T) {
-	o, err := ParseSampleOptions(map[string]string{"sampler": "ddpm", "steps": "25", "eta": "0.5", "seed": "9", "tile": "32", "overlap": "8", "strength": "0.5"})
+	o, err := ParseSampleOptions(DefaultSampleOptions(), map[string]string{"sampler": "ddpm", "steps": "25", "eta": "0.5", "seed": "9", "tile": "32", "overlap": "8", "strength": "0.5"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,19 +18,21 @@ func TestParseSampleOptions(t *testing.T) {
 		t.Fatalf("parsed %+v", o)
 	}
 	for _, bad := range []map[string]string{{"steps": "x"}, {"eta": "NaN"}, {"seed": "-1"}, {"stpes": "5"}, {"temperature": "warm"}} {
-		if _, err := ParseSampleOptions(bad); err == nil {
+		if _, err := ParseSampleOptions(DefaultSampleOptions(), bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}
 	}
-	// An explicit temperature of 0 means no noise, not the default; auto
-	// is the default by scale.
-	for v, want := range map[string]float64{"0": -1, "auto": 0, "0.5": 0.5} {
-		if o, err := ParseSampleOptions(map[string]string{"temperature": v}); err != nil || o.Temperature != want {
+	// An explicit temperature of 0 means no noise; auto is the default
+	// by scale, whatever the base held.
+	for v, want := range map[string]float64{"0": 0, "auto": TemperatureByScale, "0.5": 0.5} {
+		if o, err := ParseSampleOptions(withOpts(func(o *SampleOptions) { o.Temperature = 0.3 }), map[string]string{"temperature": v}); err != nil || o.Temperature != want {
 			t.Errorf("temperature=%s parsed as %v (%v), want %v", v, o.Temperature, err, want)
 		}
 	}
-	if o, err := ParseSampleOptions(map[string]string{"consistency": "0", "margin": "0"}); err != nil || o.Consistency != -1 || o.Margin != -1 {
-		t.Errorf("consistency=0 margin=0 parsed as %d, %d (%v), want none (-1)", o.Consistency, o.Margin, err)
+	// Zero is zero: no back-projection, no margin; what is not named keeps
+	// the base's value.
+	if o, err := ParseSampleOptions(DefaultSampleOptions(), map[string]string{"consistency": "0", "margin": "0"}); err != nil || o.Consistency != 0 || o.Margin != 0 || o.Steps != DefaultSRSteps {
+		t.Errorf("consistency=0 margin=0 parsed as %+v (%v), want none and the default steps", o, err)
 	}
 }
 
@@ -45,13 +47,13 @@ func TestTemperatureFor(t *testing.T) {
 	s := tinySR(t, 3)
 	lr := synthImage(8, 6, 4)
 	up := func(tau float64) []float32 {
-		out, err := s.Upscale(context.Background(), lr, 96, 72, SampleOptions{Steps: 3, Seed: 2, Temperature: tau})
+		out, err := s.Upscale(context.Background(), lr, 96, 72, withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Temperature = 3, 2, tau }))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return out[0].Pix
 	}
-	auto, at12, at09 := up(0), up(TemperatureFor(12)), up(0.9)
+	auto, at12, at09 := up(TemperatureByScale), up(TemperatureFor(12)), up(0.9)
 	for i := range auto {
 		if auto[i] != at12[i] {
 			t.Fatalf("the default at ×12 is not TemperatureFor(12) (value %d: %v, %v)", i, auto[i], at12[i])
@@ -69,7 +71,7 @@ func TestTemperatureFor(t *testing.T) {
 func TestValidateAndDenoiseLoss(t *testing.T) {
 	s := tinySR(t, 10)
 	imgs := []*imageio.Image{synthImage(40, 36, 1), synthImage(30, 50, 2), synthImage(3, 3, 3)}
-	r, err := evaluate.ValidateCrops(context.Background(), &Upscaler{SR: s, Opt: SampleOptions{Steps: 2}}, imgs, 4, 32)
+	r, err := evaluate.ValidateCrops(context.Background(), &Upscaler{SR: s, Opt: withOpts(func(o *SampleOptions) { o.Steps = 2 })}, imgs, 4, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestValidateAndDenoiseLoss(t *testing.T) {
 
 func TestUpscalerAndOptions(t *testing.T) {
 	s := tinySR(t, 11)
-	opt, err := ParseSampleOptions(map[string]string{"steps": "2", "seed": "3"})
+	opt, err := ParseSampleOptions(DefaultSampleOptions(), map[string]string{"steps": "2", "seed": "3"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,11 +113,11 @@ func TestUpscalerAndOptions(t *testing.T) {
 	if out.W != 17 || out.H != 15 || u.Name() != "model" {
 		t.Fatalf("%s gave %dx%d", u.Name(), out.W, out.H)
 	}
-	if _, err := ParseSampleOptions(map[string]string{"bogus": "1"}); err == nil {
+	if _, err := ParseSampleOptions(DefaultSampleOptions(), map[string]string{"bogus": "1"}); err == nil {
 		t.Error("unknown parameter accepted")
 	}
 	for _, p := range []map[string]string{{"steps": "5000"}, {"eta": "-1"}, {"sampler": "euler"}, {"strength": "2"}} {
-		o, err := ParseSampleOptions(p)
+		o, err := ParseSampleOptions(DefaultSampleOptions(), p)
 		if err == nil {
 			err = s.CheckOptions(o)
 		}

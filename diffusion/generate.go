@@ -34,7 +34,7 @@ func (s *SR) Generate(ctx context.Context, n int, opt SampleOptions) ([]*Latent,
 	if n < 1 || n > MaxGenerate {
 		return nil, fmt.Errorf("generate %d images: want 1 to %d", n, MaxGenerate)
 	}
-	opt.Samples, opt.Strength, opt.Consistency = 1, 0, -1
+	opt.Samples, opt.Strength, opt.Consistency = 1, 0, 0
 	if err := opt.resolve(s); err != nil {
 		return nil, err
 	}
@@ -87,12 +87,14 @@ func (s *SR) Render(l *Latent, w, h int) (*imageio.Image, error) {
 // calls; a model is safe to share between concurrent calls.
 type ImageGenerator struct {
 	Model *SR
-	Steps int // denoising steps (50 when 0)
+	Steps int // denoising steps of DefaultGenSampleOptions' sampler
 }
 
 // Generate returns n images of w×h drawn with seed.
 func (g ImageGenerator) Generate(ctx context.Context, n, w, h int, seed uint64) ([]*imageio.Image, error) {
-	lats, err := g.Model.Generate(ctx, n, SampleOptions{Steps: g.Steps, Seed: seed})
+	opt := DefaultGenSampleOptions()
+	opt.Steps, opt.Seed = g.Steps, seed
+	lats, err := g.Model.Generate(ctx, n, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func TestGeneratorTrainsAndSamples(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	opt := SampleOptions{Steps: 5, Seed: 11}
+	opt := withOpts(func(o *SampleOptions) { o.Steps, o.Seed = 5, 11 })
 	a, err := g.Generate(ctx, 3, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +98,7 @@ func TestGeneratorTrainsAndSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, _ := back.Generate(ctx, 1, SampleOptions{Steps: 5, Seed: 11})
+	again, _ := back.Generate(ctx, 1, withOpts(func(o *SampleOptions) { o.Steps, o.Seed = 5, 11 }))
 	if !same(again[0].Z.Data, a[0].Z.Data) {
 		t.Fatal("the reloaded generator samples differently")
 	}
@@ -106,10 +106,10 @@ func TestGeneratorTrainsAndSamples(t *testing.T) {
 		t.Fatal("a generator file loaded as an SR model")
 	}
 	lr := imageio.New(8, 8)
-	if _, err := g.Latents(ctx, lr, SampleOptions{Steps: 2}); err == nil || !strings.Contains(err.Error(), "generator") {
+	if _, err := g.Latents(ctx, lr, withOpts(func(o *SampleOptions) { o.Steps = 2 })); err == nil || !strings.Contains(err.Error(), "generator") {
 		t.Fatalf("upscaling with a generator: %v", err)
 	}
-	if _, err := tinySR(t, 1).Generate(ctx, 1, SampleOptions{Steps: 2}); err == nil {
+	if _, err := tinySR(t, 1).Generate(ctx, 1, withOpts(func(o *SampleOptions) { o.Steps = 2 })); err == nil {
 		t.Fatal("an SR model generated from noise")
 	}
 	if _, err := g.Generate(ctx, 0, opt); err == nil {

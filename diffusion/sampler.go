@@ -38,16 +38,14 @@ const (
 	DefaultGenSteps   = 10
 )
 
-// SampleOptions control the reverse process. The zero value is the
-// model's default sampler and steps (see DefaultSRSampler), one sample,
-// seed 0, default tiling.
+// SampleOptions control the reverse process. Start from
+// DefaultSampleOptions (SR) or DefaultGenSampleOptions (a generator):
+// every field means what it holds, zero included.
 type SampleOptions struct {
 	// Sampler is SamplerDDIM, SamplerDDPM or SamplerDPM, the deterministic
-	// second-order multistep solver (which ignores Eta); when empty,
-	// DefaultSRSampler or, for a generator, DefaultGenSampler.
+	// second-order multistep solver (which ignores Eta).
 	Sampler string
-	// Steps is the number of denoising steps (when 0, DefaultSRSteps or,
-	// for a generator, DefaultGenSteps), at most the schedule's T. Fewer
+	// Steps is the number of denoising steps, at most the schedule's T. Fewer
 	// than T visits an evenly spaced subset of the timesteps that always
 	// includes T−1, so sampling starts from the most-noised step the model
 	// was trained on. DDPM with fewer steps is
@@ -61,7 +59,7 @@ type SampleOptions struct {
 	// a generator seeded by (Seed, k), so its noise does not depend on
 	// Samples or on the tiling.
 	Seed uint64
-	// Samples is how many independent outputs to draw (1 when 0).
+	// Samples is how many independent outputs to draw.
 	Samples int
 	// Strength, in (0, 1), starts the reverse process part-way, at
 	// t0 = round(Strength·T) − 1, from the condition's latent noised to t0
@@ -70,11 +68,11 @@ type SampleOptions struct {
 	// the noisiest steps, where an ε-predictor's x̂0 is least accurate,
 	// are skipped. 0 (or 1) is the paper's sampling from pure noise at T.
 	Strength float64
-	// Temperature τ scales every noise draw: the starting noise and, with
-	// η > 0 or DDPM, the noise each step adds. When 0 it is the default:
-	// TemperatureFor the output scale in SR.Stream and SR.Upscale,
-	// DefaultTemperature in SR.Latents (no output size yet), 1 for a
-	// generator; when negative it is exactly 0.
+	// Temperature τ, in [0, 2], scales every noise draw: the starting
+	// noise and, with η > 0 or DDPM, the noise each step adds; 0 draws
+	// none. TemperatureByScale asks for TemperatureFor the output scale in
+	// SR.Stream and SR.Upscale, DefaultTemperature in SR.Latents (no
+	// output size yet) and 1 for a generator (its samples are the point).
 	// τ = 1 samples the model's distribution: the most natural-looking
 	// detail (lowest NIQE), but a sample's detail is one plausible guess,
 	// which PSNR punishes. Lower τ moves each sample towards the average
@@ -82,21 +80,21 @@ type SampleOptions struct {
 	// DefaultTemperature for the measured trade-off.
 	Temperature float64
 	// Tile is the side, in latent pixels, of the windows the U-Net runs
-	// on when the latent is larger (64 when 0); Overlap is how much
-	// neighbouring windows share (Tile/4 when 0). Memory is bounded by
-	// the tile, not the input.
+	// on when the latent is larger (rounded down to a multiple of the
+	// U-Net's Multiple); Overlap is how much neighbouring windows share.
+	// Memory is bounded by the tile, not the input.
 	Tile, Overlap int
 	// EncodeTile is the side, in latent pixels, of the windows the
-	// condition is encoded in (DefaultEncodeTile when 0); each is encoded
+	// condition is encoded in, in [16, 1024]; each is encoded
 	// with 16 latent pixels of context on every side, then trimmed.
 	EncodeTile int
 	// Consistency is the number of back-projection rounds applied to each
 	// sampled latent so that the output, down-sampled, matches the input
-	// (see SR.project): DefaultConsistency when 0, none when negative.
+	// (see SR.project); 0: none.
 	Consistency int
 	// Margin is how many input pixels of mirrored context are added on
-	// every side before encoding, at most (DefaultMargin when 0, none when
-	// negative): a side gets the largest margin that adds no U-Net window
+	// every side before encoding, at most (0: none): a side gets the
+	// largest margin that adds no U-Net window
 	// along it (see SR.fitMargin). The output covers the input only.
 	Margin int
 	// Timings, when set, receives how long Latents spent in each phase.
@@ -104,6 +102,30 @@ type SampleOptions struct {
 	// Progress, when set, is called after each denoising step.
 	Progress func(done, total int)
 }
+
+// DefaultSampleOptions is how the built-in SR models sample: the
+// defaults below, one sample, seed 0, τ by scale, 64-pixel windows
+// overlapping by 16.
+func DefaultSampleOptions() SampleOptions {
+	return SampleOptions{Sampler: DefaultSRSampler, Steps: DefaultSRSteps, Samples: 1, Temperature: TemperatureByScale,
+		Tile: DefaultTile, Overlap: DefaultTile / 4, EncodeTile: DefaultEncodeTile, Consistency: DefaultConsistency, Margin: DefaultMargin}
+}
+
+// DefaultGenSampleOptions is how a generator samples: DefaultGenSampler
+// with DefaultGenSteps at τ = 1, its own distribution.
+func DefaultGenSampleOptions() SampleOptions {
+	o := DefaultSampleOptions()
+	o.Sampler, o.Steps, o.Temperature = DefaultGenSampler, DefaultGenSteps, 1
+	return o
+}
+
+// DefaultTile is the side, in latent pixels, of the U-Net's windows by
+// default: the training latent's side four times over.
+const DefaultTile = 64
+
+// TemperatureByScale, as SampleOptions.Temperature, asks for the default
+// τ of the output scale (see SampleOptions.Temperature).
+const TemperatureByScale = -1.0
 
 // DefaultTemperature is super-resolution's τ by default up to ×6, chosen
 // by measurement as the most natural setting tried (τ = 1, 0.95, 0.9, 0.8,
@@ -131,9 +153,6 @@ func TemperatureFor(s float64) float64 {
 	f := math.Log(s/from) / math.Log(to/from)
 	return DefaultTemperature - (DefaultTemperature-lo)*min(max(f, 0), 1)
 }
-
-// temperature is the resolved τ: negative (asked for 0) means none.
-func (o *SampleOptions) temperature() float64 { return max(o.Temperature, 0) }
 
 // DefaultConsistency is the number of back-projection rounds by default.
 // On Set5 ×4 (20 DDIM steps) two rounds take the LR consistency from 34.8
@@ -175,21 +194,12 @@ type Timings struct {
 // maxSamples bounds Samples: each sample holds a whole latent in memory.
 const maxSamples = 64
 
+// resolve checks o for s and settles what it leaves to the model: τ by
+// scale without an output size, and the tile rounded to the U-Net's
+// multiple.
 func (o *SampleOptions) resolve(s *SR) error {
-	switch {
-	case o.Sampler == "" && s.Config.Generator:
-		o.Sampler = DefaultGenSampler
-	case o.Sampler == "":
-		o.Sampler = DefaultSRSampler
-	}
 	if o.Sampler != SamplerDDIM && o.Sampler != SamplerDDPM && o.Sampler != SamplerDPM {
 		return fmt.Errorf("sampler %q: want %s, %s or %s", o.Sampler, SamplerDDIM, SamplerDDPM, SamplerDPM)
-	}
-	switch {
-	case o.Steps == 0 && s.Config.Generator:
-		o.Steps = DefaultGenSteps
-	case o.Steps == 0:
-		o.Steps = DefaultSRSteps
 	}
 	if o.Steps < 1 || o.Steps > s.Sched.T() {
 		return fmt.Errorf("sampling steps %d outside [1, %d]", o.Steps, s.Sched.T())
@@ -198,57 +208,33 @@ func (o *SampleOptions) resolve(s *SR) error {
 		return fmt.Errorf("eta %g outside [0, 10]", o.Eta)
 	}
 	switch {
-	case o.Temperature == 0 && s.Config.Generator:
-		o.Temperature = 1 // a generator's samples are the point: its own distribution
-	case o.Temperature == 0:
+	case o.Temperature == TemperatureByScale && s.Config.Generator:
+		o.Temperature = 1
+	case o.Temperature == TemperatureByScale:
 		o.Temperature = DefaultTemperature
-	case o.Temperature < 0:
-		o.Temperature = -1 // resolved: no noise (see temperature)
-	case math.IsNaN(o.Temperature) || o.Temperature > 2:
+	case !(o.Temperature >= 0 && o.Temperature <= 2):
 		return fmt.Errorf("temperature %g outside [0, 2]", o.Temperature)
 	}
 	if math.IsNaN(o.Strength) || o.Strength < 0 || o.Strength > 1 {
 		return fmt.Errorf("strength %g outside [0, 1]", o.Strength)
 	}
-	if o.Samples == 0 {
-		o.Samples = 1
-	}
 	if o.Samples < 1 || o.Samples > maxSamples {
 		return fmt.Errorf("samples %d outside [1, %d]", o.Samples, maxSamples)
 	}
-	switch {
-	case o.Consistency == 0:
-		o.Consistency = DefaultConsistency
-	case o.Consistency < 0:
-		o.Consistency = -1
-	case o.Consistency > 20:
-		return fmt.Errorf("consistency rounds %d above 20", o.Consistency)
+	if o.Consistency < 0 || o.Consistency > 20 {
+		return fmt.Errorf("consistency rounds %d outside [0, 20]", o.Consistency)
 	}
-	switch {
-	case o.Margin == 0:
-		o.Margin = DefaultMargin
-	case o.Margin < 0:
-		o.Margin = 0
-	case o.Margin > maxMargin:
-		return fmt.Errorf("margin %d above %d", o.Margin, maxMargin)
+	if o.Margin < 0 || o.Margin > maxMargin {
+		return fmt.Errorf("margin %d outside [0, %d]", o.Margin, maxMargin)
 	}
-	switch {
-	case o.EncodeTile == 0:
-		o.EncodeTile = DefaultEncodeTile
-	case o.EncodeTile < 16 || o.EncodeTile > 1024:
+	if o.EncodeTile < 16 || o.EncodeTile > 1024 {
 		return fmt.Errorf("encode tile %d outside [16, 1024]", o.EncodeTile)
 	}
-	if o.Tile < 0 || o.Overlap < 0 {
-		return fmt.Errorf("tile %d, overlap %d: want non-negative", o.Tile, o.Overlap)
+	if o.Tile < 1 || o.Overlap < 0 {
+		return fmt.Errorf("tile %d, overlap %d: want a positive tile and a non-negative overlap", o.Tile, o.Overlap)
 	}
 	m := s.UNet.Config.Multiple()
-	if o.Tile == 0 {
-		o.Tile = 64
-	}
 	o.Tile = max(m, o.Tile/m*m)
-	if o.Overlap == 0 {
-		o.Overlap = o.Tile / 4
-	}
 	if o.Overlap >= o.Tile {
 		return fmt.Errorf("tile %d with overlap %d: want overlap < tile", o.Tile, o.Overlap)
 	}
@@ -374,7 +360,7 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 		t0 = s.Sched.T() - 1 // nothing to start part-way from
 	}
 	rngs := make([]*rand.Rand, opt.Samples)
-	tau := opt.temperature()
+	tau := opt.Temperature
 	for k := range rngs {
 		rngs[k] = rand.New(rand.NewPCG(opt.Seed, uint64(first+k)))
 		xk := x.Data[k*per : (k+1)*per]

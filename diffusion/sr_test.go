@@ -16,7 +16,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	s := tinySR(t, 1)
 	dir := t.TempDir()
 	lr := synthImage(6, 5, 1)
-	opt := SampleOptions{Steps: 3, Eta: 0.5, Seed: 7}
+	opt := withOpts(func(o *SampleOptions) { o.Steps, o.Eta, o.Seed = 3, 0.5, 7 })
 	want, err := s.Upscale(context.Background(), lr, 13, 11, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +133,7 @@ func TestBadModelFiles(t *testing.T) {
 func TestSetDecoder(t *testing.T) {
 	s := tinySR(t, 3)
 	lr := synthImage(8, 8, 1)
-	opt := SampleOptions{Steps: 2, Seed: 1, Consistency: -1} // back-projection decodes, so it would differ
+	opt := withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Consistency = 2, 1, 0 }) // back-projection decodes, so it would differ
 	before, err := s.Latents(context.Background(), lr, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -170,4 +170,14 @@ func TestSetDecoder(t *testing.T) {
 	if err := s.SetDecoder(tinyAE(t, 4)); err == nil || !strings.Contains(err.Error(), "encoder weight") {
 		t.Errorf("an auto-encoder with another encoder: %v", err)
 	}
+}
+
+// withOpts is DefaultSampleOptions changed by set (nil: unchanged), so a
+// test names only what it changes.
+func withOpts(set func(o *SampleOptions)) SampleOptions {
+	o := DefaultSampleOptions()
+	if set != nil {
+		set(&o)
+	}
+	return o
 }

@@ -149,7 +149,7 @@ func (s *SR) Stream(ctx context.Context, lr *imageio.Image, outW, outH int, opt 
 	if outW < 1 || outH < 1 {
 		return nil, fmt.Errorf("sr output size %dx%d: want at least 1x1", outW, outH)
 	}
-	if opt.Temperature == 0 && lr != nil && lr.W > 0 && lr.H > 0 {
+	if opt.Temperature == TemperatureByScale && lr != nil && lr.W > 0 && lr.H > 0 {
 		opt.Temperature = TemperatureFor(max(float64(outW)/float64(lr.W), float64(outH)/float64(lr.H)))
 	}
 	lats, err := s.Latents(ctx, lr, opt)

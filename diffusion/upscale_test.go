@@ -16,8 +16,8 @@ func TestUpscaleShapesAtNonIntegerScales(t *testing.T) {
 	lr := synthImage(9, 7, 2) // odd sizes: padded to the U-Net's multiple
 	for _, scale := range []float64{1.7, 3.3, 0.6} {
 		w, h := int(math.Ceil(9*scale)), int(math.Ceil(7*scale))
-		for _, tile := range []int{0, 4} { // whole latent, and forced tiling
-			outs, err := s.Upscale(context.Background(), lr, w, h, SampleOptions{Steps: 3, Samples: 2, Seed: 1, Tile: tile, Overlap: 2})
+		for _, tile := range []int{DefaultTile, 4} { // whole latent, and forced tiling
+			outs, err := s.Upscale(context.Background(), lr, w, h, withOpts(func(o *SampleOptions) { o.Steps, o.Samples, o.Seed, o.Tile, o.Overlap = 3, 2, 1, tile, 2 }))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func TestUpscaleGreyAndAlpha(t *testing.T) {
 	for i := range lr.Alpha {
 		lr.Alpha[i] = 0.5
 	}
-	outs, err := s.Upscale(context.Background(), lr, 10, 10, SampleOptions{Steps: 2})
+	outs, err := s.Upscale(context.Background(), lr, 10, 10, withOpts(func(o *SampleOptions) { o.Steps = 2 }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,8 +99,12 @@ func latentsOf(t *testing.T, s *SR, lr *imageio.Image) func(SampleOptions) []*La
 
 func TestSamplingReproducible(t *testing.T) {
 	get := latentsOf(t, tinySR(t, 5), synthImage(8, 6, 4))
-	for _, opt := range []SampleOptions{{Sampler: SamplerDDIM, Steps: 4, Seed: 3}, {Sampler: SamplerDDIM, Steps: 4, Seed: 3, Eta: 1},
-		{Sampler: SamplerDDPM, Steps: 4, Seed: 3}, {Sampler: SamplerDPM, Steps: 4, Seed: 3}, {Steps: 4, Seed: 3, Strength: 0.4}} {
+	for _, opt := range []SampleOptions{
+		withOpts(func(o *SampleOptions) { o.Sampler = SamplerDDIM }), withOpts(func(o *SampleOptions) { o.Sampler, o.Eta = SamplerDDIM, 1 }),
+		withOpts(func(o *SampleOptions) { o.Sampler = SamplerDDPM }), withOpts(func(o *SampleOptions) { o.Sampler = SamplerDPM }),
+		withOpts(func(o *SampleOptions) { o.Strength = 0.4 }),
+	} {
+		opt.Steps, opt.Seed = 4, 3
 		a, b := get(opt), get(opt)
 		if !sameLatents(a, b) {
 			t.Fatalf("%+v: two runs differ", opt)
@@ -122,8 +126,8 @@ func TestSamplingReproducible(t *testing.T) {
 	// DDIM with η = 0 is a deterministic map of the initial noise: the
 	// same start through different step counts converges to nearby ends,
 	// while η = 1 re-noises and wanders (sanity of the η switch).
-	l0 := get(SampleOptions{Sampler: SamplerDDIM, Steps: 4, Seed: 3})
-	l1 := get(SampleOptions{Sampler: SamplerDDIM, Steps: 4, Seed: 3, Eta: 1})
+	l0 := get(withOpts(func(o *SampleOptions) { o.Sampler, o.Steps, o.Seed = SamplerDDIM, 4, 3 }))
+	l1 := get(withOpts(func(o *SampleOptions) { o.Sampler, o.Steps, o.Seed, o.Eta = SamplerDDIM, 4, 3, 1 }))
 	if sameLatents(l0, l1) {
 		t.Fatal("η = 0 and η = 1 gave the same latent")
 	}
@@ -137,13 +141,13 @@ func TestTemperature(t *testing.T) {
 	s := tinySR(t, 5)
 	get := latentsOf(t, s, synthImage(8, 6, 4))
 	for _, eta := range []float64{0, 1} {
-		cold := SampleOptions{Steps: 4, Seed: 3, Eta: eta, Temperature: -1}
+		cold := withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Eta, o.Temperature = 4, 3, eta, 0 })
 		other := cold
 		other.Seed = 4
 		if !sameLatents(get(cold), get(other)) {
 			t.Errorf("η %v, no noise: the seed still matters", eta)
 		}
-		def, one := SampleOptions{Steps: 4, Seed: 3, Eta: eta}, SampleOptions{Steps: 4, Seed: 3, Eta: eta, Temperature: DefaultTemperature}
+		def, one := withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Eta = 4, 3, eta }), withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Eta, o.Temperature = 4, 3, eta, DefaultTemperature })
 		if !sameLatents(get(def), get(one)) {
 			t.Errorf("η %v: τ = %v differs from the default", eta, DefaultTemperature)
 		}
@@ -161,7 +165,7 @@ func TestTemperature(t *testing.T) {
 		}
 	}
 	for _, bad := range []float64{2.5, math.NaN()} {
-		if err := s.CheckOptions(SampleOptions{Temperature: bad}); err == nil {
+		if err := s.CheckOptions(withOpts(func(o *SampleOptions) { o.Temperature = bad })); err == nil {
 			t.Errorf("temperature %v accepted", bad)
 		}
 	}
@@ -170,16 +174,16 @@ func TestTemperature(t *testing.T) {
 	g := tinyGenerator(t, 2)
 	gen := func(tau float64) []*Latent {
 		t.Helper()
-		l, err := g.Generate(context.Background(), 1, SampleOptions{Steps: 3, Seed: 1, Temperature: tau})
+		l, err := g.Generate(context.Background(), 1, withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Temperature = 3, 1, tau }))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return l
 	}
-	if !sameLatents(gen(0), gen(1)) || sameLatents(gen(0), gen(DefaultTemperature*0.5)) {
-		t.Error("a generator's default temperature is not 1")
+	if !sameLatents(gen(TemperatureByScale), gen(1)) || sameLatents(gen(TemperatureByScale), gen(DefaultTemperature*0.5)) {
+		t.Error("a generator's temperature by scale is not 1")
 	}
-	if o, err := ParseSampleOptions(map[string]string{"temperature": "0.7"}); err != nil || o.Temperature != 0.7 {
+	if o, err := ParseSampleOptions(DefaultSampleOptions(), map[string]string{"temperature": "0.7"}); err != nil || o.Temperature != 0.7 {
 		t.Errorf("parsing temperature=0.7: %+v, %v", o, err)
 	}
 }
@@ -310,20 +314,20 @@ func TestUpscaleRejectsBadInput(t *testing.T) {
 		w, h int
 		opt  SampleOptions
 	}{
-		{"nil image", nil, 8, 8, SampleOptions{}},
-		{"short pixels", &imageio.Image{W: 4, H: 4, Pix: make([]float32, 5)}, 8, 8, SampleOptions{}},
-		{"zero size", &imageio.Image{}, 8, 8, SampleOptions{}},
-		{"zero output", good, 0, 8, SampleOptions{}},
-		{"huge output", good, 1 << 20, 1 << 20, SampleOptions{}},
-		{"bad sampler", good, 8, 8, SampleOptions{Sampler: "euler"}},
-		{"too many steps", good, 8, 8, SampleOptions{Steps: 1001}},
-		{"negative steps", good, 8, 8, SampleOptions{Steps: -1}},
-		{"negative eta", good, 8, 8, SampleOptions{Eta: -0.5}},
-		{"NaN eta", good, 8, 8, SampleOptions{Eta: math.NaN()}},
-		{"too many samples", good, 8, 8, SampleOptions{Samples: 1000}},
-		{"overlap ≥ tile", good, 8, 8, SampleOptions{Tile: 8, Overlap: 8}},
-		{"negative tile", good, 8, 8, SampleOptions{Tile: -64}},
-		{"strength above 1", good, 8, 8, SampleOptions{Strength: 1.5}},
+		{"nil image", nil, 8, 8, withOpts(nil)},
+		{"short pixels", &imageio.Image{W: 4, H: 4, Pix: make([]float32, 5)}, 8, 8, withOpts(nil)},
+		{"zero size", &imageio.Image{}, 8, 8, withOpts(nil)},
+		{"zero output", good, 0, 8, withOpts(nil)},
+		{"huge output", good, 1 << 20, 1 << 20, withOpts(nil)},
+		{"bad sampler", good, 8, 8, withOpts(func(o *SampleOptions) { o.Sampler = "euler" })},
+		{"too many steps", good, 8, 8, withOpts(func(o *SampleOptions) { o.Steps = 1001 })},
+		{"negative steps", good, 8, 8, withOpts(func(o *SampleOptions) { o.Steps = -1 })},
+		{"negative eta", good, 8, 8, withOpts(func(o *SampleOptions) { o.Eta = -0.5 })},
+		{"NaN eta", good, 8, 8, withOpts(func(o *SampleOptions) { o.Eta = math.NaN() })},
+		{"too many samples", good, 8, 8, withOpts(func(o *SampleOptions) { o.Samples = 1000 })},
+		{"overlap ≥ tile", good, 8, 8, withOpts(func(o *SampleOptions) { o.Tile, o.Overlap = 8, 8 })},
+		{"negative tile", good, 8, 8, withOpts(func(o *SampleOptions) { o.Tile = -64 })},
+		{"strength above 1", good, 8, 8, withOpts(func(o *SampleOptions) { o.Strength = 1.5 })},
 	}
 	for _, c := range cases {
 		if _, err := s.Upscale(ctx, c.lr, c.w, c.h, c.opt); err == nil {
@@ -332,12 +336,12 @@ func TestUpscaleRejectsBadInput(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, err := s.Upscale(cancelled, good, 8, 8, SampleOptions{Steps: 3}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Upscale(cancelled, good, 8, 8, withOpts(func(o *SampleOptions) { o.Steps = 3 })); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
 	// Progress reports every step.
 	var seen []int
-	if _, err := s.Latents(ctx, good, SampleOptions{Steps: 3, Progress: func(d, n int) { seen = append(seen, d*10+n) }}); err != nil {
+	if _, err := s.Latents(ctx, good, withOpts(func(o *SampleOptions) { o.Steps, o.Progress = 3, func(d, n int) { seen = append(seen, d*10+n) } })); err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != 3 || seen[2] != 33 {
@@ -349,7 +353,7 @@ func TestUpscaleRejectsBadInput(t *testing.T) {
 func TestLatentDecoderMatchesUpscale(t *testing.T) {
 	s := tinySR(t, 9)
 	lr := synthImage(5, 7, 7)
-	opt := SampleOptions{Steps: 2, Seed: 2}
+	opt := withOpts(func(o *SampleOptions) { o.Steps, o.Seed = 2, 2 })
 	ctx := context.Background()
 	outs, err := s.Upscale(ctx, lr, 12, 17, opt)
 	if err != nil {
@@ -388,12 +392,12 @@ func TestConsistencyProjection(t *testing.T) {
 	s := tinySR(t, 9)
 	// The rounds only close the gap if the view picks out exactly the
 	// input's part of the canvas, whatever the margin around it.
-	for _, c := range []struct{ w, h, margin int }{{8, 8, 0}, {7, 9, 0}, {7, 9, -1}, {5, 3, 3}} {
+	for _, c := range []struct{ w, h, margin int }{{8, 8, DefaultMargin}, {7, 9, DefaultMargin}, {7, 9, 0}, {5, 3, 3}} {
 		size := [2]int{c.w, c.h}
 		lr := synthImage(size[0], size[1], 2)
 		gap := func(rounds int) float64 {
 			t.Helper()
-			l, err := s.Latents(context.Background(), lr, SampleOptions{Steps: 3, Seed: 1, Consistency: rounds, Margin: c.margin})
+			l, err := s.Latents(context.Background(), lr, withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Consistency, o.Margin = 3, 1, rounds, c.margin }))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -409,7 +413,7 @@ func TestConsistencyProjection(t *testing.T) {
 			}
 			return math.Sqrt(se / float64(len(got)))
 		}
-		before, after := gap(-1), gap(4)
+		before, after := gap(0), gap(4)
 		t.Logf("%dx%d: RMS gap to the input %.4f without, %.4f after 4 rounds", size[0], size[1], before, after)
 		// The input's pixel centres are latent pixel centres, so the
 		// rounds close the gap there to rounding; a view shifted by the
@@ -418,14 +422,14 @@ func TestConsistencyProjection(t *testing.T) {
 			t.Errorf("%dx%d margin %d: RMS gap %.4f after 4 rounds, %.4f without: want under 0.001 and 4× smaller", size[0], size[1], c.margin, after, before)
 		}
 	}
-	if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), SampleOptions{Steps: 3, Consistency: 21}); err == nil {
+	if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), withOpts(func(o *SampleOptions) { o.Steps, o.Consistency = 3, 21 })); err == nil {
 		t.Error("21 rounds accepted")
 	}
-	if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), SampleOptions{Steps: 3, Margin: maxMargin + 1}); err == nil {
+	if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), withOpts(func(o *SampleOptions) { o.Steps, o.Margin = 3, maxMargin+1 })); err == nil {
 		t.Errorf("margin %d accepted", maxMargin+1)
 	}
 	for _, et := range []int{-1, 15, 1025} {
-		if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), SampleOptions{Steps: 3, EncodeTile: et}); err == nil {
+		if _, err := s.Latents(context.Background(), synthImage(8, 8, 2), withOpts(func(o *SampleOptions) { o.Steps, o.EncodeTile = 3, et })); err == nil {
 			t.Errorf("encode tile %d accepted", et)
 		}
 	}
@@ -461,7 +465,7 @@ func TestReflectPad(t *testing.T) {
 // fits without another U-Net window along the side, up to SampleOptions.Margin.
 func TestFitMargin(t *testing.T) {
 	s := tinySR(t, 9)
-	opt := SampleOptions{Tile: 16, Overlap: 4}
+	opt := withOpts(func(o *SampleOptions) { o.Tile, o.Overlap = 16, 4 })
 	if err := opt.resolve(s); err != nil {
 		t.Fatal(err)
 	}
@@ -486,12 +490,12 @@ func TestFitMargin(t *testing.T) {
 		}
 	}
 	opt.Margin = 0
-	if err := opt.resolve(s); err != nil || opt.Margin != DefaultMargin {
-		t.Fatalf("margin 0 resolves to %d (%v), want the default", opt.Margin, err)
+	if err := opt.resolve(s); err != nil || s.fitMargin(3, opt) != 0 {
+		t.Fatalf("margin 0 gives %d (%v), want none", s.fitMargin(3, opt), err)
 	}
 	opt.Margin = -1
-	if err := opt.resolve(s); err != nil || s.fitMargin(3, opt) != 0 {
-		t.Fatalf("margin −1 gives %d (%v), want none", s.fitMargin(3, opt), err)
+	if err := opt.resolve(s); err == nil {
+		t.Fatal("margin −1 accepted")
 	}
 }
 

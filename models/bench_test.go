@@ -41,7 +41,7 @@ func BenchmarkUpscaleSplit(b *testing.B) {
 			var enc, dif, dec time.Duration
 			for range b.N {
 				var tm diffusion.Timings
-				lats, err := s.Latents(context.Background(), lr, diffusion.SampleOptions{Timings: &tm})
+				lats, err := s.Latents(context.Background(), lr, srOpts(func(o *diffusion.SampleOptions) { o.Timings = &tm }))
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -108,7 +108,7 @@ func BenchmarkDecodeDetail(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	lats, err := s.Latents(context.Background(), lr, diffusion.SampleOptions{Steps: 5, Sampler: diffusion.SamplerDPM})
+	lats, err := s.Latents(context.Background(), lr, srOpts(func(o *diffusion.SampleOptions) { o.Steps, o.Sampler = 5, diffusion.SamplerDPM }))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -22,7 +22,9 @@ func ExampleSR() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	outs, err := sr.Upscale(context.Background(), lr, 4*lr.W, 4*lr.H, diffusion.SampleOptions{Samples: 2, Seed: 1})
+	opt := diffusion.DefaultSampleOptions()
+	opt.Samples, opt.Seed = 2, 1
+	outs, err := sr.Upscale(context.Background(), lr, 4*lr.W, 4*lr.H, opt)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -47,7 +49,8 @@ func ExampleSR_stream() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	up := &diffusion.Upscaler{SR: sr, Opt: diffusion.SampleOptions{Seed: 1}}
+	up := &diffusion.Upscaler{SR: sr, Opt: diffusion.DefaultSampleOptions()}
+	up.Opt.Seed = 1
 	src, err := render.Prepare(context.Background(), up, lr, 32*lr.W, 32*lr.H, 32, 2)
 	if err != nil {
 		log.Fatal(err)

@@ -107,7 +107,7 @@ func Generator(path string) (*diffusion.SR, error) {
 // diffusion.ParseSampleOptions). The "model" method is SRMethod with
 // builtin:sr, "real" with builtin:real.
 func SRMethod(model, fallback string, params map[string]string) (render.Method, error) {
-	opt, err := diffusion.ParseSampleOptions(params)
+	opt, err := diffusion.ParseSampleOptions(diffusion.DefaultSampleOptions(), params)
 	if err != nil {
 		return nil, err
 	}

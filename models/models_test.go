@@ -212,7 +212,7 @@ func TestBuiltinGeneratorScaleConsistency(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	opt := diffusion.SampleOptions{Steps: 10, Seed: 3}
+	opt := srOpts(func(o *diffusion.SampleOptions) { o.Steps, o.Seed = 10, 3 })
 	lats, err := g.Generate(ctx, 4, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -258,4 +258,12 @@ func TestBuiltinGeneratorScaleConsistency(t *testing.T) {
 	if d := metrics.MSE(lats[0].Z.Data, lats[1].Z.Data); !(d > 0) {
 		t.Error("two samples of one seed are the same")
 	}
+}
+
+// srOpts is diffusion.DefaultSampleOptions changed by set, so a test
+// names only what it changes.
+func srOpts(set func(o *diffusion.SampleOptions)) diffusion.SampleOptions {
+	o := diffusion.DefaultSampleOptions()
+	set(&o)
+	return o
 }

@@ -177,7 +177,7 @@ func TestServerMatchesCLI(t *testing.T) {
 		if name != "model" {
 			return base(name, o)
 		}
-		opt, err := diffusion.ParseSampleOptions(o.Params)
+		opt, err := diffusion.ParseSampleOptions(diffusion.DefaultSampleOptions(), o.Params)
 		if err != nil {
 			return nil, err
 		}

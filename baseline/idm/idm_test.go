@@ -125,7 +125,7 @@ func TestSampling(t *testing.T) {
 		}
 		return outs
 	}
-	base := diffusion.SampleOptions{Steps: 3, Eta: 1, Seed: 1}
+	base := withOpts(func(o *diffusion.SampleOptions) { o.Steps, o.Eta, o.Seed = 3, 1, 1 })
 	a, b := up(base), up(base)
 	if !slices.Equal(a[0].Pix, b[0].Pix) {
 		t.Error("the same seed gave different samples")
@@ -157,14 +157,14 @@ func TestSampling(t *testing.T) {
 		opt  diffusion.SampleOptions
 		want string
 	}{
-		{diffusion.SampleOptions{Strength: 0.5}, "strength"},
-		{diffusion.SampleOptions{Consistency: 2}, "consistency"},
-		{diffusion.SampleOptions{Steps: 5000}, "steps"},
-		{diffusion.SampleOptions{Sampler: "euler"}, "sampler"},
-		{diffusion.SampleOptions{Eta: math.NaN()}, "eta"},
-		{diffusion.SampleOptions{Tile: 8, Overlap: 8}, "overlap"},
-		{diffusion.SampleOptions{Tile: -4}, "tile"},
-		{diffusion.SampleOptions{Samples: 65}, "samples"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Strength = 0.5 }), "strength"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Consistency = 2 }), "consistency"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Steps = 5000 }), "steps"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Sampler = "euler" }), "sampler"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Eta = math.NaN() }), "eta"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Tile, o.Overlap = 8, 8 }), "overlap"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Tile = -4 }), "tile"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Samples = 65 }), "samples"},
 	} {
 		if _, err := m.Upscale(context.Background(), lr, 8, 8, c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("options %+v: error %v, want one mentioning %q", c.opt, err, c.want)
@@ -179,7 +179,7 @@ func TestSaveOpen(t *testing.T) {
 	dir := t.TempDir()
 	m, _, _ := trained(t, diffusion.PredictV, 3)
 	lr := synth.Image(4, 4, 3)
-	opt := diffusion.SampleOptions{Steps: 2, Seed: 3}
+	opt := withOpts(func(o *diffusion.SampleOptions) { o.Steps, o.Seed = 2, 3 })
 	want, err := m.Upscale(context.Background(), lr, 9, 7, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -303,4 +303,12 @@ func TestClipDenoised(t *testing.T) {
 			t.Errorf("t=%d: nothing needed clipping (%d inside); the test draws no out-of-range x̂0", step, inside)
 		}
 	}
+}
+
+// withOpts is DefaultSampleOptions changed by set, so a test names only
+// what it changes.
+func withOpts(set func(o *diffusion.SampleOptions)) diffusion.SampleOptions {
+	o := DefaultSampleOptions()
+	set(&o)
+	return o
 }

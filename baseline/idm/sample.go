@@ -22,32 +22,23 @@ const (
 	maxSamples      = 64
 )
 
-// DefaultTile is the side, in output pixels, of the windows the U-Net runs
-// on (SampleOptions.Tile when 0): the training crop, and the side of our
-// own model's latent windows.
-const DefaultTile = 64
+// DefaultSampleOptions is how the baseline samples by default: IDM's
+// DDIM with 50 steps, one sample, from pure noise at τ = 1, in windows of
+// 64 output pixels (the training crop, and the side of our own model's
+// latent windows) overlapping by 16; no back-projection, no margin.
+func DefaultSampleOptions() diffusion.SampleOptions {
+	return diffusion.SampleOptions{Sampler: diffusion.SamplerDDIM, Steps: 50, Samples: 1, Temperature: 1, Tile: 64, Overlap: 16}
+}
 
-// resolve fills in opt's defaults and rejects what this model cannot do.
-// The options are our sampler's (diffusion.SampleOptions), so the
-// baselines take the same parameters.
+// resolve rejects what this model cannot do and rounds the tile to the
+// U-Net's multiple. The options are our sampler's
+// (diffusion.SampleOptions), so the baselines take the same parameters.
 func (m *Model) resolve(o diffusion.SampleOptions) (diffusion.SampleOptions, error) {
-	def := func(v *int, d int) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	if o.Sampler == "" {
-		o.Sampler = diffusion.SamplerDDIM
-	}
-	def(&o.Steps, 50)
-	def(&o.Samples, 1)
-	def(&o.Tile, DefaultTile)
-	if o.Tile < 0 {
+	if o.Tile < 1 {
 		return o, fmt.Errorf("tile %d: want a positive side", o.Tile)
 	}
 	mult := m.UNet.Config.Multiple()
 	o.Tile = max(mult, o.Tile/mult*mult) // windows keep the U-Net's size constraint
-	def(&o.Overlap, o.Tile/4)
 	switch {
 	case o.Sampler != diffusion.SamplerDDIM && o.Sampler != diffusion.SamplerDDPM:
 		return o, fmt.Errorf("sampler %q: want %s or %s", o.Sampler, diffusion.SamplerDDIM, diffusion.SamplerDDPM)
@@ -57,8 +48,8 @@ func (m *Model) resolve(o diffusion.SampleOptions) (diffusion.SampleOptions, err
 		return o, fmt.Errorf("eta %g outside [0, 10]", o.Eta)
 	case o.Samples < 1 || o.Samples > maxSamples:
 		return o, fmt.Errorf("samples %d outside [1, %d]", o.Samples, maxSamples)
-	case o.Strength != 0 || o.Consistency != 0 || o.Margin != 0:
-		return o, fmt.Errorf("idm samples from pure noise, has no back-projection and pads no margin: strength, consistency and margin are not its parameters")
+	case o.Strength != 0 || o.Consistency != 0 || o.Margin != 0 || o.Temperature != 1:
+		return o, fmt.Errorf("idm samples from pure noise at τ = 1, has no back-projection and pads no margin: strength, temperature, consistency and margin are not its parameters")
 	case o.Overlap < 0 || o.Overlap >= o.Tile:
 		return o, fmt.Errorf("tile %d with overlap %d: want 0 ≤ overlap < tile", o.Tile, o.Overlap)
 	}
@@ -228,7 +219,7 @@ const Summary = "image-space implicit diffusion baseline after IDM: U-Net at the
 // NewMethod opens the IDM baseline at model as a render.Method with the
 // sampling params (see diffusion.ParseSampleOptions).
 func NewMethod(model string, params map[string]string) (render.Method, error) {
-	opt, err := diffusion.ParseSampleOptions(params)
+	opt, err := diffusion.ParseSampleOptions(DefaultSampleOptions(), params)
 	if err != nil {
 		return nil, err
 	}

@@ -23,10 +23,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/progress"
 )
 
-func init() {
-	register(&command{name: "eval-gen", summary: "score a generator: feature FD (and FID) against held-out real images beside a floor and a ceiling, self-SSIM across sizes", run: runEvalGen})
-}
-
 // genScore is one size's row of the eval-gen report.
 type genScore struct {
 	Group string `json:"group"`
@@ -177,8 +173,10 @@ func generateGroups(g *diffusion.SR, n int, sizes string, seed uint64, steps int
 		return nil, fmt.Errorf("--sizes: %w", err)
 	}
 	bar := progress.New(os.Stderr, "sample (%)", 100, quiet)
-	lats, err := g.Generate(context.Background(), n, diffusion.SampleOptions{Steps: steps, Sampler: sampler, Seed: seed,
-		Progress: func(done, total int) { bar.Update(done*100/total, "") }})
+	opt := diffusion.DefaultGenSampleOptions()
+	opt.Steps, opt.Sampler, opt.Seed = steps, sampler, seed
+	opt.Progress = func(done, total int) { bar.Update(done*100/total, "") }
+	lats, err := g.Generate(context.Background(), n, opt)
 	bar.Finish()
 	if err != nil {
 		return nil, err

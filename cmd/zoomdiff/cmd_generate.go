@@ -22,10 +22,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
-func init() {
-	register(&command{name: "generate", summary: "generate new images from noise with a generator model, at any size (the same samples at several sizes)", run: runGenerate})
-}
-
 // genSize is one output size of generate; name is its folder ("32" for a
 // square, "48x32" otherwise).
 type genSize struct {
@@ -99,8 +95,10 @@ func runGenerate(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	bar := progress.New(os.Stderr, "sample (%)", 100, *quiet)
-	lats, err := g.Generate(ctx, *n, diffusion.SampleOptions{Steps: *steps, Eta: *eta, Seed: *seed, Sampler: *sampler,
-		Progress: func(done, total int) { bar.Update(done*100/total, "") }})
+	opt := diffusion.DefaultGenSampleOptions()
+	opt.Steps, opt.Eta, opt.Seed, opt.Sampler = *steps, *eta, *seed, *sampler
+	opt.Progress = func(done, total int) { bar.Update(done*100/total, "") }
+	lats, err := g.Generate(ctx, *n, opt)
 	bar.Finish()
 	if err != nil {
 		return err

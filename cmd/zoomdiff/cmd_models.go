@@ -11,10 +11,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/models"
 )
 
-func init() {
-	register(&command{name: "models", summary: "list the built-in models (and any model files given) with their cards", run: runModels})
-}
-
 // modelInfo is what `zoomdiff models` reports for one model.
 type modelInfo struct {
 	Name   string            `json:"name"`

@@ -15,10 +15,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/plot"
 )
 
-func init() {
-	register(&command{name: "plot", summary: "draw CSV columns (e.g. a validation curve) as a PNG line chart", run: runPlot})
-}
-
 func runPlot(args []string) error {
 	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
 	xcol := fs.String("x", "step", "column for the x axis")

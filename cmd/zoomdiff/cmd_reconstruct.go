@@ -17,10 +17,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
-func init() {
-	register(&command{name: "reconstruct", summary: "encode an image with a stage-1 model and decode it at any size (streamed PNG)", run: runReconstruct})
-}
-
 // runReconstruct is the auto-encoder round trip at any output size. The
 // decoder renders bands of rows straight into a streaming PNG encoder, so
 // memory does not grow with the output beyond one band.

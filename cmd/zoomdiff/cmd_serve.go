@@ -16,16 +16,12 @@ import (
 	"github.com/zoomdiff/zoomdiff/server"
 )
 
-func init() {
-	register(&command{name: "serve", summary: "serve the upscaling API and web page over HTTP", run: runServe})
-}
-
 func runServe(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on (host:port)")
 	model := fs.String("model", "", "weights file for the learned method")
 	genModel := fs.String("gen-model", "", "generator for /v1/generate (default: the built-in one, if this build has it)")
-	genSteps := fs.Int("gen-steps", 50, "denoising steps per generation")
+	genSteps := fs.Int("gen-steps", diffusion.DefaultGenSteps, "denoising steps per generation")
 	card := fs.String("card", "", "model card text file shown by /v1/models (default: the weights file with .md, if present)")
 	method := fs.String("method", "", "default method (default: model if it loads, else bicubic)")
 	workers := fs.Int("workers", 2, "requests worked on at once")

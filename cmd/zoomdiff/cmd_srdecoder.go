@@ -9,10 +9,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/models"
 )
 
-func init() {
-	register(&command{name: "sr-decoder", summary: "give an SR model the implicit decoder of an auto-encoder fine-tuned with train ae --decoder-only", run: runSRDecoder})
-}
-
 // runSRDecoder writes a copy of an SR model whose embedded auto-encoder
 // has another decoder. The encoders must match weight for weight, so the
 // U-Net's latents keep their meaning; the card is the SR file's, with the

@@ -12,10 +12,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
-func init() {
-	register(&command{name: "strip", summary: "lay images side by side with labels, optionally the same crop of each (comparison figures)", run: runStrip})
-}
-
 func runStrip(args []string) error {
 	fs := flag.NewFlagSet("strip", flag.ContinueOnError)
 	out := fs.String("o", "", "output PNG")

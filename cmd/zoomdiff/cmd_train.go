@@ -18,10 +18,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
-func init() {
-	register(&command{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), gen (generation from noise), or a baseline: liif, idm", run: runTrain})
-}
-
 func runTrain(args []string) error {
 	if len(args) == 0 {
 		return errors.New("usage: zoomdiff train ae|sr|align|gen|liif|idm [flags]")

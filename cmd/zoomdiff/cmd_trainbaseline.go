@@ -10,7 +10,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/baseline/idm"
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
 	"github.com/zoomdiff/zoomdiff/dataset"
-	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/render"
@@ -136,5 +135,7 @@ func runTrainIDM(args []string) error {
 	if err != nil {
 		return err
 	}
-	return f.train(tr, idm.Kind, m, &idm.Upscaler{Model: m, Opt: diffusion.SampleOptions{Steps: f.valSettings.Steps}}, set)
+	up := &idm.Upscaler{Model: m, Opt: idm.DefaultSampleOptions()}
+	up.Opt.Steps = f.valSettings.Steps
+	return f.train(tr, idm.Kind, m, up, set)
 }

@@ -36,7 +36,7 @@ type valSettings struct {
 	Images   int     `opt:"val-images" help:"validation images used at most"`
 	Crop     int     `opt:"val-crop" help:"HR centre-crop side of each validation image"`
 	Scale    float64 `opt:"val-scale" group:"val-scale" help:"scale of the validation"`
-	Steps    int     `opt:"val-steps" group:"val-steps" help:"DDIM steps when validating"`
+	Steps    int     `opt:"val-steps" group:"val-steps" help:"sampling steps when validating (the model's default sampler)"`
 	Strength float64 `opt:"val-strength" group:"val-strength" help:"sampling strength when validating (0: from pure noise)"`
 }
 
@@ -252,7 +252,8 @@ func (s *srStage) validation(tr *diffusion.Trainer) (func() (string, error), err
 	if valData == nil {
 		return nil, nil
 	}
-	up := &diffusion.Upscaler{SR: m, Opt: diffusion.SampleOptions{Steps: s.valSettings.Steps, Strength: s.valSettings.Strength, Consistency: -1}}
+	up := &diffusion.Upscaler{SR: m, Opt: diffusion.DefaultSampleOptions()}
+	up.Opt.Steps, up.Opt.Strength, up.Opt.Consistency = s.valSettings.Steps, s.valSettings.Strength, 0
 	started := time.Now()
 	return func() (string, error) {
 		tr.EMA.Swap()

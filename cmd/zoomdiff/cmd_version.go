@@ -11,10 +11,6 @@ import (
 // version is set at build time with -ldflags "-X main.version=..." for releases.
 var version = "dev"
 
-func init() {
-	register(&command{name: "version", summary: "print the version and the compute backend in use", run: runVersion})
-}
-
 func runVersion(args []string) error {
 	fs := flag.NewFlagSet("version", flag.ContinueOnError)
 	if err := fs.Parse(args); err != nil {

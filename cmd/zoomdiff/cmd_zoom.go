@@ -19,10 +19,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/progress"
 )
 
-func init() {
-	register(&command{name: "zoom", summary: "animate a continuous zoom into one generated or super-resolved latent (GIF or APNG)", run: runZoom})
-}
-
 // zoomView is the geometry of a zoom: frames of fw×fh pixels into an
 // image of aspect fw:fh, the first showing it whole and the last
 // magnified maxZoom times around (cx, cy), fractions of the width and
@@ -59,7 +55,7 @@ func runZoom(args []string) error {
 	maxZoom := fs.Float64("max-zoom", 8, "magnification of the last frame over the first")
 	centre := fs.String("centre", "0.5,0.5", "point zoomed into, as fractions x,y of the width and height")
 	delay := fs.Duration("delay", 80*time.Millisecond, "time each frame shows")
-	steps := fs.Int("steps", 50, "denoising steps")
+	steps := fs.Int("steps", diffusion.DefaultSRSteps, "denoising steps")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	if err := parseArgs(fs, args); err != nil {
 		return err
@@ -86,7 +82,10 @@ func runZoom(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	bar := progress.New(os.Stderr, "sample", *steps, *quiet)
-	opt := diffusion.SampleOptions{Steps: *steps, Seed: *seed, Progress: func(done, _ int) { bar.Update(done, "") }}
+	// One set of options serves both kinds of model: τ by scale is
+	// DefaultTemperature for SR latents and 1 for a generator.
+	opt := diffusion.DefaultSampleOptions()
+	opt.Steps, opt.Seed, opt.Progress = *steps, *seed, func(done, _ int) { bar.Update(done, "") }
 	var (
 		s   *diffusion.SR
 		lat *diffusion.Latent
