@@ -17,7 +17,17 @@ var errNotSR = errors.New("this model is a generator (no low-resolution input): 
 // full reverse process.
 const MaxGenerate = 100000
 
-// Generate samples n new latents from noise with a generator model, each
+// Generator draws new images from noise: a latent diffusion model whose
+// U-Net takes no condition, over its auto-encoder's latents. It offers
+// what generation needs; the machinery it shares with super-resolution
+// (U-Net, schedule, latent statistics, auto-encoder, training, saving) is
+// its Model, an SR whose Config.Generator is set, so that a generator can
+// never be asked to upscale nor an SR model to generate.
+type Generator struct {
+	Model *SR
+}
+
+// Generate samples n new latents from noise, each
 // of the side it was trained at (TrainLatent), ready to be decoded at any
 // size with Decoder: the image's natural size is InW×InH, and every other
 // size renders the same content. Sample k's noise comes from (opt.Seed, k)
@@ -27,10 +37,8 @@ const MaxGenerate = 100000
 // through the U-Net in batches to bound memory. opt.Samples, Strength and
 // Consistency play no part. Progress counts denoising steps over all
 // batches.
-func (s *SR) Generate(ctx context.Context, n int, opt SampleOptions) ([]*Latent, error) {
-	if !s.Config.Generator {
-		return nil, errors.New("this model super-resolves (it needs a low-resolution input): use it to upscale, not to generate")
-	}
+func (g *Generator) Generate(ctx context.Context, n int, opt SampleOptions) ([]*Latent, error) {
+	s := g.Model
 	if n < 1 || n > MaxGenerate {
 		return nil, fmt.Errorf("generate %d images: want 1 to %d", n, MaxGenerate)
 	}
@@ -69,11 +77,11 @@ const MaxRenderPixels = 1 << 26
 
 // Render decodes a generated latent whole at w×h, clamped to [0, 1]. For
 // outputs too large to hold, decode band by band with Decoder.
-func (s *SR) Render(l *Latent, w, h int) (*imageio.Image, error) {
+func (g *Generator) Render(l *Latent, w, h int) (*imageio.Image, error) {
 	if w < 1 || h < 1 || int64(w)*int64(h) > MaxRenderPixels {
 		return nil, fmt.Errorf("render size %dx%d: want 1 to %d pixels", w, h, MaxRenderPixels)
 	}
-	d, err := s.Decoder(l)
+	d, err := g.Model.Decoder(l)
 	if err != nil {
 		return nil, err
 	}
@@ -86,7 +94,7 @@ func (s *SR) Render(l *Latent, w, h int) (*imageio.Image, error) {
 // of seed rendered at w×h. It is what the HTTP server's /v1/generate
 // calls; a model is safe to share between concurrent calls.
 type ImageGenerator struct {
-	Model *SR
+	Model *Generator
 	Steps int // denoising steps of DefaultGenSampleOptions' sampler
 }
 

@@ -139,9 +139,9 @@ func (c Config) upFactor() int { return c.Scale / c.AE.Factor() }
 
 // SR is a trained latent diffusion model: the denoiser, its auto-encoder
 // (frozen: its parameters never take gradients) and the schedule. It
-// super-resolves (the U-Net conditioned on the encoded LR image) or, with
-// Config.Generator, generates from noise; training, sampling and decoding
-// are shared.
+// super-resolves, the U-Net conditioned on the encoded LR image. A
+// Generator holds one with Config.Generator set, whose U-Net takes no
+// condition: training, sampling and decoding are shared.
 type SR struct {
 	Config Config
 	UNet   *UNet
@@ -166,10 +166,9 @@ func New(ae *autoencoder.Model, unet UNetConfig, sched ScheduleConfig, trainLate
 	return build(cfg, ae, seed)
 }
 
-// NewGenerator builds an unconditional model around ae (see
-// Config.Generator) with a freshly initialised U-Net; unet.InCh must be
-// the latent's channel count.
-func NewGenerator(ae *autoencoder.Model, unet UNetConfig, sched ScheduleConfig, trainLatent int, seed uint64) (*SR, error) {
+// NewGenerator builds a generator around ae with a freshly initialised
+// U-Net; unet.InCh must be the latent's channel count.
+func NewGenerator(ae *autoencoder.Model, unet UNetConfig, sched ScheduleConfig, trainLatent int, seed uint64) (*Generator, error) {
 	if ae == nil {
 		return nil, errors.New("generator: no auto-encoder")
 	}
@@ -179,7 +178,11 @@ func NewGenerator(ae *autoencoder.Model, unet UNetConfig, sched ScheduleConfig, 
 	for i := range cfg.LatentScale {
 		cfg.LatentScale[i] = 1
 	}
-	return build(cfg, ae, seed)
+	m, err := build(cfg, ae, seed)
+	if err != nil {
+		return nil, err
+	}
+	return &Generator{Model: m}, nil
 }
 
 // kind is the model-file kind of s.
@@ -271,14 +274,23 @@ func (s *SR) Save(path string, half bool, card map[string]string) error {
 func LoadSR(path string) (*SR, error) { return load(path, Kind) }
 
 // LoadGenerator reads a generator file written by Save.
-func LoadGenerator(path string) (*SR, error) { return load(path, GenKind) }
+func LoadGenerator(path string) (*Generator, error) { return asGenerator(load(path, GenKind)) }
 
 // LoadSRBytes reads a super-resolution model held in memory; source names
 // it in errors.
 func LoadSRBytes(source string, b []byte) (*SR, error) { return loadBytes(source, b, Kind) }
 
 // LoadGeneratorBytes reads a generator held in memory.
-func LoadGeneratorBytes(source string, b []byte) (*SR, error) { return loadBytes(source, b, GenKind) }
+func LoadGeneratorBytes(source string, b []byte) (*Generator, error) {
+	return asGenerator(loadBytes(source, b, GenKind))
+}
+
+func asGenerator(m *SR, err error) (*Generator, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Generator{Model: m}, nil
+}
 
 func load(path, kind string) (*SR, error) {
 	c, err := checkpoint.Open(path)

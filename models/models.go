@@ -87,9 +87,9 @@ func SR(path string) (*diffusion.SR, error) {
 	return diffusion.LoadSR(path)
 }
 
-// Generator loads a generation model (diffusion.Config.Generator) from a
+// Generator loads a generation model from a
 // file or a "builtin:" name; "" means the default, builtin:gen.
-func Generator(path string) (*diffusion.SR, error) {
+func Generator(path string) (*diffusion.Generator, error) {
 	if path == "" {
 		path = "builtin:gen"
 	}

@@ -30,10 +30,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
-func init() {
-	register(&command{name: "bench", summary: "bench scales: wall time and peak memory of our model and the baselines against the scale", run: runBench})
-}
-
 func runBench(args []string) error {
 	if len(args) == 0 || args[0] != "scales" {
 		return errors.New("usage: zoomdiff bench scales --input IMG [--scales 2,4,8] [--steps S] [--methods model,liif,idm] [--json] [--mem-cap 8GiB] [--time-cap 20m]")

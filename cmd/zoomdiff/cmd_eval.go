@@ -23,10 +23,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/models"
 )
 
-func init() {
-	register(&command{name: "eval", summary: "run the SR benchmark protocol (PSNR/SSIM on Y) on image folders", run: runEval})
-}
-
 // scaleList parses "2,3,4" or "2.5,6" into benchmark scales (each > 1).
 func scaleList(s string) ([]float64, error) {
 	var out []float64

@@ -105,7 +105,7 @@ func runEvalGen(args []string) error {
 		if err != nil {
 			return err
 		}
-		ae = g.AE
+		ae = g.Model.AE
 		start := time.Now()
 		if groups, err = generateGroups(g, *n, *sizes, *seed, *steps, *sampler, *quiet); err != nil {
 			return err
@@ -167,7 +167,7 @@ func runEvalGen(args []string) error {
 
 // generateGroups samples n images with g and decodes each at every size:
 // one group per size, the same keys (sample numbers) in each.
-func generateGroups(g *diffusion.SR, n int, sizes string, seed uint64, steps int, sampler string, quiet bool) ([]featdist.Group, error) {
+func generateGroups(g *diffusion.Generator, n int, sizes string, seed uint64, steps int, sampler string, quiet bool) ([]featdist.Group, error) {
 	szs, err := parseGenSizes(sizes)
 	if err != nil {
 		return nil, fmt.Errorf("--sizes: %w", err)

@@ -84,7 +84,7 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	natural := g.Config.TrainLatent * g.AE.Config.Factor()
+	natural := g.Model.Config.TrainLatent * g.Model.AE.Config.Factor()
 	if *sizes == "" {
 		*sizes = strconv.Itoa(natural)
 	}

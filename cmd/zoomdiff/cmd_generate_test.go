@@ -33,7 +33,7 @@ func tinyGeneratorFile(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, "gen.safetensors")
-	if err := g.Save(path, false, nil); err != nil {
+	if err := g.Model.Save(path, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	return path

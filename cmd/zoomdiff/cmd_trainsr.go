@@ -177,12 +177,7 @@ func (s *srStage) newTrainer(ae *autoencoder.Model, set *dataset.Set, gen bool, 
 	cfg := f.UNet
 	def := diffusion.DefaultUNet(ae.Config.LatentCh)
 	cfg.InCh, cfg.OutCh = def.InCh, def.OutCh
-	build := diffusion.New
-	if gen {
-		cfg.InCh = ae.Config.LatentCh
-		build = diffusion.NewGenerator
-	}
-	m, err := build(ae, cfg, diffusion.DefaultSchedule(), s.opt.Crop/ae.Config.Factor(), s.opt.Seed)
+	m, err := s.buildModel(ae, cfg, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -200,6 +195,21 @@ func (s *srStage) newTrainer(ae *autoencoder.Model, set *dataset.Set, gen bool, 
 	m.Config.Degradation = degradation
 	s.logf("latent shift %v, scale %v", shift, scale)
 	return diffusion.NewTrainer(m, set, s.opt)
+}
+
+// buildModel builds an SR model around ae with the U-Net cfg, or a
+// generator's model when gen is set.
+func (s *srStage) buildModel(ae *autoencoder.Model, cfg diffusion.UNetConfig, gen bool) (*diffusion.SR, error) {
+	side := s.opt.Crop / ae.Config.Factor()
+	if !gen {
+		return diffusion.New(ae, cfg, diffusion.DefaultSchedule(), side, s.opt.Seed)
+	}
+	cfg.InCh = ae.Config.LatentCh
+	g, err := diffusion.NewGenerator(ae, cfg, diffusion.DefaultSchedule(), side, s.opt.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return g.Model, nil
 }
 
 // runTrainer wires checkpoints and validation to a trainer and runs it.

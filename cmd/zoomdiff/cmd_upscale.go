@@ -19,10 +19,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
-func init() {
-	register(&command{name: "upscale", summary: "resize an image by any scale or to any size", run: runUpscale})
-}
-
 // paramFlags collects repeated --param name=value settings for a method.
 type paramFlags map[string]string
 

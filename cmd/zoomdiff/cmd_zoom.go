@@ -105,13 +105,15 @@ func runZoom(args []string) error {
 		}
 		lat = lats[0]
 	} else {
-		if s, err = models.Generator(*model); err != nil {
+		g, err := models.Generator(*model)
+		if err != nil {
 			return err
 		}
+		s = g.Model
 		if *sample < 0 || *sample >= diffusion.MaxGenerate {
 			return fmt.Errorf("--sample %d: want 0 to %d", *sample, diffusion.MaxGenerate-1)
 		}
-		lats, err := s.Generate(ctx, *sample+1, opt)
+		lats, err := g.Generate(ctx, *sample+1, opt)
 		if err != nil {
 			return err
 		}
