@@ -101,16 +101,11 @@ func runEvalGen(args []string) error {
 	var groups []featdist.Group
 	var ae *autoencoder.Model
 	if *model != "" {
-		g, err := models.Generator(*model)
-		if err != nil {
+		opt := diffusion.DefaultGenSampleOptions()
+		opt.Steps, opt.Sampler, opt.Seed = *steps, *sampler, *seed
+		if groups, ae, err = sampleGroups(&rep, *model, *n, *sizes, opt, *quiet); err != nil {
 			return err
 		}
-		ae = g.Model.AE
-		start := time.Now()
-		if groups, err = generateGroups(g, *n, *sizes, *seed, *steps, *sampler, *quiet); err != nil {
-			return err
-		}
-		rep.Seconds, rep.Steps, rep.Sampler, rep.Seed = time.Since(start).Seconds(), *steps, *sampler, *seed
 	} else if groups, err = featdist.LoadGenerated(fs.Arg(0)); err != nil {
 		return err
 	}
@@ -125,16 +120,9 @@ func runEvalGen(args []string) error {
 	}
 	ref := held.Images()
 	rep.ReferenceImages = len(ref)
-	refStats, err := featdist.FitStats(m, ref)
+	fd, err := distanceTo(m, ref)
 	if err != nil {
-		return fmt.Errorf("reference: %w", err)
-	}
-	fd := func(imgs []*imageio.Image) (float64, error) {
-		st, err := featdist.FitStats(m, imgs)
-		if err != nil {
-			return 0, err
-		}
-		return featdist.Distance(st, refStats)
+		return err
 	}
 
 	// The reference points, on as many real training images as a group holds.
@@ -152,29 +140,63 @@ func runEvalGen(args []string) error {
 		}
 	}
 	printGenReport(os.Stdout, rep)
-	if *jsonOut != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		return atomicfile.Write(*jsonOut, func(w io.Writer) error {
-			_, err := w.Write(append(b, '\n'))
-			return err
-		})
+	if *jsonOut == "" {
+		return nil
 	}
-	return nil
+	return writeJSON(*jsonOut, rep)
+}
+
+// distanceTo returns the feature Fréchet distance of a set of images to
+// ref in the classifier m's feature space.
+func distanceTo(m *featdist.Classifier, ref []*imageio.Image) (func([]*imageio.Image) (float64, error), error) {
+	refStats, err := featdist.FitStats(m, ref)
+	if err != nil {
+		return nil, fmt.Errorf("reference: %w", err)
+	}
+	return func(imgs []*imageio.Image) (float64, error) {
+		st, err := featdist.FitStats(m, imgs)
+		if err != nil {
+			return 0, err
+		}
+		return featdist.Distance(st, refStats)
+	}, nil
+}
+
+// writeJSON writes v, indented, to path atomically.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
+		return err
+	})
+}
+
+// sampleGroups opens the generator at model, samples n images with opt
+// and decodes each at every size: one group per size, the same keys
+// (sample numbers) in each. It records the sampling in rep and returns
+// the generator's auto-encoder too, for the reconstruction floor.
+func sampleGroups(rep *genReport, model string, n int, sizes string, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, *autoencoder.Model, error) {
+	g, err := models.Generator(model)
+	if err != nil {
+		return nil, nil, err
+	}
+	start := time.Now()
+	groups, err := generateGroups(g, n, sizes, opt, quiet)
+	rep.Seconds, rep.Steps, rep.Sampler, rep.Seed = time.Since(start).Seconds(), opt.Steps, opt.Sampler, opt.Seed
+	return groups, g.Model.AE, err
 }
 
 // generateGroups samples n images with g and decodes each at every size:
 // one group per size, the same keys (sample numbers) in each.
-func generateGroups(g *diffusion.Generator, n int, sizes string, seed uint64, steps int, sampler string, quiet bool) ([]featdist.Group, error) {
+func generateGroups(g *diffusion.Generator, n int, sizes string, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, error) {
 	szs, err := parseGenSizes(sizes)
 	if err != nil {
 		return nil, fmt.Errorf("--sizes: %w", err)
 	}
 	bar := progress.New(os.Stderr, "sample (%)", 100, quiet)
-	opt := diffusion.DefaultGenSampleOptions()
-	opt.Steps, opt.Sampler, opt.Seed = steps, sampler, seed
 	opt.Progress = func(done, total int) { bar.Update(done*100/total, "") }
 	lats, err := g.Generate(context.Background(), n, opt)
 	bar.Finish()

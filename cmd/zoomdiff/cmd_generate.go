@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +56,40 @@ func parseGenSizes(s string) ([]genSize, error) {
 	return out, nil
 }
 
+// writeGenerated decodes lats at size sz into OUT/NAME/0000.png, … and
+// lays the first sheetMax of them on a contact sheet, OUT/sheet-NAME.png.
+func writeGenerated(ctx context.Context, g *diffusion.Generator, lats []*diffusion.Latent, sz genSize, out string, sheetMax int, quiet bool) error {
+	dir := filepath.Join(out, sz.name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	digits := max(4, len(strconv.Itoa(len(lats)-1)))
+	bar := progress.New(os.Stderr, "decode "+sz.name, len(lats), quiet)
+	var sheet []image.Image
+	for k, l := range lats {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		img, err := g.Render(l, sz.w, sz.h)
+		if err != nil {
+			return err
+		}
+		if err := imageio.Write(filepath.Join(dir, fmt.Sprintf("%0*d.png", digits, k)), img); err != nil {
+			return err
+		}
+		if k < sheetMax {
+			sheet = append(sheet, img.ToImage(false))
+		}
+		bar.Update(k+1, "")
+	}
+	bar.Finish()
+	if len(sheet) == 0 {
+		return nil
+	}
+	grid := plot.Grid(sheet, int(math.Ceil(math.Sqrt(float64(len(sheet))))))
+	return atomicfile.Write(filepath.Join(out, "sheet-"+sz.name+".png"), func(w io.Writer) error { return png.Encode(w, grid) })
+}
+
 func runGenerate(args []string) error {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	model := fs.String("model", "", "generator file (default: the built-in one)")
@@ -103,37 +138,9 @@ func runGenerate(args []string) error {
 	if err != nil {
 		return err
 	}
-	digits := max(4, len(strconv.Itoa(*n-1)))
 	for _, sz := range szs {
-		dir := filepath.Join(*out, sz.name)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := writeGenerated(ctx, g, lats, sz, *out, *sheetMax, *quiet); err != nil {
 			return err
-		}
-		bar := progress.New(os.Stderr, "decode "+sz.name, len(lats), *quiet)
-		var sheet []image.Image
-		for k, l := range lats {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			img, err := g.Render(l, sz.w, sz.h)
-			if err != nil {
-				return err
-			}
-			if err := imageio.Write(filepath.Join(dir, fmt.Sprintf("%0*d.png", digits, k)), img); err != nil {
-				return err
-			}
-			if k < *sheetMax {
-				sheet = append(sheet, img.ToImage(false))
-			}
-			bar.Update(k+1, "")
-		}
-		bar.Finish()
-		if len(sheet) > 0 {
-			grid := plot.Grid(sheet, int(math.Ceil(math.Sqrt(float64(len(sheet))))))
-			path := filepath.Join(*out, "sheet-"+sz.name+".png")
-			if err := atomicfile.Write(path, func(w io.Writer) error { return png.Encode(w, grid) }); err != nil {
-				return err
-			}
 		}
 	}
 	if !*quiet {

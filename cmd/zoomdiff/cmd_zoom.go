@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -41,6 +42,44 @@ func (v zoomView) frame(d *autoencoder.Decoder, i int) *imageio.Image {
 	y0 := min(max(int(math.Round(v.cy*float64(h)))-v.fh/2, 0), h-v.fh)
 	pix := diffusion.FinishRGB(d.Window(h, w, y0, y0+v.fh, x0, x0+v.fw), false)
 	return &imageio.Image{W: v.fw, H: v.fh, Pix: pix}
+}
+
+// zoomLatent samples the latent to zoom into: the super-resolved input
+// with the SR model when input is set, else sample number sample of the
+// generator's seed, and returns it with its decoder.
+func zoomLatent(ctx context.Context, model, input string, sample int, opt diffusion.SampleOptions) (*autoencoder.Decoder, *diffusion.Latent, error) {
+	var (
+		s    *diffusion.SR
+		lats []*diffusion.Latent
+	)
+	if input != "" {
+		var err error
+		if s, err = models.SR(model); err != nil {
+			return nil, nil, err
+		}
+		lr, err := imageio.Read(input)
+		if err != nil {
+			return nil, nil, err
+		}
+		if lats, err = s.Latents(ctx, lr, opt); err != nil {
+			return nil, nil, err
+		}
+		sample = 0
+	} else {
+		if sample < 0 || sample >= diffusion.MaxGenerate {
+			return nil, nil, fmt.Errorf("--sample %d: want 0 to %d", sample, diffusion.MaxGenerate-1)
+		}
+		g, err := models.Generator(model)
+		if err != nil {
+			return nil, nil, err
+		}
+		s = g.Model
+		if lats, err = g.Generate(ctx, sample+1, opt); err != nil {
+			return nil, nil, err
+		}
+	}
+	d, err := s.Decoder(lats[sample])
+	return d, lats[sample], err
 }
 
 func runZoom(args []string) error {
@@ -86,44 +125,11 @@ func runZoom(args []string) error {
 	// DefaultTemperature for SR latents and 1 for a generator.
 	opt := diffusion.DefaultSampleOptions()
 	opt.Steps, opt.Seed, opt.Progress = *steps, *seed, func(done, _ int) { bar.Update(done, "") }
-	var (
-		s   *diffusion.SR
-		lat *diffusion.Latent
-		err error
-	)
-	if *input != "" {
-		if s, err = models.SR(*model); err != nil {
-			return err
-		}
-		lr, err := imageio.Read(*input)
-		if err != nil {
-			return err
-		}
-		lats, err := s.Latents(ctx, lr, opt)
-		if err != nil {
-			return err
-		}
-		lat = lats[0]
-	} else {
-		g, err := models.Generator(*model)
-		if err != nil {
-			return err
-		}
-		s = g.Model
-		if *sample < 0 || *sample >= diffusion.MaxGenerate {
-			return fmt.Errorf("--sample %d: want 0 to %d", *sample, diffusion.MaxGenerate-1)
-		}
-		lats, err := g.Generate(ctx, *sample+1, opt)
-		if err != nil {
-			return err
-		}
-		lat = lats[*sample]
-	}
-	bar.Finish()
-	d, err := s.Decoder(lat)
+	d, lat, err := zoomLatent(ctx, *model, *input, *sample, opt)
 	if err != nil {
 		return err
 	}
+	bar.Finish()
 	v := zoomView{fw: *frame, fh: max(1, int(math.Round(float64(*frame)*float64(lat.InH)/float64(lat.InW)))),
 		frames: *frames, maxZoom: *maxZoom, cx: cx, cy: cy}
 	bar = progress.New(os.Stderr, "frames", v.frames, *quiet)
