@@ -19,21 +19,10 @@ import (
 // TrainOptions configures stage-1 training. The zero value of a field
 // means the default given in its comment.
 type TrainOptions struct {
-	Steps      int     `opt:"steps" help:"total optimiser steps"`
-	Batch      int     `opt:"batch" help:"crops per step"`
+	trainloop.Recipe
 	Crop       int     `opt:"crop" help:"HR crop side in pixels, a multiple of the factor"`
 	Queries    int     `opt:"queries" help:"target pixels queried per crop (LIIF's number)"`
-	LR         float64 `opt:"lr" help:"peak learning rate"`
-	MinLR      float64 `opt:"min-lr" help:"learning rate at the end of the cosine"`
-	Warmup     int     `opt:"warmup" help:"learning-rate warm-up steps"`
-	Clip       float64 `opt:"clip" help:"gradient-norm clip (0: none)"`
-	EMADecay   float64 `opt:"ema" help:"EMA decay of the weights (0: the weights themselves)"`
 	LatentProb float64 `opt:"latent-prob" help:"share of steps decoded at the latent's own size (0: never)"`
-	Seed       uint64  `opt:"seed" help:"every random draw: initial weights and crops"`
-	// Until stops the run after this step (0: at Steps) while keeping the
-	// learning-rate schedule of a Steps-long run, so short ablations follow
-	// exactly the main run's schedule and are comparable step for step.
-	Until int `opt:"until" help:"stop after this step, keeping the schedule of steps (0: at steps; for ablations)"`
 	// MaxScale is the largest decoding scale trained, relative to the
 	// latent (0: the factor f, the crop's own size). Above f the target
 	// holds detail the latent cannot: a step whose target side exceeds the
@@ -51,21 +40,22 @@ type TrainOptions struct {
 // DefaultTrainOptions is stage 1's recipe. Every field means what it
 // holds, zero included.
 func DefaultTrainOptions() TrainOptions {
-	return TrainOptions{Steps: 2000, Batch: 8, Crop: 64, Queries: 2304, LR: 1e-3, MinLR: 1e-5, Warmup: 200,
-		Clip: 1, EMADecay: 0.999, LatentProb: 0.15, Seed: 1}
+	return TrainOptions{Recipe: trainloop.Recipe{Steps: 2000, Batch: 8, LR: 1e-3, MinLRFac: 0.01, Warmup: 200, Clip: 1, EMADecay: 0.999, Seed: 1},
+		Crop: 64, Queries: 2304, LatentProb: 0.15}
 }
 
 // Check refuses options no run can use.
 func (o TrainOptions) Check() error {
+	if err := o.Recipe.Check(); err != nil {
+		return err
+	}
 	switch {
-	case o.Steps < 1 || o.Batch < 1 || o.Crop < 1 || o.Queries < 1:
-		return fmt.Errorf("train options: steps %d, batch %d, crop %d and queries %d must be at least 1", o.Steps, o.Batch, o.Crop, o.Queries)
-	case !(o.LR > 0) || !(o.MinLR >= 0) || o.MinLR > o.LR:
-		return fmt.Errorf("train options: learning rate %v falling to %v: want 0 <= final <= peak, peak > 0", o.LR, o.MinLR)
-	case o.Warmup < 0 || o.Until < 0 || o.MaxScale < 0:
-		return fmt.Errorf("train options: warm-up %d, until %d and max scale %d must not be negative", o.Warmup, o.Until, o.MaxScale)
-	case !(o.Clip >= 0) || !(o.EMADecay >= 0 && o.EMADecay < 1) || !(o.LatentProb >= 0 && o.LatentProb <= 1):
-		return fmt.Errorf("train options: clip %v, EMA decay %v, latent share %v: want clip >= 0, decay in [0, 1), share in [0, 1]", o.Clip, o.EMADecay, o.LatentProb)
+	case o.Crop < 1 || o.Queries < 1:
+		return fmt.Errorf("train options: crop %d and queries %d must be at least 1", o.Crop, o.Queries)
+	case o.MaxScale < 0:
+		return fmt.Errorf("train options: max scale %d must not be negative", o.MaxScale)
+	case !(o.LatentProb >= 0 && o.LatentProb <= 1):
+		return fmt.Errorf("train options: latent share %v outside [0, 1]", o.LatentProb)
 	}
 	return nil
 }
@@ -192,7 +182,7 @@ func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (float64, err
 
 // Schedule is the learning-rate schedule of this run.
 func (t *Trainer) Schedule() optim.Schedule {
-	return optim.WarmupCosine{Peak: t.Opt.LR, Floor: t.Opt.MinLR, Warmup: t.Opt.Warmup, Total: t.Opt.Steps}
+	return t.Opt.Schedule()
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled;

@@ -16,41 +16,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
-// TrainOptions configure a baseline's training run. Each baseline's
-// DefaultTrainOptions gives its paper's values where a CPU budget allows.
-type TrainOptions struct {
-	Steps    int     `opt:"steps" help:"total optimiser steps: the schedule's length"`
-	Batch    int     `opt:"batch" help:"crops per step"`
-	LR       float64 `opt:"lr" help:"peak learning rate (linear warm-up, then a cosine to min-lr over steps)"`
-	MinLR    float64 `opt:"min-lr" help:"learning rate at the end of the cosine"`
-	Warmup   int     `opt:"warmup" help:"linear warm-up steps"`
-	Clip     float64 `opt:"clip" help:"gradient-norm clip (0: none; neither paper clips)"`
-	EMADecay float64 `opt:"ema" help:"decay of the EMA of the weights (0: no EMA)"`
-	Seed     uint64  `opt:"seed" help:"with the step, determines every random draw of the run (a resumed run keeps its own)"`
-	// Until stops the run after this step (0: at Steps) while keeping the
-	// schedule of a Steps-long run.
-	Until int `opt:"until" help:"stop after this step, keeping the schedule of steps (0: at steps)"`
-}
-
-// Check rejects options no run can use.
-func (o TrainOptions) Check() error {
-	switch {
-	case o.Steps < 1 || o.Batch < 1:
-		return fmt.Errorf("train options: steps %d and batch %d must be at least 1", o.Steps, o.Batch)
-	case !(o.LR > 0) || math.IsInf(o.LR, 0) || !(o.MinLR >= 0) || o.MinLR > o.LR:
-		return fmt.Errorf("train options: learning rate %g with floor %g: want 0 ≤ floor ≤ rate, rate finite and above 0", o.LR, o.MinLR)
-	case o.Warmup < 0 || o.Warmup >= o.Steps:
-		return fmt.Errorf("train options: %d warm-up steps for a %d-step run", o.Warmup, o.Steps)
-	case !(o.Clip >= 0):
-		return fmt.Errorf("train options: clip %g", o.Clip)
-	case !(o.EMADecay >= 0 && o.EMADecay < 1):
-		return fmt.Errorf("train options: EMA decay %g outside [0, 1)", o.EMADecay)
-	case o.Until < 0:
-		return fmt.Errorf("train options: until %d", o.Until)
-	}
-	return nil
-}
-
 // LossFunc builds one step's loss on tp. Everything random it draws from
 // rng, which derives from the run's seed and the step alone, so a resumed
 // run draws exactly what an uninterrupted one would have.
@@ -67,7 +32,7 @@ type Trainer struct {
 	// a resumed run must have the same.
 	Config any
 	Params []checkpoint.Named
-	Opt    TrainOptions
+	Opt    trainloop.Recipe
 	Adam   *optim.Adam
 	EMA    *optim.EMA // nil without EMA
 	Step   int
@@ -78,7 +43,7 @@ type Trainer struct {
 }
 
 // NewTrainer sets up training of params with loss.
-func NewTrainer(kind string, config any, params []checkpoint.Named, opt TrainOptions, loss LossFunc) (*Trainer, error) {
+func NewTrainer(kind string, config any, params []checkpoint.Named, opt trainloop.Recipe, loss LossFunc) (*Trainer, error) {
 	if err := opt.Check(); err != nil {
 		return nil, err
 	}
@@ -95,7 +60,7 @@ func NewTrainer(kind string, config any, params []checkpoint.Named, opt TrainOpt
 		// CPU run is far too short for that staircase, so the rate
 		// follows a warm-up and a cosine over the steps we can afford,
 		// as our own stages do.
-		sched: optim.WarmupCosine{Peak: opt.LR, Floor: opt.MinLR, Warmup: opt.Warmup, Total: opt.Steps}}
+		sched: opt.Schedule()}
 	if opt.EMADecay > 0 {
 		t.EMA = optim.NewEMA(ts, opt.EMADecay)
 	}

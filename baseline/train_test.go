@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"errors"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -19,7 +20,7 @@ type toyConfig struct {
 // toyTrainer fits a vector to noisy draws around a fixed target: small
 // enough to run many steps, random enough that resuming must restore the
 // seed, the step and the optimiser to reproduce a run.
-func toyTrainer(t *testing.T, cfg *toyConfig, opt TrainOptions) (*Trainer, *tensor.Tensor) {
+func toyTrainer(t *testing.T, cfg *toyConfig, opt trainloop.Recipe) (*Trainer, *tensor.Tensor) {
 	t.Helper()
 	w := tensor.Param(cfg.Size)
 	loss := func(tp *tensor.Tape, rng *rand.Rand) (*tensor.Tensor, error) {
@@ -36,8 +37,8 @@ func toyTrainer(t *testing.T, cfg *toyConfig, opt TrainOptions) (*Trainer, *tens
 	return tr, w
 }
 
-func toyOptions() TrainOptions {
-	return TrainOptions{Steps: 10, Batch: 1, LR: 0.1, MinLR: 0.01, Warmup: 2, EMADecay: 0.9, Seed: 5}
+func toyOptions() trainloop.Recipe {
+	return trainloop.Recipe{Steps: 10, Batch: 1, LR: 0.1, MinLRFac: 0.1, Warmup: 2, EMADecay: 0.9, Seed: 5}
 }
 
 func run(t *testing.T, tr *Trainer, steps int) []float64 {
@@ -136,10 +137,10 @@ func TestSkippedStep(t *testing.T) {
 }
 
 func TestOptionsAndNames(t *testing.T) {
-	for _, o := range []TrainOptions{
+	for _, o := range []trainloop.Recipe{
 		{Steps: 0, Batch: 1, LR: 1},
 		{Steps: 5, Batch: 1, LR: 0},
-		{Steps: 5, Batch: 1, LR: 1, MinLR: 2},
+		{Steps: 5, Batch: 1, LR: 1, MinLRFac: 2},
 		{Steps: 5, Batch: 1, LR: 1, Warmup: 5},
 		{Steps: 5, Batch: 1, LR: 1, EMADecay: 1},
 		{Steps: 5, Batch: 1, LR: 1, Clip: -1},

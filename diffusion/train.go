@@ -23,15 +23,8 @@ import (
 // DefaultAlignOptions (the values in the comments): every field means what
 // it holds, zero included, and NewTrainer refuses what Check refuses.
 type TrainOptions struct {
-	Steps    int     `opt:"steps" help:"total optimiser steps"`
-	Batch    int     `opt:"batch" help:"crops per step"`
-	Crop     int     `opt:"crop" help:"HR crop side in pixels: the LR is crop/scale, the latent crop/f"`
-	LR       float64 `opt:"lr" help:"peak learning rate"`
-	MinLRFac float64 `opt:"min-lr-fac" help:"learning rate at the end of the cosine, as a fraction of lr"`
-	Warmup   int     `opt:"warmup" help:"learning-rate warm-up steps"`
-	Clip     float64 `opt:"clip" help:"gradient-norm clip (0: none)"`
-	EMADecay float64 `opt:"ema" help:"EMA decay of the weights (0: the weights themselves)"`
-	Seed     uint64  `opt:"seed" help:"every random draw: initial weights and training draws"`
+	trainloop.Recipe
+	Crop int `opt:"crop" help:"HR crop side in pixels: the LR is crop/scale, the latent crop/f"`
 	// Reuse is how many steps, on average, each encoded crop serves.
 	// Encoding both sides of a crop through the full-resolution encoder
 	// costs more than the U-Net's step on it, so crops wait in a pool of
@@ -40,9 +33,6 @@ type TrainOptions struct {
 	// every step, as the paper does.
 	Reuse int `opt:"reuse" help:"steps each encoded crop serves on average (1: fresh crops every step, as the paper)"`
 	Pool  int `opt:"pool" help:"encoded crops kept for reuse"`
-	// Until stops the run after this step (0: at Steps) while keeping the
-	// schedule of a Steps-long run, as in stage 1.
-	Until int `opt:"until" help:"stop after this step, keeping the schedule of steps (0: at steps; for ablations)"`
 
 	// Align switches to the alignment loss
 	//   w(t)·‖ẑ0 − z0‖² + w(t)·‖D(ẑ0) − x_s‖²
@@ -73,8 +63,8 @@ type TrainOptions struct {
 
 // DefaultTrainOptions is stage 2's recipe.
 func DefaultTrainOptions() TrainOptions {
-	return TrainOptions{Steps: 10000, Batch: 8, Crop: 64, LR: 5e-4, MinLRFac: 0.01, Warmup: 200, Clip: 1,
-		EMADecay: 0.999, Seed: 1, Reuse: 4, Pool: 512, Queries: 1024, SNRCap: 5, LatentWeight: 1, ImageWeight: 1, Wide: 0.5}
+	return TrainOptions{Recipe: trainloop.Recipe{Steps: 10000, Batch: 8, LR: 5e-4, MinLRFac: 0.01, Warmup: 200, Clip: 1, EMADecay: 0.999, Seed: 1},
+		Crop: 64, Reuse: 4, Pool: 512, Queries: 1024, SNRCap: 5, LatentWeight: 1, ImageWeight: 1, Wide: 0.5}
 }
 
 // DefaultAlignOptions is stage 3's recipe: alignment fine-tuning at a
@@ -95,36 +85,18 @@ func DefaultGenTrainOptions() TrainOptions {
 
 // Check refuses options no run can use.
 func (o TrainOptions) Check() error {
-	pos := func(name string, v float64) error {
-		if !(v > 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("train options: %s %v: want a finite number above 0", name, v)
-		}
-		return nil
-	}
-	nonneg := func(name string, v float64) error {
-		if !(v >= 0) || math.IsInf(v, 0) {
-			return fmt.Errorf("train options: %s %v: want a finite number of at least 0", name, v)
-		}
-		return nil
-	}
-	for _, e := range []error{
-		pos("steps", float64(o.Steps)), pos("batch", float64(o.Batch)), pos("crop", float64(o.Crop)),
-		pos("learning rate", o.LR), nonneg("final learning-rate fraction", o.MinLRFac), nonneg("warm-up", float64(o.Warmup)),
-		nonneg("clip", o.Clip), nonneg("EMA decay", o.EMADecay), pos("reuse", float64(o.Reuse)), pos("pool", float64(o.Pool)),
-		nonneg("until", float64(o.Until)), nonneg("latent weight", o.LatentWeight), nonneg("image weight", o.ImageWeight),
-		nonneg("max scale", float64(o.MaxScale)), nonneg("wide share", o.Wide),
-	} {
-		if e != nil {
-			return e
-		}
+	if err := o.Recipe.Check(); err != nil {
+		return err
 	}
 	switch {
-	case o.MinLRFac > 1:
-		return fmt.Errorf("train options: final learning-rate fraction %v above 1", o.MinLRFac)
-	case o.EMADecay >= 1:
-		return fmt.Errorf("train options: EMA decay %v: want below 1", o.EMADecay)
-	case o.Wide > 1:
-		return fmt.Errorf("train options: wide share %v above 1", o.Wide)
+	case o.Crop < 1 || o.Reuse < 1 || o.Pool < 1:
+		return fmt.Errorf("train options: crop %d, reuse %d and pool %d must be at least 1", o.Crop, o.Reuse, o.Pool)
+	case o.MaxScale < 0:
+		return fmt.Errorf("train options: max scale %d", o.MaxScale)
+	case !(o.LatentWeight >= 0) || !(o.ImageWeight >= 0) || math.IsInf(o.LatentWeight+o.ImageWeight, 0):
+		return fmt.Errorf("train options: latent weight %v, image weight %v: want finite numbers of at least 0", o.LatentWeight, o.ImageWeight)
+	case !(o.Wide >= 0 && o.Wide <= 1):
+		return fmt.Errorf("train options: wide share %v outside [0, 1]", o.Wide)
 	case o.Align && (o.Queries < 1 || !(o.SNRCap > 0)):
 		return fmt.Errorf("train options: alignment needs queries (%d) and an SNR cap (%v) above 0", o.Queries, o.SNRCap)
 	case o.Align && o.LatentWeight == 0 && o.ImageWeight == 0:
@@ -372,7 +344,7 @@ func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (StepLoss, er
 
 // Schedule is the learning-rate schedule of this run.
 func (t *Trainer) Schedule() optim.Schedule {
-	return optim.WarmupCosine{Peak: t.Opt.LR, Floor: t.Opt.LR * t.Opt.MinLRFac, Warmup: t.Opt.Warmup, Total: t.Opt.Steps}
+	return t.Opt.Schedule()
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled;

@@ -1,7 +1,10 @@
-// Package trainloop is the outer loop every training stage shares: run
-// steps until the end (or a stop signal), report progress, checkpoint and
-// validate at intervals, and save once more when stopping, so a run can be
-// killed at any moment and continued with --resume.
+// Package trainloop is what every training stage shares: the common part
+// of a recipe (Recipe: steps, batch, the warm-up + cosine learning rate,
+// clipping, EMA, seed), the optimiser update (Update) and the outer loop
+// (Run): run steps until the end (or a stop signal), report progress,
+// checkpoint and validate at intervals, and save once more when stopping,
+// so a run can be killed at any moment and continued with --resume. A
+// stage supplies its loss, its data and its own options.
 package trainloop
 
 import (

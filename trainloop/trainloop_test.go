@@ -64,3 +64,25 @@ func TestUpdateSkipsNonFinite(t *testing.T) {
 		t.Fatal("a non-finite loss must skip the step")
 	}
 }
+
+func TestRecipeCheckAndSchedule(t *testing.T) {
+	good := Recipe{Steps: 100, Batch: 2, LR: 1e-3, MinLRFac: 0.01, Warmup: 10, Clip: 1, EMADecay: 0.999, Seed: 1}
+	if err := good.Check(); err != nil {
+		t.Fatal(err)
+	}
+	s := good.Schedule()
+	if s.LR(10) != 1e-3 || math.Abs(s.LR(100)-1e-5) > 1e-12 || !(s.LR(5) < s.LR(10)) {
+		t.Errorf("schedule: %g at the peak, %g at the end, %g warming up", s.LR(10), s.LR(100), s.LR(5))
+	}
+	for _, bad := range []func(*Recipe){
+		func(r *Recipe) { r.Steps = 0 }, func(r *Recipe) { r.Batch = 0 }, func(r *Recipe) { r.LR = 0 },
+		func(r *Recipe) { r.LR = math.Inf(1) }, func(r *Recipe) { r.MinLRFac = 1.5 }, func(r *Recipe) { r.Warmup = 100 },
+		func(r *Recipe) { r.Clip = -1 }, func(r *Recipe) { r.EMADecay = 1 }, func(r *Recipe) { r.Until = -1 },
+	} {
+		r := good
+		bad(&r)
+		if err := r.Check(); err == nil {
+			t.Errorf("%+v accepted", r)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package idm
 import (
 	"errors"
 	"fmt"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 	"math"
 	"math/rand/v2"
 
@@ -19,7 +20,7 @@ const TrainKind = Kind + "-train"
 
 // TrainOptions configure IDM training.
 type TrainOptions struct {
-	baseline.TrainOptions
+	trainloop.Recipe
 	Crop     int     `opt:"crop" help:"HR crop side, a multiple of the U-Net's Multiple"`
 	MaxScale float64 `opt:"max-scale" help:"each step's scale is drawn from U(1, max-scale)"`
 }
@@ -29,8 +30,8 @@ type TrainOptions struct {
 // clipping, a warm-up + cosine schedule over the step budget.
 func DefaultTrainOptions() TrainOptions {
 	return TrainOptions{
-		TrainOptions: baseline.TrainOptions{Steps: 1000, Batch: 8, LR: 1e-4, MinLR: 1e-6, Warmup: 50, EMADecay: 0.999, Seed: 1},
-		Crop:         64, MaxScale: 4,
+		Recipe: trainloop.Recipe{Steps: 1000, Batch: 8, LR: 1e-4, MinLRFac: 0.01, Warmup: 50, EMADecay: 0.999, Seed: 1},
+		Crop:   64, MaxScale: 4,
 	}
 }
 
@@ -55,7 +56,7 @@ func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions) (*baseline.Traine
 		return nil, fmt.Errorf("idm trainer: no training photo gives a %d-pixel crop", opt.Crop)
 	}
 	loss := func(tp *tensor.Tape, rng *rand.Rand) (*tensor.Tensor, error) { return m.loss(tp, rng, data, opt) }
-	return baseline.NewTrainer(TrainKind, &m.Config, m.Named(), opt.TrainOptions, loss)
+	return baseline.NewTrainer(TrainKind, &m.Config, m.Named(), opt.Recipe, loss)
 }
 
 // loss draws one batch and returns the denoising loss.

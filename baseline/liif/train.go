@@ -3,6 +3,7 @@ package liif
 import (
 	"errors"
 	"fmt"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 	"math"
 	"math/rand/v2"
 
@@ -18,7 +19,7 @@ const TrainKind = Kind + "-train"
 
 // TrainOptions configure LIIF training.
 type TrainOptions struct {
-	baseline.TrainOptions
+	trainloop.Recipe
 	Patch    int     `opt:"patch" help:"LR patch side"`
 	Queries  int     `opt:"queries" help:"HR pixels queried per patch"`
 	MaxScale float64 `opt:"max-scale" help:"scales are drawn from U(1, max-scale)"`
@@ -30,8 +31,8 @@ type TrainOptions struct {
 // halving every 200 epochs.
 func DefaultTrainOptions() TrainOptions {
 	return TrainOptions{
-		TrainOptions: baseline.TrainOptions{Steps: 1000, Batch: 16, LR: 1e-4, MinLR: 1e-6, Warmup: 50, Seed: 1},
-		Patch:        48, Queries: 2304, MaxScale: 4,
+		Recipe: trainloop.Recipe{Steps: 1000, Batch: 16, LR: 1e-4, MinLRFac: 0.01, Warmup: 50, Seed: 1},
+		Patch:  48, Queries: 2304, MaxScale: 4,
 	}
 }
 
@@ -53,7 +54,7 @@ func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions) (*baseline.Traine
 		return nil, fmt.Errorf("liif trainer: scales up to x%g need %d-pixel crops, and no training photo is that large", opt.MaxScale, side)
 	}
 	loss := func(tp *tensor.Tape, rng *rand.Rand) (*tensor.Tensor, error) { return m.loss(tp, rng, data, opt) }
-	return baseline.NewTrainer(TrainKind, &m.Config, m.Params.List(), opt.TrainOptions, loss)
+	return baseline.NewTrainer(TrainKind, &m.Config, m.Params.List(), opt.Recipe, loss)
 }
 
 // hrSide is the HR crop side for LR patches of side patch at scale s.
