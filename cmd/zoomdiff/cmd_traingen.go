@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/models"
@@ -63,20 +62,14 @@ func runTrainGen(args []string) error {
 		return err
 	}
 	s.held = held
-	var tr *diffusion.Trainer
-	if s.resume {
-		tr, err = s.resumeTrainer(set)
-	} else {
-		var ae *autoencoder.Model
-		if ae, err = models.AutoEncoder(*aePath); err == nil {
-			tr, err = s.newTrainer(ae, set, true, diffusion.DegradeBicubic)
-		}
-	}
-	if err != nil {
-		return err
-	}
 	if held != nil {
 		s.logf("%d training images, %d held back", len(set.Photos), len(held.Photos))
 	}
-	return s.runTrainer(tr, set, "gen")
+	return s.train("gen", set, func() (*diffusion.Trainer, error) {
+		ae, err := models.AutoEncoder(*aePath)
+		if err != nil {
+			return nil, err
+		}
+		return s.newTrainer(ae, set, true, diffusion.DegradeBicubic)
+	})
 }

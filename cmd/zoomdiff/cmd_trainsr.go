@@ -100,22 +100,16 @@ func runTrainSR(args []string) error {
 	if err != nil {
 		return err
 	}
-	var tr *diffusion.Trainer
-	switch {
-	case s.resume:
-		tr, err = s.resumeTrainer(set)
-	case *init != "":
-		tr, err = s.fineTune(*init, set, deg)
-	default:
-		var ae *autoencoder.Model
-		if ae, err = models.AutoEncoder(*aePath); err == nil {
-			tr, err = s.newTrainer(ae, set, false, deg)
+	return s.train("sr", set, func() (*diffusion.Trainer, error) {
+		if *init != "" {
+			return s.fineTune(*init, set, deg)
 		}
-	}
-	if err != nil {
-		return err
-	}
-	return s.runTrainer(tr, set, "sr")
+		ae, err := models.AutoEncoder(*aePath)
+		if err != nil {
+			return nil, err
+		}
+		return s.newTrainer(ae, set, false, deg)
+	})
 }
 
 func runTrainAlign(args []string) error {
@@ -129,28 +123,27 @@ func runTrainAlign(args []string) error {
 	if err != nil {
 		return err
 	}
-	var tr *diffusion.Trainer
-	switch {
-	case s.resume:
-		tr, err = s.resumeTrainer(set)
-	case *model == "":
-		return errors.New("--model is required (the stage-2 SR model)")
-	default:
-		tr, err = s.fineTune(*model, set, "")
-	}
-	if err != nil {
-		return err
-	}
-	return s.runTrainer(tr, set, "align")
+	return s.train("align", set, func() (*diffusion.Trainer, error) {
+		if *model == "" {
+			return nil, errors.New("--model is required (the stage-2 SR model)")
+		}
+		return s.fineTune(*model, set, "")
+	})
 }
 
-// resumeTrainer continues the run whose state is beside --out.
-func (s *srStage) resumeTrainer(set *dataset.Set) (*diffusion.Trainer, error) {
-	tr, err := diffusion.Resume(s.statePath(), set, s.opt)
-	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
+// train continues the run whose state is beside --out, or with --resume
+// absent the one start begins, and runs it on set.
+func (s *srStage) train(stage string, set *dataset.Set, start func() (*diffusion.Trainer, error)) error {
+	var tr *diffusion.Trainer
+	var err error
+	if s.resume {
+		if tr, err = diffusion.Resume(s.statePath(), set, s.opt); err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+	} else if tr, err = start(); err != nil {
+		return err
 	}
-	return tr, nil
+	return s.runTrainer(tr, set, stage)
 }
 
 // fineTune starts from the SR model in path, with its LRs made by
