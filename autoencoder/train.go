@@ -16,8 +16,8 @@ import (
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
-// TrainOptions configures stage-1 training. The zero value of a field
-// means the default given in its comment.
+// TrainOptions configures stage-1 training. Start from
+// DefaultTrainOptions: every field means what it holds, zero included.
 type TrainOptions struct {
 	trainloop.Recipe
 	Crop       int     `opt:"crop" help:"HR crop side in pixels, a multiple of the factor"`
