@@ -51,9 +51,10 @@ type genSettings struct {
 
 func runTrainGen(args []string) error {
 	gs := genSettings{Holdout: 500}
-	s := newSRStage("gen", "zoomdiff train gen --data DIR[,DIR...]|FILE.tar.gz --out FILE [--ae AE] [--resume] [--set KEY=VALUE ...]",
+	s := newSRStage("gen", "zoomdiff train gen --data DIR[,DIR...]|FILE.tar.gz --out FILE [--ae AE | --init GEN] [--resume] [--set KEY=VALUE ...]",
 		diffusion.DefaultGenTrainOptions(), true, false, nil, &gs)
 	aePath := s.fs.String("ae", "", "auto-encoder file (default: the built-in one); embedded into the generator")
+	init := s.fs.String("init", "", "generator to continue training (builtin:gen or a file: its U-Net, latent statistics and auto-encoder) with a fresh optimiser and schedule")
 	if err := s.parse(args); err != nil {
 		return err
 	}
@@ -66,6 +67,13 @@ func runTrainGen(args []string) error {
 		s.logf("%d training images, %d held back", len(set.Photos), len(held.Photos))
 	}
 	return s.train("gen", set, func() (*diffusion.Trainer, error) {
+		if *init != "" {
+			g, err := models.Generator(*init)
+			if err != nil {
+				return nil, err
+			}
+			return diffusion.NewTrainer(g.Model, set, s.opt)
+		}
 		ae, err := models.AutoEncoder(*aePath)
 		if err != nil {
 			return nil, err
