@@ -8,8 +8,8 @@
 // ask for (for example the alignment terms, which only `train align`
 // reads). The fields of untagged struct fields count too, embedded or not
 // (a model's config holding its U-Net's). Supported field types: int,
-// uint64, float64, bool, string, []int (comma-separated) and
-// time.Duration.
+// int64, uint64, float64, bool, string, []int (comma-separated) and
+// time.Duration. Flags makes one plain flag per field instead.
 //
 //	opt := diffusion.DefaultTrainOptions()
 //	s := optflag.Add(fs, "set", nil, &opt)
@@ -53,6 +53,13 @@ var durationType = reflect.TypeOf(time.Duration(0))
 // regexp.MustCompile does: every command's flags are built in its tests.
 func Add(fs *flag.FlagSet, name string, groups []string, structs ...any) *Settings {
 	s := &Settings{name: name, byKey: map[string]*field{}, given: map[string]bool{}}
+	s.addStructs(groups, structs)
+	fs.Var(s, name, "a setting KEY=VALUE (repeatable; several may share one flag, comma-separated): see the settings below")
+	return s
+}
+
+// addStructs adds the tagged fields of the structs the pointers point to.
+func (s *Settings) addStructs(groups []string, structs []any) {
 	for _, p := range structs {
 		rv := reflect.ValueOf(p)
 		if rv.Kind() != reflect.Pointer || rv.Elem().Kind() != reflect.Struct {
@@ -60,8 +67,6 @@ func Add(fs *flag.FlagSet, name string, groups []string, structs ...any) *Settin
 		}
 		s.addStruct(rv.Elem(), groups)
 	}
-	fs.Var(s, name, "a setting KEY=VALUE (repeatable; several may share one flag, comma-separated): see the settings below")
-	return s
 }
 
 // addStruct adds the tagged fields of st, and those of the untagged
@@ -98,7 +103,7 @@ func supported(t reflect.Type) bool {
 		return true
 	}
 	switch t.Kind() {
-	case reflect.Int, reflect.Uint64, reflect.Float64, reflect.Bool, reflect.String:
+	case reflect.Int, reflect.Int64, reflect.Uint64, reflect.Float64, reflect.Bool, reflect.String:
 		return true
 	case reflect.Slice:
 		return t.Elem().Kind() == reflect.Int
@@ -111,7 +116,7 @@ func format(v reflect.Value) string {
 		return time.Duration(v.Int()).String()
 	}
 	switch v.Kind() {
-	case reflect.Int:
+	case reflect.Int, reflect.Int64:
 		return strconv.FormatInt(v.Int(), 10)
 	case reflect.Uint64:
 		return strconv.FormatUint(v.Uint(), 10)
@@ -182,12 +187,12 @@ func parse(v reflect.Value, val string) error {
 		return nil
 	}
 	switch v.Kind() {
-	case reflect.Int:
-		n, err := strconv.Atoi(val)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(val, 10, v.Type().Bits())
 		if err != nil {
 			return fmt.Errorf("want a whole number")
 		}
-		v.SetInt(int64(n))
+		v.SetInt(n)
 	case reflect.Uint64:
 		n, err := strconv.ParseUint(val, 10, 64)
 		if err != nil {
@@ -223,6 +228,33 @@ func parse(v reflect.Value, val string) error {
 	}
 	return nil
 }
+
+// Flags registers one flag per tagged field of the structs (pointers,
+// filled in place, their values the defaults), named by its key, for
+// commands whose few settings read best as plain flags (serve's limits).
+// Groups and programming errors are as for Add.
+func Flags(fs *flag.FlagSet, groups []string, structs ...any) {
+	s := &Settings{byKey: map[string]*field{}, given: map[string]bool{}}
+	s.addStructs(groups, structs)
+	for _, f := range s.fields {
+		fs.Var(fieldValue{f}, f.key, f.help)
+	}
+}
+
+// fieldValue is one field as a flag.Value.
+type fieldValue struct{ f *field }
+
+func (v fieldValue) String() string {
+	if v.f == nil {
+		return ""
+	}
+	return format(v.f.v)
+}
+
+func (v fieldValue) Set(val string) error { return parse(v.f.v, val) }
+
+// IsBoolFlag lets a bool field be given as -name alone.
+func (v fieldValue) IsBoolFlag() bool { return v.f != nil && v.f.v.Kind() == reflect.Bool }
 
 // Keys lists the setting names in the order of their fields.
 func (s *Settings) Keys() []string {

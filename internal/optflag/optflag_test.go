@@ -116,3 +116,28 @@ func TestProgrammingErrorsPanic(t *testing.T) {
 		}()
 	}
 }
+
+func TestFlagsMakesOneFlagPerField(t *testing.T) {
+	type limits struct {
+		Workers int           `opt:"workers" help:"requests at once"`
+		Upload  int64         `opt:"max-upload" help:"largest body"`
+		Timeout time.Duration `opt:"timeout" help:"deadline"`
+		Verbose bool          `opt:"v" help:"log more"`
+	}
+	l := limits{Workers: 2, Upload: 32 << 20, Timeout: time.Minute}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	Flags(fs, nil, &l)
+	if f := fs.Lookup("max-upload"); f == nil || f.DefValue != "33554432" || f.Usage != "largest body" {
+		t.Fatalf("max-upload flag %+v", f)
+	}
+	if err := fs.Parse([]string{"-workers", "4", "-max-upload", "1024", "-timeout", "2s", "-v"}); err != nil {
+		t.Fatal(err)
+	}
+	if l != (limits{Workers: 4, Upload: 1024, Timeout: 2 * time.Second, Verbose: true}) {
+		t.Fatalf("%+v", l)
+	}
+	if err := fs.Parse([]string{"-workers", "many"}); err == nil {
+		t.Error("-workers many accepted")
+	}
+}
