@@ -109,6 +109,17 @@ func trainLosses(t *testing.T, tr *Trainer) (before, after float64) {
 	return before, fixedLoss(t, tr)
 }
 
+// lossFalls trains tr to its end and fails the test unless the fixed
+// held-out loss fell below frac of where it started.
+func lossFalls(t *testing.T, name string, tr *Trainer, frac float64) {
+	t.Helper()
+	before, after := trainLosses(t, tr)
+	t.Logf("%s loss %.4f → %.4f over %d steps", name, before, after, tr.Step)
+	if !(after < frac*before) {
+		t.Fatalf("%s loss %.4f → %.4f: want below %.2f of the start", name, before, after, frac)
+	}
+}
+
 // trainOpts is DefaultTrainOptions for a tiny run.
 func trainOpts(steps, crop int, lr float64, warmup int, seed uint64) TrainOptions {
 	o := DefaultTrainOptions()
