@@ -2,7 +2,6 @@ package baseline
 
 import (
 	"errors"
-	"github.com/zoomdiff/zoomdiff/trainloop"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
 type toyConfig struct {

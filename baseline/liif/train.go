@@ -3,7 +3,6 @@ package liif
 import (
 	"errors"
 	"fmt"
-	"github.com/zoomdiff/zoomdiff/trainloop"
 	"math"
 	"math/rand/v2"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/implicit"
 	"github.com/zoomdiff/zoomdiff/resample"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
 // TrainKind is the kind of LIIF training states.
