@@ -8,18 +8,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/zoomdiff/zoomdiff/methods"
 )
 
 // fuzzServer has small limits so that fuzzed inputs stay cheap.
 func fuzzServer(t testing.TB) *Server {
-	cfg := Config{
-		Logger:          quiet,
-		MaxUploadBytes:  64 << 10,
-		MaxInputPixels:  128 * 128,
-		MaxOutputPixels: 256 * 256,
-		Methods:         methods.List,
-	}
+	cfg := DefaultConfig()
+	cfg.Logger, cfg.MaxUploadBytes, cfg.MaxInputPixels, cfg.MaxOutputPixels = quiet, 64<<10, 128*128, 256*256
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -131,34 +131,32 @@ func (fakeGen) Generate(ctx context.Context, n, w, h int, seed uint64) ([]*image
 // fakes "block", "param" and an always failing "model".
 func testConfig(b *blocker) Config {
 	pf := &paramFake{}
-	return Config{
-		Logger:         quiet,
-		MaxUploadBytes: 1 << 20,
-		MaxInputPixels: 512 * 512,
-		NewUpscaler: func(name string, o methods.Options) (render.Method, error) {
-			switch name {
-			case "block":
-				if b == nil {
-					return nil, errors.New("no blocker in this test")
-				}
-				return b, nil
-			case "param":
-				return pf, nil
-			case "model":
-				return nil, errors.New("no model file: give --model")
-			case "panic":
-				return panicker{}, nil
+	cfg := DefaultConfig()
+	cfg.Logger, cfg.MaxUploadBytes, cfg.MaxInputPixels = quiet, 1<<20, 512*512
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
+		switch name {
+		case "block":
+			if b == nil {
+				return nil, errors.New("no blocker in this test")
 			}
-			return methods.New(name, o)
-		},
-		Methods: func() []methods.Info {
-			return append(methods.List(),
-				methods.Info{Name: "block", Summary: "blocks until released"},
-				methods.Info{Name: "param", Summary: "records params"},
-				methods.Info{Name: "model", Summary: "unavailable"},
-				methods.Info{Name: "panic", Summary: "panics"})
-		},
+			return b, nil
+		case "param":
+			return pf, nil
+		case "model":
+			return nil, errors.New("no model file: give --model")
+		case "panic":
+			return panicker{}, nil
+		}
+		return methods.New(name, o)
 	}
+	cfg.Methods = func() []methods.Info {
+		return append(methods.List(),
+			methods.Info{Name: "block", Summary: "blocks until released"},
+			methods.Info{Name: "param", Summary: "records params"},
+			methods.Info{Name: "model", Summary: "unavailable"},
+			methods.Info{Name: "panic", Summary: "panics"})
+	}
+	return cfg
 }
 
 func newTestServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sort"
@@ -51,128 +52,112 @@ type Carder interface {
 	Card() string
 }
 
-// Config configures a Server. The zero value serves the methods table's methods
-// with the defaults documented on each field.
+// Config configures a Server. Start from DefaultConfig: every field
+// means what it holds. The tagged fields are `zoomdiff serve`'s flags.
 type Config struct {
 	// Model is the weights file passed to learned methods as
 	// methods.Options.Model.
-	Model string
+	Model string `opt:"model" help:"weights file for the learned method"`
 	// Cards holds model-card text by method name, for methods that do not
 	// implement Carder.
 	Cards map[string]string
 	// DefaultMethod is used when a request names none. Empty means "model"
 	// when it is offered and can be created, else "bicubic".
-	DefaultMethod string
+	DefaultMethod string `opt:"method" help:"default method (empty: model if it loads, else bicubic)"`
 	// Generator serves /v1/generate; nil answers 501.
 	Generator Generator
 
-	// Workers is how many requests run at once (default 2). Each method is
-	// itself multi-threaded, so more workers than cores buys little.
-	Workers int
-	// Queue is how many admitted requests may wait for a worker (default 8;
-	// negative means none). Beyond Workers+Queue the server answers 429.
-	Queue int
-	// Timeout bounds each request's work, queueing included (default 5 min).
-	Timeout time.Duration
+	// Workers is how many requests run at once. Each method is itself
+	// multi-threaded, so more workers than cores buys little.
+	Workers int `opt:"workers" help:"requests worked on at once"`
+	// Queue is how many admitted requests may wait for a worker (0: none).
+	// Beyond Workers+Queue the server answers 429.
+	Queue int `opt:"queue" help:"requests that may wait for a worker before 429"`
+	// Timeout bounds each request's work, queueing included.
+	Timeout time.Duration `opt:"timeout" help:"per-request work deadline, queueing included"`
 	// Grace is how long shutdown lets admitted work finish before
-	// cancelling it (default 30 s).
-	Grace time.Duration
+	// cancelling it.
+	Grace time.Duration `opt:"grace" help:"on SIGINT/SIGTERM, how long admitted work may finish before it is cancelled"`
 
-	// MaxUploadBytes bounds a request body (default 32 MiB).
-	MaxUploadBytes int64
+	// MaxUploadBytes bounds a request body.
+	MaxUploadBytes int64 `opt:"max-upload" help:"largest request body in bytes"`
 	// BodyTimeout bounds how long a client may take to send its request
-	// body (default 1 min), so that slow-drip uploads cannot hold
-	// connections and memory forever.
-	BodyTimeout time.Duration
+	// body, so that slow-drip uploads cannot hold connections and memory
+	// forever.
+	BodyTimeout time.Duration `opt:"body-timeout" help:"longest a client may take to send its request body"`
 	// MaxInputPixels bounds the uploaded image, checked on its header
-	// before decoding (default 4096×4096).
-	MaxInputPixels int64
+	// before decoding.
+	MaxInputPixels int64 `opt:"max-input-pixels" help:"largest input image in pixels"`
 	// MaxOutputPixels bounds each output image of a method that makes it
-	// whole (default 4096×4096: 200 MB as float32 RGB per image while it
-	// is being made).
-	MaxOutputPixels int64
+	// whole (4096×4096 by default: 200 MB as float32 RGB per image while
+	// it is being made).
+	MaxOutputPixels int64 `opt:"max-output-pixels" help:"largest output image in pixels of a method that makes it whole"`
 	// MaxStreamedPixels bounds each output of a method that renders band
 	// by band (render.Streamer: the model), whose memory is a band's
-	// whatever the size (default 8192×8192; only time grows with it).
-	MaxStreamedPixels int64
+	// whatever the size: only time grows with it.
+	MaxStreamedPixels int64 `opt:"max-streamed-pixels" help:"largest output image in pixels of the model, which renders band by band in bounded memory"`
 	// MinScale and MaxScale bound the scale factor, and the per-axis ratio
-	// of output to input size when a size is given (defaults 0.1 and 16).
-	MinScale, MaxScale float64
-	// MaxSamples bounds samples per upscale (default 4).
-	MaxSamples int
-	// MaxGenerate bounds images per generation (default 4).
-	MaxGenerate int
-	// MaxSteps bounds the steps parameter (default 1000).
-	MaxSteps int
+	// of output to input size when a size is given.
+	MinScale float64 `opt:"min-scale" help:"smallest scale factor"`
+	MaxScale float64 `opt:"max-scale" help:"largest scale factor"`
+	// MaxSamples bounds samples per upscale.
+	MaxSamples int `opt:"max-samples" help:"most samples per upscale"`
+	// MaxGenerate bounds images per generation.
+	MaxGenerate int `opt:"max-generate" help:"most images per generation"`
+	// MaxSteps bounds the steps parameter.
+	MaxSteps int `opt:"max-steps" help:"most denoising steps a request may ask for"`
 
-	// MaxJobs bounds stored asynchronous jobs (default 32). When full, the
-	// oldest finished job is dropped; if none has finished, 429.
-	MaxJobs int
-	// JobTTL is how long a finished job's results are kept (default 10 min).
-	JobTTL time.Duration
-	// MaxJobBytes bounds the PNG bytes all stored jobs hold (default
-	// 512 MiB); beyond it the oldest finished jobs are dropped early.
-	MaxJobBytes int64
+	// MaxJobs bounds stored asynchronous jobs. When full, the oldest
+	// finished job is dropped; if none has finished, 429.
+	MaxJobs int `opt:"max-jobs" help:"most stored async jobs"`
+	// JobTTL is how long a finished job's results are kept.
+	JobTTL time.Duration `opt:"job-ttl" help:"how long finished async results are kept"`
+	// MaxJobBytes bounds the PNG bytes all stored jobs hold; beyond it the
+	// oldest finished jobs are dropped early.
+	MaxJobBytes int64 `opt:"max-job-bytes" help:"PNG bytes all stored async results may hold"`
 
-	// Logger receives one line per request and lifecycle messages
-	// (default slog.Default()).
+	// Logger receives one line per request and lifecycle messages.
 	Logger *slog.Logger
-	// NewUpscaler creates methods (default methods.New). Tests inject fakes.
+	// NewUpscaler creates methods (methods.New; tests inject fakes).
 	NewUpscaler func(name string, opts methods.Options) (render.Method, error)
-	// Methods lists the methods offered (default methods.List).
+	// Methods lists the methods offered (methods.List).
 	Methods func() []methods.Info
 }
 
-// withDefaults fills the zero fields.
-func (c Config) withDefaults() Config {
-	setInt := func(p *int, v int) {
-		if *p == 0 {
-			*p = v
-		}
+// DefaultConfig serves the methods table's methods with 2 workers and a
+// queue of 8, 5 minutes a request, 30 s of grace at shutdown, 32 MiB
+// uploads sent within a minute, inputs and whole outputs up to 4096×4096
+// pixels and the model's streamed outputs up to 8192×8192, scales 0.1 to
+// 16, at most 4 samples, 4 generated images and 1000 steps a request,
+// and 32 async jobs kept 10 minutes within 512 MiB.
+func DefaultConfig() Config {
+	return Config{
+		Workers: 2, Queue: 8, Timeout: 5 * time.Minute, Grace: 30 * time.Second,
+		MaxUploadBytes: 32 << 20, BodyTimeout: time.Minute,
+		MaxInputPixels: 4096 * 4096, MaxOutputPixels: 4096 * 4096, MaxStreamedPixels: 8192 * 8192,
+		MinScale: 0.1, MaxScale: 16, MaxSamples: 4, MaxGenerate: 4, MaxSteps: 1000,
+		MaxJobs: 32, JobTTL: 10 * time.Minute, MaxJobBytes: 512 << 20,
+		Logger: slog.Default(), NewUpscaler: methods.New, Methods: methods.List,
 	}
-	set64 := func(p *int64, v int64) {
-		if *p <= 0 {
-			*p = v
-		}
+}
+
+// Check refuses a configuration no server can run with.
+func (c Config) Check() error {
+	switch {
+	case c.Workers < 1 || c.Queue < 0:
+		return fmt.Errorf("server: %d workers and a queue of %d: want at least 1 worker and a queue of at least 0", c.Workers, c.Queue)
+	case c.Timeout <= 0 || c.Grace < 0 || c.BodyTimeout <= 0 || c.JobTTL <= 0:
+		return fmt.Errorf("server: timeout %v, grace %v, body timeout %v, job TTL %v: want positive durations (grace may be 0)", c.Timeout, c.Grace, c.BodyTimeout, c.JobTTL)
+	case c.MaxUploadBytes < 1 || c.MaxInputPixels < 1 || c.MaxOutputPixels < 1 || c.MaxStreamedPixels < 1 || c.MaxJobBytes < 1:
+		return errors.New("server: the upload, pixel and job-byte limits must be at least 1")
+	case c.MaxSamples < 1 || c.MaxGenerate < 1 || c.MaxSteps < 1 || c.MaxJobs < 1:
+		return fmt.Errorf("server: max samples %d, generate %d, steps %d and jobs %d must be at least 1", c.MaxSamples, c.MaxGenerate, c.MaxSteps, c.MaxJobs)
+	case !(c.MinScale > 0) || !(c.MaxScale >= c.MinScale) || math.IsInf(c.MaxScale, 0):
+		return fmt.Errorf("server: scale range [%g, %g]: want 0 < min ≤ max, finite", c.MinScale, c.MaxScale)
+	case c.Logger == nil || c.NewUpscaler == nil || c.Methods == nil:
+		return errors.New("server: Logger, NewUpscaler and Methods must be set (start from DefaultConfig)")
 	}
-	setDur := func(p *time.Duration, v time.Duration) {
-		if *p <= 0 {
-			*p = v
-		}
-	}
-	setInt(&c.Workers, 2)
-	c.Workers = max(c.Workers, 1)
-	setInt(&c.Queue, 8)
-	c.Queue = max(c.Queue, 0)
-	setDur(&c.Timeout, 5*time.Minute)
-	setDur(&c.Grace, 30*time.Second)
-	setDur(&c.BodyTimeout, time.Minute)
-	set64(&c.MaxUploadBytes, 32<<20)
-	set64(&c.MaxInputPixels, 4096*4096)
-	set64(&c.MaxOutputPixels, 4096*4096)
-	set64(&c.MaxStreamedPixels, 8192*8192)
-	if !(c.MinScale > 0) {
-		c.MinScale = 0.1
-	}
-	if !(c.MaxScale > 0) {
-		c.MaxScale = 16
-	}
-	setInt(&c.MaxSamples, 4)
-	setInt(&c.MaxGenerate, 4)
-	setInt(&c.MaxSteps, 1000)
-	setInt(&c.MaxJobs, 32)
-	setDur(&c.JobTTL, 10*time.Minute)
-	set64(&c.MaxJobBytes, 512<<20)
-	if c.Logger == nil {
-		c.Logger = slog.Default()
-	}
-	if c.NewUpscaler == nil {
-		c.NewUpscaler = methods.New
-	}
-	if c.Methods == nil {
-		c.Methods = methods.List
-	}
-	return c
+	return nil
 }
 
 // Server serves the API and the web page. Create it with New; it can Serve
@@ -217,9 +202,8 @@ type baseEntry struct {
 // to decide whether it can be the default; a failure is logged, not fatal,
 // and leaves bicubic as the default.
 func New(cfg Config) (*Server, error) {
-	cfg = cfg.withDefaults()
-	if cfg.MinScale > cfg.MaxScale {
-		return nil, fmt.Errorf("server: scale range [%g, %g] is empty", cfg.MinScale, cfg.MaxScale)
+	if err := cfg.Check(); err != nil {
+		return nil, err
 	}
 	s := &Server{
 		cfg:     cfg,

@@ -15,7 +15,9 @@ import (
 // TestRun points a short load run at an in-process server with one worker
 // and one queue place: every request must be answered, some with 429.
 func TestRun(t *testing.T) {
-	s, err := server.New(server.Config{Workers: 1, Queue: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cfg := server.DefaultConfig()
+	cfg.Workers, cfg.Queue, cfg.Logger = 1, 1, slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
