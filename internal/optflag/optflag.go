@@ -237,24 +237,38 @@ func Flags(fs *flag.FlagSet, groups []string, structs ...any) {
 	s := &Settings{byKey: map[string]*field{}, given: map[string]bool{}}
 	s.addStructs(groups, structs)
 	for _, f := range s.fields {
-		fs.Var(fieldValue{f}, f.key, f.help)
+		switch p := f.v.Addr().Interface().(type) {
+		case *int:
+			fs.IntVar(p, f.key, *p, f.help)
+		case *int64:
+			fs.Int64Var(p, f.key, *p, f.help)
+		case *uint64:
+			fs.Uint64Var(p, f.key, *p, f.help)
+		case *float64:
+			fs.Float64Var(p, f.key, *p, f.help)
+		case *bool:
+			fs.BoolVar(p, f.key, *p, f.help)
+		case *string:
+			fs.StringVar(p, f.key, *p, f.help)
+		case *time.Duration:
+			fs.DurationVar(p, f.key, *p, f.help)
+		default: // []int
+			fs.Var(listValue{f}, f.key, f.help)
+		}
 	}
 }
 
-// fieldValue is one field as a flag.Value.
-type fieldValue struct{ f *field }
+// listValue is a []int field as a flag.Value: comma-separated.
+type listValue struct{ f *field }
 
-func (v fieldValue) String() string {
+func (v listValue) String() string {
 	if v.f == nil {
 		return ""
 	}
 	return format(v.f.v)
 }
 
-func (v fieldValue) Set(val string) error { return parse(v.f.v, val) }
-
-// IsBoolFlag lets a bool field be given as -name alone.
-func (v fieldValue) IsBoolFlag() bool { return v.f != nil && v.f.v.Kind() == reflect.Bool }
+func (v listValue) Set(val string) error { return parse(v.f.v, val) }
 
 // Keys lists the setting names in the order of their fields.
 func (s *Settings) Keys() []string {

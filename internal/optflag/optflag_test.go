@@ -141,3 +141,18 @@ func TestFlagsMakesOneFlagPerField(t *testing.T) {
 		t.Error("-workers many accepted")
 	}
 }
+
+func TestFlagsListField(t *testing.T) {
+	type shape struct {
+		Mult []int `opt:"ch-mult" help:"widths"`
+	}
+	sh := shape{Mult: []int{1, 2}}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	Flags(fs, nil, &sh)
+	if f := fs.Lookup("ch-mult"); f == nil || f.DefValue != "1,2" {
+		t.Fatalf("ch-mult flag %+v", f)
+	}
+	if err := fs.Parse([]string{"-ch-mult", "1,2,4"}); err != nil || !reflect.DeepEqual(sh.Mult, []int{1, 2, 4}) {
+		t.Fatalf("%v %v", sh.Mult, err)
+	}
+}
