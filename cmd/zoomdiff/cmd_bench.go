@@ -66,52 +66,77 @@ type benchCaps struct {
 	time time.Duration
 }
 
-func runBenchScales(args []string) error {
+// benchOptions are the checked flags of `zoomdiff bench scales`.
+type benchOptions struct {
+	input    string
+	inW, inH int // the input's size
+	scales   []float64
+	steps    int
+	methods  []string          // in the order given
+	weights  map[string]string // the --model of each method ("" for the built-in model)
+	asJSON   bool
+	quiet    bool
+	caps     benchCaps
+}
+
+// parseBenchScales parses and checks the command line of `zoomdiff bench
+// scales`, reading the input's size, so that a mistake fails before the
+// first measurement.
+func parseBenchScales(args []string) (*benchOptions, error) {
+	o := &benchOptions{}
 	fs := flag.NewFlagSet("bench scales", flag.ContinueOnError)
-	input := fs.String("input", "", "low-resolution input image (required)")
+	fs.StringVar(&o.input, "input", "", "low-resolution input image (required)")
 	scales := fs.String("scales", "2,4,8,12,30,100,200", "comma-separated scales above 1")
-	steps := fs.Int("steps", 50, "denoising steps of the diffusion methods (model, idm)")
+	fs.IntVar(&o.steps, "steps", 50, "denoising steps of the diffusion methods (model, idm)")
 	methods := fs.String("methods", "model,liif,idm", "comma-separated methods; model is ours")
-	asJSON := fs.Bool("json", false, "print the rows as one JSON array instead of a table")
+	fs.BoolVar(&o.asJSON, "json", false, "print the rows as one JSON array instead of a table")
 	memCap := fs.String("mem-cap", "8GiB", "peak resident memory allowed per run (GOMEMLIMIT plus a watchdog that kills)")
-	timeCap := fs.Duration("time-cap", 20*time.Minute, "wall time allowed per run")
+	fs.DurationVar(&o.caps.time, "time-cap", 20*time.Minute, "wall time allowed per run")
 	ours := fs.String("model", "", "our model's weights (default the built-in one)")
 	liifModel := fs.String("liif-model", baseline.RandomPrefix+"liif", "LIIF weights; random:liif is untrained (time and memory do not depend on training)")
 	idmModel := fs.String("idm-model", baseline.RandomPrefix+"idm", "IDM weights; random:idm is untrained")
-	quiet := fs.Bool("quiet", false, "no progress lines")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
 	if err := parseArgs(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	switch {
 	case fs.NArg() != 0:
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	case *input == "":
-		return errors.New("--input is required")
-	case *steps < 1:
-		return fmt.Errorf("--steps %d: want at least 1", *steps)
-	case *timeCap <= 0:
-		return fmt.Errorf("--time-cap %v: want a positive duration", *timeCap)
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.input == "":
+		return nil, errors.New("--input is required")
+	case o.steps < 1:
+		return nil, fmt.Errorf("--steps %d: want at least 1", o.steps)
+	case o.caps.time <= 0:
+		return nil, fmt.Errorf("--time-cap %v: want a positive duration", o.caps.time)
 	}
-	ss, err := scaleList(*scales)
-	if err != nil {
-		return err
+	var err error
+	if o.scales, err = scaleList(*scales); err != nil {
+		return nil, err
 	}
-	caps := benchCaps{time: *timeCap}
-	if caps.mem, err = parseBytes(*memCap); err != nil {
-		return fmt.Errorf("--mem-cap: %w", err)
+	if o.caps.mem, err = parseBytes(*memCap); err != nil {
+		return nil, fmt.Errorf("--mem-cap: %w", err)
 	}
-	inW, inH, err := imageio.Config(*input)
-	if err != nil {
-		return err
+	if o.inW, o.inH, err = imageio.Config(o.input); err != nil {
+		return nil, err
 	}
-	weights := map[string]string{"model": *ours, "liif": *liifModel, "idm": *idmModel}
-	var ms []string
+	o.weights = map[string]string{"model": *ours, "liif": *liifModel, "idm": *idmModel}
 	for _, m := range strings.Split(*methods, ",") {
 		m = strings.TrimSpace(m)
-		if _, known := weights[m]; !known {
-			return fmt.Errorf("--methods: %q is not one of model, liif, idm", m)
+		if _, known := o.weights[m]; !known {
+			return nil, fmt.Errorf("--methods: %q is not one of model, liif, idm", m)
 		}
-		ms = append(ms, m)
+		o.methods = append(o.methods, m)
+	}
+	return o, nil
+}
+
+// runBenchScales is `zoomdiff bench scales`: the time and peak memory of
+// each method at each scale, every run in a child process of this program
+// so that the runs neither share memory nor lift each other's peak.
+func runBenchScales(args []string) error {
+	o, err := parseBenchScales(args)
+	if err != nil {
+		return err
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -124,28 +149,13 @@ func runBenchScales(args []string) error {
 	defer os.RemoveAll(tmp)
 	ctx, stop := signalContext()
 	defer stop()
-
 	var rows []benchRow
-	for _, m := range ms {
-		failed := ""
-		for _, s := range ss {
-			w, h, err := render.TargetSize(inW, inH, s, "", math.MaxInt64)
+	for _, m := range o.methods {
+		failed := "" // why the larger scales of m are not run
+		for _, s := range o.scales {
+			r, err := o.benchOne(ctx, exe, tmp, m, s, &failed)
 			if err != nil {
 				return err
-			}
-			r := benchRow{Method: m, Weights: weights[m], Scale: s, Output: fmt.Sprintf("%dx%d", w, h)}
-			if failed != "" {
-				r.Status, r.Error = statusSkipped, failed
-			} else {
-				out := filepath.Join(tmp, "out.png")
-				measure(ctx, exe, upscaleArgs(*input, out, r, w*h, *steps), caps, &r)
-				os.Remove(out)
-				if r.Status != statusOK {
-					failed = fmt.Sprintf("%s at x%s", describeStatus(r, caps), evaluate.FormatScale(s))
-				}
-			}
-			if !*quiet {
-				fmt.Fprintf(os.Stderr, "%s x%s (%s): %s\n", m, evaluate.FormatScale(s), r.Output, describe(r, caps))
 			}
 			rows = append(rows, r)
 			if ctx.Err() != nil {
@@ -153,13 +163,39 @@ func runBenchScales(args []string) error {
 			}
 		}
 	}
-	if *asJSON {
+	if o.asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rows)
 	}
-	writeBenchTable(os.Stdout, rows, ms, ss, caps, *steps)
+	writeBenchTable(os.Stdout, rows, o.methods, o.scales, o.caps, o.steps)
 	return nil
+}
+
+// benchOne is the row of method m at scale s, measured by running exe
+// with its output in tmp. A run that fails sets *failed, and a non-empty
+// *failed skips the run: a larger scale would fail the same way, only
+// later.
+func (o *benchOptions) benchOne(ctx context.Context, exe, tmp, m string, s float64, failed *string) (benchRow, error) {
+	w, h, err := render.TargetSize(o.inW, o.inH, s, "", math.MaxInt64)
+	if err != nil {
+		return benchRow{}, err
+	}
+	r := benchRow{Method: m, Weights: o.weights[m], Scale: s, Output: fmt.Sprintf("%dx%d", w, h)}
+	if *failed != "" {
+		r.Status, r.Error = statusSkipped, *failed
+	} else {
+		out := filepath.Join(tmp, "out.png")
+		measure(ctx, exe, upscaleArgs(o.input, out, r, w*h, o.steps), o.caps, &r)
+		os.Remove(out)
+		if r.Status != statusOK {
+			*failed = fmt.Sprintf("%s at x%s", describeStatus(r, o.caps), evaluate.FormatScale(s))
+		}
+	}
+	if !o.quiet {
+		fmt.Fprintf(os.Stderr, "%s x%s (%s): %s\n", m, evaluate.FormatScale(s), r.Output, describe(r, o.caps))
+	}
+	return r, nil
 }
 
 // upscaleArgs is the `zoomdiff upscale` command line of the run r,

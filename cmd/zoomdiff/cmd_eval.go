@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
@@ -36,73 +34,103 @@ func scaleList(s string) ([]float64, error) {
 	return out, nil
 }
 
-func runEval(args []string) error {
+// evalOptions are the checked flags of `zoomdiff eval`.
+type evalOptions struct {
+	data          string // --data as given: "" for the shared data's Set5 and Set14
+	method, model string
+	params        paramFlags
+	asJSON, asCSV bool
+	cfg           evaluate.Config // what every dataset is evaluated with
+}
+
+// parseEval parses and checks the command line of `zoomdiff eval`.
+func parseEval(args []string) (*evalOptions, error) {
+	o := &evalOptions{params: paramFlags{}}
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	data := fs.String("data", "", "comma-separated folders of HR images (default: Set5 and Set14 of the shared data)")
+	fs.StringVar(&o.data, "data", "", "comma-separated folders of HR images (default: Set5 and Set14 of the shared data)")
 	scales := fs.String("scales", "2,3,4", "comma-separated scales above 1; non-integer ones are allowed")
-	method := fs.String("method", "bicubic", "upscaling method: "+methodList()+", or reconstruct (auto-encoder round trip; --model, default the built-in one)")
-	model := fs.String("model", "", "weights file, for learned methods")
-	params := paramFlags{}
-	fs.Var(params, "param", "method setting name=value (repeatable)")
-	asJSON := fs.Bool("json", false, "print one JSON array instead of a table")
-	asCSV := fs.Bool("csv", false, "print CSV with a header row instead of a table (e.g. for zoomdiff plot -x psnr_y -y niqe)")
-	workers := fs.Int("workers", 0, "images evaluated at once (0: one per core)")
-	float := fs.Bool("float", false, "score outputs unrounded instead of as 8-bit files")
+	fs.StringVar(&o.method, "method", "bicubic", "upscaling method: "+methodList()+", or reconstruct (auto-encoder round trip; --model, default the built-in one)")
+	fs.StringVar(&o.model, "model", "", "weights file, for learned methods")
+	fs.Var(o.params, "param", "method setting name=value (repeatable)")
+	fs.BoolVar(&o.asJSON, "json", false, "print one JSON array instead of a table")
+	fs.BoolVar(&o.asCSV, "csv", false, "print CSV with a header row instead of a table (e.g. for zoomdiff plot -x psnr_y -y niqe)")
+	fs.IntVar(&o.cfg.Workers, "workers", 0, "images evaluated at once (0: one per core)")
+	fs.BoolVar(&o.cfg.FloatOutput, "float", false, "score outputs unrounded instead of as 8-bit files")
 	perImage := fs.Bool("per-image", false, "include per-image scores (JSON only)")
-	samples := fs.Int("samples", 1, "outputs drawn per image by a generative method: each is scored, and their mean and spread")
+	fs.IntVar(&o.cfg.Samples, "samples", 1, "outputs drawn per image by a generative method: each is scored, and their mean and spread")
 	seed := fs.String("seed", "", "random seed of a generative method (same as --param seed=K)")
-	crop := fs.Int("crop", 0, "evaluate each image's HR centre crop of this side (0: whole images), e.g. to compare costly methods on the same pixels")
+	fs.IntVar(&o.cfg.Crop, "crop", 0, "evaluate each image's HR centre crop of this side (0: whole images), e.g. to compare costly methods on the same pixels")
 	degradation := fs.String("degrade", "", "degrade each LR after the bicubic resize, as real photos are: noise:SIGMA (8-bit levels) and/or jpeg:QUALITY, comma-separated (scores stay against the clean HR)")
 	if err := parseArgs(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() != 0 {
-		return fmt.Errorf("unexpected arguments %q: folders go in --data", fs.Args())
+		return nil, fmt.Errorf("unexpected arguments %q: folders go in --data", fs.Args())
 	}
-	input, err := degrade.ParseInput(*degradation)
-	if err != nil {
-		return err
+	var err error
+	if o.cfg.Input, err = degrade.ParseInput(*degradation); err != nil {
+		return nil, err
 	}
-	if *samples < 1 || *samples > 64 {
-		return fmt.Errorf("--samples %d outside [1, 64]", *samples)
+	if o.cfg.Samples < 1 || o.cfg.Samples > 64 {
+		return nil, fmt.Errorf("--samples %d outside [1, 64]", o.cfg.Samples)
 	}
 	if *seed != "" {
-		params["seed"] = *seed
+		o.params["seed"] = *seed
 	}
-	sc, err := scaleList(*scales)
-	if err != nil {
-		return err
+	if o.cfg.Scales, err = scaleList(*scales); err != nil {
+		return nil, err
 	}
-	dirs := strings.Split(*data, ",")
-	if *data == "" {
+	o.cfg.PerImage = *perImage && o.asJSON
+	return o, nil
+}
+
+// loadEvalSets loads every folder of --data, or the shared data's Set5
+// and Set14 when it is empty.
+func loadEvalSets(data string) ([]evaluate.Dataset, error) {
+	dirs := strings.Split(data, ",")
+	if data == "" {
 		root, err := dataset.DataDir()
 		if err != nil {
-			return fmt.Errorf("no --data given and %w", err)
+			return nil, fmt.Errorf("no --data given and %w", err)
 		}
 		dirs = []string{filepath.Join(root, "val", "Set5"), filepath.Join(root, "val", "Set14")}
 	}
-	// Load every folder and build the method before the long work starts, so
-	// a typo fails at once.
 	var sets []evaluate.Dataset
 	for _, d := range dirs {
 		set, err := evaluate.LoadDataset(strings.TrimSpace(d))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		sets = append(sets, set)
 	}
-	if *method == "reconstruct" {
-		return evalReconstruction(sets, *model, *asJSON)
-	}
-	up, err := methods.New(*method, methods.Options{Model: *model, Params: params})
+	return sets, nil
+}
+
+// runEval is `zoomdiff eval`: the standard SR protocol of a method on
+// each dataset, printed as one table, JSON or CSV. The datasets are
+// loaded and the method built before the long work starts, so a typo
+// fails at once.
+func runEval(args []string) error {
+	o, err := parseEval(args)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sets, err := loadEvalSets(o.data)
+	if err != nil {
+		return err
+	}
+	if o.method == "reconstruct" {
+		return evalReconstruction(sets, o.model, o.asJSON)
+	}
+	up, err := methods.New(o.method, methods.Options{Model: o.model, Params: o.params})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signalContext()
 	defer stop()
 	var all []evaluate.Result
 	for _, set := range sets {
-		rs, err := evaluate.Run(ctx, set, up, evaluate.Config{Scales: sc, Workers: *workers, FloatOutput: *float, PerImage: *perImage && *asJSON, Samples: *samples, Crop: *crop, Input: input})
+		rs, err := evaluate.Run(ctx, set, up, o.cfg)
 		if err != nil {
 			if errors.Is(err, context.Canceled) {
 				return errors.New("interrupted")
@@ -111,10 +139,16 @@ func runEval(args []string) error {
 		}
 		all = append(all, rs...)
 	}
+	return writeEvalResults(all, o.asJSON, o.asCSV)
+}
+
+// writeEvalResults prints the results to stdout as JSON, CSV or (by
+// default) a table.
+func writeEvalResults(all []evaluate.Result, asJSON, asCSV bool) error {
 	switch {
-	case *asJSON:
+	case asJSON:
 		return evaluate.WriteJSON(os.Stdout, all)
-	case *asCSV:
+	case asCSV:
 		return evaluate.WriteCSV(os.Stdout, all)
 	}
 	return evaluate.WriteTable(os.Stdout, all)
@@ -149,8 +183,5 @@ func evalReconstruction(sets []evaluate.Dataset, model string, asJSON bool) erro
 				Seconds: time.Since(start).Seconds()})
 		}
 	}
-	if asJSON {
-		return evaluate.WriteJSON(os.Stdout, all)
-	}
-	return evaluate.WriteTable(os.Stdout, all)
+	return writeEvalResults(all, asJSON, false) // --csv has no effect here: reconstruct prints a table
 }

@@ -7,11 +7,9 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -58,113 +56,178 @@ func methodList() string {
 	return strings.Join(names, "|")
 }
 
-func runUpscale(args []string) error {
+// upscaleOptions are the flags of `zoomdiff upscale` once parsed, with
+// the input and whether it is a folder.
+type upscaleOptions struct {
+	method, model string
+	samples       int
+	seed          uint64
+	steps         int
+	sampler       string
+	eta           float64
+	temperature   temperatureFlag
+	consistency   int
+	mean, std     string
+	band          int
+	quiet         bool
+	params        paramFlags
+	scale         float64
+	size, out     string
+	overwrite     bool
+	maxPixels     int64
+	quality       int
+	bits16        bool
+	in            string
+	folder        bool
+	set           map[string]bool // the flags given on the command line
+}
+
+// upscaleFlags declares the flags of `zoomdiff upscale`, bound to the
+// fields of the returned options.
+func upscaleFlags() (*flag.FlagSet, *upscaleOptions) {
+	o := &upscaleOptions{params: paramFlags{}}
 	fs := flag.NewFlagSet("upscale", flag.ContinueOnError)
-	method := fs.String("method", "model", "upscaling method: "+methodList())
-	model := fs.String("model", "", "weights file or built-in name, for learned methods (model: default builtin:sr; real: builtin:real, the same as --model real)")
-	samples := fs.Int("samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
-	seed := fs.Uint64("seed", 0, "model: random seed; the same seed gives the same samples")
-	steps := fs.Int("steps", diffusion.DefaultSRSteps, "model: denoising steps")
-	sampler := fs.String("sampler", diffusion.DefaultSRSampler, "model: "+diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
-	eta := fs.Float64("eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
-	temperature := &temperatureFlag{}
-	fs.Var(temperature, "temperature", "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end; auto is 0.9 up to ×6, falling to 0.7 at ×12")
-	consistency := fs.Int("consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
-	meanOut := fs.String("mean", "", "model: also write the mean of the samples to this file")
-	stdOut := fs.String("std", "", "model: also write the per-pixel standard deviation of the samples (×8, grey) to this file")
-	band := fs.Int("band", render.DefaultBand, "model: output rows decoded at a time (memory ∝ width × band)")
-	quiet := fs.Bool("quiet", false, "no progress output")
-	params := paramFlags{}
-	fs.Var(params, "param", "method setting name=value (repeatable)")
-	scale := fs.Float64("scale", 0, "scale factor, any real number above 0 (output ceil(W·S)×ceil(H·S))")
-	size := fs.String("size", "", "output size WxH, or Wx / xH to keep the aspect ratio")
-	out := fs.String("o", "", "output file, .png or .jpg, or output folder when INPUT is a folder (required)")
-	overwrite := fs.Bool("overwrite", false, "folder mode: redo outputs that already exist (default: skip them)")
-	maxPixels := fs.Int64("max-pixels", 0, "refuse outputs with more pixels than this (default: 100 M for methods that hold the output whole, 1 G for the model's streamed output)")
-	quality := fs.Int("quality", 95, "JPEG quality 1-100")
-	bits16 := fs.Bool("16", false, "write 16-bit PNG (automatic when the input has 16 bits a sample)")
+	fs.StringVar(&o.method, "method", "model", "upscaling method: "+methodList())
+	fs.StringVar(&o.model, "model", "", "weights file or built-in name, for learned methods (model: default builtin:sr; real: builtin:real, the same as --model real)")
+	fs.IntVar(&o.samples, "samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
+	fs.Uint64Var(&o.seed, "seed", 0, "model: random seed; the same seed gives the same samples")
+	fs.IntVar(&o.steps, "steps", diffusion.DefaultSRSteps, "model: denoising steps")
+	fs.StringVar(&o.sampler, "sampler", diffusion.DefaultSRSampler, "model: "+diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
+	fs.Float64Var(&o.eta, "eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
+	fs.Var(&o.temperature, "temperature", "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end; auto is 0.9 up to ×6, falling to 0.7 at ×12")
+	fs.IntVar(&o.consistency, "consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
+	fs.StringVar(&o.mean, "mean", "", "model: also write the mean of the samples to this file")
+	fs.StringVar(&o.std, "std", "", "model: also write the per-pixel standard deviation of the samples (×8, grey) to this file")
+	fs.IntVar(&o.band, "band", render.DefaultBand, "model: output rows decoded at a time (memory ∝ width × band)")
+	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
+	fs.Var(o.params, "param", "method setting name=value (repeatable)")
+	fs.Float64Var(&o.scale, "scale", 0, "scale factor, any real number above 0 (output ceil(W·S)×ceil(H·S))")
+	fs.StringVar(&o.size, "size", "", "output size WxH, or Wx / xH to keep the aspect ratio")
+	fs.StringVar(&o.out, "o", "", "output file, .png or .jpg, or output folder when INPUT is a folder (required)")
+	fs.BoolVar(&o.overwrite, "overwrite", false, "folder mode: redo outputs that already exist (default: skip them)")
+	fs.Int64Var(&o.maxPixels, "max-pixels", 0, "refuse outputs with more pixels than this (default: 100 M for methods that hold the output whole, 1 G for the model's streamed output)")
+	fs.IntVar(&o.quality, "quality", 95, "JPEG quality 1-100")
+	fs.BoolVar(&o.bits16, "16", false, "write 16-bit PNG (automatic when the input has 16 bits a sample)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT [flags]")
 		fmt.Fprintln(fs.Output(), "       zoomdiff upscale DIR (--scale S | --size WxH) -o OUTDIR [--overwrite] [flags]")
 		fs.PrintDefaults()
 	}
+	return fs, o
+}
+
+// parseUpscale parses and checks the command line of `zoomdiff upscale`
+// as far as it does not depend on the method, so that a mistake fails
+// before any model is loaded.
+func parseUpscale(args []string) (*upscaleOptions, error) {
+	fs, o := upscaleFlags()
 	if err := parseArgs(fs, args); err != nil {
+		return nil, err
+	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	switch {
+	case o.set["scale"] && !(o.scale > 0):
+		return nil, fmt.Errorf("scale %g: want a finite number above 0", o.scale)
+	case fs.NArg() != 1:
+		return nil, errors.New("want exactly one input file or folder (usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT)")
+	case o.out == "":
+		return nil, errors.New("no output file: give -o OUTPUT")
+	case o.set["scale"] == (o.size != ""):
+		return nil, errors.New("give exactly one of --scale and --size")
+	}
+	o.in = fs.Arg(0)
+	st, err := os.Stat(o.in)
+	o.folder = err == nil && st.IsDir()
+	if o.folder && (o.mean != "" || o.std != "") {
+		return nil, errors.New("--mean and --std name single files: they are not for folder mode")
+	}
+	return o, nil
+}
+
+// runUpscale is `zoomdiff upscale`: one file, or every image of a folder,
+// with any method. The flags are all checked, and the method built,
+// before the first file is read.
+func runUpscale(args []string) error {
+	o, err := parseUpscale(args)
+	if err != nil {
 		return err
 	}
-	scaleSet := false
-	fs.Visit(func(f *flag.Flag) { scaleSet = scaleSet || f.Name == "scale" })
-	switch {
-	case scaleSet && !(*scale > 0):
-		return fmt.Errorf("scale %g: want a finite number above 0", *scale)
-	case fs.NArg() != 1:
-		return errors.New("want exactly one input file or folder (usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT)")
-	case *out == "":
-		return errors.New("no output file: give -o OUTPUT")
-	case scaleSet == (*size != ""):
-		return errors.New("give exactly one of --scale and --size")
-	}
-	in := fs.Arg(0)
-	st, err := os.Stat(in)
-	folder := err == nil && st.IsDir()
-	if folder && (*meanOut != "" || *stdOut != "") {
-		return errors.New("--mean and --std name single files: they are not for folder mode")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext()
 	defer stop()
-	modelOnly := false
-	fs.Visit(func(f *flag.Flag) {
-		switch f.Name {
-		case "samples", "seed", "steps", "sampler", "eta", "temperature", "consistency", "mean", "std", "band":
-			modelOnly = true
+	u, err := o.fileUpscale()
+	if err != nil {
+		return err
+	}
+	if o.folder {
+		return o.folderUpscale(u).run(ctx)
+	}
+	return u.run(ctx, o.in, o.out)
+}
+
+// fileUpscale builds the upscaler of one file from the options. The
+// model flags apply to the streamed methods (model and real) only, which
+// also get a higher default --max-pixels, since they never hold the
+// output whole.
+func (o *upscaleOptions) fileUpscale() (*fileUpscale, error) {
+	u := &fileUpscale{scale: o.scale, size: o.size, maxPixels: o.maxPixels, samples: o.samples, mean: o.mean, std: o.std,
+		band: o.band, write: imageio.WriteOptions{Quality: o.quality, Bits16: o.bits16}, quiet: o.quiet, stderr: os.Stderr}
+	if streamed := o.method == "model" || o.method == "real"; streamed {
+		if err := o.modelParams(); err != nil {
+			return nil, err
 		}
-	})
-	u := &fileUpscale{scale: *scale, size: *size, maxPixels: *maxPixels, samples: *samples, mean: *meanOut, std: *stdOut,
-		band: *band, write: imageio.WriteOptions{Quality: *quality, Bits16: *bits16}, quiet: *quiet, stderr: os.Stderr}
-	if streamed := *method == "model" || *method == "real"; streamed {
-		switch {
-		case *band < 1:
-			return fmt.Errorf("--band %d: want at least one row", *band)
-		case *steps < 1:
-			return fmt.Errorf("--steps %d: want at least 1", *steps)
-		case *samples < 1:
-			return fmt.Errorf("--samples %d: want at least 1", *samples)
-		case *stdOut != "" && *samples < 2:
-			return fmt.Errorf("--std needs at least 2 samples (have %d)", *samples)
-		}
-		if *maxPixels == 0 {
+		if o.maxPixels == 0 {
 			u.maxPixels = render.DefaultMaxStreamedPixels
 		}
-		// The model flags are sampling params: a flag given wins over a
-		// --param of the same name, a --param over a flag's default.
-		set := map[string]bool{}
-		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-		for name, v := range map[string]string{"steps": strconv.Itoa(*steps), "sampler": *sampler, "eta": strconv.FormatFloat(*eta, 'g', -1, 64),
-			"seed": strconv.FormatUint(*seed, 10), "temperature": temperature.String(), "consistency": strconv.Itoa(*consistency)} {
-			if _, given := params[name]; set[name] || !given {
-				params[name] = v
+	} else {
+		for _, name := range []string{"samples", "seed", "steps", "sampler", "eta", "temperature", "consistency", "mean", "std", "band"} {
+			if o.set[name] {
+				return nil, fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model or real, not %s", o.method)
 			}
 		}
-	} else {
-		if modelOnly {
-			return fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model or real, not %s", *method)
-		}
-		if *maxPixels == 0 {
+		if o.maxPixels == 0 {
 			u.maxPixels = render.DefaultMaxOutputPixels
 		}
 	}
-	if u.method, err = methods.New(*method, methods.Options{Model: *model, Params: params}); err != nil {
-		return err
+	var err error
+	if u.method, err = methods.New(o.method, methods.Options{Model: o.model, Params: o.params}); err != nil {
+		return nil, err
 	}
-	if folder {
-		f := &folderUpscale{in: in, out: *out, overwrite: *overwrite, quiet: *quiet, stderr: os.Stderr,
-			one: func(ctx context.Context, in, out string, report func(string, int, int)) error {
-				u.report = report
-				return u.run(ctx, in, out)
-			},
-			outputs: func(out string) []string { return render.SamplePaths(out, *samples) }}
-		return f.run(ctx)
+	return u, nil
+}
+
+// modelParams checks the model flags and folds them into the method's
+// params, since they are sampling params: a flag given wins over a
+// --param of the same name, a --param over a flag's default.
+func (o *upscaleOptions) modelParams() error {
+	switch {
+	case o.band < 1:
+		return fmt.Errorf("--band %d: want at least one row", o.band)
+	case o.steps < 1:
+		return fmt.Errorf("--steps %d: want at least 1", o.steps)
+	case o.samples < 1:
+		return fmt.Errorf("--samples %d: want at least 1", o.samples)
+	case o.std != "" && o.samples < 2:
+		return fmt.Errorf("--std needs at least 2 samples (have %d)", o.samples)
 	}
-	return u.run(ctx, in, *out)
+	for name, v := range map[string]string{"steps": strconv.Itoa(o.steps), "sampler": o.sampler, "eta": strconv.FormatFloat(o.eta, 'g', -1, 64),
+		"seed": strconv.FormatUint(o.seed, 10), "temperature": o.temperature.String(), "consistency": strconv.Itoa(o.consistency)} {
+		if _, given := o.params[name]; o.set[name] || !given {
+			o.params[name] = v
+		}
+	}
+	return nil
+}
+
+// folderUpscale is folder mode: u upscales each image, reporting to the
+// folder's one bar, and a skip needs every sample file of an output.
+func (o *upscaleOptions) folderUpscale(u *fileUpscale) *folderUpscale {
+	return &folderUpscale{in: o.in, out: o.out, overwrite: o.overwrite, quiet: o.quiet, stderr: os.Stderr,
+		one: func(ctx context.Context, in, out string, report func(string, int, int)) error {
+			u.report = report
+			return u.run(ctx, in, out)
+		},
+		outputs: func(out string) []string { return render.SamplePaths(out, o.samples) }}
 }
 
 // temperatureFlag is --temperature: "auto" (the default by output scale,

@@ -95,107 +95,146 @@ func (f *folderUpscale) list(outInfo os.FileInfo) (files []folderFile, problems 
 // when complete), so an interruption (Ctrl-C cancels ctx) stops between or
 // within files without leaving a partial image.
 func (f *folderUpscale) run(ctx context.Context) error {
-	if _, err := os.Stat(f.out); errors.Is(err, fs.ErrNotExist) && imageExts[strings.ToLower(filepath.Ext(f.out))] {
-		return fmt.Errorf("-o %s: the input is a folder, so -o names the output folder", f.out)
-	}
-	if err := os.MkdirAll(f.out, 0o755); err != nil {
-		return fmt.Errorf("output folder: %w", err)
-	}
-	inInfo, err := os.Stat(f.in)
+	outInfo, err := f.checkFolders()
 	if err != nil {
-		return fmt.Errorf("input folder: %w", err)
-	}
-	outInfo, err := os.Stat(f.out)
-	if err != nil {
-		return fmt.Errorf("output folder: %w", err)
-	}
-	if os.SameFile(inInfo, outInfo) {
-		return fmt.Errorf("-o %s is the input folder: the outputs would replace the images", f.out)
+		return err
 	}
 	files, problems := f.list(outInfo)
 	total := len(files) + len(problems)
 	if total == 0 {
 		return fmt.Errorf("no images (.png, .jpg, .jpeg, .webp, .bmp) under %s", f.in)
 	}
-	// Inputs are listed before anything is written, so outputs can never
-	// be picked up as inputs; but with DIR inside OUTDIR an output could
-	// still land on an input, and a.png and a.webp both make a.png.
-	inputs := map[string]bool{}
-	for _, file := range files {
-		inputs[absPath(file.in)] = true
-	}
-	claimed := map[string]string{}
-
-	bar := progress.New(f.stderr, "upscale", len(files), f.quiet)
-	say := func(format string, a ...any) {
-		if bar != nil {
-			bar.Printf(format, a...)
-		} else {
-			fmt.Fprintf(f.stderr, format+"\n", a...)
-		}
-	}
-	var failed []string
+	r := newFolderRun(f, files)
 	for _, p := range problems {
-		say("failed: %s", p)
-		failed = append(failed, p)
+		r.say("failed: %s", p)
+		r.failed = append(r.failed, p)
 	}
-	done, skipped, stopped := 0, 0, -1 // stopped: the file being upscaled when interrupted
+	stopped := -1 // the file being upscaled when interrupted
 	for i, file := range files {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.upscale(ctx, i, file) {
 			stopped = i
 			break
 		}
-		bar.Update(i, file.rel)
-		fail := func(err error) {
-			say("failed %s: %v", file.rel, err)
-			failed = append(failed, file.rel)
-		}
-		outs := f.outputs(file.out)
-		if err := claim(outs, file.rel, inputs, claimed); err != nil {
-			fail(err)
-			continue
-		}
-		if !f.overwrite && allExist(outs) {
-			skipped++
-			if !f.quiet {
-				say("skipped %s: %s exists (--overwrite to redo it)", file.rel, outs[0])
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(file.out), 0o755); err != nil {
-			fail(err)
-			continue
-		}
-		report := func(stage string, n, of int) {
-			bar.Update(i, fmt.Sprintf("%s: %s %d/%d", file.rel, stage, n, of))
-		}
-		if err := f.one(ctx, file.in, file.out, report); err != nil {
-			if ctx.Err() != nil {
-				stopped = i
-				break
-			}
-			fail(err)
-			continue
-		}
-		done++
 	}
 	if stopped >= 0 {
-		bar.Finish()
+		r.bar.Finish()
 		return fmt.Errorf("interrupted after %d of %d files (%d upscaled, none left half-written): %w",
-			stopped, len(files), done, ctx.Err())
+			stopped, len(files), r.done, ctx.Err())
 	}
-	bar.Update(len(files), "")
-	bar.Finish()
-	if !f.quiet {
-		fmt.Fprintf(f.stderr, "%d upscaled, %d skipped, %d failed of %d files; outputs under %s\n",
-			done, skipped, len(failed), total, f.out)
+	r.bar.Update(len(files), "")
+	r.bar.Finish()
+	return r.summary(total)
+}
+
+// checkFolders refuses an -o that names a file or the input folder, and
+// creates the output folder. It returns the output folder's info, for
+// list to skip it when it lies inside the input.
+func (f *folderUpscale) checkFolders() (os.FileInfo, error) {
+	if _, err := os.Stat(f.out); errors.Is(err, fs.ErrNotExist) && imageExts[strings.ToLower(filepath.Ext(f.out))] {
+		return nil, fmt.Errorf("-o %s: the input is a folder, so -o names the output folder", f.out)
 	}
-	if len(failed) > 0 {
-		names := failed
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return nil, fmt.Errorf("output folder: %w", err)
+	}
+	inInfo, err := os.Stat(f.in)
+	if err != nil {
+		return nil, fmt.Errorf("input folder: %w", err)
+	}
+	outInfo, err := os.Stat(f.out)
+	if err != nil {
+		return nil, fmt.Errorf("output folder: %w", err)
+	}
+	if os.SameFile(inInfo, outInfo) {
+		return nil, fmt.Errorf("-o %s is the input folder: the outputs would replace the images", f.out)
+	}
+	return outInfo, nil
+}
+
+// folderRun is one run of folderUpscale: its bar, the outputs claimed so
+// far and the counts for the closing summary.
+type folderRun struct {
+	*folderUpscale
+	bar     *progress.Bar
+	inputs  map[string]bool   // every input, made absolute
+	claimed map[string]string // absolute output path: the input writing it
+	failed  []string
+	done    int
+	skipped int
+}
+
+// newFolderRun starts the run of files. Inputs are listed before anything
+// is written, so outputs can never be picked up as inputs; but with DIR
+// inside OUTDIR an output could still land on an input, and a.png and
+// a.webp both make a.png: inputs and claimed catch both.
+func newFolderRun(f *folderUpscale, files []folderFile) *folderRun {
+	r := &folderRun{folderUpscale: f, inputs: map[string]bool{}, claimed: map[string]string{},
+		bar: progress.New(f.stderr, "upscale", len(files), f.quiet)}
+	for _, file := range files {
+		r.inputs[absPath(file.in)] = true
+	}
+	return r
+}
+
+// say prints a line above the bar, or plainly when there is none (quiet).
+func (r *folderRun) say(format string, a ...any) {
+	if r.bar != nil {
+		r.bar.Printf(format, a...)
+	} else {
+		fmt.Fprintf(r.stderr, format+"\n", a...)
+	}
+}
+
+// upscale does the i-th file, recording a failure or a skip and going on;
+// it reports true when ctx was cancelled during the file, to stop the run.
+func (r *folderRun) upscale(ctx context.Context, i int, file folderFile) (interrupted bool) {
+	r.bar.Update(i, file.rel)
+	fail := func(err error) {
+		r.say("failed %s: %v", file.rel, err)
+		r.failed = append(r.failed, file.rel)
+	}
+	outs := r.outputs(file.out)
+	if err := claim(outs, file.rel, r.inputs, r.claimed); err != nil {
+		fail(err)
+		return false
+	}
+	if !r.overwrite && allExist(outs) {
+		r.skipped++
+		if !r.quiet {
+			r.say("skipped %s: %s exists (--overwrite to redo it)", file.rel, outs[0])
+		}
+		return false
+	}
+	if err := os.MkdirAll(filepath.Dir(file.out), 0o755); err != nil {
+		fail(err)
+		return false
+	}
+	report := func(stage string, n, of int) {
+		r.bar.Update(i, fmt.Sprintf("%s: %s %d/%d", file.rel, stage, n, of))
+	}
+	if err := r.one(ctx, file.in, file.out, report); err != nil {
+		if ctx.Err() != nil {
+			return true
+		}
+		fail(err)
+		return false
+	}
+	r.done++
+	return false
+}
+
+// summary prints the counts of a finished run (unless quiet) and fails
+// when any of the total files did, naming the first three.
+func (r *folderRun) summary(total int) error {
+	if !r.quiet {
+		fmt.Fprintf(r.stderr, "%d upscaled, %d skipped, %d failed of %d files; outputs under %s\n",
+			r.done, r.skipped, len(r.failed), total, r.out)
+	}
+	if len(r.failed) > 0 {
+		names := r.failed
 		if len(names) > 3 {
 			names = append(names[:3:3], "…")
 		}
-		return fmt.Errorf("%d of %d files failed: %s", len(failed), total, strings.Join(names, ", "))
+		return fmt.Errorf("%d of %d files failed: %s", len(r.failed), total, strings.Join(names, ", "))
 	}
 	return nil
 }
