@@ -45,10 +45,9 @@ func BenchmarkTrainStepAE(b *testing.B) {
 		b.Fatal(err)
 	}
 	tp := tensor.NewTape()
-	sched := tr.Schedule()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
+		if _, err := tr.TrainStep(tp); err != nil {
 			b.Fatal(err)
 		}
 	}

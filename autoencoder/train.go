@@ -9,7 +9,6 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
-	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/implicit"
@@ -66,11 +65,8 @@ func (o TrainOptions) Check() error {
 type Trainer struct {
 	Model *Model
 	Opt   TrainOptions
-	Adam  *optim.Adam
-	EMA   *optim.EMA
-	clip  *optim.Clipper
-	Step  int
-	Data  *dataset.Set
+	*trainloop.Optimizer
+	Data *dataset.Set
 
 	// Resize makes the training target: the crop resized (with
 	// antialiasing when shrinking) to an s×s image. Injected so this
@@ -102,8 +98,8 @@ func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions, resize func(pix [
 	if opt.DecoderOnly {
 		ps = m.DecoderParams()
 	}
-	t := &Trainer{Model: m, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), EMA: optim.NewEMA(ps, opt.EMADecay), clip: optim.NewClipper(ps),
-		Data: data, Resize: resize}
+	t := &Trainer{Model: m, Opt: opt, Data: data, Resize: resize}
+	t.Optimizer = trainloop.NewOptimizer(&t.Opt.Recipe, ps)
 	return t, nil
 }
 
@@ -159,7 +155,7 @@ func (t *Trainer) sample() batch {
 
 // TrainStep runs one optimiser step on a fresh batch and returns the L1
 // loss. A step whose gradient is not finite is skipped (and reported).
-func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (float64, error) {
+func (t *Trainer) TrainStep(tp *tensor.Tape) (float64, error) {
 	b := t.sample()
 	m := t.Model
 	enc := tp
@@ -168,43 +164,22 @@ func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (float64, err
 	}
 	z := m.Encode(enc, b.x)
 	pred := m.Query(tp, z, m.Features(tp, z), b.ys, b.xs, 2/float32(b.size), 2/float32(b.size))
-	loss := tp.L1Loss(pred, b.target)
-	tp.Backward(loss)
-	val := float64(loss.Data[0])
-	tp.Reset()
-	ok := trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, sched.LR(t.Step), val)
-	t.Step++
-	if !ok {
-		return val, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", t.Step)
-	}
-	return val, nil
-}
-
-// Schedule is the learning-rate schedule of this run.
-func (t *Trainer) Schedule() optim.Schedule {
-	return t.Opt.Schedule()
+	return t.Finish(tp, tp.L1Loss(pred, b.target))
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled;
 // see trainloop.Run.
 func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloop.Hooks) error {
-	sched := t.Schedule()
 	tp := tensor.NewTape()
-	var sum float64
-	var n int
-	return trainloop.Run(ctx, trainloop.Loop{
-		Label: "train ae", Step: &t.Step, Total: t.Opt.Steps, Until: t.Opt.Until, LR: sched.LR,
-		Do: func() error {
-			loss, err := t.TrainStep(tp, sched)
-			if err == nil {
-				sum += loss
-				n++
-			}
-			return err
-		},
-		Status: func() string { return fmt.Sprintf("loss %.4f", sum/math.Max(float64(n), 1)) },
-		Reset:  func() { sum, n = 0, 0 },
-	}, log, quiet, h)
+	var mean trainloop.MeanLoss
+	do := func() error {
+		l, err := t.TrainStep(tp)
+		if err == nil {
+			mean.Add(l)
+		}
+		return err
+	}
+	return trainloop.Run(ctx, t.Loop("train ae", do, mean.String, mean.Reset), log, quiet, h)
 }
 
 // State is what a checkpoint of the run holds: the architecture, the
@@ -236,9 +211,7 @@ func (t *Trainer) Checkpoint(statePath, out string, half bool, card map[string]s
 	if err := checkpoint.SaveTrain(statePath, t.State(), true); err != nil {
 		return err
 	}
-	t.EMA.Swap()
-	defer t.EMA.Swap()
-	return t.Model.Save(out, half, card)
+	return t.WithEMA(func() error { return t.Model.Save(out, half, card) })
 }
 
 // Validate scores the reconstruction of images at ReconScales with the
@@ -248,8 +221,9 @@ func (t *Trainer) Validate(images []*imageio.Image) (raw, ema []ReconResult, err
 	if raw, err = t.Model.EvalReconstruction(images, ReconScales); err != nil {
 		return nil, nil, err
 	}
-	t.EMA.Swap()
-	defer t.EMA.Swap()
-	ema, err = t.Model.EvalReconstruction(images, ReconScales)
+	err = t.WithEMA(func() (err error) {
+		ema, err = t.Model.EvalReconstruction(images, ReconScales)
+		return err
+	})
 	return raw, ema, err
 }

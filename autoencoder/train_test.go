@@ -69,7 +69,7 @@ func (tr *Trainer) run(t *testing.T) {
 	t.Helper()
 	tp := tensor.NewTape()
 	for tr.Step < tr.Opt.Steps {
-		if _, err := tr.TrainStep(tp, tr.Schedule()); err != nil {
+		if _, err := tr.TrainStep(tp); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -286,7 +286,7 @@ func TestCheckpointResume(t *testing.T) {
 	first := tinyTrainer(t, true, 6, 2)
 	tp := tensor.NewTape()
 	for first.Step < 3 {
-		if _, err := first.TrainStep(tp, first.Schedule()); err != nil {
+		if _, err := first.TrainStep(tp); err != nil {
 			t.Fatal(err)
 		}
 	}

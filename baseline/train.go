@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"reflect"
 
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
-	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
@@ -33,13 +31,9 @@ type Trainer struct {
 	Config any
 	Params []checkpoint.Named
 	Opt    trainloop.Recipe
-	Adam   *optim.Adam
-	EMA    *optim.EMA // nil without EMA
-	Step   int
+	*trainloop.Optimizer
 
-	clip  *optim.Clipper
-	sched optim.Schedule
-	loss  LossFunc
+	loss LossFunc
 }
 
 // NewTrainer sets up training of params with loss.
@@ -54,60 +48,41 @@ func NewTrainer(kind string, config any, params []checkpoint.Named, opt trainloo
 	for i, p := range params {
 		ts[i] = p.T
 	}
-	t := &Trainer{Kind: kind, Config: config, Params: params, Opt: opt, Adam: optim.NewAdam(ts, optim.AdamConfig()),
-		clip: optim.NewClipper(ts), loss: loss,
-		// LIIF halves its rate every 200 epochs of 1,000 patches; a
-		// CPU run is far too short for that staircase, so the rate
-		// follows a warm-up and a cosine over the steps we can afford,
-		// as our own stages do.
-		sched: opt.Schedule()}
-	if opt.EMADecay > 0 {
-		t.EMA = optim.NewEMA(ts, opt.EMADecay)
-	}
+	// LIIF halves its rate every 200 epochs of 1,000 patches; a CPU run
+	// is far too short for that staircase, so the rate follows the
+	// recipe's warm-up and cosine over the steps we can afford, as our
+	// own stages do.
+	t := &Trainer{Kind: kind, Config: config, Params: params, Opt: opt, loss: loss}
+	t.Optimizer = trainloop.NewOptimizer(&t.Opt, ts)
 	return t, nil
 }
-
-// Schedule is the run's learning-rate schedule.
-func (t *Trainer) Schedule() optim.Schedule { return t.sched }
 
 // TrainStep runs one optimiser step and returns its loss. A step whose
 // loss cannot be built, or whose loss or gradient is not finite, is
 // skipped (the step counter still advances) and reported as an error.
 func (t *Trainer) TrainStep(tp *tensor.Tape) (float64, error) {
-	step, lr := t.Step, t.sched.LR(t.Step)
-	t.Step++
-	loss, err := t.loss(tp, rand.New(rand.NewPCG(t.Opt.Seed, uint64(step))))
+	loss, err := t.loss(tp, rand.New(rand.NewPCG(t.Opt.Seed, uint64(t.Step))))
 	if err != nil {
 		tp.Reset()
-		return 0, fmt.Errorf("step %d skipped: %w", step+1, err)
+		t.Step++
+		return 0, fmt.Errorf("step %d skipped: %w", t.Step, err)
 	}
-	val := float64(loss.Data[0])
-	tp.Backward(loss)
-	tp.Reset()
-	if !trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, lr, val) {
-		return val, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", step+1)
-	}
-	return val, nil
+	return t.Finish(tp, loss)
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled,
 // reporting the mean loss since the last validation; see trainloop.Run.
 func (t *Trainer) Run(ctx context.Context, label string, log io.Writer, quiet bool, h trainloop.Hooks) error {
 	tp := tensor.NewTape()
-	var sum float64
-	var n int
-	return trainloop.Run(ctx, trainloop.Loop{
-		Label: label, Step: &t.Step, Total: t.Opt.Steps, Until: t.Opt.Until, LR: t.sched.LR,
-		Do: func() error {
-			l, err := t.TrainStep(tp)
-			if err == nil {
-				sum, n = sum+l, n+1
-			}
-			return err
-		},
-		Status: func() string { return fmt.Sprintf("loss %.4f", sum/math.Max(float64(n), 1)) },
-		Reset:  func() { sum, n = 0, 0 },
-	}, log, quiet, h)
+	var mean trainloop.MeanLoss
+	do := func() error {
+		l, err := t.TrainStep(tp)
+		if err == nil {
+			mean.Add(l)
+		}
+		return err
+	}
+	return trainloop.Run(ctx, t.Loop(label, do, mean.String, mean.Reset), log, quiet, h)
 }
 
 // State is the resumable training state: parameters, optimiser, EMA, step
@@ -139,13 +114,3 @@ func (t *Trainer) Resume(path string) error {
 	return nil
 }
 
-// WithEMA runs fn with the EMA weights swapped into the parameters (the
-// live weights when the run keeps no EMA), e.g. to save or validate them.
-func (t *Trainer) WithEMA(fn func() error) error {
-	if t.EMA == nil {
-		return fn()
-	}
-	t.EMA.Swap()
-	defer t.EMA.Swap()
-	return fn()
-}

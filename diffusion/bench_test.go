@@ -69,9 +69,8 @@ func BenchmarkTrainStepAlign(b *testing.B) { benchTrainStep(b, true) }
 func benchTrainStep(b *testing.B, align bool) {
 	tr := benchTrainer(b, align)
 	tp := tensor.NewTape()
-	sched := tr.Schedule()
 	step := func() {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
+		if _, err := tr.TrainStep(tp); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -133,9 +132,8 @@ func BenchmarkTrainStepSRFresh(b *testing.B) {
 		b.Fatal(err)
 	}
 	tp := tensor.NewTape()
-	sched := tr.Schedule()
 	timed(b, func() {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
+		if _, err := tr.TrainStep(tp); err != nil {
 			b.Fatal(err)
 		}
 	})

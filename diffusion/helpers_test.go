@@ -101,8 +101,8 @@ func trainLosses(t *testing.T, tr *Trainer) (before, after float64) {
 	t.Helper()
 	before = fixedLoss(t, tr)
 	tp := tensor.NewTape()
-	for sched := tr.Schedule(); tr.Step < tr.Opt.Steps; {
-		if _, err := tr.TrainStep(tp, sched); err != nil {
+	for tr.Step < tr.Opt.Steps {
+		if _, err := tr.TrainStep(tp); err != nil {
 			t.Fatal(err)
 		}
 	}

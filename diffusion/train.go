@@ -12,7 +12,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
-	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/safetensors"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/trainloop"
@@ -114,13 +113,10 @@ type Trainer struct {
 	SR *SR
 	// Opt holds the resolved options; the pool is sized from them, so
 	// they must not change after NewTrainer.
-	Opt  TrainOptions
-	Adam *optim.Adam
-	EMA  *optim.EMA
-	Step int
+	Opt TrainOptions
+	*trainloop.Optimizer
 	Data *dataset.Set
 
-	clip *optim.Clipper
 	pool *pool
 }
 
@@ -157,8 +153,9 @@ func NewTrainer(s *SR, data *dataset.Set, opt TrainOptions) (*Trainer, error) {
 		return nil, fmt.Errorf("trainer: targets up to x%d need %d-pixel crops, and no training photo is that large", opt.MaxScale, wide)
 	}
 	lat := opt.Crop / s.AE.Config.Factor()
-	return &Trainer{SR: s, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), EMA: optim.NewEMA(ps, opt.EMADecay),
-		Data: data, clip: optim.NewClipper(ps), pool: newPool(size, group, opt.Crop, wide, lat*lat*s.AE.Config.LatentCh, opt.Align)}, nil
+	t := &Trainer{SR: s, Opt: opt, Data: data, pool: newPool(size, group, opt.Crop, wide, lat*lat*s.AE.Config.LatentCh, opt.Align)}
+	t.Optimizer = trainloop.NewOptimizer(&t.Opt.Recipe, ps)
+	return t, nil
 }
 
 // checkCrop rejects crop sizes that give no integer LR or a latent the
@@ -322,35 +319,23 @@ func (t *Trainer) stepRNG() *rand.Rand {
 
 // TrainStep runs one optimiser step on a fresh batch. A step whose loss
 // or gradient is not finite is skipped and reported as an error.
-func (t *Trainer) TrainStep(tp *tensor.Tape, sched optim.Schedule) (StepLoss, error) {
+func (t *Trainer) TrainStep(tp *tensor.Tape) (StepLoss, error) {
 	b, err := t.nextBatch()
 	if err != nil {
 		return StepLoss{}, err
 	}
 	total, lat, img := t.loss(tp, b)
-	tp.Backward(total)
-	sl := StepLoss{Total: float64(total.Data[0])}
+	var sl StepLoss
 	if lat != nil {
 		sl.Latent, sl.Image = float64(lat.Data[0]), float64(img.Data[0])
 	}
-	tp.Reset()
-	ok := trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, sched.LR(t.Step), sl.Total)
-	t.Step++
-	if !ok {
-		return sl, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", t.Step)
-	}
-	return sl, nil
-}
-
-// Schedule is the learning-rate schedule of this run.
-func (t *Trainer) Schedule() optim.Schedule {
-	return t.Opt.Schedule()
+	sl.Total, err = t.Finish(tp, total)
+	return sl, err
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled;
 // see trainloop.Run.
 func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloop.Hooks) error {
-	sched := t.Schedule()
 	tp := tensor.NewTape()
 	label := "train sr"
 	switch {
@@ -361,27 +346,24 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloo
 	}
 	var sum StepLoss
 	var n int
-	return trainloop.Run(ctx, trainloop.Loop{
-		Label: label, Step: &t.Step, Total: t.Opt.Steps, Until: t.Opt.Until, LR: sched.LR,
-		Do: func() error {
-			l, err := t.TrainStep(tp, sched)
-			if err == nil {
-				sum.Total += l.Total
-				sum.Latent += l.Latent
-				sum.Image += l.Image
-				n++
-			}
-			return err
-		},
-		Status: func() string {
-			d := math.Max(float64(n), 1)
-			if t.Opt.Align {
-				return fmt.Sprintf("loss %.4f (latent %.4f, image %.5f)", sum.Total/d, sum.Latent/d, sum.Image/d)
-			}
-			return fmt.Sprintf("loss %.4f", sum.Total/d)
-		},
-		Reset: func() { sum, n = StepLoss{}, 0 },
-	}, log, quiet, h)
+	do := func() error {
+		l, err := t.TrainStep(tp)
+		if err == nil {
+			sum.Total += l.Total
+			sum.Latent += l.Latent
+			sum.Image += l.Image
+			n++
+		}
+		return err
+	}
+	status := func() string {
+		d := math.Max(float64(n), 1)
+		if t.Opt.Align {
+			return fmt.Sprintf("loss %.4f (latent %.4f, image %.5f)", sum.Total/d, sum.Latent/d, sum.Image/d)
+		}
+		return fmt.Sprintf("loss %.4f", sum.Total/d)
+	}
+	return trainloop.Run(ctx, t.Loop(label, do, status, func() { sum, n = StepLoss{}, 0 }), log, quiet, h)
 }
 
 // EstimateLatentStats encodes crops random crops of the given side and

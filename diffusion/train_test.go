@@ -203,7 +203,7 @@ func testAlignmentGradients(t *testing.T, pred string) {
 		aeBefore = append(aeBefore, append([]float32(nil), p.T.Data...))
 	}
 	unetBefore := append([]float32(nil), list[len(list)-1].T.Data...)
-	if _, err := tr.TrainStep(tp, tr.Schedule()); err != nil {
+	if _, err := tr.TrainStep(tp); err != nil {
 		t.Fatal(err)
 	}
 	for k, p := range s.AE.Params.List() {
@@ -278,9 +278,8 @@ func TestResumeIsExact(t *testing.T) {
 		dir := t.TempDir()
 		run := func(tr *Trainer, until int) {
 			tp := tensor.NewTape()
-			sched := tr.Schedule()
 			for tr.Step < until {
-				if _, err := tr.TrainStep(tp, sched); err != nil {
+				if _, err := tr.TrainStep(tp); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -215,9 +215,7 @@ func (s *srStage) runTrainer(tr *diffusion.Trainer, set *dataset.Set, stage stri
 			if err := checkpoint.SaveTrain(s.statePath(), tr.State(), true); err != nil {
 				return err
 			}
-			tr.EMA.Swap()
-			defer tr.EMA.Swap()
-			return m.Save(s.out, s.run.Half, s.card.modelCard(tr.Step, stage))
+			return tr.WithEMA(func() error { return m.Save(s.out, s.run.Half, s.card.modelCard(tr.Step, stage)) })
 		},
 	}
 	validate, err := s.validation(tr)
@@ -258,26 +256,27 @@ func (s *srStage) validation(tr *diffusion.Trainer) (func() (string, error), err
 	up := &diffusion.Upscaler{SR: m, Opt: diffusion.DefaultSampleOptions()}
 	up.Opt.Steps, up.Opt.Strength, up.Opt.Consistency = s.valSettings.Steps, s.valSettings.Strength, 0
 	started := time.Now()
-	return func() (string, error) {
-		tr.EMA.Swap()
-		defer tr.EMA.Swap()
-		loss, err := m.DenoiseLoss(valData, lossCrops, tr.Opt.Crop, 1)
-		if err != nil {
-			return "", err
-		}
-		head := "step,session_seconds,val_eps_loss"
-		row := fmt.Sprintf("%d,%.0f,%.5f", tr.Step, time.Since(started).Seconds(), loss)
-		msg := fmt.Sprintf("val ε-loss (EMA) %.4f", loss)
-		if len(imgs) > 0 {
-			res, err := evaluate.ValidateCrops(context.Background(), up, imgs, float64(m.Config.Scale), s.valSettings.Crop)
+	return func() (msg string, err error) {
+		err = tr.WithEMA(func() error {
+			loss, err := m.DenoiseLoss(valData, lossCrops, tr.Opt.Crop, 1)
 			if err != nil {
-				return "", err
+				return err
 			}
-			head += ",psnr_y,bicubic_psnr_y"
-			row += fmt.Sprintf(",%.3f,%.3f", res.PSNRY, res.BicubicPSNRY)
-			msg += ", " + res.String()
-		}
-		return msg, appendCSV(s.curvePath(), head, row)
+			head := "step,session_seconds,val_eps_loss"
+			row := fmt.Sprintf("%d,%.0f,%.5f", tr.Step, time.Since(started).Seconds(), loss)
+			msg = fmt.Sprintf("val ε-loss (EMA) %.4f", loss)
+			if len(imgs) > 0 {
+				res, err := evaluate.ValidateCrops(context.Background(), up, imgs, float64(m.Config.Scale), s.valSettings.Crop)
+				if err != nil {
+					return err
+				}
+				head += ",psnr_y,bicubic_psnr_y"
+				row += fmt.Sprintf(",%.3f,%.3f", res.PSNRY, res.BicubicPSNRY)
+				msg += ", " + res.String()
+			}
+			return appendCSV(s.curvePath(), head, row)
+		})
+		return msg, err
 	}, nil
 }
 

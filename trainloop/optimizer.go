@@ -1,0 +1,85 @@
+package trainloop
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/zoomdiff/zoomdiff/engine/optim"
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+// Optimizer is how every stage's step ends: the backward pass, gradient
+// clipping at the recipe's norm, Adam at the recipe's learning rate for
+// the step and the EMA of the weights (nil when the recipe has none). A
+// stage's trainer embeds it; a checkpoint stores Adam, the EMA and Step.
+type Optimizer struct {
+	Adam *optim.Adam
+	EMA  *optim.EMA
+	// Step counts the steps taken, skipped ones included.
+	Step int
+
+	recipe *Recipe // the trainer's own, so a change to it holds
+	clip   *optim.Clipper
+}
+
+// NewOptimizer optimises params with the recipe r points to.
+func NewOptimizer(r *Recipe, params []*tensor.Tensor) *Optimizer {
+	o := &Optimizer{Adam: optim.NewAdam(params, optim.AdamConfig()), recipe: r, clip: optim.NewClipper(params)}
+	if r.EMADecay > 0 {
+		o.EMA = optim.NewEMA(params, r.EMADecay)
+	}
+	return o
+}
+
+// LR is the learning rate of a step.
+func (o *Optimizer) LR(step int) float64 { return o.recipe.Schedule().LR(step) }
+
+// Finish backpropagates loss through tp, clears the tape and takes the
+// step: a step whose loss or gradient is not finite is skipped, and
+// reported as an error, but counted. It returns the loss.
+func (o *Optimizer) Finish(tp *tensor.Tape, loss *tensor.Tensor) (float64, error) {
+	val := float64(loss.Data[0])
+	tp.Backward(loss)
+	tp.Reset()
+	lr := o.LR(o.Step)
+	o.Step++
+	if !Update(o.Adam, o.EMA, o.clip, o.recipe.Clip, lr, val) {
+		return val, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", o.Step)
+	}
+	return val, nil
+}
+
+// WithEMA runs fn with the EMA weights swapped into the parameters (with
+// no EMA, the weights themselves), for validation and model files.
+func (o *Optimizer) WithEMA(fn func() error) error {
+	if o.EMA == nil {
+		return fn()
+	}
+	o.EMA.Swap()
+	defer o.EMA.Swap()
+	return fn()
+}
+
+// Loop is the loop over the optimiser's steps to the recipe's end (or
+// Until): label names it on the progress line, do runs one step and
+// status/reset summarise the losses since the last validation.
+func (o *Optimizer) Loop(label string, do func() error, status func() string, reset func()) Loop {
+	return Loop{Label: label, Step: &o.Step, Total: o.recipe.Steps, Until: o.recipe.Until, LR: o.LR,
+		Do: do, Status: status, Reset: reset}
+}
+
+// MeanLoss averages the losses of the steps since the last Reset, for the
+// progress line.
+type MeanLoss struct {
+	sum float64
+	n   int
+}
+
+// Add counts one step's loss.
+func (m *MeanLoss) Add(v float64) { m.sum, m.n = m.sum+v, m.n+1 }
+
+// String is "loss X", the mean.
+func (m *MeanLoss) String() string { return fmt.Sprintf("loss %.4f", m.sum/math.Max(float64(m.n), 1)) }
+
+// Reset starts a new mean.
+func (m *MeanLoss) Reset() { m.sum, m.n = 0, 0 }
