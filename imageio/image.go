@@ -147,118 +147,41 @@ func To16(v float32) uint16 {
 // sources.
 func FromImage(src image.Image) *Image {
 	b := src.Bounds()
-	w, h := b.Dx(), b.Dy()
-	m := New(w, h)
-	alpha := make([]float32, w*h)
+	m := New(b.Dx(), b.Dy())
+	// Every path fills alpha whole; it is kept only if some pixel is not
+	// opaque.
+	alpha := make([]float32, m.W*m.H)
 	switch s := src.(type) {
 	case *image.Gray:
 		m.Gray = true
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride:]
-			for x := 0; x < w; x++ {
-				v := lut8[row[x]]
-				setRGB(m.Pix, y*w+x, v, v, v)
-			}
-		}
+		fromGray(m, s)
 		fill(alpha, 1)
 	case *image.Gray16:
 		m.Gray = true
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride:]
-			for x := 0; x < w; x++ {
-				v := float32(uint16(row[2*x])<<8|uint16(row[2*x+1])) / 65535
-				setRGB(m.Pix, y*w+x, v, v, v)
-			}
-		}
+		fromGray16(m, s)
 		fill(alpha, 1)
 	case *image.NRGBA:
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride:]
-			for x := 0; x < w; x++ {
-				p := row[4*x:]
-				setRGB(m.Pix, y*w+x, lut8[p[0]], lut8[p[1]], lut8[p[2]])
-				alpha[y*w+x] = lut8[p[3]]
-			}
-		}
-	case *image.NRGBA64:
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride:]
-			for x := 0; x < w; x++ {
-				p := row[8*x:]
-				setRGB(m.Pix, y*w+x, be16(p[0:])/65535, be16(p[2:])/65535, be16(p[4:])/65535)
-				alpha[y*w+x] = be16(p[6:]) / 65535
-			}
-		}
+		fromRGBA8(m, alpha, s.Pix, s.Stride, false)
 	case *image.RGBA:
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride:]
-			for x := 0; x < w; x++ {
-				p := row[4*x:]
-				if p[3] == 255 { // the common opaque case, exact like the other 8-bit paths
-					setRGB(m.Pix, y*w+x, lut8[p[0]], lut8[p[1]], lut8[p[2]])
-				} else {
-					a := float32(p[3])
-					setRGB(m.Pix, y*w+x, unpremul(float32(p[0]), a), unpremul(float32(p[1]), a), unpremul(float32(p[2]), a))
-				}
-				alpha[y*w+x] = lut8[p[3]]
-			}
-		}
+		fromRGBA8(m, alpha, s.Pix, s.Stride, true)
+	case *image.NRGBA64:
+		fromRGBA16(m, alpha, s.Pix, s.Stride, false)
 	case *image.RGBA64:
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride:]
-			for x := 0; x < w; x++ {
-				p := row[8*x:]
-				a := be16(p[6:])
-				setRGB(m.Pix, y*w+x, unpremul(be16(p[0:]), a), unpremul(be16(p[2:]), a), unpremul(be16(p[4:]), a))
-				alpha[y*w+x] = a / 65535
-			}
-		}
+		fromRGBA16(m, alpha, s.Pix, s.Stride, true)
 	case *image.Paletted:
-		// Palette entries are converted once, not per pixel.
-		pal := make([][4]float32, len(s.Palette))
-		for i, c := range s.Palette {
-			n := color.NRGBA64Model.Convert(c).(color.NRGBA64)
-			pal[i] = [4]float32{float32(n.R) / 65535, float32(n.G) / 65535, float32(n.B) / 65535, float32(n.A) / 65535}
-		}
-		for y := 0; y < h; y++ {
-			row := s.Pix[y*s.Stride:]
-			for x := 0; x < w; x++ {
-				var c [4]float32 // an index past the palette is transparent black, as image.Paletted.At says
-				if int(row[x]) < len(pal) {
-					c = pal[row[x]]
-				}
-				setRGB(m.Pix, y*w+x, c[0], c[1], c[2])
-				alpha[y*w+x] = c[3]
-			}
-		}
+		fromPaletted(m, alpha, s)
 	case *image.YCbCr:
-		// JPEG and lossy WebP: convert with the 8-bit formula so results
-		// agree with other tools that decode to 8-bit RGB.
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				yi, ci := s.YOffset(b.Min.X+x, b.Min.Y+y), s.COffset(b.Min.X+x, b.Min.Y+y)
-				r, g, bl := color.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
-				setRGB(m.Pix, y*w+x, lut8[r], lut8[g], lut8[bl])
-			}
-		}
+		fromYCbCr(m, s, b.Min)
 		fill(alpha, 1)
 	case *image.NYCbCrA:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				yi, ci := s.YOffset(b.Min.X+x, b.Min.Y+y), s.COffset(b.Min.X+x, b.Min.Y+y)
-				r, g, bl := color.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
-				setRGB(m.Pix, y*w+x, lut8[r], lut8[g], lut8[bl])
-				alpha[y*w+x] = lut8[s.A[s.AOffset(b.Min.X+x, b.Min.Y+y)]]
+		fromYCbCr(m, &s.YCbCr, b.Min)
+		for y := 0; y < m.H; y++ {
+			for x := 0; x < m.W; x++ {
+				alpha[y*m.W+x] = lut8[s.A[s.AOffset(b.Min.X+x, b.Min.Y+y)]]
 			}
 		}
 	default:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				n := color.NRGBA64Model.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
-				setRGB(m.Pix, y*w+x, float32(n.R)/65535, float32(n.G)/65535, float32(n.B)/65535)
-				alpha[y*w+x] = float32(n.A) / 65535
-			}
-		}
+		fromAny(m, alpha, src)
 	}
 	for _, a := range alpha {
 		if a != 1 {
@@ -267,6 +190,112 @@ func FromImage(src image.Image) *Image {
 		}
 	}
 	return m
+}
+
+// fromGray fills m's colour from an 8-bit grey image of m's size.
+func fromGray(m *Image, s *image.Gray) {
+	for y := 0; y < m.H; y++ {
+		row := s.Pix[y*s.Stride:]
+		for x := 0; x < m.W; x++ {
+			v := lut8[row[x]]
+			setRGB(m.Pix, y*m.W+x, v, v, v)
+		}
+	}
+}
+
+// fromGray16 fills m's colour from a 16-bit grey image of m's size.
+func fromGray16(m *Image, s *image.Gray16) {
+	for y := 0; y < m.H; y++ {
+		row := s.Pix[y*s.Stride:]
+		for x := 0; x < m.W; x++ {
+			v := be16(row[2*x:]) / 65535
+			setRGB(m.Pix, y*m.W+x, v, v, v)
+		}
+	}
+}
+
+// fromRGBA8 fills m's colour and alpha from the pixels of an image.NRGBA
+// or, premultiplied, an image.RGBA: 4 bytes a pixel, rows stride bytes
+// apart.
+func fromRGBA8(m *Image, alpha []float32, pix []byte, stride int, premultiplied bool) {
+	for y := 0; y < m.H; y++ {
+		row := pix[y*stride:]
+		for x := 0; x < m.W; x++ {
+			p := row[4*x:]
+			if !premultiplied || p[3] == 255 { // the common opaque case, exact like the other 8-bit paths
+				setRGB(m.Pix, y*m.W+x, lut8[p[0]], lut8[p[1]], lut8[p[2]])
+			} else {
+				a := float32(p[3])
+				setRGB(m.Pix, y*m.W+x, unpremul(float32(p[0]), a), unpremul(float32(p[1]), a), unpremul(float32(p[2]), a))
+			}
+			alpha[y*m.W+x] = lut8[p[3]]
+		}
+	}
+}
+
+// fromRGBA16 is fromRGBA8 for image.NRGBA64 and image.RGBA64: 8 bytes a
+// pixel, big-endian samples.
+func fromRGBA16(m *Image, alpha []float32, pix []byte, stride int, premultiplied bool) {
+	for y := 0; y < m.H; y++ {
+		row := pix[y*stride:]
+		for x := 0; x < m.W; x++ {
+			p := row[8*x:]
+			a := be16(p[6:])
+			if premultiplied {
+				setRGB(m.Pix, y*m.W+x, unpremul(be16(p[0:]), a), unpremul(be16(p[2:]), a), unpremul(be16(p[4:]), a))
+			} else {
+				setRGB(m.Pix, y*m.W+x, be16(p[0:])/65535, be16(p[2:])/65535, be16(p[4:])/65535)
+			}
+			alpha[y*m.W+x] = a / 65535
+		}
+	}
+}
+
+// fromPaletted fills m's colour and alpha from a paletted image.
+func fromPaletted(m *Image, alpha []float32, s *image.Paletted) {
+	// Palette entries are converted once, not per pixel.
+	pal := make([][4]float32, len(s.Palette))
+	for i, c := range s.Palette {
+		n := color.NRGBA64Model.Convert(c).(color.NRGBA64)
+		pal[i] = [4]float32{float32(n.R) / 65535, float32(n.G) / 65535, float32(n.B) / 65535, float32(n.A) / 65535}
+	}
+	for y := 0; y < m.H; y++ {
+		row := s.Pix[y*s.Stride:]
+		for x := 0; x < m.W; x++ {
+			var c [4]float32 // an index past the palette is transparent black, as image.Paletted.At says
+			if int(row[x]) < len(pal) {
+				c = pal[row[x]]
+			}
+			setRGB(m.Pix, y*m.W+x, c[0], c[1], c[2])
+			alpha[y*m.W+x] = c[3]
+		}
+	}
+}
+
+// fromYCbCr fills m's colour from JPEG's and lossy WebP's Y'CbCr, whose
+// bounds start at origin. It converts with the 8-bit formula so results agree
+// with other tools that decode to 8-bit RGB.
+func fromYCbCr(m *Image, s *image.YCbCr, origin image.Point) {
+	for y := 0; y < m.H; y++ {
+		for x := 0; x < m.W; x++ {
+			yi, ci := s.YOffset(origin.X+x, origin.Y+y), s.COffset(origin.X+x, origin.Y+y)
+			r, g, bl := color.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
+			setRGB(m.Pix, y*m.W+x, lut8[r], lut8[g], lut8[bl])
+		}
+	}
+}
+
+// fromAny fills m's colour and alpha from any other image through 16-bit
+// non-premultiplied colour, one At call a pixel.
+func fromAny(m *Image, alpha []float32, src image.Image) {
+	b := src.Bounds()
+	for y := 0; y < m.H; y++ {
+		for x := 0; x < m.W; x++ {
+			n := color.NRGBA64Model.Convert(src.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+			setRGB(m.Pix, y*m.W+x, float32(n.R)/65535, float32(n.G)/65535, float32(n.B)/65535)
+			alpha[y*m.W+x] = float32(n.A) / 65535
+		}
+	}
 }
 
 // lut8 maps 8-bit samples to float32 by correctly rounded division, so that
