@@ -181,8 +181,10 @@ func webpICC(data []byte) []byte {
 	return nil
 }
 
-// pngICCChunk is a whole iCCP chunk (length, type, data, CRC) holding prof.
-func pngICCChunk(prof []byte) ([]byte, error) {
+// ICCPChunk returns a whole PNG iCCP chunk (length, type, data, CRC)
+// holding prof, the chunk Encode inserts after IHDR; pngstream writes the
+// same one.
+func ICCPChunk(prof []byte) ([]byte, error) {
 	if len(prof) > MaxICC {
 		return nil, fmt.Errorf("ICC profile of %d bytes is over the limit of %d", len(prof), MaxICC)
 	}
@@ -279,7 +281,7 @@ func withICC(w io.Writer, f Format, prof []byte) (*insertWriter, error) {
 	}
 	switch f {
 	case PNG:
-		chunk, err := pngICCChunk(prof)
+		chunk, err := ICCPChunk(prof)
 		if err != nil {
 			return nil, err
 		}

@@ -138,11 +138,15 @@ func (w *Writer) start() error {
 	// with alpha.
 	ihdr[9] = [5]byte{1: 0, 2: 4, 3: 2, 4: 6}[w.samples]
 	// ihdr[10:13]: compression 0 (deflate), filter method 0, no interlace.
-	if err := writeChunk(w.out, "IHDR", ihdr[:]); err != nil {
+	if err := WriteChunk(w.out, "IHDR", ihdr[:]); err != nil {
 		return err
 	}
 	if len(w.opt.ICC) > 0 {
-		if err := writeICCP(w.out, w.opt.ICC); err != nil {
+		iccp, err := imageio.ICCPChunk(w.opt.ICC)
+		if err != nil {
+			return err
+		}
+		if _, err := w.out.Write(iccp); err != nil {
 			return err
 		}
 	}
@@ -246,95 +250,134 @@ func (w *Writer) writeRow() error {
 	return nil
 }
 
+// filterOrder is the order filter tries the PNG filter types in: how often
+// each wins on photographs, so that the early stops cut the most work.
+var filterOrder = [5]int{2, 4, 0, 1, 3} // Up, Paeth, None, Sub, Average
+
 // filter computes the PNG filters of the current row and returns the index
 // of the one whose output has the smallest sum of absolute values (bytes
 // read as signed). That is the heuristic the PNG specification recommends
 // and libpng and image/png use: it picks Paeth or Sub on photographs and
 // None on flat synthetic images, where it matters. Filters are tried in
-// order of how often they win on photographs, and each one stops as soon as
-// its sum cannot beat the best so far, which keeps the choice cheap next to
-// deflate.
+// filterOrder, and each one stops as soon as its sum cannot beat the best
+// so far, which keeps the choice cheap next to deflate.
 func (w *Writer) filter() int {
-	// bpp is the bytes of a whole pixel, what the filters look back by.
-	cur, prev, bpp := w.cur, w.prev, w.samples*w.bytes
 	if w.level == zlib.NoCompression {
 		// Filtering only helps the compressor; without one, keep bytes raw.
 		w.filtered[0][0] = 0
-		copy(w.filtered[0][1:], cur)
+		copy(w.filtered[0][1:], w.cur)
 		return 0
 	}
-	n := len(cur)
+	// bpp is the bytes of a whole pixel, what the filters look back by.
+	bpp := w.samples * w.bytes
 	best, bestSum := -1, math.MaxInt
-	try := func(f int, fn func(out []byte, limit int) int) {
+	for _, f := range filterOrder {
 		out := w.filtered[f]
 		out[0] = byte(f)
-		if sum := fn(out[1:n+1], bestSum); sum < bestSum {
+		if sum := FilterRow(f, out[1:], w.cur, w.prev, bpp, bestSum); sum < bestSum {
 			best, bestSum = f, sum
 		}
 	}
-	try(2, func(out []byte, limit int) int { // Up
-		sum := 0
-		for i := 0; i < n; i++ {
-			out[i] = cur[i] - prev[i]
-			if sum += abs8(out[i]); sum >= limit {
-				return sum
-			}
-		}
-		return sum
-	})
-	try(4, func(out []byte, limit int) int { // Paeth
-		sum := 0
-		for i := 0; i < bpp; i++ {
-			out[i] = cur[i] - prev[i] // left and upper-left are zero: the predictor is the upper byte
-			sum += abs8(out[i])
-		}
-		for i := bpp; i < n; i++ {
-			out[i] = cur[i] - paethPredictor(cur[i-bpp], prev[i], prev[i-bpp])
-			if sum += abs8(out[i]); sum >= limit {
-				return sum
-			}
-		}
-		return sum
-	})
-	try(0, func(out []byte, limit int) int { // None
-		sum := 0
-		for i := 0; i < n; i++ {
-			out[i] = cur[i]
-			if sum += abs8(out[i]); sum >= limit {
-				return sum
-			}
-		}
-		return sum
-	})
-	try(1, func(out []byte, limit int) int { // Sub
-		sum := 0
-		for i := 0; i < bpp; i++ {
-			out[i] = cur[i]
-			sum += abs8(out[i])
-		}
-		for i := bpp; i < n; i++ {
-			out[i] = cur[i] - cur[i-bpp]
-			if sum += abs8(out[i]); sum >= limit {
-				return sum
-			}
-		}
-		return sum
-	})
-	try(3, func(out []byte, limit int) int { // Average
-		sum := 0
-		for i := 0; i < bpp; i++ {
-			out[i] = cur[i] - prev[i]/2
-			sum += abs8(out[i])
-		}
-		for i := bpp; i < n; i++ {
-			out[i] = cur[i] - byte((int(cur[i-bpp])+int(prev[i]))/2)
-			if sum += abs8(out[i]); sum >= limit {
-				return sum
-			}
-		}
-		return sum
-	})
 	return best
+}
+
+// FilterRow writes PNG filter type ft (0 None, 1 Sub, 2 Up, 3 Average,
+// 4 Paeth) of row cur, whose row above is prev and whose pixels are bpp
+// bytes, to out (len(cur) bytes), and returns the sum of the output bytes'
+// absolute values read as signed, the cost the usual filter heuristic
+// minimises. Once that sum reaches limit it stops and returns it, out left
+// incomplete: the row can no longer beat a filter whose sum was limit.
+// Encoders that assemble PNG data themselves (package anim's APNG frames)
+// share it with Writer.
+func FilterRow(ft int, out, cur, prev []byte, bpp, limit int) int {
+	switch ft {
+	case 0:
+		return filterNone(out, cur, limit)
+	case 1:
+		return filterSub(out, cur, bpp, limit)
+	case 2:
+		return filterUp(out, cur, prev, limit)
+	case 3:
+		return filterAverage(out, cur, prev, bpp, limit)
+	case 4:
+		return filterPaeth(out, cur, prev, bpp, limit)
+	}
+	panic(fmt.Sprintf("pngstream: PNG filter type %d does not exist", ft))
+}
+
+// filterNone is FilterRow's type 0: the bytes as they are.
+func filterNone(out, cur []byte, limit int) int {
+	sum := 0
+	for i := range cur {
+		out[i] = cur[i]
+		if sum += abs8(out[i]); sum >= limit {
+			return sum
+		}
+	}
+	return sum
+}
+
+// filterSub is FilterRow's type 1: each byte less the one a pixel to its
+// left.
+func filterSub(out, cur []byte, bpp, limit int) int {
+	sum := 0
+	for i := 0; i < bpp; i++ {
+		out[i] = cur[i]
+		sum += abs8(out[i])
+	}
+	for i := bpp; i < len(cur); i++ {
+		out[i] = cur[i] - cur[i-bpp]
+		if sum += abs8(out[i]); sum >= limit {
+			return sum
+		}
+	}
+	return sum
+}
+
+// filterUp is FilterRow's type 2: each byte less the one above it.
+func filterUp(out, cur, prev []byte, limit int) int {
+	sum := 0
+	for i := range cur {
+		out[i] = cur[i] - prev[i]
+		if sum += abs8(out[i]); sum >= limit {
+			return sum
+		}
+	}
+	return sum
+}
+
+// filterAverage is FilterRow's type 3: each byte less the mean of the ones
+// to its left and above it.
+func filterAverage(out, cur, prev []byte, bpp, limit int) int {
+	sum := 0
+	for i := 0; i < bpp; i++ {
+		out[i] = cur[i] - prev[i]/2
+		sum += abs8(out[i])
+	}
+	for i := bpp; i < len(cur); i++ {
+		out[i] = cur[i] - byte((int(cur[i-bpp])+int(prev[i]))/2)
+		if sum += abs8(out[i]); sum >= limit {
+			return sum
+		}
+	}
+	return sum
+}
+
+// filterPaeth is FilterRow's type 4: each byte less the Paeth predictor
+// of its left, upper and upper-left neighbours.
+func filterPaeth(out, cur, prev []byte, bpp, limit int) int {
+	sum := 0
+	for i := 0; i < bpp; i++ {
+		out[i] = cur[i] - prev[i] // left and upper-left are zero: the predictor is the upper byte
+		sum += abs8(out[i])
+	}
+	for i := bpp; i < len(cur); i++ {
+		out[i] = cur[i] - paethPredictor(cur[i-bpp], prev[i], prev[i-bpp])
+		if sum += abs8(out[i]); sum >= limit {
+			return sum
+		}
+	}
+	return sum
 }
 
 // abs8 is |b| with b read as a signed byte.
@@ -393,7 +436,7 @@ func (w *Writer) Close() error {
 		w.err = fmt.Errorf("pngstream: %w", err)
 		return w.err
 	}
-	if err := writeChunk(w.out, "IEND", nil); err != nil {
+	if err := WriteChunk(w.out, "IEND", nil); err != nil {
 		w.err = fmt.Errorf("pngstream: %w", err)
 		return w.err
 	}
@@ -429,13 +472,15 @@ func (c *chunkWriter) flush() error {
 	if len(c.buf) == 0 {
 		return nil
 	}
-	err := writeChunk(c.out, "IDAT", c.buf)
+	err := WriteChunk(c.out, "IDAT", c.buf)
 	c.buf = c.buf[:0]
 	return err
 }
 
-// writeChunk writes one PNG chunk: length, type, data, CRC of type+data.
-func writeChunk(out io.Writer, typ string, data []byte) error {
+// WriteChunk writes one PNG chunk: length, type, data, CRC of type+data.
+// Writer writes every chunk through it, and so do encoders that assemble
+// PNG chunks themselves (package anim's APNG).
+func WriteChunk(out io.Writer, typ string, data []byte) error {
 	var head [8]byte
 	binary.BigEndian.PutUint32(head[:4], uint32(len(data)))
 	copy(head[4:], typ)
@@ -454,21 +499,6 @@ func writeChunk(out io.Writer, typ string, data []byte) error {
 	}
 	_, err := out.Write(tail[:])
 	return err
-}
-
-// writeICCP writes prof in an iCCP chunk: a profile name, its NUL, the
-// compression method 0 and the zlib-compressed profile.
-func writeICCP(out io.Writer, prof []byte) error {
-	var body bytes.Buffer
-	body.WriteString("ICC Profile\x00\x00")
-	zw := zlib.NewWriter(&body)
-	if _, err := zw.Write(prof); err != nil {
-		return err
-	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	return writeChunk(out, "iCCP", body.Bytes())
 }
 
 // bandRows is how many rows EncodeImage converts at a time: enough to
