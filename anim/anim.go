@@ -17,8 +17,10 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
+	"io"
 	"time"
 
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
 
@@ -67,6 +69,29 @@ func (o Options) delays(n int) ([]time.Duration, error) {
 		out[i] = d
 	}
 	return out, nil
+}
+
+// writeFile writes an animation at path atomically through encode, errors
+// naming the format and the file.
+func writeFile(format, path string, encode func(w io.Writer) error) error {
+	if err := atomicfile.Write(path, encode); err != nil {
+		return fmt.Errorf("%s %s: %w", format, path, err)
+	}
+	return nil
+}
+
+// prepare is what both encoders start with: the options' per-frame delays
+// and the frames as same-sized NRGBA (see toNRGBA).
+func prepare(frames []image.Image, opt Options) ([]*image.NRGBA, []time.Duration, error) {
+	delays, err := opt.delays(len(frames))
+	if err != nil {
+		return nil, nil, err
+	}
+	fs, err := toNRGBA(frames)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fs, delays, nil
 }
 
 // Frames converts engine images to frames for the writers.

@@ -5,12 +5,12 @@ import (
 	"compress/zlib"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"image"
 	"io"
+	"math"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/atomicfile"
+	"github.com/zoomdiff/zoomdiff/pngstream"
 )
 
 // pngSignature starts every PNG file.
@@ -24,10 +24,7 @@ const maxChunkData = 1 << 20
 // RGB, or RGBA when any frame has transparency. Frames must share one
 // size; each replaces the previous one whole.
 func WriteAPNG(path string, frames []image.Image, opt Options) error {
-	if err := atomicfile.Write(path, func(w io.Writer) error { return EncodeAPNG(w, frames, opt) }); err != nil {
-		return fmt.Errorf("apng %s: %w", path, err)
-	}
-	return nil
+	return writeFile("apng", path, func(w io.Writer) error { return EncodeAPNG(w, frames, opt) })
 }
 
 // EncodeAPNG is WriteAPNG to a writer.
@@ -39,11 +36,7 @@ func WriteAPNG(path string, frames []image.Image, opt Options) error {
 // image/png encoder cannot be reused for the frames: it picks the colour
 // type per image, and every frame of an APNG must have the header's.
 func EncodeAPNG(w io.Writer, frames []image.Image, opt Options) error {
-	delays, err := opt.delays(len(frames))
-	if err != nil {
-		return err
-	}
-	fs, err := toNRGBA(frames)
+	fs, delays, err := prepare(frames, opt)
 	if err != nil {
 		return err
 	}
@@ -129,19 +122,11 @@ func (c *chunkWriter) raw(b []byte) {
 	}
 }
 
-// chunk writes length, type, data and the CRC of type and data.
+// chunk writes one chunk: length, type, data and the CRC of type and data.
 func (c *chunkWriter) chunk(typ string, data []byte) {
-	var head [8]byte
-	binary.BigEndian.PutUint32(head[:4], uint32(len(data)))
-	copy(head[4:], typ)
-	crc := crc32.NewIEEE()
-	crc.Write(head[4:])
-	crc.Write(data)
-	var tail [4]byte
-	binary.BigEndian.PutUint32(tail[:], crc.Sum32())
-	c.raw(head[:])
-	c.raw(data)
-	c.raw(tail[:])
+	if c.err == nil {
+		c.err = pngstream.WriteChunk(c.w, typ, data)
+	}
 }
 
 // compressFrame filters each row (choosing, per row, the PNG filter with
@@ -171,16 +156,14 @@ func compressFrame(f *image.NRGBA, alpha bool) ([]byte, error) {
 				copy(cur[3*x:3*x+3], src[4*x:4*x+3])
 			}
 		}
-		best, bestSum := 0, -1
+		// Types are tried in numeric order and the first of equal cost
+		// wins. pngstream.Writer tries them in another order, which would
+		// break ties differently and change the files.
+		best, bestSum := 0, math.MaxInt
 		for ft := range cand {
 			out := cand[ft]
 			out[0] = byte(ft)
-			filterRow(ft, out[1:], cur, prev, bpp)
-			s := 0
-			for _, v := range out[1:] {
-				s += int(absSigned(v))
-			}
-			if bestSum < 0 || s < bestSum {
+			if s := pngstream.FilterRow(ft, out[1:], cur, prev, bpp, bestSum); s < bestSum {
 				best, bestSum = ft, s
 			}
 		}
@@ -193,57 +176,4 @@ func compressFrame(f *image.NRGBA, alpha bool) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// absSigned is |v| with v read as a signed byte: small residuals either
-// side of zero both count as small.
-func absSigned(v byte) byte {
-	if v >= 128 {
-		return byte(256 - int(v))
-	}
-	return v
-}
-
-// filterRow applies PNG filter type ft (0 None, 1 Sub, 2 Up, 3 Average,
-// 4 Paeth) to row cur with the previous row prev.
-func filterRow(ft int, out, cur, prev []byte, bpp int) {
-	for i := range cur {
-		var a, c byte
-		if i >= bpp {
-			a, c = cur[i-bpp], prev[i-bpp]
-		}
-		b := prev[i]
-		switch ft {
-		case 0:
-			out[i] = cur[i]
-		case 1:
-			out[i] = cur[i] - a
-		case 2:
-			out[i] = cur[i] - b
-		case 3:
-			out[i] = cur[i] - byte((int(a)+int(b))/2)
-		case 4:
-			out[i] = cur[i] - paeth(a, b, c)
-		}
-	}
-}
-
-// paeth is the PNG Paeth predictor.
-func paeth(a, b, c byte) byte {
-	p := int(a) + int(b) - int(c)
-	pa, pb, pc := abs(p-int(a)), abs(p-int(b)), abs(p-int(c))
-	switch {
-	case pa <= pb && pa <= pc:
-		return a
-	case pb <= pc:
-		return b
-	}
-	return c
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
 }

@@ -10,8 +10,6 @@ import (
 	"math"
 	"slices"
 	"time"
-
-	"github.com/zoomdiff/zoomdiff/atomicfile"
 )
 
 // maxGIFSide is the largest width or height a GIF can store.
@@ -28,19 +26,12 @@ const maxPaletteSamples = 1 << 16
 // on/off transparency. Delays are rounded to GIF's 10 ms unit, and delays
 // under 20 ms become 20 ms because browsers slow anything shorter to 100 ms.
 func WriteGIF(path string, frames []image.Image, opt Options) error {
-	if err := atomicfile.Write(path, func(w io.Writer) error { return EncodeGIF(w, frames, opt) }); err != nil {
-		return fmt.Errorf("gif %s: %w", path, err)
-	}
-	return nil
+	return writeFile("gif", path, func(w io.Writer) error { return EncodeGIF(w, frames, opt) })
 }
 
 // EncodeGIF is WriteGIF to a writer.
 func EncodeGIF(w io.Writer, frames []image.Image, opt Options) error {
-	delays, err := opt.delays(len(frames))
-	if err != nil {
-		return err
-	}
-	fs, err := toNRGBA(frames)
+	fs, delays, err := prepare(frames, opt)
 	if err != nil {
 		return err
 	}
