@@ -7,7 +7,7 @@
 // Two feature networks are provided:
 //
 //   - a small CIFAR-10 classifier trained in this engine (Classifier,
-//     Train, FeatureFD): cheap enough to run on a CPU in seconds, with no
+//     Trainer, FeatureFD): cheap enough to run on a CPU in seconds, with no
 //     outside weights, but its numbers are only comparable with numbers
 //     from the same classifier file;
 //   - Inception-v3 pool3 features (LoadInception, FID), the standard FID,

@@ -5,11 +5,14 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/resample"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
 func TestSoftmaxCrossEntropy(t *testing.T) {
@@ -94,6 +97,29 @@ func tinyConfig() Config {
 	return Config{Size: 12, Widths: []int{8, 16}, Classes: []string{"h", "v", "d"}}
 }
 
+// meanLoss is the cross-entropy of the model on the first n photos of
+// data, unaugmented.
+func meanLoss(t *testing.T, m *Classifier, data *dataset.Labeled, n int) float64 {
+	t.Helper()
+	x, err := m.Batch(data.Images()[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits, _ := m.Forward(nil, x)
+	loss, _, _, err := SoftmaxCrossEntropy(logits.Data, data.Labels[:n], len(m.Config.Classes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return loss
+}
+
+// tinyOptions is a short recipe for the synthetic problem.
+func tinyOptions(steps int) TrainOptions {
+	o := DefaultTrainOptions()
+	o.Steps, o.Batch, o.LR, o.Warmup = steps, 32, 5e-3, steps/10
+	return o
+}
+
 func TestClassifierLearns(t *testing.T) {
 	m, err := NewClassifier(tinyConfig(), 3)
 	if err != nil {
@@ -105,29 +131,25 @@ func TestClassifierLearns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, err := m.Batch(data.Images()[:30])
+	initial := meanLoss(t, m, data, 30)
+	tr, err := NewTrainer(m, data, tinyOptions(120))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logits, _ := m.Forward(nil, x)
-	initial, _, _, err := SoftmaxCrossEntropy(logits.Data, data.Labels[:30], 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := DefaultTrainOptions()
-	opt.Batch, opt.LR, opt.Steps, opt.Seed, opt.LogEvery = 32, 5e-3, 120, 1, 20
-	opt.Log = func(string, ...any) {}
-	res, err := Train(context.Background(), m, data, opt)
-	if err != nil {
+	if err := tr.Run(context.Background(), nil, true, trainloop.Hooks{}); err != nil {
 		t.Fatal(err)
 	}
 	after, err := Accuracy(m, test)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("accuracy %.2f → %.2f, loss %.3f → %.3f over %d steps", before, after, initial, res.LastLoss, res.Steps)
-	if res.LastLoss > 0.25*initial {
-		t.Errorf("loss fell only from %.3f to %.3f", initial, res.LastLoss)
+	final := meanLoss(t, m, data, 30)
+	t.Logf("accuracy %.2f → %.2f, loss %.3f → %.3f over %d steps", before, after, initial, final, tr.Step)
+	if tr.Step != 120 {
+		t.Errorf("ran %d steps, want 120", tr.Step)
+	}
+	if final > 0.25*initial {
+		t.Errorf("loss fell only from %.3f to %.3f", initial, final)
 	}
 	if after < 0.9 {
 		t.Errorf("test accuracy %.2f after training, want ≥ 0.9", after)
@@ -155,18 +177,109 @@ func TestClassifierLearns(t *testing.T) {
 	}
 }
 
+// A run stopped halfway, checkpointed and resumed by a trainer built with
+// other weights and another seed ends bit for bit where an uninterrupted
+// run does, EMA included. The batches cross epoch boundaries, and the
+// stop falls inside an epoch.
+func TestResumeIsExact(t *testing.T) {
+	data := synthetic(5, 50, 12)
+	opt := tinyOptions(20)
+	opt.Batch, opt.EMADecay = 8, 0.9
+	trainer := func(seed uint64, opt TrainOptions) *Trainer {
+		m, err := NewClassifier(tinyConfig(), seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := NewTrainer(m, data, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	ctx := context.Background()
+	whole := trainer(1, opt)
+	if err := whole.Run(ctx, nil, true, trainloop.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	state, out := filepath.Join(dir, "c.safetensors.train"), filepath.Join(dir, "c.safetensors")
+	half := opt
+	half.Until = 10
+	first := trainer(1, half)
+	hooks := trainloop.Hooks{CheckpointEvery: 4, Checkpoint: func() error { return first.Checkpoint(state, out, nil) }}
+	if err := first.Run(ctx, nil, true, hooks); err != nil {
+		t.Fatal(err)
+	}
+	other := opt
+	other.Seed = 99
+	second := trainer(7, other)
+	if err := second.Resume(state); err != nil {
+		t.Fatal(err)
+	}
+	if second.Step != 10 || second.Opt.Seed != opt.Seed {
+		t.Fatalf("resumed at step %d with seed %d, want 10 and %d", second.Step, second.Opt.Seed, opt.Seed)
+	}
+	if err := second.Run(ctx, nil, true, trainloop.Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range whole.Model.Params.List() {
+		if q := second.Model.Params.List()[i]; !slices.Equal(p.T.Data, q.T.Data) {
+			t.Fatalf("%s differs between the resumed and the uninterrupted run", p.Name)
+		}
+		if !slices.Equal(whole.EMA.Shadow(i), second.EMA.Shadow(i)) {
+			t.Fatalf("EMA of %s differs between the resumed and the uninterrupted run", p.Name)
+		}
+	}
+
+	// The model file holds the EMA weights of the checkpoint.
+	saved, err := LoadClassifier(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := saved.Params.List()[0].T.Data; !slices.Equal(w, first.EMA.Shadow(0)) {
+		t.Error("the checkpointed model file does not hold the EMA weights")
+	}
+
+	// Another architecture is refused, not silently mixed.
+	cfg := tinyConfig()
+	cfg.Classes = []string{"a", "b", "c"}
+	m, _ := NewClassifier(cfg, 1)
+	wrong, err := NewTrainer(m, data, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := wrong.Resume(state); err == nil || !strings.Contains(err.Error(), "config") {
+		t.Errorf("a state of another config resumed: %v", err)
+	}
+}
+
 func TestTrainRejectsBadInput(t *testing.T) {
 	m, _ := NewClassifier(tinyConfig(), 1)
-	ctx := context.Background()
-	if _, err := Train(ctx, m, &dataset.Labeled{Classes: []string{"a", "b", "c"}}, oneStep()); err == nil {
+	opt := tinyOptions(10)
+	if _, err := NewTrainer(m, &dataset.Labeled{Classes: []string{"a", "b", "c"}}, opt); err == nil {
 		t.Error("no photos: no error")
 	}
-	wrong := synthetic(1, 6, 10)
-	if _, err := Train(ctx, m, wrong, oneStep()); err == nil {
+	if _, err := NewTrainer(m, synthetic(1, 6, 10), opt); err == nil {
 		t.Error("wrong photo size: no error")
 	}
-	if _, err := Train(ctx, m, synthetic(1, 6, 12), DefaultTrainOptions()); err == nil {
-		t.Error("no budget: no error")
+	bad := synthetic(1, 6, 12)
+	bad.Labels[2] = 3
+	if _, err := NewTrainer(m, bad, opt); err == nil {
+		t.Error("label out of range: no error")
+	}
+	for _, o := range []func(*TrainOptions){
+		func(o *TrainOptions) { o.Steps = 0 }, func(o *TrainOptions) { o.Batch = 0 },
+		func(o *TrainOptions) { o.Warmup = o.Steps }, func(o *TrainOptions) { o.Shift = -1 },
+	} {
+		opt := tinyOptions(10)
+		o(&opt)
+		if _, err := NewTrainer(m, synthetic(1, 6, 12), opt); err == nil {
+			t.Errorf("options %+v: no error", opt)
+		}
+	}
+	if err := DefaultTrainOptions().Check(); err != nil {
+		t.Errorf("the default recipe: %v", err)
 	}
 	if _, err := NewClassifier(Config{Size: 4, Widths: []int{4, 4, 4}, Classes: []string{"a", "b"}}, 1); err == nil {
 		t.Error("too many stages for the size: no error")
@@ -237,11 +350,4 @@ func TestFeatureFD(t *testing.T) {
 	if _, err := FeatureFD(m, []*imageio.Image{a[0], {W: 3, H: 3}}, a); err == nil {
 		t.Error("malformed image: no error")
 	}
-}
-
-// oneStep is DefaultTrainOptions with a budget of one step.
-func oneStep() TrainOptions {
-	o := DefaultTrainOptions()
-	o.Steps = 1
-	return o
 }

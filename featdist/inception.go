@@ -263,99 +263,151 @@ type Inception struct {
 }
 
 // build declares the whole architecture on b. The channel arithmetic
-// follows torchvision's Inception3 exactly at width 1.
+// follows torchvision's Inception3 exactly at width 1. The order of the
+// declarations is the network order InceptionTensors reports.
 func build(b *builder) *Inception {
-	c := b.cfg.ch
-	m := &Inception{cfg: b.cfg}
-	m.stem = []*basicConv{
-		b.conv("Conv2d_1a_3x3", 3, c(32), 3, 3, 2, 0, 0),
-		b.conv("Conv2d_2a_3x3", c(32), c(32), 3, 3, 1, 0, 0),
-		b.conv("Conv2d_2b_3x3", c(32), c(64), 3, 3, 1, 1, 1),
-		b.conv("Conv2d_3b_1x1", c(64), c(80), 1, 1, 1, 0, 0),
-		b.conv("Conv2d_4a_3x3", c(80), c(192), 3, 3, 1, 0, 0),
-	}
-	avg := poolAvgExclPad
+	a := &arch{builder: b, m: &Inception{cfg: b.cfg}, avg: poolAvgExclPad}
 	if b.cfg.Variant == VariantTorchvision {
-		avg = poolAvgInclPad
+		a.avg = poolAvgInclPad
 	}
-	in := c(192)
-	one := func(name string, cin, cout int) *basicConv { return b.conv(name, cin, cout, 1, 1, 1, 0, 0) }
-	sq := func(name string, cin, cout, k, stride, pad int) *basicConv {
-		return b.conv(name, cin, cout, k, k, stride, pad, pad)
-	}
-	row := func(name string, cin, cout, k int) *basicConv { return b.conv(name, cin, cout, 1, k, 1, 0, k/2) }
-	col := func(name string, cin, cout, k int) *basicConv { return b.conv(name, cin, cout, k, 1, 1, k/2, 0) }
-	add := func(bl *block) {
-		bl.out = 0
-		for _, br := range bl.branches {
-			switch {
-			case br.stridedPool:
-				bl.out += in
-			case br.split[0] != nil:
-				bl.out += br.split[0].cout + br.split[1].cout
-			default:
-				bl.out += br.chain[len(br.chain)-1].cout
-			}
-		}
-		m.blocks = append(m.blocks, bl)
-		in = bl.out
-	}
-	blockA := func(name string, poolFeatures int) {
-		p := name + "."
-		add(&block{branches: []branch{
-			plain(one(p+"branch1x1", in, c(64))),
-			plain(one(p+"branch5x5_1", in, c(48)), sq(p+"branch5x5_2", c(48), c(64), 5, 1, 2)),
-			plain(one(p+"branch3x3dbl_1", in, c(64)), sq(p+"branch3x3dbl_2", c(64), c(96), 3, 1, 1), sq(p+"branch3x3dbl_3", c(96), c(96), 3, 1, 1)),
-			{pool: avg, chain: []*basicConv{one(p+"branch_pool", in, c(poolFeatures))}},
-		}})
-	}
-	blockC := func(name string, c7 int) {
-		p := name + "."
-		add(&block{branches: []branch{
-			plain(one(p+"branch1x1", in, c(192))),
-			plain(one(p+"branch7x7_1", in, c(c7)), row(p+"branch7x7_2", c(c7), c(c7), 7), col(p+"branch7x7_3", c(c7), c(192), 7)),
-			plain(one(p+"branch7x7dbl_1", in, c(c7)), col(p+"branch7x7dbl_2", c(c7), c(c7), 7), row(p+"branch7x7dbl_3", c(c7), c(c7), 7),
-				col(p+"branch7x7dbl_4", c(c7), c(c7), 7), row(p+"branch7x7dbl_5", c(c7), c(192), 7)),
-			{pool: avg, chain: []*basicConv{one(p+"branch_pool", in, c(192))}},
-		}})
-	}
-	blockE := func(name string, pool int) {
-		p := name + "."
-		add(&block{branches: []branch{
-			plain(one(p+"branch1x1", in, c(320))),
-			{pool: -1, chain: []*basicConv{one(p+"branch3x3_1", in, c(384))},
-				split: [2]*basicConv{row(p+"branch3x3_2a", c(384), c(384), 3), col(p+"branch3x3_2b", c(384), c(384), 3)}},
-			{pool: -1, chain: []*basicConv{one(p+"branch3x3dbl_1", in, c(448)), sq(p+"branch3x3dbl_2", c(448), c(384), 3, 1, 1)},
-				split: [2]*basicConv{row(p+"branch3x3dbl_3a", c(384), c(384), 3), col(p+"branch3x3dbl_3b", c(384), c(384), 3)}},
-			{pool: pool, chain: []*basicConv{one(p+"branch_pool", in, c(192))}},
-		}})
-	}
-	blockA("Mixed_5b", 32)
-	blockA("Mixed_5c", 64)
-	blockA("Mixed_5d", 64)
-	add(&block{branches: []branch{ // Mixed_6a, InceptionB
-		plain(sq("Mixed_6a.branch3x3", in, c(384), 3, 2, 0)),
-		plain(one("Mixed_6a.branch3x3dbl_1", in, c(64)), sq("Mixed_6a.branch3x3dbl_2", c(64), c(96), 3, 1, 1), sq("Mixed_6a.branch3x3dbl_3", c(96), c(96), 3, 2, 0)),
-		{pool: -1, stridedPool: true},
-	}})
-	blockC("Mixed_6b", 128)
-	blockC("Mixed_6c", 160)
-	blockC("Mixed_6d", 160)
-	blockC("Mixed_6e", 192)
-	add(&block{branches: []branch{ // Mixed_7a, InceptionD
-		plain(one("Mixed_7a.branch3x3_1", in, c(192)), sq("Mixed_7a.branch3x3_2", c(192), c(320), 3, 2, 0)),
-		plain(one("Mixed_7a.branch7x7x3_1", in, c(192)), row("Mixed_7a.branch7x7x3_2", c(192), c(192), 7),
-			col("Mixed_7a.branch7x7x3_3", c(192), c(192), 7), sq("Mixed_7a.branch7x7x3_4", c(192), c(192), 3, 2, 0)),
-		{pool: -1, stridedPool: true},
-	}})
-	blockE("Mixed_7b", avg)
-	last := avg
+	a.stem()
+	a.blockA("Mixed_5b", 32)
+	a.blockA("Mixed_5c", 64)
+	a.blockA("Mixed_5d", 64)
+	a.blockB("Mixed_6a")
+	a.blockC("Mixed_6b", 128)
+	a.blockC("Mixed_6c", 160)
+	a.blockC("Mixed_6d", 160)
+	a.blockC("Mixed_6e", 192)
+	a.blockD("Mixed_7a")
+	a.blockE("Mixed_7b", a.avg)
+	last := a.avg
 	if b.cfg.Variant == VariantFID {
 		last = poolMax
 	}
-	blockE("Mixed_7c", last)
-	m.dim = in
-	return m
+	a.blockE("Mixed_7c", last)
+	a.m.dim = a.in
+	return a.m
+}
+
+// arch is build's state while it declares the network: the model so far,
+// the channel count the next block receives and the average pool the
+// variant's branch_pools use.
+type arch struct {
+	*builder
+	m   *Inception
+	in  int
+	avg int
+}
+
+// one is a 1×1 convolution.
+func (a *arch) one(name string, cin, cout int) *basicConv {
+	return a.conv(name, cin, cout, 1, 1, 1, 0, 0)
+}
+
+// sq is a k×k convolution.
+func (a *arch) sq(name string, cin, cout, k, stride, pad int) *basicConv {
+	return a.conv(name, cin, cout, k, k, stride, pad, pad)
+}
+
+// row is a 1×k convolution, padded to keep the size.
+func (a *arch) row(name string, cin, cout, k int) *basicConv {
+	return a.conv(name, cin, cout, 1, k, 1, 0, k/2)
+}
+
+// col is a k×1 convolution, padded to keep the size.
+func (a *arch) col(name string, cin, cout, k int) *basicConv {
+	return a.conv(name, cin, cout, k, 1, 1, k/2, 0)
+}
+
+// stem declares the convolutions before the first Mixed block.
+func (a *arch) stem() {
+	c := a.cfg.ch
+	a.m.stem = []*basicConv{
+		a.conv("Conv2d_1a_3x3", 3, c(32), 3, 3, 2, 0, 0),
+		a.conv("Conv2d_2a_3x3", c(32), c(32), 3, 3, 1, 0, 0),
+		a.conv("Conv2d_2b_3x3", c(32), c(64), 3, 3, 1, 1, 1),
+		a.conv("Conv2d_3b_1x1", c(64), c(80), 1, 1, 1, 0, 0),
+		a.conv("Conv2d_4a_3x3", c(80), c(192), 3, 3, 1, 0, 0),
+	}
+	a.in = c(192)
+}
+
+// add appends bl, counting its output channels, which the next block
+// receives.
+func (a *arch) add(bl *block) {
+	bl.out = 0
+	for _, br := range bl.branches {
+		switch {
+		case br.stridedPool:
+			bl.out += a.in
+		case br.split[0] != nil:
+			bl.out += br.split[0].cout + br.split[1].cout
+		default:
+			bl.out += br.chain[len(br.chain)-1].cout
+		}
+	}
+	a.m.blocks = append(a.m.blocks, bl)
+	a.in = bl.out
+}
+
+// blockA is InceptionA (Mixed_5b–5d).
+func (a *arch) blockA(name string, poolFeatures int) {
+	c, in, p := a.cfg.ch, a.in, name+"."
+	a.add(&block{branches: []branch{
+		plain(a.one(p+"branch1x1", in, c(64))),
+		plain(a.one(p+"branch5x5_1", in, c(48)), a.sq(p+"branch5x5_2", c(48), c(64), 5, 1, 2)),
+		plain(a.one(p+"branch3x3dbl_1", in, c(64)), a.sq(p+"branch3x3dbl_2", c(64), c(96), 3, 1, 1), a.sq(p+"branch3x3dbl_3", c(96), c(96), 3, 1, 1)),
+		{pool: a.avg, chain: []*basicConv{a.one(p+"branch_pool", in, c(poolFeatures))}},
+	}})
+}
+
+// blockB is InceptionB (Mixed_6a), which halves the resolution.
+func (a *arch) blockB(name string) {
+	c, in, p := a.cfg.ch, a.in, name+"."
+	a.add(&block{branches: []branch{
+		plain(a.sq(p+"branch3x3", in, c(384), 3, 2, 0)),
+		plain(a.one(p+"branch3x3dbl_1", in, c(64)), a.sq(p+"branch3x3dbl_2", c(64), c(96), 3, 1, 1), a.sq(p+"branch3x3dbl_3", c(96), c(96), 3, 2, 0)),
+		{pool: -1, stridedPool: true},
+	}})
+}
+
+// blockC is InceptionC (Mixed_6b–6e) with c7 channels in its 7×7
+// factorisations.
+func (a *arch) blockC(name string, c7 int) {
+	c, in, p := a.cfg.ch, a.in, name+"."
+	a.add(&block{branches: []branch{
+		plain(a.one(p+"branch1x1", in, c(192))),
+		plain(a.one(p+"branch7x7_1", in, c(c7)), a.row(p+"branch7x7_2", c(c7), c(c7), 7), a.col(p+"branch7x7_3", c(c7), c(192), 7)),
+		plain(a.one(p+"branch7x7dbl_1", in, c(c7)), a.col(p+"branch7x7dbl_2", c(c7), c(c7), 7), a.row(p+"branch7x7dbl_3", c(c7), c(c7), 7),
+			a.col(p+"branch7x7dbl_4", c(c7), c(c7), 7), a.row(p+"branch7x7dbl_5", c(c7), c(192), 7)),
+		{pool: a.avg, chain: []*basicConv{a.one(p+"branch_pool", in, c(192))}},
+	}})
+}
+
+// blockD is InceptionD (Mixed_7a), which halves the resolution.
+func (a *arch) blockD(name string) {
+	c, in, p := a.cfg.ch, a.in, name+"."
+	a.add(&block{branches: []branch{
+		plain(a.one(p+"branch3x3_1", in, c(192)), a.sq(p+"branch3x3_2", c(192), c(320), 3, 2, 0)),
+		plain(a.one(p+"branch7x7x3_1", in, c(192)), a.row(p+"branch7x7x3_2", c(192), c(192), 7),
+			a.col(p+"branch7x7x3_3", c(192), c(192), 7), a.sq(p+"branch7x7x3_4", c(192), c(192), 3, 2, 0)),
+		{pool: -1, stridedPool: true},
+	}})
+}
+
+// blockE is InceptionE (Mixed_7b, 7c); pool is its branch_pool's kind,
+// which differs between the two blocks in pytorch-fid's variant.
+func (a *arch) blockE(name string, pool int) {
+	c, in, p := a.cfg.ch, a.in, name+"."
+	a.add(&block{branches: []branch{
+		plain(a.one(p+"branch1x1", in, c(320))),
+		{pool: -1, chain: []*basicConv{a.one(p+"branch3x3_1", in, c(384))},
+			split: [2]*basicConv{a.row(p+"branch3x3_2a", c(384), c(384), 3), a.col(p+"branch3x3_2b", c(384), c(384), 3)}},
+		{pool: -1, chain: []*basicConv{a.one(p+"branch3x3dbl_1", in, c(448)), a.sq(p+"branch3x3dbl_2", c(448), c(384), 3, 1, 1)},
+			split: [2]*basicConv{a.row(p+"branch3x3dbl_3a", c(384), c(384), 3), a.col(p+"branch3x3dbl_3b", c(384), c(384), 3)}},
+		{pool: pool, chain: []*basicConv{a.one(p+"branch_pool", in, c(192))}},
+	}})
 }
 
 // InceptionTensors lists the tensors LoadInception reads for cfg, in

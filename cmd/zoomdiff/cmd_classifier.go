@@ -13,6 +13,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/featdist"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/resample"
+	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
 func init() {
@@ -49,78 +50,150 @@ func loadSplit(path string, perClass int) (train, held *dataset.Labeled, err err
 	return train, held, nil
 }
 
+// classifierRun is one `classifier train` run: its flags, data, trainer
+// and output files.
+type classifierRun struct {
+	data, out       string
+	holdout         int
+	resume          bool
+	checkpointEvery int
+	train, held     *dataset.Labeled
+	tr              *featdist.Trainer
+}
+
+// runClassifierTrain trains, checkpointing as it goes. SIGINT or SIGTERM
+// saves the run and stops it before the final measurement, which the run
+// continued with --resume makes.
 func runClassifierTrain(args []string) error {
-	fs := flag.NewFlagSet("classifier train", flag.ContinueOnError)
-	data := fs.String("data", "", "labelled .tar or .tar.gz of images in class folders (e.g. cifar10-train.tar.gz)")
-	out := fs.String("out", "", "output model file (.safetensors)")
-	holdout := fs.Int("holdout", 500, "images per class held back for the test accuracy")
-	minutes := fs.Float64("minutes", 8, "wall-time budget for training")
-	steps := fs.Int("steps", 0, "stop after this many steps (0: the time budget decides)")
-	topt := featdist.DefaultTrainOptions()
-	fs.IntVar(&topt.Batch, "batch", topt.Batch, "images per step")
-	fs.Float64Var(&topt.LR, "lr", topt.LR, "peak Adam learning rate")
-	widths := fs.String("widths", "32,64,128", "channels per stage")
-	seed := fs.Uint64("seed", 1, "random seed")
-	if err := parseArgs(fs, args); err != nil {
+	r, err := newClassifierRun(args)
+	if err != nil {
 		return err
 	}
-	if *data == "" || *out == "" {
-		return errors.New("usage: zoomdiff classifier train --data FILE.tar.gz --out FILE.safetensors")
+	ctx, stop := signalContext()
+	defer stop()
+	if err := r.tr.Run(ctx, os.Stderr, false, r.hooks()); err != nil {
+		return err
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(os.Stderr, "stopped at step %d; %s and %s hold it, continue with --resume\n", r.tr.Step, r.out, r.statePath())
+		return nil
+	}
+	return r.finish()
+}
+
+// newClassifierRun reads the flags and the data and builds the trainer,
+// resumed from OUT.train with --resume.
+func newClassifierRun(args []string) (*classifierRun, error) {
+	fs := flag.NewFlagSet("classifier train", flag.ContinueOnError)
+	r := &classifierRun{}
+	fs.StringVar(&r.data, "data", "", "labelled .tar or .tar.gz of images in class folders (e.g. cifar10-train.tar.gz)")
+	fs.StringVar(&r.out, "out", "", "output model file (.safetensors); the training state goes to OUT.train")
+	fs.IntVar(&r.holdout, "holdout", 500, "images per class held back for the test accuracy")
+	fs.BoolVar(&r.resume, "resume", false, "continue the run saved in OUT.train")
+	fs.IntVar(&r.checkpointEvery, "checkpoint-every", 500, "steps between checkpoints (OUT and OUT.train) and held-out accuracy reports (0: only at the end)")
+	topt := featdist.DefaultTrainOptions()
+	fs.IntVar(&topt.Steps, "steps", topt.Steps, "optimiser steps: the length of the warm-up + cosine schedule")
+	fs.IntVar(&topt.Batch, "batch", topt.Batch, "images per step")
+	fs.Float64Var(&topt.LR, "lr", topt.LR, "peak Adam learning rate")
+	fs.Uint64Var(&topt.Seed, "seed", topt.Seed, "random seed of the initial weights, batch order and augmentation (a resumed run keeps its own)")
+	widths := fs.String("widths", "32,64,128", "channels per stage")
+	if err := parseArgs(fs, args); err != nil {
+		return nil, err
+	}
+	if r.data == "" || r.out == "" {
+		return nil, errors.New("usage: zoomdiff classifier train --data FILE.tar.gz --out FILE.safetensors [--resume]")
 	}
 	ws, err := intList(*widths)
 	if err != nil {
-		return fmt.Errorf("--widths: %w", err)
+		return nil, fmt.Errorf("--widths: %w", err)
 	}
-	train, held, err := loadSplit(*data, *holdout)
-	if err != nil {
-		return err
+	if r.train, r.held, err = loadSplit(r.data, r.holdout); err != nil {
+		return nil, err
 	}
-	cfg := featdist.DefaultConfig(train.Classes)
+	cfg := featdist.DefaultConfig(r.train.Classes)
 	cfg.Widths = ws
-	p := train.Photos[0]
+	p := r.train.Photos[0]
 	if p.W != p.H {
-		return fmt.Errorf("%s: images are %dx%d, the classifier wants squares", *data, p.W, p.H)
+		return nil, fmt.Errorf("%s: images are %dx%d, the classifier wants squares", r.data, p.W, p.H)
 	}
 	cfg.Size = p.W
-	m, err := featdist.NewClassifier(cfg, *seed)
+	m, err := featdist.NewClassifier(cfg, topt.Seed)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "classifier %v on %dx%d, %d parameters\n", cfg.Widths, cfg.Size, cfg.Size, m.Params.Count())
-	ctx, stop := signalContext()
-	defer stop()
-	topt.Steps, topt.Duration, topt.Seed, topt.LogEvery = *steps, time.Duration(*minutes*float64(time.Minute)), *seed, 100
-	topt.Log = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
-	res, err := featdist.Train(ctx, m, train, topt)
-	if err != nil && ctx.Err() == nil {
-		return err
+	if r.tr, err = featdist.NewTrainer(m, r.train, topt); err != nil {
+		return nil, err
 	}
-	fmt.Fprintf(os.Stderr, "trained %d steps (%d images, %.2f epochs) in %s\n",
-		res.Steps, res.Images, float64(res.Images)/float64(len(train.Photos)), res.Elapsed.Round(time.Second))
+	if r.resume {
+		if err := r.tr.Resume(r.statePath()); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(os.Stderr, "classifier %v on %dx%d, %d parameters; start at step %d of %d\n",
+		cfg.Widths, cfg.Size, cfg.Size, m.Params.Count(), r.tr.Step, topt.Steps)
+	return r, nil
+}
+
+// statePath is the training-state file beside the model file.
+func (r *classifierRun) statePath() string { return r.out + ".train" }
+
+// hooks checkpoint the run and report the accuracy on up to 100 held-out
+// images per class every --checkpoint-every steps: enough to follow the
+// run for a second or two of a check, where the whole held-out set would
+// take much longer.
+func (r *classifierRun) hooks() trainloop.Hooks {
+	val := r.held.PerClass(100)
+	return trainloop.Hooks{
+		CheckpointEvery: r.checkpointEvery,
+		Checkpoint:      func() error { return r.tr.Checkpoint(r.statePath(), r.out, r.card()) },
+		ValidateEvery:   r.checkpointEvery,
+		Validate: func() (msg string, err error) {
+			err = r.tr.WithEMA(func() error {
+				acc, err := featdist.Accuracy(r.tr.Model, val)
+				msg = fmt.Sprintf("held-out acc %.3f (%d images)", acc, len(val.Photos))
+				return err
+			})
+			return msg, err
+		},
+	}
+}
+
+// card is the model file's metadata: the data and the recipe so far.
+func (r *classifierRun) card() map[string]string {
+	o, step := r.tr.Opt, r.tr.Step
+	return map[string]string{
+		"holdout":       fmt.Sprintf("%d per class, evenly spaced in name order (dataset.Labeled.Split)", r.holdout),
+		"data":          filepath.Base(r.data),
+		"train_steps":   strconv.Itoa(step),
+		"train_images":  strconv.Itoa(step * o.Batch),
+		"train_batch":   strconv.Itoa(o.Batch),
+		"train_peak_lr": strconv.FormatFloat(o.LR, 'g', -1, 64),
+		"train_seed":    strconv.FormatUint(o.Seed, 10),
+	}
+}
+
+// finish measures the finished model on the whole held-out set, saves it
+// with that accuracy in its card and prints the feature-FD reference
+// points.
+func (r *classifierRun) finish() error {
+	fmt.Fprintf(os.Stderr, "trained %d steps (%.2f epochs)\n", r.tr.Step, float64(r.tr.Step*r.tr.Opt.Batch)/float64(len(r.train.Photos)))
 	t0 := time.Now()
-	acc, err := featdist.Accuracy(m, held)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "test accuracy %.4f on %d held-out images (%.1fs)\n", acc, len(held.Photos), time.Since(t0).Seconds())
-	card := map[string]string{
-		"test_accuracy":  strconv.FormatFloat(acc, 'f', 4, 64),
-		"test_images":    strconv.Itoa(len(held.Photos)),
-		"holdout":        fmt.Sprintf("%d per class, evenly spaced in name order (dataset.Labeled.Split)", *holdout),
-		"data":           filepath.Base(*data),
-		"train_steps":    strconv.Itoa(res.Steps),
-		"train_images":   strconv.Itoa(res.Images),
-		"train_seconds":  strconv.FormatFloat(res.Elapsed.Seconds(), 'f', 0, 64),
-		"train_batch":    strconv.Itoa(topt.Batch),
-		"train_peak_lr":  strconv.FormatFloat(topt.LR, 'g', -1, 64),
-		"train_seed":     strconv.FormatUint(*seed, 10),
-		"train_last_acc": strconv.FormatFloat(res.TrainAcc, 'f', 4, 64),
-	}
-	if err := m.Save(*out, card); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "saved %s\n", *out)
-	return reportFD(m, train, held)
+	m := r.tr.Model
+	return r.tr.WithEMA(func() error {
+		acc, err := featdist.Accuracy(m, r.held)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "test accuracy %.4f on %d held-out images (%.1fs)\n", acc, len(r.held.Photos), time.Since(t0).Seconds())
+		card := r.card()
+		card["test_accuracy"] = strconv.FormatFloat(acc, 'f', 4, 64)
+		card["test_images"] = strconv.Itoa(len(r.held.Photos))
+		if err := m.Save(r.out, card); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "saved %s\n", r.out)
+		return reportFD(m, r.train, r.held)
+	})
 }
 
 func runClassifierEval(args []string) error {
