@@ -340,6 +340,37 @@ type span struct {
 // parseHeader decodes the JSON header into a File (without data) and the
 // byte span of each tensor, in the File's entry order.
 func parseHeader(hbuf []byte) (*File, []span, error) {
+	meta, raw, err := splitHeader(hbuf)
+	if err != nil {
+		return nil, nil, err
+	}
+	names := make([]string, 0, len(raw))
+	for k := range raw {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	f := &File{Metadata: meta, index: map[string]int{}}
+	spans := make([]span, len(names))
+	f.entries = make([]Entry, len(names))
+	f.dtypes = make([]DType, len(names))
+	for i, name := range names {
+		t, err := parseEntry(raw[name])
+		if err != nil {
+			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
+		}
+		f.entries[i] = Entry{Name: name, Shape: t.shape}
+		f.dtypes[i] = t.dtype
+		f.index[name] = i
+		spans[i] = t.span
+	}
+	return f, spans, nil
+}
+
+// splitHeader reads the header's top-level object: the metadata map
+// (never nil) and each tensor's entry still undecoded. It refuses what
+// encoding/json would let through: duplicate keys, which it silently
+// resolves to the last, and trailing bytes other than padding.
+func splitHeader(hbuf []byte) (meta map[string]string, raw map[string]json.RawMessage, err error) {
 	if len(hbuf) == 0 || hbuf[0] != '{' {
 		return nil, nil, errors.New("safetensors: header is not a JSON object")
 	}
@@ -347,8 +378,8 @@ func parseHeader(hbuf []byte) (*File, []span, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, nil, fmt.Errorf("safetensors: invalid JSON header: %w", err)
 	}
-	f := &File{Metadata: map[string]string{}, index: map[string]int{}}
-	raw := map[string]json.RawMessage{}
+	meta = map[string]string{}
+	raw = map[string]json.RawMessage{}
 	seenMeta := false
 	for dec.More() {
 		tok, err := dec.Token()
@@ -363,20 +394,14 @@ func parseHeader(hbuf []byte) (*File, []span, error) {
 		if err := dec.Decode(&val); err != nil {
 			return nil, nil, fmt.Errorf("safetensors: invalid JSON header at %q: %w", key, err)
 		}
-		// encoding/json would silently keep the last of two equal keys;
-		// a duplicated name means a corrupt or hostile file.
+		// A duplicated name means a corrupt or hostile file.
 		if key == metadataKey {
 			if seenMeta {
 				return nil, nil, errors.New("safetensors: duplicate __metadata__ in header")
 			}
 			seenMeta = true
-			if !bytes.Equal(bytes.TrimSpace(val), []byte("null")) {
-				if err := json.Unmarshal(val, &f.Metadata); err != nil {
-					return nil, nil, fmt.Errorf("safetensors: __metadata__ must map strings to strings: %w", err)
-				}
-				if f.Metadata == nil {
-					f.Metadata = map[string]string{}
-				}
+			if meta, err = parseMetadata(val, meta); err != nil {
+				return nil, nil, err
 			}
 			continue
 		}
@@ -392,59 +417,74 @@ func parseHeader(hbuf []byte) (*File, []span, error) {
 	if len(bytes.TrimLeft(rest, " \t\r\n")) != 0 {
 		return nil, nil, errors.New("safetensors: trailing bytes after the JSON header")
 	}
+	return meta, raw, nil
+}
 
-	names := make([]string, 0, len(raw))
-	for k := range raw {
-		names = append(names, k)
+// parseMetadata decodes the __metadata__ value val into meta (empty and
+// not nil), which it returns; JSON null leaves it empty.
+func parseMetadata(val json.RawMessage, meta map[string]string) (map[string]string, error) {
+	if bytes.Equal(bytes.TrimSpace(val), []byte("null")) {
+		return meta, nil
 	}
-	slices.Sort(names)
-	spans := make([]span, len(names))
-	f.entries = make([]Entry, len(names))
-	f.dtypes = make([]DType, len(names))
-	for i, name := range names {
-		var h header
-		d := json.NewDecoder(bytes.NewReader(raw[name]))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&h); err != nil {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: bad header entry: %w", name, err)
-		}
-		if h.DType == nil || h.Shape == nil || h.DataOffsets == nil {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: header entry needs dtype, shape and data_offsets", name)
-		}
-		dt := DType(*h.DType)
-		if dt.Size() == 0 {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: unsupported dtype %q (supported: F32, F16, BF16)", name, dt)
-		}
-		shape := make([]int, len(*h.Shape))
-		for j, v := range *h.Shape {
-			if v < 0 {
-				return nil, nil, fmt.Errorf("safetensors: tensor %q: negative dimension in shape %v", name, *h.Shape)
-			}
-			if uint64(v) > math.MaxInt {
-				return nil, nil, fmt.Errorf("safetensors: tensor %q: dimension %d too large", name, v)
-			}
-			shape[j] = int(v)
-		}
-		n, err := numel(shape)
-		if err != nil {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
-		}
-		offs := *h.DataOffsets
-		if len(offs) != 2 {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: data_offsets must be [begin, end], got %v", name, offs)
-		}
-		if offs[1] < offs[0] {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: data_offsets %v end before they begin", name, offs)
-		}
-		if uint64(n) > math.MaxUint64/uint64(dt.Size()) || offs[1]-offs[0] != uint64(n)*uint64(dt.Size()) {
-			return nil, nil, fmt.Errorf("safetensors: tensor %q: data_offsets %v span %d bytes but shape %v of %s needs %d", name, offs, offs[1]-offs[0], shape, dt, uint64(n)*uint64(dt.Size()))
-		}
-		f.entries[i] = Entry{Name: name, Shape: shape}
-		f.dtypes[i] = dt
-		f.index[name] = i
-		spans[i] = span{begin: offs[0], end: offs[1], n: n}
+	if err := json.Unmarshal(val, &meta); err != nil {
+		return nil, fmt.Errorf("safetensors: __metadata__ must map strings to strings: %w", err)
 	}
-	return f, spans, nil
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	return meta, nil
+}
+
+// tensorHeader is one tensor's header entry, decoded and checked.
+type tensorHeader struct {
+	dtype DType
+	shape []int
+	span  span
+}
+
+// parseEntry decodes and checks one tensor's header entry: all three
+// fields present, a supported dtype, a shape of non-negative dimensions and
+// data offsets spanning exactly its bytes. Errors do not name the tensor;
+// the caller does.
+func parseEntry(raw json.RawMessage) (tensorHeader, error) {
+	var h header
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&h); err != nil {
+		return tensorHeader{}, fmt.Errorf("bad header entry: %w", err)
+	}
+	if h.DType == nil || h.Shape == nil || h.DataOffsets == nil {
+		return tensorHeader{}, errors.New("header entry needs dtype, shape and data_offsets")
+	}
+	dt := DType(*h.DType)
+	if dt.Size() == 0 {
+		return tensorHeader{}, fmt.Errorf("unsupported dtype %q (supported: F32, F16, BF16)", dt)
+	}
+	shape := make([]int, len(*h.Shape))
+	for j, v := range *h.Shape {
+		if v < 0 {
+			return tensorHeader{}, fmt.Errorf("negative dimension in shape %v", *h.Shape)
+		}
+		if uint64(v) > math.MaxInt {
+			return tensorHeader{}, fmt.Errorf("dimension %d too large", v)
+		}
+		shape[j] = int(v)
+	}
+	n, err := numel(shape)
+	if err != nil {
+		return tensorHeader{}, err
+	}
+	offs := *h.DataOffsets
+	if len(offs) != 2 {
+		return tensorHeader{}, fmt.Errorf("data_offsets must be [begin, end], got %v", offs)
+	}
+	if offs[1] < offs[0] {
+		return tensorHeader{}, fmt.Errorf("data_offsets %v end before they begin", offs)
+	}
+	if uint64(n) > math.MaxUint64/uint64(dt.Size()) || offs[1]-offs[0] != uint64(n)*uint64(dt.Size()) {
+		return tensorHeader{}, fmt.Errorf("data_offsets %v span %d bytes but shape %v of %s needs %d", offs, offs[1]-offs[0], shape, dt, uint64(n)*uint64(dt.Size()))
+	}
+	return tensorHeader{dtype: dt, shape: shape, span: span{begin: offs[0], end: offs[1], n: n}}, nil
 }
 
 // checkSpans requires the tensors to tile the data section exactly, as the

@@ -21,21 +21,12 @@ func golden(hlen byte, header string, data ...byte) []byte {
 	return append(b, data...)
 }
 
-func TestWriteGoldenF32(t *testing.T) {
-	// 135 bytes of JSON + 1 space of padding = 136 = 0x88.
-	want := golden(0x88,
-		`{"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1,1],"data_offsets":[8,12]}} `,
-		0x00, 0x00, 0x80, 0x3f, // 1.0
-		0x00, 0x00, 0x00, 0xc0, // -2.0
-		0x00, 0x00, 0x00, 0x3f, // 0.5
-	)
+// writeGolden requires Write to give exactly the bytes want for entries,
+// meta and dtype, and returns want read back.
+func writeGolden(t *testing.T, entries []Entry, meta map[string]string, dtype DType, want []byte) *File {
+	t.Helper()
 	var buf bytes.Buffer
-	// Deliberately unsorted: the writer must order tensors by name.
-	entries := []Entry{
-		{Name: "b", Shape: []int{1, 1}, Data: []float32{0.5}},
-		{Name: "a", Shape: []int{2}, Data: []float32{1, -2}},
-	}
-	if err := Write(&buf, entries, map[string]string{"k": "v"}, F32); err != nil {
+	if err := Write(&buf, entries, meta, dtype); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(buf.Bytes(), want) {
@@ -45,6 +36,23 @@ func TestWriteGoldenF32(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return f
+}
+
+func TestWriteGoldenF32(t *testing.T) {
+	// 135 bytes of JSON + 1 space of padding = 136 = 0x88.
+	want := golden(0x88,
+		`{"__metadata__":{"k":"v"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1,1],"data_offsets":[8,12]}} `,
+		0x00, 0x00, 0x80, 0x3f, // 1.0
+		0x00, 0x00, 0x00, 0xc0, // -2.0
+		0x00, 0x00, 0x00, 0x3f, // 0.5
+	)
+	// Deliberately unsorted: the writer must order tensors by name.
+	entries := []Entry{
+		{Name: "b", Shape: []int{1, 1}, Data: []float32{0.5}},
+		{Name: "a", Shape: []int{2}, Data: []float32{1, -2}},
+	}
+	f := writeGolden(t, entries, map[string]string{"k": "v"}, F32, want)
 	if f.Metadata["k"] != "v" || f.Len() != 2 {
 		t.Fatalf("metadata %v, %d tensors", f.Metadata, f.Len())
 	}
@@ -63,18 +71,8 @@ func TestWriteGoldenF16(t *testing.T) {
 		0xff, 0x7b, // 65504, the largest finite half
 		0x00, 0x80, // -0
 	)
-	var buf bytes.Buffer
 	negZero := float32(math.Copysign(0, -1))
-	if err := Write(&buf, []Entry{{Name: "h", Shape: []int{3}, Data: []float32{1, 65504, negZero}}}, nil, F16); err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
-		t.Fatalf("bytes differ\n got %q\nwant %q", buf.Bytes(), want)
-	}
-	f, err := ReadBytes(want)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := writeGolden(t, []Entry{{Name: "h", Shape: []int{3}, Data: []float32{1, 65504, negZero}}}, nil, F16, want)
 	h, _ := f.Get("h")
 	if dt, _ := f.DType("h"); dt != F16 {
 		t.Fatalf("dtype %s", dt)
