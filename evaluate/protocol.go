@@ -239,34 +239,54 @@ func LoadDataset(dir string) (Dataset, error) {
 // one Result per scale, in cfg.Scales order. Images are evaluated in
 // parallel; the first error stops the run.
 func Run(ctx context.Context, d Dataset, up render.Method, cfg Config) ([]Result, error) {
+	if err := cfg.check(up); err != nil {
+		return nil, err
+	}
+	scores, secs, err := scoreAll(ctx, d, up, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Result, len(cfg.Scales))
+	for si, s := range cfg.Scales {
+		out[si] = summarize(d, up, cfg, s, scores[si], secs[si])
+	}
+	return out, nil
+}
+
+// check refuses a configuration Run cannot honour with method up.
+func (cfg Config) check(up render.Method) error {
 	if len(cfg.Scales) == 0 {
-		return nil, errors.New("no scales to evaluate")
+		return errors.New("no scales to evaluate")
 	}
 	for _, s := range cfg.Scales {
 		if !(s > 1) || math.IsInf(s, 0) {
-			return nil, fmt.Errorf("scale %v: the benchmark needs finite scales above 1", s)
+			return fmt.Errorf("scale %v: the benchmark needs finite scales above 1", s)
 		}
 	}
 	if cfg.Crop < 0 {
-		return nil, fmt.Errorf("crop %d: want 0 (whole images) or a side in pixels", cfg.Crop)
+		return fmt.Errorf("crop %d: want 0 (whole images) or a side in pixels", cfg.Crop)
 	}
-	if cfg.Samples > 1 {
-		if !render.Generative(up) {
-			return nil, fmt.Errorf("method %s draws one output per image, not %d samples", up.Name(), cfg.Samples)
-		}
+	if cfg.Samples > 1 && !render.Generative(up) {
+		return fmt.Errorf("method %s draws one output per image, not %d samples", up.Name(), cfg.Samples)
 	}
+	return nil
+}
+
+// scoreAll scores every image of d at every scale on cfg.Workers
+// goroutines and returns the scores and the seconds spent in up, both
+// indexed [scale][image]. The first error cancels the images not yet
+// scored.
+func scoreAll(ctx context.Context, d Dataset, up render.Method, cfg Config) (scores [][]ImageScore, secs [][]float64, err error) {
 	workers := cfg.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	scores := make([][]ImageScore, len(cfg.Scales)) // [scale][image]
-	for i := range scores {
+	scores = make([][]ImageScore, len(cfg.Scales))
+	secs = make([][]float64, len(cfg.Scales))
+	for i := range cfg.Scales {
 		scores[i] = make([]ImageScore, len(d.Files))
-	}
-	secs := make([][]float64, len(cfg.Scales))
-	for i := range secs {
 		secs[i] = make([]float64, len(d.Files))
 	}
 	jobs := make(chan int)
@@ -300,44 +320,46 @@ feed:
 	close(jobs)
 	wg.Wait()
 	if firstErr != nil {
-		return nil, firstErr
+		return nil, nil, firstErr
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]Result, len(cfg.Scales))
-	for si, s := range cfg.Scales {
-		r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Samples: max(1, cfg.Samples), Shave: ShaveFor(s), Crop: cfg.Crop,
-			Degradation: cfg.Input.String()}
-		for i, sc := range scores[si] {
-			r.PSNRY += sc.PSNRY
-			r.SSIMY += sc.SSIMY
-			r.PSNRRGB += sc.PSNRRGB
-			r.LRPSNR += sc.LRPSNR
-			r.GMSD += sc.GMSD
-			r.MeanPSNRY += sc.MeanPSNRY
-			r.MeanSSIMY += sc.MeanSSIMY
-			r.MeanGMSD += sc.MeanGMSD
-			r.DiversityStd += sc.DiversityStd
-			r.Seconds += secs[si][i]
-			if sc.NIQE > 0 {
-				r.NIQE += sc.NIQE
-				r.MeanNIQE += sc.MeanNIQE
-				r.NIQEImages++
-			}
+	return scores, secs, nil
+}
+
+// summarize averages one scale's image scores into its Result: dB in dB,
+// NIQE over the images large enough for it.
+func summarize(d Dataset, up render.Method, cfg Config, s float64, scores []ImageScore, secs []float64) Result {
+	r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Samples: max(1, cfg.Samples), Shave: ShaveFor(s), Crop: cfg.Crop,
+		Degradation: cfg.Input.String()}
+	for i, sc := range scores {
+		r.PSNRY += sc.PSNRY
+		r.SSIMY += sc.SSIMY
+		r.PSNRRGB += sc.PSNRRGB
+		r.LRPSNR += sc.LRPSNR
+		r.GMSD += sc.GMSD
+		r.MeanPSNRY += sc.MeanPSNRY
+		r.MeanSSIMY += sc.MeanSSIMY
+		r.MeanGMSD += sc.MeanGMSD
+		r.DiversityStd += sc.DiversityStd
+		r.Seconds += secs[i]
+		if sc.NIQE > 0 {
+			r.NIQE += sc.NIQE
+			r.MeanNIQE += sc.MeanNIQE
+			r.NIQEImages++
 		}
-		n := float64(len(d.Files))
-		r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR, r.GMSD = r.PSNRY/n, r.SSIMY/n, r.PSNRRGB/n, r.LRPSNR/n, r.GMSD/n
-		r.MeanPSNRY, r.MeanSSIMY, r.MeanGMSD, r.DiversityStd = r.MeanPSNRY/n, r.MeanSSIMY/n, r.MeanGMSD/n, r.DiversityStd/n
-		if r.NIQEImages > 0 {
-			r.NIQE, r.MeanNIQE = r.NIQE/float64(r.NIQEImages), r.MeanNIQE/float64(r.NIQEImages)
-		}
-		if cfg.PerImage {
-			r.PerImage = scores[si]
-		}
-		out[si] = r
 	}
-	return out, nil
+	n := float64(len(d.Files))
+	r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR, r.GMSD = r.PSNRY/n, r.SSIMY/n, r.PSNRRGB/n, r.LRPSNR/n, r.GMSD/n
+	r.MeanPSNRY, r.MeanSSIMY, r.MeanGMSD, r.DiversityStd = r.MeanPSNRY/n, r.MeanSSIMY/n, r.MeanGMSD/n, r.DiversityStd/n
+	if r.NIQEImages > 0 {
+		r.NIQE, r.MeanNIQE = r.NIQE/float64(r.NIQEImages), r.MeanNIQE/float64(r.NIQEImages)
+	}
+	if cfg.PerImage {
+		r.PerImage = scores
+	}
+	return r
 }
 
 // runImage reads one HR file and scores it at every scale.
@@ -428,15 +450,10 @@ func scoreSamples(name string, hr, lr *imageio.Image, outs []*imageio.Image, sha
 		}
 		mean.Pix[p] = float32(s / n)
 	}
-	if sc.MeanPSNRY, err = metrics.PSNRY(hr, mean, shave); err != nil {
-		return sc, err
-	}
-	if sc.MeanSSIMY, err = metrics.SSIMY(hr, mean, shave); err != nil {
-		return sc, err
-	}
-	if sc.MeanGMSD, err = metrics.GMSD(hr, mean, shave); err != nil {
-		return sc, err
-	}
-	sc.MeanNIQE, err = niqe(mean, shave)
+	// The mean is scored as a sample is. Its RGB PSNR and LR consistency
+	// are computed and dropped: two cheap passes next to NIQE, and no new
+	// way to fail, since each sample of the same size passed them.
+	m, err := Score(name, hr, lr, mean, shave)
+	sc.MeanPSNRY, sc.MeanSSIMY, sc.MeanGMSD, sc.MeanNIQE = m.PSNRY, m.SSIMY, m.GMSD, m.NIQE
 	return sc, err
 }
