@@ -38,7 +38,7 @@ type Config struct {
 	// with a stride-2 3×3 convolution and then applies a stride-1 one, each
 	// followed by group norm and ReLU; the last stage's width is the
 	// feature dimension.
-	Widths []int `json:"widths"`
+	Widths []int `json:"widths" opt:"widths" help:"channels per stage (the last is the feature dimension)"`
 	// Classes names the outputs, in label order.
 	Classes []string `json:"classes"`
 }

@@ -12,13 +12,10 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/featdist"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/internal/optflag"
 	"github.com/zoomdiff/zoomdiff/resample"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
-
-func init() {
-	register(&command{name: "classifier", summary: "train or test the CIFAR-10 feature classifier used for feature FD", run: runClassifier})
-}
 
 func runClassifier(args []string) error {
 	if len(args) == 0 {
@@ -91,27 +88,20 @@ func newClassifierRun(args []string) (*classifierRun, error) {
 	fs.IntVar(&r.holdout, "holdout", 500, "images per class held back for the test accuracy")
 	fs.BoolVar(&r.resume, "resume", false, "continue the run saved in OUT.train")
 	fs.IntVar(&r.checkpointEvery, "checkpoint-every", 500, "steps between checkpoints (OUT and OUT.train) and held-out accuracy reports (0: only at the end)")
-	topt := featdist.DefaultTrainOptions()
-	fs.IntVar(&topt.Steps, "steps", topt.Steps, "optimiser steps: the length of the warm-up + cosine schedule")
-	fs.IntVar(&topt.Batch, "batch", topt.Batch, "images per step")
-	fs.Float64Var(&topt.LR, "lr", topt.LR, "peak Adam learning rate")
-	fs.Uint64Var(&topt.Seed, "seed", topt.Seed, "random seed of the initial weights, batch order and augmentation (a resumed run keeps its own)")
-	widths := fs.String("widths", "32,64,128", "channels per stage")
+	topt, cfg := featdist.DefaultTrainOptions(), featdist.DefaultConfig(nil)
+	synopsis := "zoomdiff classifier train --data FILE.tar.gz --out FILE.safetensors [--resume] [--set KEY=VALUE ...]"
+	fs.Usage = optflag.Usage(fs, synopsis, optflag.Add(fs, "set", nil, &topt, &cfg))
 	if err := parseArgs(fs, args); err != nil {
 		return nil, err
 	}
 	if r.data == "" || r.out == "" {
-		return nil, errors.New("usage: zoomdiff classifier train --data FILE.tar.gz --out FILE.safetensors [--resume]")
+		return nil, errors.New("usage: " + synopsis)
 	}
-	ws, err := intList(*widths)
-	if err != nil {
-		return nil, fmt.Errorf("--widths: %w", err)
-	}
+	var err error
 	if r.train, r.held, err = loadSplit(r.data, r.holdout); err != nil {
 		return nil, err
 	}
-	cfg := featdist.DefaultConfig(r.train.Classes)
-	cfg.Widths = ws
+	cfg.Classes = r.train.Classes
 	p := r.train.Photos[0]
 	if p.W != p.H {
 		return nil, fmt.Errorf("%s: images are %dx%d, the classifier wants squares", r.data, p.W, p.H)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,19 +36,6 @@ func runTrain(args []string) error {
 		return runTrainIDM(args[1:])
 	}
 	return fmt.Errorf("unknown stage %q (have: ae, sr, align, gen, liif, idm)", args[0])
-}
-
-// intList parses "128,128,128".
-func intList(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("bad list %q: want positive integers separated by commas", s)
-		}
-		out = append(out, v)
-	}
-	return out, nil
 }
 
 // signalContext is cancelled on SIGINT or SIGTERM, so long work can save

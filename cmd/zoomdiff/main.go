@@ -2,8 +2,8 @@
 // images at any resolution with a latent diffusion model and an implicit
 // neural decoder. Run `zoomdiff help` for the list of commands.
 //
-// Each subcommand lives in its own file (cmd_<name>.go) and registers itself
-// in init, so this file only dispatches.
+// Each subcommand lives in its own file (cmd_<name>.go); the table below
+// lists them all, so this file only dispatches.
 package main
 
 import (
@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
-	"sort"
 	"strings"
 )
 
@@ -25,48 +24,41 @@ type command struct {
 
 // commands are the subcommands, as `zoomdiff help` lists them; each lives
 // in its own file, cmd_<name>.go.
-var commands = map[string]*command{}
-
-func init() {
-	for _, c := range []*command{
-		{name: "bench", summary: "bench scales: wall time and peak memory of our model and the baselines against the scale", run: runBench},
-		{name: "eval", summary: "run the SR benchmark protocol (PSNR/SSIM on Y) on image folders", run: runEval},
-		{name: "eval-gen", summary: "score a generator: feature FD (and FID) against held-out real images beside a floor and a ceiling, self-SSIM across sizes", run: runEvalGen},
-		{name: "generate", summary: "generate new images from noise with a generator model, at any size (the same samples at several sizes)", run: runGenerate},
-		{name: "models", summary: "list the built-in models (and any model files given) with their cards", run: runModels},
-		{name: "plot", summary: "draw CSV columns (e.g. a validation curve) as a PNG line chart", run: runPlot},
-		{name: "reconstruct", summary: "encode an image with a stage-1 model and decode it at any size (streamed PNG)", run: runReconstruct},
-		{name: "serve", summary: "serve the upscaling API and web page over HTTP", run: runServe},
-		{name: "sr-decoder", summary: "give an SR model the implicit decoder of an auto-encoder fine-tuned with train ae --set decoder-only=true", run: runSRDecoder},
-		{name: "strip", summary: "lay images side by side with labels, optionally the same crop of each (comparison figures)", run: runStrip},
-		{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), gen (generation from noise), or a baseline: liif, idm", run: runTrain},
-		{name: "upscale", summary: "resize an image by any scale or to any size", run: runUpscale},
-		{name: "version", summary: "print the version and the compute backend in use", run: runVersion},
-		{name: "zoom", summary: "animate a continuous zoom into one generated or super-resolved latent (GIF or APNG)", run: runZoom},
-	} {
-		register(c)
-	}
+var commands = []*command{
+	{name: "bench", summary: "bench scales: wall time and peak memory of our model and the baselines against the scale", run: runBench},
+	{name: "classifier", summary: "train or test the CIFAR-10 feature classifier used for feature FD", run: runClassifier},
+	{name: "eval", summary: "run the SR benchmark protocol (PSNR/SSIM on Y) on image folders", run: runEval},
+	{name: "eval-gen", summary: "score a generator: feature FD (and FID) against held-out real images beside a floor and a ceiling, self-SSIM across sizes", run: runEvalGen},
+	{name: "generate", summary: "generate new images from noise with a generator model, at any size (the same samples at several sizes)", run: runGenerate},
+	{name: "models", summary: "list the built-in models (and any model files given) with their cards", run: runModels},
+	{name: "plot", summary: "draw CSV columns (e.g. a validation curve) as a PNG line chart", run: runPlot},
+	{name: "reconstruct", summary: "encode an image with a stage-1 model and decode it at any size (streamed PNG)", run: runReconstruct},
+	{name: "serve", summary: "serve the upscaling API and web page over HTTP", run: runServe},
+	{name: "sr-decoder", summary: "give an SR model the implicit decoder of an auto-encoder fine-tuned with train ae --set decoder-only=true", run: runSRDecoder},
+	{name: "strip", summary: "lay images side by side with labels, optionally the same crop of each (comparison figures)", run: runStrip},
+	{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), gen (generation from noise), or a baseline: liif, idm", run: runTrain},
+	{name: "upscale", summary: "resize an image by any scale or to any size", run: runUpscale},
+	{name: "version", summary: "print the version and the compute backend in use", run: runVersion},
+	{name: "zoom", summary: "animate a continuous zoom into one generated or super-resolved latent (GIF or APNG)", run: runZoom},
 }
 
 // defaultMemoryLimit is the soft heap limit (see main).
 const defaultMemoryLimit = 6 << 30
 
-func register(c *command) {
-	if _, dup := commands[c.name]; dup {
-		panic("zoomdiff: command registered twice: " + c.name)
+// findCommand returns the command called name, or nil.
+func findCommand(name string) *command {
+	for _, c := range commands {
+		if c.name == name {
+			return c
+		}
 	}
-	commands[c.name] = c
+	return nil
 }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: zoomdiff <command> [flags] [args]\n\ncommands:")
-	names := make([]string, 0, len(commands))
-	for n := range commands {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+	for _, c := range commands {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(os.Stderr, "\nRun `zoomdiff <command> -h` for a command's flags.")
 }
@@ -79,8 +71,8 @@ func main() {
 		}
 		return
 	}
-	c, ok := commands[os.Args[1]]
-	if !ok {
+	c := findCommand(os.Args[1])
+	if c == nil {
 		fmt.Fprintf(os.Stderr, "zoomdiff: unknown command %q\n\n", os.Args[1])
 		usage()
 		os.Exit(2)
