@@ -209,84 +209,17 @@ func tridiagonalize(w []float64, d int, z []float64) (diag, off []float64) {
 	for k := 0; k+2 < d; k++ {
 		m := d - k - 1 // length of the column below the diagonal
 		x := v[:m]
-		var norm float64
-		for i := range x {
-			x[i] = w[(k+1+i)*d+k]
-			norm += x[i] * x[i]
-		}
-		norm = math.Sqrt(norm)
-		if norm == 0 {
+		alpha, ok := householder(x, w, d, k)
+		if !ok {
 			continue
 		}
-		// Reflect x onto −sign(x₀)·‖x‖·e₀; the sign avoids cancellation in
-		// x₀ − alpha.
-		alpha := -math.Copysign(norm, x[0])
-		x[0] -= alpha
-		var vn float64
-		for _, t := range x {
-			vn += t * t
-		}
-		vn = math.Sqrt(vn)
-		if vn == 0 {
-			continue
-		}
-		for i := range x {
-			x[i] /= vn
-		}
-		// Trailing block A ← A − 2vqᵀ − 2qvᵀ with p = A v, q = p − (vᵀp) v,
-		// which equals H·A·H for H = I − 2vvᵀ.
-		pp := p[:m]
-		par.For(m, rowGrain(m), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				row := w[(k+1+i)*d+k+1 : (k+1+i)*d+d]
-				var s float64
-				for j, t := range x {
-					s += row[j] * t
-				}
-				pp[i] = s
-			}
-		})
-		var kk float64
-		for i, t := range x {
-			kk += t * pp[i]
-		}
-		for i := range pp {
-			pp[i] -= kk * x[i]
-		}
-		par.For(m, rowGrain(m), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				row := w[(k+1+i)*d+k+1 : (k+1+i)*d+d]
-				xi, qi := 2*x[i], 2*pp[i]
-				for j := range row {
-					row[j] -= xi*pp[j] + qi*x[j]
-				}
-			}
-		})
+		reflectTrailing(w, d, k, x, p[:m])
 		w[(k+1)*d+k], w[k*d+k+1] = alpha, alpha
 		for i := 1; i < m; i++ {
 			w[(k+1+i)*d+k], w[k*d+k+1+i] = 0, 0
 		}
 		if z != nil {
-			// Rows k+1… of z: Z ← Z − 2 v (vᵀ Z).
-			// t = vᵀZ column by column, so each goroutine owns its columns.
-			t := make([]float64, d)
-			par.For(d, rowGrain(m), func(lo, hi int) {
-				tt := t[lo:hi]
-				for i, xi := range x {
-					for j, zij := range z[(k+1+i)*d+lo : (k+1+i)*d+hi] {
-						tt[j] += xi * zij
-					}
-				}
-			})
-			par.For(m, rowGrain(d), func(lo, hi int) {
-				for i := lo; i < hi; i++ {
-					row := z[(k+1+i)*d : (k+2+i)*d]
-					f := 2 * x[i]
-					for j := range row {
-						row[j] -= f * t[j]
-					}
-				}
-			})
+			reflectRows(z, d, k, x)
 		}
 	}
 	diag = make([]float64, d)
@@ -298,6 +231,98 @@ func tridiagonalize(w []float64, d int, z []float64) (diag, off []float64) {
 		}
 	}
 	return diag, off
+}
+
+// householder sets x (length d−k−1) to the unit vector v of the reflection
+// H = I − 2vvᵀ that maps column k of w below the diagonal onto alpha·e₀,
+// and returns alpha. ok is false when the column is already zero, and
+// there is nothing to reflect.
+func householder(x, w []float64, d, k int) (alpha float64, ok bool) {
+	var norm float64
+	for i := range x {
+		x[i] = w[(k+1+i)*d+k]
+		norm += x[i] * x[i]
+	}
+	norm = math.Sqrt(norm)
+	if norm == 0 {
+		return 0, false
+	}
+	// Reflect x onto −sign(x₀)·‖x‖·e₀; the sign avoids cancellation in
+	// x₀ − alpha.
+	alpha = -math.Copysign(norm, x[0])
+	x[0] -= alpha
+	var vn float64
+	for _, t := range x {
+		vn += t * t
+	}
+	vn = math.Sqrt(vn)
+	if vn == 0 {
+		return 0, false
+	}
+	for i := range x {
+		x[i] /= vn
+	}
+	return alpha, true
+}
+
+// reflectTrailing applies the reflection of unit vector x to the trailing
+// block of w below and right of (k, k) from both sides, using pp (len(x)
+// values) as scratch.
+func reflectTrailing(w []float64, d, k int, x, pp []float64) {
+	// A ← A − 2vqᵀ − 2qvᵀ with p = A v, q = p − (vᵀp) v, which equals
+	// H·A·H for H = I − 2vvᵀ.
+	m := len(x)
+	par.For(m, rowGrain(m), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := w[(k+1+i)*d+k+1 : (k+1+i)*d+d]
+			var s float64
+			for j, t := range x {
+				s += row[j] * t
+			}
+			pp[i] = s
+		}
+	})
+	var kk float64
+	for i, t := range x {
+		kk += t * pp[i]
+	}
+	for i := range pp {
+		pp[i] -= kk * x[i]
+	}
+	par.For(m, rowGrain(m), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := w[(k+1+i)*d+k+1 : (k+1+i)*d+d]
+			xi, qi := 2*x[i], 2*pp[i]
+			for j := range row {
+				row[j] -= xi*pp[j] + qi*x[j]
+			}
+		}
+	})
+}
+
+// reflectRows multiplies the rows k+1… of z on the left by the reflection
+// of unit vector x: Z ← Z − 2 v (vᵀ Z).
+func reflectRows(z []float64, d, k int, x []float64) {
+	m := len(x)
+	// t = vᵀZ column by column, so each goroutine owns its columns.
+	t := make([]float64, d)
+	par.For(d, rowGrain(m), func(lo, hi int) {
+		tt := t[lo:hi]
+		for i, xi := range x {
+			for j, zij := range z[(k+1+i)*d+lo : (k+1+i)*d+hi] {
+				tt[j] += xi * zij
+			}
+		}
+	})
+	par.For(m, rowGrain(d), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			row := z[(k+1+i)*d : (k+2+i)*d]
+			f := 2 * x[i]
+			for j := range row {
+				row[j] -= f * t[j]
+			}
+		}
+	})
 }
 
 // tridiagQL diagonalises the symmetric tridiagonal matrix (diag, off) in
