@@ -66,27 +66,52 @@ func LoadTar(file string, opt TarOptions) (*Labeled, error) {
 
 // ReadTar is LoadTar on a stream.
 func ReadTar(r io.Reader, opt TarOptions) (*Labeled, error) {
-	br := bufio.NewReader(r)
-	var src io.Reader = br
-	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return nil, fmt.Errorf("gzip header: %w", err)
-		}
-		// A gzip stream is one member; concatenated streams are not how
-		// archives are written and would only hide trailing garbage.
-		zr.Multistream(false)
-		src = zr
+	src, err := decompressed(r)
+	if err != nil {
+		return nil, err
 	}
+	items, err := readMembers(src, opt)
+	if err != nil {
+		return nil, err
+	}
+	if len(items) == 0 {
+		return nil, fmt.Errorf("no usable images (png, jpeg, webp, bmp of at least %d px)", opt.MinSide)
+	}
+	return labeled(items), nil
+}
+
+// decompressed is r, read through gzip when it starts with gzip's magic
+// bytes.
+func decompressed(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReader(r)
+	magic, err := br.Peek(2)
+	if err != nil || magic[0] != 0x1f || magic[1] != 0x8b {
+		return br, nil
+	}
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, fmt.Errorf("gzip header: %w", err)
+	}
+	// A gzip stream is one member; concatenated streams are not how
+	// archives are written and would only hide trailing garbage.
+	zr.Multistream(false)
+	return zr, nil
+}
+
+// tarItem is one image read from an archive, with its class.
+type tarItem struct {
+	class string
+	photo Photo
+}
+
+// readMembers decodes the image members of the tar stream src, in archive
+// order, up to opt.Limit of them, and checks that the archive is whole.
+func readMembers(src io.Reader, opt TarOptions) ([]tarItem, error) {
 	maxMember := opt.MaxMemberBytes
 	if maxMember <= 0 {
 		maxMember = defaultMaxMember
 	}
-	type item struct {
-		class string
-		photo Photo
-	}
-	var items []item
+	var items []tarItem
 	tail := &tailReader{r: src}
 	tr := tar.NewReader(tail)
 	last := "" // the last member read, to place a truncation
@@ -105,21 +130,14 @@ func ReadTar(r io.Reader, opt TarOptions) (*Labeled, error) {
 		if h.Typeflag != tar.TypeReg || !IsImage(h.Name) {
 			continue
 		}
-		if h.Size > maxMember {
-			return nil, fmt.Errorf("member %s: %d bytes is over the limit of %d", h.Name, h.Size, maxMember)
-		}
-		data := make([]byte, h.Size)
-		if _, err := io.ReadFull(tr, data); err != nil {
-			return nil, fmt.Errorf("member %s: %w", h.Name, describeTarErr(err))
-		}
-		m, err := imageio.Decode(data, imageio.ReadOptions{MaxPixels: opt.MaxPixels})
+		m, err := decodeMember(tr, h, maxMember, opt.MaxPixels)
 		if err != nil {
 			return nil, fmt.Errorf("member %s: %w", h.Name, err)
 		}
 		if m.W < opt.MinSide || m.H < opt.MinSide {
 			continue
 		}
-		items = append(items, item{class: classOf(h.Name), photo: photoOf(h.Name, m)})
+		items = append(items, tarItem{class: classOf(h.Name), photo: photoOf(h.Name, m)})
 	}
 	// The gzip checksum is only checked at the end of the stream, and the
 	// tar reader stops at the end-of-archive blocks before reaching it, so
@@ -129,9 +147,24 @@ func ReadTar(r io.Reader, opt TarOptions) (*Labeled, error) {
 			return nil, fmt.Errorf("after member %q: %w", last, describeTarErr(err))
 		}
 	}
-	if len(items) == 0 {
-		return nil, fmt.Errorf("no usable images (png, jpeg, webp, bmp of at least %d px)", opt.MinSide)
+	return items, nil
+}
+
+// decodeMember reads the member h from tr, refusing one over maxMember
+// bytes, and decodes it with at most maxPixels pixels.
+func decodeMember(tr *tar.Reader, h *tar.Header, maxMember, maxPixels int64) (*imageio.Image, error) {
+	if h.Size > maxMember {
+		return nil, fmt.Errorf("%d bytes is over the limit of %d", h.Size, maxMember)
 	}
+	data := make([]byte, h.Size)
+	if _, err := io.ReadFull(tr, data); err != nil {
+		return nil, describeTarErr(err)
+	}
+	return imageio.Decode(data, imageio.ReadOptions{MaxPixels: maxPixels})
+}
+
+// labeled sorts items by class then name and numbers the classes.
+func labeled(items []tarItem) *Labeled {
 	sort.SliceStable(items, func(i, j int) bool {
 		if items[i].class != items[j].class {
 			return items[i].class < items[j].class
@@ -147,7 +180,7 @@ func ReadTar(r io.Reader, opt TarOptions) (*Labeled, error) {
 		l.Photos[i] = it.photo
 		l.Labels[i] = len(l.Classes) - 1
 	}
-	return l, nil
+	return l
 }
 
 // tailReader counts the bytes the tar reader consumes and how many zero
