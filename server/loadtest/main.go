@@ -116,16 +116,7 @@ func syntheticPNG(w, h int) []byte {
 // run sends o.requests requests from o.concurrency clients while sampling
 // the server's metrics.
 func run(ctx context.Context, o options) (*report, error) {
-	img := syntheticPNG(o.inW, o.inH)
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	mw.WriteField("scale", o.scale)
-	mw.WriteField("method", o.method)
-	fw, _ := mw.CreateFormFile("image", "load.png")
-	fw.Write(img)
-	mw.Close()
-	payload, contentType := body.Bytes(), mw.FormDataContentType()
-
+	payload, contentType := uploadBody(o)
 	client := &http.Client{
 		Timeout: o.timeout,
 		// One connection per client: the point is concurrency at the server.
@@ -138,6 +129,37 @@ func run(ctx context.Context, o options) (*report, error) {
 	defer cancel()
 
 	rep := &report{codes: map[int]int{}}
+	stopSampling := sampleMetrics(client, o.url, rep)
+	start := time.Now()
+	results := sendAll(ctx, client, o, contentType, payload)
+	rep.wall = time.Since(start)
+	stopSampling()
+	// One last scrape: the peak RSS may have been reached after the last
+	// sample.
+	if m, err := scrape(context.Background(), client, o.url); err == nil {
+		rep.peakRSS = max(rep.peakRSS, int64(m["process_max_resident_memory_bytes"]))
+	}
+	rep.tally(results)
+	return rep, nil
+}
+
+// uploadBody is the multipart upscale request every client sends: a
+// synthetic o.inW×o.inH PNG with o's scale and method.
+func uploadBody(o options) (payload []byte, contentType string) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("scale", o.scale)
+	mw.WriteField("method", o.method)
+	fw, _ := mw.CreateFormFile("image", "load.png")
+	fw.Write(syntheticPNG(o.inW, o.inH))
+	mw.Close()
+	return body.Bytes(), mw.FormDataContentType()
+}
+
+// sampleMetrics scrapes the server's metrics every 100 ms into rep's peaks
+// until the returned function is called; that function returns once the
+// sampler has stopped, so rep is then safe to read.
+func sampleMetrics(client *http.Client, url string, rep *report) (stop func()) {
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -145,7 +167,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			m, err := scrape(context.Background(), client, o.url)
+			m, err := scrape(context.Background(), client, url)
 			if err == nil {
 				rep.metricsScrapes++
 				rep.peakQueue = max(rep.peakQueue, int64(m["zoomdiff_work_queue_length"]))
@@ -159,11 +181,19 @@ func run(ctx context.Context, o options) (*report, error) {
 			}
 		}
 	}()
+	return func() {
+		close(stopSampling)
+		<-sampled
+	}
+}
 
+// sendAll posts the upscale request up to o.requests times from
+// o.concurrency clients, until ctx ends, and returns the outcomes of the
+// requests sent, in the order they were started.
+func sendAll(ctx context.Context, client *http.Client, o options, contentType string, payload []byte) []result {
 	var next atomic.Int64
 	results := make([]result, o.requests)
 	var wg sync.WaitGroup
-	start := time.Now()
 	for range o.concurrency {
 		wg.Add(1)
 		go func() {
@@ -181,17 +211,15 @@ func run(ctx context.Context, o options) (*report, error) {
 		}()
 	}
 	wg.Wait()
-	rep.wall = time.Since(start)
-	close(stopSampling)
-	<-sampled
-	// One last scrape: the peak RSS may have been reached after the last
-	// sample.
-	if m, err := scrape(context.Background(), client, o.url); err == nil {
-		rep.peakRSS = max(rep.peakRSS, int64(m["process_max_resident_memory_bytes"]))
-	}
+	return results[:min(int(next.Load()), o.requests)]
+}
 
+// tally counts the outcomes into rep: answers by status, requests without
+// an answer, 429s and 503s without Retry-After, and latency percentiles
+// of all answers and of the 200s.
+func (rep *report) tally(results []result) {
 	var all, ok []time.Duration
-	for _, r := range results[:min(int(next.Load()), o.requests)] {
+	for _, r := range results {
 		rep.sent++
 		if r.code == 0 {
 			rep.noAnswer = append(rep.noAnswer, r.err)
@@ -213,9 +241,9 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	rep.p50, rep.p90, rep.p99, rep.max = pct(all, 50), pct(all, 90), pct(all, 99), pct(all, 100)
 	rep.ok50, rep.ok99 = pct(ok, 50), pct(ok, 99)
-	return rep, nil
 }
 
+// send posts one upscale request and times its whole answer.
 func send(ctx context.Context, client *http.Client, url, contentType string, payload []byte) result {
 	start := time.Now()
 	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(payload))
