@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 )
@@ -112,13 +113,8 @@ func (s *Server) errDraining() *apiError {
 }
 
 func (s *Server) handleUpscale(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		refuse(w, s.errDraining())
-		return
-	}
-	fields, img, err := s.readFields(w, r, true, false)
-	if err != nil {
-		refuse(w, err)
+	fields, img, ok := s.accept(w, r, true, false)
+	if !ok {
 		return
 	}
 	req, err := s.parseUpscaleFields(fields)
@@ -131,14 +127,9 @@ func (s *Server) handleUpscale(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	run := func(ctx context.Context, report func(float64)) (*outcome, error) {
+	s.dispatch(w, r, "upscale", req.delivery, func(ctx context.Context, report func(float64)) (*outcome, error) {
 		return s.runUpscale(ctx, req, report)
-	}
-	if req.async {
-		s.submitJob(w, "upscale", run)
-		return
-	}
-	s.runSync(w, r, req.json, run)
+	})
 }
 
 func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
@@ -146,13 +137,8 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		refuse(w, errorf(http.StatusNotImplemented, "this server has no image generator configured"))
 		return
 	}
-	if s.draining.Load() {
-		refuse(w, s.errDraining())
-		return
-	}
-	fields, _, err := s.readFields(w, r, false, true)
-	if err != nil {
-		refuse(w, err)
+	fields, _, ok := s.accept(w, r, false, true)
+	if !ok {
 		return
 	}
 	req, err := s.parseGenerateFields(fields)
@@ -160,14 +146,35 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	run := func(ctx context.Context, report func(float64)) (*outcome, error) {
+	s.dispatch(w, r, "generate", req.delivery, func(ctx context.Context, report func(float64)) (*outcome, error) {
 		return s.runGenerate(ctx, req, report)
+	})
+}
+
+// accept reads a work request's fields, and its image where allowImage,
+// unless the server is draining; allowJSON admits a JSON body. When it
+// cannot, it answers the client itself and ok is false.
+func (s *Server) accept(w http.ResponseWriter, r *http.Request, allowImage, allowJSON bool) (fields url.Values, img []byte, ok bool) {
+	if s.draining.Load() {
+		refuse(w, s.errDraining())
+		return nil, nil, false
 	}
-	if req.async {
-		s.submitJob(w, "generate", run)
+	fields, img, err := s.readFields(w, r, allowImage, allowJSON)
+	if err != nil {
+		refuse(w, err)
+		return nil, nil, false
+	}
+	return fields, img, true
+}
+
+// dispatch runs a parsed request's work as d asks: as a job of this kind,
+// or at once, answering with its images.
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, kind string, d delivery, run func(context.Context, func(float64)) (*outcome, error)) {
+	if d.async {
+		s.submitJob(w, kind, run)
 		return
 	}
-	s.runSync(w, r, req.json, run)
+	s.runSync(w, r, d.json, run)
 }
 
 // fail answers an error found after the body was read.

@@ -54,17 +54,21 @@ type upscaleRequest struct {
 	samples int
 	seed    uint64
 	params  map[string]string // method params, seed excluded (it varies per sample)
-	async   bool
-	json    bool // answer JSON even for one sample
+	delivery
 }
 
 // generateRequest is a parsed POST /v1/generate.
 type generateRequest struct {
-	n     int
-	w, h  int
-	seed  uint64
-	async bool
-	json  bool
+	n    int
+	w, h int
+	seed uint64
+	delivery
+}
+
+// delivery is how a work request wants its answer.
+type delivery struct {
+	async bool // run as a job: answer 202 with its id
+	json  bool // answer JSON even for one image (synchronous requests only)
 }
 
 // limitedBody wraps http.MaxBytesReader and remembers whether the limit was
@@ -359,6 +363,20 @@ func (f form) formatField(images int) (asJSON bool, err error) {
 	return false, errorf(http.StatusBadRequest, "format %q: want png or json", f.get("format"))
 }
 
+// deliveryFields reads async and, for a synchronous request that answers
+// with images images, format.
+func (f form) deliveryFields(images int) (delivery, error) {
+	var d delivery
+	var err error
+	if d.async, err = f.boolField("async"); err != nil {
+		return d, err
+	}
+	if !d.async {
+		d.json, err = f.formatField(images)
+	}
+	return d, err
+}
+
 // parseSize reads "WxH", "Wx" or "xH" with render.ParseSize (a missing
 // side is 0, to be derived from the aspect ratio), as a 400 when it is bad
 // or when needBoth and a side is missing.
@@ -437,13 +455,8 @@ func (s *Server) parseUpscaleFields(v url.Values) (*upscaleRequest, error) {
 		}
 		req.params[k] = strings.TrimSpace(val)
 	}
-	if req.async, err = f.boolField("async"); err != nil {
+	if req.delivery, err = f.deliveryFields(req.samples); err != nil {
 		return nil, err
-	}
-	if !req.async {
-		if req.json, err = f.formatField(req.samples); err != nil {
-			return nil, err
-		}
 	}
 	return req, nil
 }
@@ -492,13 +505,8 @@ func (s *Server) parseGenerateFields(v url.Values) (*generateRequest, error) {
 	if req.seed, err = f.seedField(); err != nil {
 		return nil, err
 	}
-	if req.async, err = f.boolField("async"); err != nil {
+	if req.delivery, err = f.deliveryFields(req.n); err != nil {
 		return nil, err
-	}
-	if !req.async {
-		if req.json, err = f.formatField(req.n); err != nil {
-			return nil, err
-		}
 	}
 	return req, nil
 }
