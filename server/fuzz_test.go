@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
 )
 
 // fuzzServer has small limits so that fuzzed inputs stay cheap.
