@@ -64,6 +64,21 @@ func (b *blocker) wait(t *testing.T, n int) {
 	}
 }
 
+// waitCancelled waits up to 10 s for an Upscale to be cancelled, failing
+// with timeout when none is, and requires it to have been by
+// context.Canceled.
+func (b *blocker) waitCancelled(t *testing.T, timeout string) {
+	t.Helper()
+	select {
+	case err := <-b.cancelled:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("work ended with %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal(timeout)
+	}
+}
+
 // paramFake records the params it was created with and reports progress.
 type paramFake struct {
 	mu     sync.Mutex
@@ -223,6 +238,12 @@ func multipartBody(t testing.TB, img []byte, fields ...string) (body []byte, con
 	}
 	mw.Close()
 	return buf.Bytes(), mw.FormDataContentType()
+}
+
+// smallUpload is a multipart body with an opaque 8×8 PNG and fields, the
+// input of the tests about the server rather than the pixels.
+func smallUpload(t testing.TB, fields ...string) (body []byte, contentType string) {
+	return multipartBody(t, pngBytes(t, 8, 8, false), fields...)
 }
 
 // post sends a body and returns the status, the decoded JSON error (if

@@ -175,7 +175,7 @@ func TestJobCancelAndBounds(t *testing.T) {
 	cfg.Workers, cfg.Queue, cfg.MaxJobs = 1, 4, 2
 	s, ts := newTestServer(t, cfg)
 	submit := func() (*http.Response, jobView, []byte) {
-		body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "block", "async", "true")
+		body, ct := smallUpload(t, "scale", "2", "method", "block", "async", "true")
 		resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
 		var v jobView
 		json.Unmarshal(data, &v)
@@ -195,14 +195,7 @@ func TestJobCancelAndBounds(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("delete: %v %v", resp, err)
 	}
-	select {
-	case err := <-b.cancelled:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("work ended with %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("deleting the job did not cancel its work")
-	}
+	b.waitCancelled(t, "deleting the job did not cancel its work")
 	b.wait(t, 1) // the second job runs now
 	close(b.release)
 	waitFor(t, "the second job", func() bool {
@@ -219,8 +212,8 @@ func TestJobCancelAndBounds(t *testing.T) {
 }
 
 func TestJobProgress(t *testing.T) {
-	s, ts := newTestServer(t, testConfig(nil))
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "param", "samples", "2", "async", "1")
+	_, ts := newTestServer(t, testConfig(nil))
+	body, ct := smallUpload(t, "scale", "2", "method", "param", "samples", "2", "async", "1")
 	_, data := post(t, ts.URL+"/v1/upscale", ct, body)
 	var v jobView
 	json.Unmarshal(data, &v)
@@ -245,7 +238,6 @@ func TestJobProgress(t *testing.T) {
 			t.Fatalf("progress went back: %v", seen)
 		}
 	}
-	_ = s
 }
 
 // TestBadInput sends malformed and hostile requests: each must get the
@@ -483,7 +475,7 @@ func TestQueueFull(t *testing.T) {
 	cfg := testConfig(b)
 	cfg.Workers, cfg.Queue = 1, 1
 	s, ts := newTestServer(t, cfg)
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "block")
+	body, ct := smallUpload(t, "scale", "2", "method", "block")
 	codes := make(chan int, 2)
 	for range 2 {
 		go func() {
@@ -523,7 +515,7 @@ func TestClientGone(t *testing.T) {
 	cfg := testConfig(b)
 	cfg.Workers = 1
 	s, ts := newTestServer(t, cfg)
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "block")
+	body, ct := smallUpload(t, "scale", "2", "method", "block")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -534,14 +526,7 @@ func TestClientGone(t *testing.T) {
 	}()
 	b.wait(t, 1)
 	cancel()
-	select {
-	case err := <-b.cancelled:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("work ended with %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the work was not cancelled when the client left")
-	}
+	b.waitCancelled(t, "the work was not cancelled when the client left")
 	<-done
 	waitFor(t, "the slot to be freed", func() bool { return s.pool.running.Load() == 0 && len(s.pool.admit) == 0 })
 	waitFor(t, "the 499 in the metrics", func() bool {
@@ -555,7 +540,7 @@ func TestDeadline(t *testing.T) {
 	cfg := testConfig(b)
 	cfg.Timeout = 50 * time.Millisecond
 	_, ts := newTestServer(t, cfg)
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "block")
+	body, ct := smallUpload(t, "scale", "2", "method", "block")
 	resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(errorOf(t, data), "limit") {
 		t.Fatalf("status %d: %s", resp.StatusCode, data)
@@ -565,10 +550,15 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-// serve runs s on a fresh local port and returns its URL, a function that
-// starts the shutdown, and a channel with Serve's result.
-func serve(t *testing.T, s *Server) (url string, stop func(), result <-chan error) {
+// serve runs a server made from cfg on a fresh local port and returns it,
+// its URL, a function that starts the shutdown, and a channel with Serve's
+// result.
+func serve(t *testing.T, cfg Config) (s *Server, url string, stop func(), result <-chan error) {
 	t.Helper()
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -577,7 +567,21 @@ func serve(t *testing.T, s *Server) (url string, stop func(), result <-chan erro
 	errc := make(chan error, 1)
 	go func() { errc <- s.Serve(ctx, ln) }()
 	t.Cleanup(cancel)
-	return "http://" + ln.Addr().String(), cancel, errc
+	return s, "http://" + ln.Addr().String(), cancel, errc
+}
+
+// serveReturns requires Serve's result to be nil and to come within 10 s,
+// after what the test waited for.
+func serveReturns(t *testing.T, result <-chan error, after string) {
+	t.Helper()
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Serve did not return after %s", after)
+	}
 }
 
 // TestGracefulShutdown: in-flight work finishes and is answered; new
@@ -586,12 +590,8 @@ func TestGracefulShutdown(t *testing.T) {
 	b := newBlocker()
 	cfg := testConfig(b)
 	cfg.Grace = 20 * time.Second
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, stop, result := serve(t, s)
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "block")
+	s, url, stop, result := serve(t, cfg)
+	body, ct := smallUpload(t, "scale", "2", "method", "block")
 	type answer struct {
 		code int
 		data []byte
@@ -622,14 +622,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatalf("in-flight request: %d %s", a.code, a.data)
 	}
 	decodePNG(t, a.data)
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after the work finished")
-	}
+	serveReturns(t, result, "the work finished")
 }
 
 // TestLongWork checks that work may outlast the body timeout: net/http's
@@ -638,12 +631,8 @@ func TestLongWork(t *testing.T) {
 	b := newBlocker()
 	cfg := testConfig(b)
 	cfg.BodyTimeout = 100 * time.Millisecond
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, _, _ := serve(t, s)
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "block")
+	_, url, _, _ := serve(t, cfg)
+	body, ct := smallUpload(t, "scale", "2", "method", "block")
 	go func() {
 		b.wait(t, 1)
 		time.Sleep(400 * time.Millisecond)
@@ -664,12 +653,8 @@ func TestLongWork(t *testing.T) {
 func TestSlowBody(t *testing.T) {
 	cfg := testConfig(nil)
 	cfg.BodyTimeout = 200 * time.Millisecond
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, _, _ := serve(t, s)
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2")
+	_, url, _, _ := serve(t, cfg)
+	body, ct := smallUpload(t, "scale", "2")
 	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -691,12 +676,8 @@ func TestShutdownGraceOver(t *testing.T) {
 	b := newBlocker()
 	cfg := testConfig(b)
 	cfg.Grace = 100 * time.Millisecond
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, stop, result := serve(t, s)
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "block")
+	_, url, stop, result := serve(t, cfg)
+	body, ct := smallUpload(t, "scale", "2", "method", "block")
 	codes := make(chan int, 1)
 	go func() {
 		resp, data := post(t, url+"/v1/upscale", ct, body)
@@ -706,21 +687,14 @@ func TestShutdownGraceOver(t *testing.T) {
 		codes <- resp.StatusCode
 	}()
 	// A job in flight is cancelled too.
-	jb, jct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "block", "async", "1")
+	jb, jct := smallUpload(t, "scale", "2", "method", "block", "async", "1")
 	if resp, data := post(t, url+"/v1/upscale", jct, jb); resp.StatusCode != 202 {
 		t.Fatalf("job: %d %s", resp.StatusCode, data)
 	}
 	b.wait(t, 2)
 	start := time.Now()
 	stop()
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("Serve: %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Serve did not return after the grace period")
-	}
+	serveReturns(t, result, "the grace period")
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("shutdown took %v with a 100 ms grace", d)
 	}
@@ -738,12 +712,12 @@ func TestShutdownGraceOver(t *testing.T) {
 // failed job), not a dropped connection or a dead server.
 func TestPanickingMethod(t *testing.T) {
 	s, ts := newTestServer(t, testConfig(nil))
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "panic")
+	body, ct := smallUpload(t, "scale", "2", "method", "panic")
 	resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
 	if resp.StatusCode != 500 || !strings.Contains(errorOf(t, data), "panicked") {
 		t.Fatalf("sync: %d %s", resp.StatusCode, data)
 	}
-	body, ct = multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2", "method", "panic", "async", "1")
+	body, ct = smallUpload(t, "scale", "2", "method", "panic", "async", "1")
 	_, data = post(t, ts.URL+"/v1/upscale", ct, body)
 	var v jobView
 	json.Unmarshal(data, &v)
@@ -758,7 +732,7 @@ func TestPanickingMethod(t *testing.T) {
 
 func TestMetricsFormat(t *testing.T) {
 	_, ts := newTestServer(t, testConfig(nil))
-	body, ct := multipartBody(t, pngBytes(t, 8, 8, false), "scale", "2")
+	body, ct := smallUpload(t, "scale", "2")
 	post(t, ts.URL+"/v1/upscale", ct, body)
 	post(t, ts.URL+"/v1/upscale", "text/plain", nil)
 	get(t, ts.URL+"/v1/jobs/abc")
