@@ -100,14 +100,7 @@ func BenchmarkDecodeDetail(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	img, err := imageio.Read("../examples/chelsea.png")
-	if err != nil {
-		b.Fatal(err)
-	}
-	lr, err := img.Crop(60, 30, 64, 64)
-	if err != nil {
-		b.Fatal(err)
-	}
+	lr := chelseaCrop(b, 60, 30, 64, 64)
 	lats, err := s.Latents(context.Background(), lr, srOpts(func(o *diffusion.SampleOptions) { o.Steps, o.Sampler = 5, diffusion.SamplerDPM }))
 	if err != nil {
 		b.Fatal(err)

@@ -66,40 +66,37 @@ func Open(path string) (*checkpoint.Checkpoint, error) {
 // AutoEncoder loads a stage-1 model from a file or a "builtin:" name; ""
 // means the default, builtin:ae.
 func AutoEncoder(path string) (*autoencoder.Model, error) {
-	if path == "" {
-		path = "builtin:ae"
-	}
-	if b, ok := Find(path); ok {
-		return autoencoder.LoadBytes(b.Name, b.Data)
-	}
-	return autoencoder.Load(path)
+	return load(path, "builtin:ae", autoencoder.LoadBytes, autoencoder.Load)
 }
 
 // SR loads a super-resolution model from a file or a "builtin:" name; ""
 // means the default, builtin:sr.
 func SR(path string) (*diffusion.SR, error) {
-	if path == "" {
-		path = "builtin:sr"
-	}
-	if b, ok := Find(path); ok {
-		return diffusion.LoadSRBytes(b.Name, b.Data)
-	}
-	return diffusion.LoadSR(path)
+	return load(path, "builtin:sr", diffusion.LoadSRBytes, diffusion.LoadSR)
 }
 
 // Generator loads a generation model from a
 // file or a "builtin:" name; "" means the default, builtin:gen.
 func Generator(path string) (*diffusion.Generator, error) {
+	return load(path, "builtin:gen", diffusion.LoadGeneratorBytes, func(path string) (*diffusion.Generator, error) {
+		if strings.HasPrefix(path, "builtin:") {
+			return nil, fmt.Errorf("no built-in model %q (`zoomdiff models` lists them)", path)
+		}
+		return diffusion.LoadGenerator(path)
+	})
+}
+
+// load is what the loaders above share: path, or def when path is "", is
+// read from the embedded copy when it names a built-in model (fromBytes)
+// and from the file otherwise (fromFile).
+func load[M any](path, def string, fromBytes func(name string, data []byte) (M, error), fromFile func(path string) (M, error)) (M, error) {
 	if path == "" {
-		path = "builtin:gen"
+		path = def
 	}
 	if b, ok := Find(path); ok {
-		return diffusion.LoadGeneratorBytes(b.Name, b.Data)
+		return fromBytes(b.Name, b.Data)
 	}
-	if strings.HasPrefix(path, "builtin:") {
-		return nil, fmt.Errorf("no built-in model %q (`zoomdiff models` lists them)", path)
-	}
-	return diffusion.LoadGenerator(path)
+	return fromFile(path)
 }
 
 // SRMethod opens an SR model (a file or a "builtin:" name; "" means

@@ -94,38 +94,8 @@ func TestFind(t *testing.T) {
 // --model, beats bicubic at ×4 on the bundled example photo (degraded as
 // the benchmark degrades), with few steps so the test stays quick.
 func TestBuiltinSRBeatsBicubic(t *testing.T) {
-	photo, err := imageio.Read("../examples/chelsea.png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr, err := photo.Crop(20, 0, 120, 120)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr, lr, err := evaluate.Degrade(hr, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	up, err := SRMethod("", "builtin:sr", map[string]string{"steps": "10", "seed": "1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := up.Upscale(context.Background(), lr, hr.W, hr.H)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bic, err := resample.Image(lr, hr.W, hr.H, resample.Options{Method: resample.Bicubic})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours, err := metrics.PSNRY(hr, out, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := metrics.PSNRY(hr, bic, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hr, lr := x4Pair(t, 20, 0, 120, 120)
+	ours, base := upscalePSNRY(t, "builtin:sr", hr, lr), upscalePSNRY(t, "", hr, lr)
 	t.Logf("chelsea 120x120 x4: built-in SR %.2f dB, bicubic %.2f dB", ours, base)
 	if ours < base+0.3 {
 		t.Errorf("built-in SR %.2f dB, bicubic %.2f dB: want 0.3 dB better", ours, base)
@@ -140,42 +110,11 @@ func TestBuiltinSRBeatsBicubic(t *testing.T) {
 // Set14 in models/README.md). It shares the benchmark model's auto-encoder
 // weight for weight.
 func TestBuiltinRealRestoresJPEG(t *testing.T) {
-	photo, err := imageio.Read("../examples/chelsea.png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr, err := photo.Crop(0, 0, 180, 120)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hr, lr, err := evaluate.Degrade(hr, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hr, lr := x4Pair(t, 0, 0, 180, 120)
 	if err := (degrade.Input{JPEGQuality: 40}).Apply(lr.Pix, lr.W, lr.H, "chelsea"); err != nil {
 		t.Fatal(err)
 	}
-	psnr := func(method string) float64 {
-		var out *imageio.Image
-		if method == "bicubic" {
-			out, err = resample.Image(lr, hr.W, hr.H, resample.Options{Method: resample.Bicubic})
-		} else {
-			var up render.Method
-			if up, err = SRMethod("", "builtin:"+map[string]string{"model": "sr", "real": "real"}[method], map[string]string{"steps": "10", "seed": "1"}); err != nil {
-				t.Fatal(err)
-			}
-			out, err = up.Upscale(context.Background(), lr, hr.W, hr.H)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := metrics.PSNRY(hr, out, 4)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	real, bench, bic := psnr("real"), psnr("model"), psnr("bicubic")
+	real, bench, bic := upscalePSNRY(t, "builtin:real", hr, lr), upscalePSNRY(t, "builtin:sr", hr, lr), upscalePSNRY(t, "", hr, lr)
 	t.Logf("chelsea 180x120 x4, LR saved at JPEG q40: real %.2f dB, benchmark model %.2f dB, bicubic %.2f dB", real, bench, bic)
 	if real < bench+0.2 || real < bic-0.1 {
 		t.Errorf("real %.2f dB: want 0.2 dB above the benchmark model (%.2f) and bicubic (%.2f) or better", real, bench, bic)
@@ -200,6 +139,58 @@ func TestBuiltinRealRestoresJPEG(t *testing.T) {
 			t.Fatalf("auto-encoder tensor %d differs", i)
 		}
 	}
+}
+
+// chelseaCrop is the w×h crop at (x0, y0) of the bundled example photo.
+func chelseaCrop(tb testing.TB, x0, y0, w, h int) *imageio.Image {
+	tb.Helper()
+	photo, err := imageio.Read("../examples/chelsea.png")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := photo.Crop(x0, y0, w, h)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// x4Pair is the ×4 benchmark pair (evaluate.Degrade) of chelseaCrop's
+// crop.
+func x4Pair(t *testing.T, x0, y0, w, h int) (hr, lr *imageio.Image) {
+	t.Helper()
+	hr, lr, err := evaluate.Degrade(chelseaCrop(t, x0, y0, w, h), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hr, lr
+}
+
+// upscalePSNRY renders lr at hr's size with a built-in SR model through
+// SRMethod (10 steps, seed 1, so the test stays quick), or bicubic for
+// model "", and returns its PSNR on luma against hr, shaved 4 pixels as at
+// ×4.
+func upscalePSNRY(t *testing.T, model string, hr, lr *imageio.Image) float64 {
+	t.Helper()
+	var out *imageio.Image
+	var err error
+	if model == "" {
+		out, err = resample.Image(lr, hr.W, hr.H, resample.Options{Method: resample.Bicubic})
+	} else {
+		var up render.Method
+		if up, err = SRMethod("", model, map[string]string{"steps": "10", "seed": "1"}); err != nil {
+			t.Fatal(err)
+		}
+		out, err = up.Upscale(context.Background(), lr, hr.W, hr.H)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := metrics.PSNRY(hr, out, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // The built-in generator's samples are scale-consistent: each latent
