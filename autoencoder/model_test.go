@@ -23,6 +23,23 @@ func randImage(rng *rand.Rand, n, h, w int) *tensor.Tensor {
 	return x
 }
 
+// perturbedModel is New(cfg, seed) with noise of deviation std from rng
+// added to every parameter, so that the zero-initialised layers (the
+// head's among them) contribute.
+func perturbedModel(t *testing.T, cfg Config, seed uint64, rng *rand.Rand, std float32) *Model {
+	t.Helper()
+	m, err := New(cfg, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range m.Params.List() {
+		for i := range p.T.Data {
+			p.T.Data[i] += std * float32(rng.NormFloat64())
+		}
+	}
+	return m
+}
+
 func TestShapes(t *testing.T) {
 	for _, cfg := range []Config{tinyConfig(true), tinyConfig(false), {Channels: 4, ChMult: []int{1, 1, 2}, NumResBlocks: 2, LatentCh: 3, MLP: []int{8, 8}, Unfold: true}, {Channels: 4, ChMult: []int{1, 2}, LatentCh: 3, MLP: []int{8}, MLPOnly: true}} {
 		m, err := New(cfg, 1)
@@ -82,18 +99,8 @@ func TestGlobalSkipStartsAsResampling(t *testing.T) {
 }
 
 func TestDecodeBatchingAndDeterminism(t *testing.T) {
-	cfg := tinyConfig(true)
-	m, err := New(cfg, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Perturb the zero-initialised layers so the head contributes.
 	rng := rand.New(rand.NewPCG(3, 3))
-	for _, p := range m.Params.List() {
-		for i := range p.T.Data {
-			p.T.Data[i] += 0.05 * float32(rng.NormFloat64())
-		}
-	}
+	m := perturbedModel(t, tinyConfig(true), 4, rng, 0.05)
 	z := m.Encode(nil, randImage(rng, 1, 8, 12))
 	render := func(batch int) []float32 {
 		m.Config.QueryBatch = batch
@@ -136,16 +143,8 @@ func TestDecodeBatchingAndDeterminism(t *testing.T) {
 func TestEndToEndGradients(t *testing.T) {
 	cfg := tinyConfig(true)
 	cfg.Attention = false
-	m, err := New(cfg, 5)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(4, 4))
-	for _, p := range m.Params.List() {
-		for i := range p.T.Data {
-			p.T.Data[i] += 0.1 * float32(rng.NormFloat64())
-		}
-	}
+	m := perturbedModel(t, cfg, 5, rng, 0.1)
 	x := randImage(rng, 2, 4, 4)
 	ys := []float32{-0.6, 0.3, 0.1, 0.8}
 	xs := []float32{0.2, -0.4, 0.7, -0.9}
@@ -178,16 +177,8 @@ func TestEndToEndGradients(t *testing.T) {
 // taken in bands or whole, close to the exact output at the full size, and
 // exact again when the scale is unbounded.
 func TestDecoderDetailScale(t *testing.T) {
-	m, err := New(tinyConfig(true), 4)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(5, 5))
-	for _, p := range m.Params.List() {
-		for i := range p.T.Data {
-			p.T.Data[i] += 0.05 * float32(rng.NormFloat64())
-		}
-	}
+	m := perturbedModel(t, tinyConfig(true), 4, rng, 0.05)
 	z := m.Encode(nil, randImage(rng, 1, 8, 12)) // a 4×6 latent
 	d, err := m.NewDecoder(z)
 	if err != nil {
