@@ -102,32 +102,29 @@ func refWeights(in, out int, scale float64, method string, antialias bool) [][]f
 func refResize(src []float64, w, h, dw, dh int, sx, sy float64, method string) []float64 {
 	wx := refWeights(w, dw, sx, method, true)
 	wy := refWeights(h, dh, sy, method, true)
-	vert := func(s []float64, cols int) []float64 {
-		d := make([]float64, dh*cols)
-		for o := 0; o < dh; o++ {
-			for i := 0; i < h; i++ {
-				for x := 0; x < cols; x++ {
-					d[o*cols+x] += wy[o][i] * s[i*cols+x]
-				}
-			}
-		}
-		return d
-	}
-	horiz := func(s []float64, rows int) []float64 {
-		d := make([]float64, rows*dw)
-		for y := 0; y < rows; y++ {
-			for o := 0; o < dw; o++ {
-				for i := 0; i < w; i++ {
-					d[y*dw+o] += wx[o][i] * s[y*w+i]
-				}
-			}
-		}
-		return d
-	}
 	if sy <= sx {
-		return horiz(vert(src, w), dh)
+		return refAxis(wx, refAxis(wy, src, 1, w), dh, 1)
 	}
-	return vert(horiz(src, h), dw)
+	return refAxis(wy, refAxis(wx, src, h, 1), 1, dw)
+}
+
+// refAxis applies the weight matrix wts (one row of input weights per
+// output) along the middle axis of s, laid out as outer×len(wts[0])×inner:
+// the vertical pass has outer 1 and inner the row length, the horizontal
+// one outer the row count and inner 1.
+func refAxis(wts [][]float64, s []float64, outer, inner int) []float64 {
+	n, m := len(wts[0]), len(wts)
+	d := make([]float64, outer*m*inner)
+	for a := 0; a < outer; a++ {
+		for o := 0; o < m; o++ {
+			for i := 0; i < n; i++ {
+				for b := 0; b < inner; b++ {
+					d[(a*m+o)*inner+b] += wts[o][i] * s[(a*n+i)*inner+b]
+				}
+			}
+		}
+	}
+	return d
 }
 
 func TestAgainstReference(t *testing.T) {
