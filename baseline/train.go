@@ -113,4 +113,3 @@ func (t *Trainer) Resume(path string) error {
 	t.Step = st.Step
 	return nil
 }
-
