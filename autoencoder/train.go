@@ -171,15 +171,7 @@ func (t *Trainer) TrainStep(tp *tensor.Tape) (float64, error) {
 // see trainloop.Run.
 func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloop.Hooks) error {
 	tp := tensor.NewTape()
-	var mean trainloop.MeanLoss
-	do := func() error {
-		l, err := t.TrainStep(tp)
-		if err == nil {
-			mean.Add(l)
-		}
-		return err
-	}
-	return trainloop.Run(ctx, t.Loop("train ae", do, mean.String, mean.Reset), log, quiet, h)
+	return t.RunMean(ctx, "train ae", func() (float64, error) { return t.TrainStep(tp) }, log, quiet, h)
 }
 
 // State is what a checkpoint of the run holds: the architecture, the

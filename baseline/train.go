@@ -74,15 +74,7 @@ func (t *Trainer) TrainStep(tp *tensor.Tape) (float64, error) {
 // reporting the mean loss since the last validation; see trainloop.Run.
 func (t *Trainer) Run(ctx context.Context, label string, log io.Writer, quiet bool, h trainloop.Hooks) error {
 	tp := tensor.NewTape()
-	var mean trainloop.MeanLoss
-	do := func() error {
-		l, err := t.TrainStep(tp)
-		if err == nil {
-			mean.Add(l)
-		}
-		return err
-	}
-	return trainloop.Run(ctx, t.Loop(label, do, mean.String, mean.Reset), log, quiet, h)
+	return t.RunMean(ctx, label, func() (float64, error) { return t.TrainStep(tp) }, log, quiet, h)
 }
 
 // State is the resumable training state: parameters, optimiser, EMA, step

@@ -12,7 +12,6 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
-	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
@@ -106,12 +105,8 @@ type Trainer struct {
 	Model *Classifier
 	Data  *dataset.Labeled
 	Opt   TrainOptions
-	Adam  *optim.Adam
-	EMA   *optim.EMA // nil without EMA
-	Step  int
+	*trainloop.Optimizer
 
-	clip   *optim.Clipper
-	sched  optim.WarmupCosine
 	x      *tensor.Tensor // the batch's images, reused every step
 	labels []int
 	order  []int // the photo order of the epoch numbered epoch (-1 before the first)
@@ -128,11 +123,8 @@ func NewTrainer(m *Classifier, data *dataset.Labeled, opt TrainOptions) (*Traine
 		return nil, fmt.Errorf("classifier trainer: %w", err)
 	}
 	size, ps := m.Config.Size, m.Params.Tensors()
-	t := &Trainer{Model: m, Data: data, Opt: opt, Adam: optim.NewAdam(ps, optim.AdamConfig()), clip: optim.NewClipper(ps),
-		sched: opt.Schedule(), x: tensor.New(opt.Batch, size, size, 3), labels: make([]int, opt.Batch), epoch: -1}
-	if opt.EMADecay > 0 {
-		t.EMA = optim.NewEMA(ps, opt.EMADecay)
-	}
+	t := &Trainer{Model: m, Data: data, Opt: opt, x: tensor.New(opt.Batch, size, size, 3), labels: make([]int, opt.Batch), epoch: -1}
+	t.Optimizer = trainloop.NewOptimizer(&t.Opt.Recipe, ps)
 	return t, nil
 }
 
@@ -185,21 +177,17 @@ func (t *Trainer) fillBatch(step int) {
 // step counter still advances, so later steps draw what they would have)
 // and reported as an error.
 func (t *Trainer) TrainStep(tp *tensor.Tape) (loss float64, correct int, err error) {
-	step := t.Step
-	t.Step++
-	t.fillBatch(step)
+	t.fillBatch(t.Step)
 	logits, _ := t.Model.Forward(tp, t.x)
 	loss, grad, correct, err := SoftmaxCrossEntropy(logits.Data, t.labels, len(t.Model.Config.Classes))
 	if err != nil {
 		tp.Reset()
-		return 0, 0, fmt.Errorf("step %d skipped: %w", step+1, err)
+		t.Step++
+		return 0, 0, fmt.Errorf("step %d skipped: %w", t.Step, err)
 	}
 	tp.BackwardWith(logits, grad)
 	tp.Reset()
-	if !trainloop.Update(t.Adam, t.EMA, t.clip, t.Opt.Clip, t.sched.LR(step), loss) {
-		return loss, correct, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", step+1)
-	}
-	return loss, correct, nil
+	return loss, correct, t.Apply(loss)
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled,
@@ -209,21 +197,18 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloo
 	tp := tensor.NewTape()
 	var sum float64
 	var steps, right int
-	return trainloop.Run(ctx, trainloop.Loop{
-		Label: "train classifier", Step: &t.Step, Total: t.Opt.Steps, Until: t.Opt.Until, LR: t.sched.LR,
-		Do: func() error {
-			l, c, err := t.TrainStep(tp)
-			if err == nil {
-				sum, steps, right = sum+l, steps+1, right+c
-			}
-			return err
-		},
-		Status: func() string {
-			n := float64(max(steps, 1))
-			return fmt.Sprintf("loss %.4f train acc %.3f", sum/n, float64(right)/(n*float64(t.Opt.Batch)))
-		},
-		Reset: func() { sum, steps, right = 0, 0, 0 },
-	}, log, quiet, h)
+	do := func() error {
+		l, c, err := t.TrainStep(tp)
+		if err == nil {
+			sum, steps, right = sum+l, steps+1, right+c
+		}
+		return err
+	}
+	status := func() string {
+		n := float64(max(steps, 1))
+		return fmt.Sprintf("loss %.4f train acc %.3f", sum/n, float64(right)/(n*float64(t.Opt.Batch)))
+	}
+	return trainloop.Run(ctx, t.Loop("train classifier", do, status, func() { sum, steps, right = 0, 0, 0 }), log, quiet, h)
 }
 
 // State is the resumable training state: architecture, weights, optimiser
@@ -264,17 +249,6 @@ func (t *Trainer) Checkpoint(statePath, out string, card map[string]string) erro
 		return err
 	}
 	return t.WithEMA(func() error { return t.Model.Save(out, card) })
-}
-
-// WithEMA runs fn with the EMA weights swapped into the model (the live
-// weights when the run keeps no EMA), e.g. to save or evaluate them.
-func (t *Trainer) WithEMA(fn func() error) error {
-	if t.EMA == nil {
-		return fn()
-	}
-	t.EMA.Swap()
-	defer t.EMA.Swap()
-	return fn()
 }
 
 // augment writes photo p into dst as floats, flipped left-right at random

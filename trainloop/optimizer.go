@@ -1,7 +1,9 @@
 package trainloop
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"math"
 
 	"github.com/zoomdiff/zoomdiff/engine/optim"
@@ -41,12 +43,19 @@ func (o *Optimizer) Finish(tp *tensor.Tape, loss *tensor.Tensor) (float64, error
 	val := float64(loss.Data[0])
 	tp.Backward(loss)
 	tp.Reset()
+	return val, o.Apply(val)
+}
+
+// Apply takes the step for loss, whose gradients the caller has already
+// backpropagated (for a loss whose gradient it computes itself, as a
+// softmax cross-entropy does), as Finish does.
+func (o *Optimizer) Apply(loss float64) error {
 	lr := o.LR(o.Step)
 	o.Step++
-	if !Update(o.Adam, o.EMA, o.clip, o.recipe.Clip, lr, val) {
-		return val, fmt.Errorf("step %d: non-finite loss or gradient, step skipped", o.Step)
+	if !Update(o.Adam, o.EMA, o.clip, o.recipe.Clip, lr, loss) {
+		return fmt.Errorf("step %d: non-finite loss or gradient, step skipped", o.Step)
 	}
-	return val, nil
+	return nil
 }
 
 // WithEMA runs fn with the EMA weights swapped into the parameters (with
@@ -68,18 +77,18 @@ func (o *Optimizer) Loop(label string, do func() error, status func() string, re
 		Do: do, Status: status, Reset: reset}
 }
 
-// MeanLoss averages the losses of the steps since the last Reset, for the
-// progress line.
-type MeanLoss struct {
-	sum float64
-	n   int
+// RunMean runs the loop (see Run) with step as each step and the mean
+// loss of the steps since the last validation on the progress line.
+func (o *Optimizer) RunMean(ctx context.Context, label string, step func() (float64, error), log io.Writer, quiet bool, h Hooks) error {
+	var sum float64
+	var n int
+	do := func() error {
+		l, err := step()
+		if err == nil {
+			sum, n = sum+l, n+1
+		}
+		return err
+	}
+	status := func() string { return fmt.Sprintf("loss %.4f", sum/math.Max(float64(n), 1)) }
+	return Run(ctx, o.Loop(label, do, status, func() { sum, n = 0, 0 }), log, quiet, h)
 }
-
-// Add counts one step's loss.
-func (m *MeanLoss) Add(v float64) { m.sum, m.n = m.sum+v, m.n+1 }
-
-// String is "loss X", the mean.
-func (m *MeanLoss) String() string { return fmt.Sprintf("loss %.4f", m.sum/math.Max(float64(m.n), 1)) }
-
-// Reset starts a new mean.
-func (m *MeanLoss) Reset() { m.sum, m.n = 0, 0 }
