@@ -1,6 +1,7 @@
 package diffusion
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -174,15 +175,23 @@ type pool struct {
 	z0, cond    []float32 // size × perLat each
 	hr          []float32 // size × wide²·3, kept only for alignment targets
 	sides       []int     // side of each slot's HR in hr
+	traj, end   []float32 // distillation: the teacher's states (size × steps × perLat) and ends (size × perLat)
 	filled      []int     // group currently in each block of `group` slots (−1: empty)
 }
 
-func newPool(size, group, crop, wide, perLat int, keepHR bool) *pool {
+// newPool makes a pool of size slots filled in groups; keepHR keeps the
+// HR crops for alignment targets, and distill > 0 keeps the teacher's
+// trajectory at that many student steps for each crop.
+func newPool(size, group, crop, wide, perLat int, keepHR bool, distill int) *pool {
 	p := &pool{size: size, group: group, crop: crop, wide: wide, perLat: perLat,
 		z0: make([]float32, size*perLat), cond: make([]float32, size*perLat), filled: make([]int, size/group)}
 	if keepHR {
 		p.hr = make([]float32, size*wide*wide*3)
 		p.sides = make([]int, size)
+	}
+	if distill > 0 {
+		p.traj = make([]float32, size*distill*perLat)
+		p.end = make([]float32, size*perLat)
 	}
 	for i := range p.filled {
 		p.filled[i] = -1
@@ -233,6 +242,15 @@ func (t *Trainer) refresh(step int) error {
 		copy(p.z0[at*p.perLat:], z0.Data)
 		if cond != nil {
 			copy(p.cond[at*p.perLat:], cond.Data)
+		}
+		if p.traj != nil {
+			if t.Teacher == nil {
+				return errors.New("trainer: distillation needs Trainer.Teacher")
+			}
+			k := t.Opt.Distill
+			if err := t.teacherPaths(cond, uint64(want*p.group), p.traj[at*k*p.perLat:(at+p.group)*k*p.perLat], p.end[at*p.perLat:(at+p.group)*p.perLat]); err != nil {
+				return err
+			}
 		}
 		p.filled[b] = want
 	}
@@ -293,6 +311,10 @@ func (t *Trainer) nextBatch() (batch, error) {
 			b.hr = append(b.hr, p.hr[slot*hrLen:slot*hrLen+sd*sd*3])
 			b.sides = append(b.sides, sd)
 		}
+	}
+	if p.traj != nil {
+		t.distillBatch(rng, &b, perm[:o.Batch])
+		return b, nil
 	}
 	t.SR.addNoise(rng, &b)
 	if o.Align {

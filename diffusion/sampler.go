@@ -207,6 +207,9 @@ func (o *SampleOptions) resolve(s *SR) error {
 	if math.IsNaN(o.Eta) || o.Eta < 0 || o.Eta > 10 {
 		return fmt.Errorf("eta %g outside [0, 10]", o.Eta)
 	}
+	if err := o.checkStudent(s); err != nil {
+		return err
+	}
 	switch {
 	case o.Temperature == TemperatureByScale && s.Config.Generator:
 		o.Temperature = 1

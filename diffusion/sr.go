@@ -60,6 +60,10 @@ type Config struct {
 	// DegradeBicubic, the benchmark's protocol, or DegradeReal, the
 	// second-order chain of package degrade (blur, resize, noise, JPEG).
 	Degradation string `json:"degradation,omitempty"`
+	// Student, when above 0, marks a model distilled for that many DDIM
+	// steps (and the counts whose timesteps are among them): see
+	// DefaultDistillOptions and SR.StudentFor.
+	Student int `json:"student,omitempty"`
 }
 
 // Training degradations.

@@ -58,6 +58,15 @@ type TrainOptions struct {
 	// to ×MaxScale. It must be a multiple of Scale.
 	MaxScale int     `opt:"max-scale" group:"align" help:"largest output scale of the image term, a multiple of the model's (0: the model's own); above it wide crops supply the targets"`
 	Wide     float64 `opt:"wide" group:"align" help:"share of wide crops when max-scale exceeds the model's scale"`
+
+	// Distill, when above 0, trains a student for that many sampling steps
+	// from Trainer.Teacher (see DefaultDistillOptions): TeacherSteps is the
+	// teacher's DPM-Solver step count, and the teacher's starting noise is
+	// drawn at a temperature uniform in [TauLo, TauHi].
+	Distill      int     `opt:"distill" group:"distill" help:"sampling steps the student is distilled for (its timesteps must be among the teacher's)"`
+	TeacherSteps int     `opt:"teacher-steps" group:"distill" help:"the teacher's DPM-Solver++(2M) steps per trajectory"`
+	TauLo        float64 `opt:"tau-lo" group:"distill" help:"lowest noise temperature of the teacher's trajectories"`
+	TauHi        float64 `opt:"tau-hi" group:"distill" help:"highest noise temperature of the teacher's trajectories"`
 }
 
 // DefaultTrainOptions is stage 2's recipe.
@@ -111,6 +120,9 @@ func (o TrainOptions) Check() error {
 // uninterrupted one would have done.
 type Trainer struct {
 	SR *SR
+	// Teacher is the frozen model a student learns from (Opt.Distill > 0);
+	// it must be set before the first step and be the same on resume.
+	Teacher *SR
 	// Opt holds the resolved options; the pool is sized from them, so
 	// they must not change after NewTrainer.
 	Opt TrainOptions
@@ -135,6 +147,12 @@ func NewTrainer(s *SR, data *dataset.Set, opt TrainOptions) (*Trainer, error) {
 	if opt.Align && s.Config.Generator {
 		return nil, errors.New("trainer: alignment fine-tunes a super-resolution model, not a generator")
 	}
+	if err := opt.checkDistill(s); err != nil {
+		return nil, err
+	}
+	if opt.Distill > 0 {
+		s.Config.Student = opt.Distill
+	}
 	ps := s.UNet.Params.Tensors()
 	group, size := opt.Batch, opt.Batch
 	if opt.Reuse > 1 {
@@ -153,7 +171,7 @@ func NewTrainer(s *SR, data *dataset.Set, opt TrainOptions) (*Trainer, error) {
 		return nil, fmt.Errorf("trainer: targets up to x%d need %d-pixel crops, and no training photo is that large", opt.MaxScale, wide)
 	}
 	lat := opt.Crop / s.AE.Config.Factor()
-	t := &Trainer{SR: s, Opt: opt, Data: data, pool: newPool(size, group, opt.Crop, wide, lat*lat*s.AE.Config.LatentCh, opt.Align)}
+	t := &Trainer{SR: s, Opt: opt, Data: data, pool: newPool(size, group, opt.Crop, wide, lat*lat*s.AE.Config.LatentCh, opt.Align, opt.Distill)}
 	t.Optimizer = trainloop.NewOptimizer(&t.Opt.Recipe, ps)
 	return t, nil
 }
@@ -175,6 +193,7 @@ func checkCrop(s *SR, crop int) error {
 const (
 	TrainKind    = Kind + "-denoise"
 	AlignKind    = Kind + "-align"
+	DistillKind  = Kind + "-distill"
 	GenTrainKind = GenKind + "-denoise"
 )
 
@@ -186,6 +205,8 @@ func (t *Trainer) State() *checkpoint.TrainState {
 	switch {
 	case t.Opt.Align:
 		kind = AlignKind
+	case t.Opt.Distill > 0:
+		kind = DistillKind
 	case t.SR.Config.Generator:
 		kind = GenTrainKind
 	}
@@ -257,30 +278,23 @@ func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor
 		tsf[i] = float32(v)
 	}
 	out := s.UNet.Forward(tp, joinBatch(b.zt, b.cond), tsf)
-	if !t.Opt.Align {
+	switch {
+	case t.Opt.Distill > 0:
+		return tp.MSELoss(t.z0Hat(tp, out, b), b.z0), nil, nil
+	case !t.Opt.Align:
 		return tp.MSELoss(out, b.regressTarget(s)), nil, nil
 	}
-	// ẑ0 = a·z_t + b·out per crop (see outputCoefs); z_t is a constant, so
-	// its part is folded in off the tape.
-	per := b.zt.Len() / n
-	ztScaled := tensor.New(b.zt.Shape...)
-	coef := tensor.New(n, 1, 1, 1)
+	z0Hat := t.z0Hat(tp, out, b)
 	w := tensor.New(n, 1, 1, 1)
 	q := len(b.ys) / n
 	wq := tensor.New(n*q, 1)
 	for i, ti := range b.ts {
-		ca, cb := s.den().outputCoefs(ti)
-		for j := range per {
-			ztScaled.Data[i*per+j] = float32(ca * float64(b.zt.Data[i*per+j]))
-		}
-		coef.Data[i] = float32(cb)
 		wi := float32(alignWeight(s.Sched.SNR(ti), t.Opt.SNRCap))
 		w.Data[i] = wi
 		for j := range q {
 			wq.Data[i*q+j] = wi
 		}
 	}
-	z0Hat := tp.Add(ztScaled, tp.Mul(out, coef))
 	d := tp.Sub(z0Hat, b.z0)
 	lat = tp.Scale(tp.Mean(tp.Mul(tp.Mul(d, d), w)), float32(t.Opt.LatentWeight))
 	z := s.denormalizeTape(tp, z0Hat)
@@ -289,6 +303,24 @@ func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor
 	di := tp.Sub(pred, b.target)
 	img = tp.Scale(tp.Mean(tp.Mul(tp.Mul(di, di), wq)), float32(t.Opt.ImageWeight))
 	return tp.Add(lat, img), lat, img
+}
+
+// z0Hat is the clean latent the U-Net's output out predicts for the
+// batch: ẑ0 = a·z_t + b·out per crop (see outputCoefs); z_t is a
+// constant, so its part is folded in off the tape.
+func (t *Trainer) z0Hat(tp *tensor.Tape, out *tensor.Tensor, b batch) *tensor.Tensor {
+	n := len(b.ts)
+	per := b.zt.Len() / n
+	ztScaled := tensor.New(b.zt.Shape...)
+	coef := tensor.New(n, 1, 1, 1)
+	for i, ti := range b.ts {
+		ca, cb := t.SR.den().outputCoefs(ti)
+		for j := range per {
+			ztScaled.Data[i*per+j] = float32(ca * float64(b.zt.Data[i*per+j]))
+		}
+		coef.Data[i] = float32(cb)
+	}
+	return tp.Add(ztScaled, tp.Mul(out, coef))
 }
 
 // joinBatch concatenates z_t and each crop's condition on the channel
@@ -311,8 +343,11 @@ func joinBatch(zt, cond *tensor.Tensor) *tensor.Tensor {
 // a resumed run draws what an uninterrupted one would have.
 func (t *Trainer) stepRNG() *rand.Rand {
 	salt := uint64(0)
-	if t.Opt.Align {
+	switch {
+	case t.Opt.Align:
 		salt = 1 << 62 // alignment draws differ from the stage-2 run's
+	case t.Opt.Distill > 0:
+		salt = 1 << 61
 	}
 	return rand.New(rand.NewPCG(t.Opt.Seed, uint64(t.Step)^salt))
 }
@@ -341,6 +376,8 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloo
 	switch {
 	case t.Opt.Align:
 		label = "train align"
+	case t.Opt.Distill > 0:
+		label = "train student"
 	case t.SR.Config.Generator:
 		label = "train gen"
 	}

@@ -34,12 +34,17 @@ func FitStats(f Featurizer, imgs []*imageio.Image) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := f.FeatureDim()
-	mean, cov, err := metrics.FitGaussian(feats, len(imgs), d)
+	return StatsOf(feats, len(imgs), f.FeatureDim())
+}
+
+// StatsOf fits the statistics of n feature vectors of length d, stored
+// row by row in feats (as Featurizer.Features returns them).
+func StatsOf(feats []float64, n, d int) (*Stats, error) {
+	mean, cov, err := metrics.FitGaussian(feats, n, d)
 	if err != nil {
 		return nil, err
 	}
-	return &Stats{N: len(imgs), Dim: d, Mean: mean, Cov: cov}, nil
+	return &Stats{N: n, Dim: d, Mean: mean, Cov: cov}, nil
 }
 
 // Distance is the Fréchet distance between two sets' statistics.

@@ -6,6 +6,7 @@ package models
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
@@ -30,6 +31,9 @@ type Builtin struct {
 	Name    string // what --model accepts for it: "builtin:NAME"
 	Summary string
 	Data    []byte
+	// Student names the built-in few-step student distilled from this
+	// model, if any: SRMethod samples with it where it serves the steps.
+	Student string
 }
 
 // List returns the embedded models.
@@ -99,21 +103,42 @@ func load[M any](path, def string, fromBytes func(name string, data []byte) (M, 
 	return fromFile(path)
 }
 
+// SamplerAuto, as the sampler param (or no sampler param at all), lets
+// SRMethod choose: DDIM on a student, a built-in model's student where it
+// serves the steps asked for (and η = 0, from pure noise), and
+// diffusion.DefaultSRSampler otherwise.
+const SamplerAuto = "auto"
+
 // SRMethod opens an SR model (a file or a "builtin:" name; "" means
 // fallback) as a render.Method with the sampling params (see
-// diffusion.ParseSampleOptions). The "model" method is SRMethod with
-// builtin:sr, "real" with builtin:real.
+// diffusion.ParseSampleOptions and SamplerAuto). The "model" method is
+// SRMethod with builtin:sr, "real" with builtin:real.
 func SRMethod(model, fallback string, params map[string]string) (render.Method, error) {
+	auto := params["sampler"] == "" || params["sampler"] == SamplerAuto
+	if auto {
+		params = maps.Clone(params)
+		delete(params, "sampler")
+	}
 	opt, err := diffusion.ParseSampleOptions(diffusion.DefaultSampleOptions(), params)
 	if err != nil {
 		return nil, err
 	}
 	if model == "" {
 		model = fallback
+		if b, ok := Find(fallback); ok && auto && b.Student != "" && opt.Eta == 0 && opt.Strength == 0 {
+			if st, err := SR(b.Student); err != nil {
+				return nil, err
+			} else if st.StudentFor(opt.Steps) {
+				model = b.Student
+			}
+		}
 	}
 	s, err := SR(model)
 	if err != nil {
 		return nil, err
+	}
+	if auto && s.Config.Student > 0 {
+		opt.Sampler = diffusion.SamplerDDIM
 	}
 	if err := s.CheckOptions(opt); err != nil {
 		return nil, fmt.Errorf("%s: %w", model, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/featdist"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/progress"
 )
@@ -29,15 +30,19 @@ type genScore struct {
 	N     int    `json:"n"`
 	// FeatureFD is the classifier-feature Fréchet distance to the held-out
 	// real images (images of other sizes are resized to the classifier's).
-	FeatureFD float64  `json:"feature_fd"`
+	FeatureFD float64 `json:"feature_fd"`
+	// Precision and Recall are Kynkäänniemi et al.'s, in the same feature
+	// space against as many held-out images (see featureSpace).
+	Precision float64  `json:"precision"`
+	Recall    float64  `json:"recall"`
 	FID       *float64 `json:"fid,omitempty"`
 }
 
 // genReport is the whole eval-gen result. The reference points use n real
 // training images, as many as each group holds, balanced over the classes:
-// RealFD is where a perfect generator lands at this sample size, ReconFD
+// Real is where a perfect generator lands at this sample size, Recon
 // where a perfect latent generator lands (the auto-encoder's
-// reconstructions of those images), BlurFD what heavy blur scores (a
+// reconstructions of those images), Blurred what heavy blur scores (a
 // ceiling a useful generator must stay well below).
 type genReport struct {
 	Classifier      string     `json:"classifier"`
@@ -49,9 +54,9 @@ type genReport struct {
 	Sampler         string     `json:"sampler,omitempty"`
 	Seed            uint64     `json:"seed"`
 	N               int        `json:"n"`
-	RealFD          float64    `json:"real_fd"`
-	ReconFD         float64    `json:"recon_fd"`
-	BlurFD          float64    `json:"blur_fd"`
+	Real            setScore   `json:"real"`
+	Recon           setScore   `json:"recon"`
+	Blurred         setScore   `json:"blurred"`
 	Blur            float64    `json:"blur_factor"`
 	Groups          []genScore `json:"groups"`
 	SelfSSIM        *float64   `json:"self_ssim,omitempty"`
@@ -120,18 +125,18 @@ func runEvalGen(args []string) error {
 	}
 	ref := held.Images()
 	rep.ReferenceImages = len(ref)
-	fd, err := distanceTo(m, ref)
+	rep.N = len(groups[0].Images)
+	space, err := newFeatureSpace(m, held, rep.N)
 	if err != nil {
 		return err
 	}
 
 	// The reference points, on as many real training images as a group holds.
-	rep.N = len(groups[0].Images)
-	if err := referencePoints(&rep, fd, train, ae); err != nil {
+	if err := referencePoints(&rep, space, train, ae); err != nil {
 		return err
 	}
 
-	if rep.Groups, err = scoreGroups(groups, fd, *inception, ref); err != nil {
+	if rep.Groups, err = scoreGroups(groups, space, *inception, ref); err != nil {
 		return err
 	}
 	if len(groups) > 1 {
@@ -146,20 +151,58 @@ func runEvalGen(args []string) error {
 	return writeJSON(*jsonOut, rep)
 }
 
-// distanceTo returns the feature Fréchet distance of a set of images to
-// ref in the classifier m's feature space.
-func distanceTo(m *featdist.Classifier, ref []*imageio.Image) (func([]*imageio.Image) (float64, error), error) {
-	refStats, err := featdist.FitStats(m, ref)
+// setScore is how close one image set comes to the held-out images in the
+// classifier's feature space.
+type setScore struct {
+	FD        float64 `json:"feature_fd"`
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+}
+
+// featureSpace scores image sets against the held-out images in a
+// classifier's feature space: the Fréchet distance to all of them, and
+// precision and recall (metrics.PrecisionRecall, k = 3) against a
+// class-balanced subset of n of them, since the manifold radii depend on
+// a set's size and both sets should have the same.
+type featureSpace struct {
+	m        *featdist.Classifier
+	ref      *featdist.Stats
+	subFeats []float64
+	subN     int
+}
+
+func newFeatureSpace(m *featdist.Classifier, held *dataset.Labeled, n int) (*featureSpace, error) {
+	ref, err := featdist.FitStats(m, held.Images())
 	if err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
 	}
-	return func(imgs []*imageio.Image) (float64, error) {
-		st, err := featdist.FitStats(m, imgs)
-		if err != nil {
-			return 0, err
-		}
-		return featdist.Distance(st, refStats)
-	}, nil
+	per := (n + len(held.Classes) - 1) / len(held.Classes)
+	sub := held.PerClass(per).Images()
+	sub = sub[:min(n, len(sub))]
+	feats, err := m.Features(sub)
+	if err != nil {
+		return nil, fmt.Errorf("reference: %w", err)
+	}
+	return &featureSpace{m: m, ref: ref, subFeats: feats, subN: len(sub)}, nil
+}
+
+// score measures imgs against the reference.
+func (s *featureSpace) score(imgs []*imageio.Image) (setScore, error) {
+	var out setScore
+	feats, err := s.m.Features(imgs)
+	if err != nil {
+		return out, err
+	}
+	d := s.m.FeatureDim()
+	st, err := featdist.StatsOf(feats, len(imgs), d)
+	if err != nil {
+		return out, err
+	}
+	if out.FD, err = featdist.Distance(st, s.ref); err != nil {
+		return out, err
+	}
+	out.Precision, out.Recall, err = metrics.PrecisionRecall(s.subFeats, s.subN, feats, len(imgs), d, metrics.DefaultManifoldK)
+	return out, err
 }
 
 // writeJSON writes v, indented, to path atomically.
@@ -237,10 +280,13 @@ func printGenReport(w io.Writer, rep genReport) {
 	fmt.Fprintf(w, "feature FD to %d held-out real images (classifier %s, test accuracy %s), n = %d:\n",
 		rep.ReferenceImages, rep.Classifier, rep.ClassifierAcc, rep.N)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "images\tfeature FD\tFID\t\n")
-	fmt.Fprintf(tw, "real training images (floor)\t%.4f\t-\t\n", rep.RealFD)
-	fmt.Fprintf(tw, "their auto-encoder reconstructions\t%.4f\t-\t\n", rep.ReconFD)
-	fmt.Fprintf(tw, "them blurred ÷%g ×%g (ceiling)\t%.4f\t-\t\n", rep.Blur, rep.Blur, rep.BlurFD)
+	fmt.Fprintf(tw, "images\tfeature FD\tprecision\trecall\tFID\t\n")
+	row := func(name string, s setScore, fid string) {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.3f\t%.3f\t%s\t\n", name, s.FD, s.Precision, s.Recall, fid)
+	}
+	row("real training images (floor)", rep.Real, "-")
+	row("their auto-encoder reconstructions", rep.Recon, "-")
+	row(fmt.Sprintf("them blurred ÷%g ×%g (ceiling)", rep.Blur, rep.Blur), rep.Blurred, "-")
 	for _, s := range rep.Groups {
 		name := "generated"
 		if s.Group != "" {
@@ -250,7 +296,7 @@ func printGenReport(w io.Writer, rep genReport) {
 		if s.FID != nil {
 			fid = fmt.Sprintf("%.3f", *s.FID)
 		}
-		fmt.Fprintf(tw, "%s\t%.4f\t%s\t\n", name, s.FeatureFD, fid)
+		row(name, setScore{s.FeatureFD, s.Precision, s.Recall}, fid)
 	}
 	tw.Flush()
 	if rep.SelfSSIM != nil {
@@ -268,25 +314,25 @@ func printGenReport(w io.Writer, rep genReport) {
 // referencePoints fills the report's floor and ceiling: the feature FD of
 // rep.N real training images, of their auto-encoder reconstructions, and
 // of the same images blurred by rep.Blur.
-func referencePoints(rep *genReport, fd func([]*imageio.Image) (float64, error), train *dataset.Labeled, ae *autoencoder.Model) error {
+func referencePoints(rep *genReport, space *featureSpace, train *dataset.Labeled, ae *autoencoder.Model) error {
 	per := int(math.Ceil(float64(rep.N) / float64(len(train.Classes))))
 	reals := train.PerClass(per).Images()[:min(rep.N, len(train.Photos))]
 	var err error
-	if rep.RealFD, err = fd(reals); err != nil {
+	if rep.Real, err = space.score(reals); err != nil {
 		return fmt.Errorf("real images: %w", err)
 	}
 	recons, err := reconstructAll(ae, reals)
 	if err != nil {
 		return err
 	}
-	if rep.ReconFD, err = fd(recons); err != nil {
+	if rep.Recon, err = space.score(recons); err != nil {
 		return fmt.Errorf("reconstructions: %w", err)
 	}
 	blurred, err := blurRoundTrip(reals, rep.Blur)
 	if err != nil {
 		return err
 	}
-	if rep.BlurFD, err = fd(blurred); err != nil {
+	if rep.Blurred, err = space.score(blurred); err != nil {
 		return fmt.Errorf("blurred images: %w", err)
 	}
 	return nil
@@ -314,7 +360,7 @@ func selfSSIM(rep *genReport, groups []featdist.Group) error {
 
 // scoreGroups is the feature FD of every group and, with an Inception
 // file, the standard FID against the reference images ref.
-func scoreGroups(groups []featdist.Group, fd func([]*imageio.Image) (float64, error), inception string, ref []*imageio.Image) ([]genScore, error) {
+func scoreGroups(groups []featdist.Group, space *featureSpace, inception string, ref []*imageio.Image) ([]genScore, error) {
 	var inc *featdist.Inception
 	var incRef *featdist.Stats
 	if inception != "" {
@@ -329,11 +375,11 @@ func scoreGroups(groups []featdist.Group, fd func([]*imageio.Image) (float64, er
 	}
 	var out []genScore
 	for _, g := range groups {
-		s := genScore{Group: g.Name, N: len(g.Images)}
-		var err error
-		if s.FeatureFD, err = fd(g.Images); err != nil {
+		sc, err := space.score(g.Images)
+		if err != nil {
 			return nil, fmt.Errorf("group %q: %w", g.Name, err)
 		}
+		s := genScore{Group: g.Name, N: len(g.Images), FeatureFD: sc.FD, Precision: sc.Precision, Recall: sc.Recall}
 		if inc != nil {
 			is, err := featdist.FitStats(inc, g.Images)
 			if err != nil {

@@ -155,8 +155,13 @@ func TestEvalGenCommand(t *testing.T) {
 	}
 	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 }
 	if rep.N != 4 || len(rep.Groups) != 2 || rep.ReferenceImages != 4 || rep.ClassifierAcc != "0.5" ||
-		!finite(rep.RealFD) || !finite(rep.ReconFD) || !finite(rep.BlurFD) || !finite(rep.Groups[1].FeatureFD) {
+		!finite(rep.Real.FD) || !finite(rep.Recon.FD) || !finite(rep.Blurred.FD) || !finite(rep.Groups[1].FeatureFD) {
 		t.Fatalf("report %+v", rep)
+	}
+	for _, s := range []setScore{rep.Real, rep.Recon, rep.Blurred, {rep.Groups[0].FeatureFD, rep.Groups[0].Precision, rep.Groups[0].Recall}} {
+		if !(s.Precision >= 0 && s.Precision <= 1 && s.Recall >= 0 && s.Recall <= 1) {
+			t.Fatalf("precision %v, recall %v: want fractions", s.Precision, s.Recall)
+		}
 	}
 	if rep.SelfSSIM == nil || !(*rep.SelfSSIM > 0 && *rep.SelfSSIM <= 1) || rep.SelfSSIMSamples != 4 ||
 		len(rep.PairSSIM) != 1 || rep.PairSSIM[0].SSIM != *rep.SelfSSIM {

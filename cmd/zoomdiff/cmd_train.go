@@ -19,7 +19,7 @@ import (
 
 func runTrain(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: zoomdiff train ae|sr|align|gen|liif|idm [flags]")
+		return errors.New("usage: zoomdiff train ae|sr|align|student|gen|liif|idm [flags]")
 	}
 	switch args[0] {
 	case "ae":
@@ -28,6 +28,8 @@ func runTrain(args []string) error {
 		return runTrainSR(args[1:])
 	case "align":
 		return runTrainAlign(args[1:])
+	case "student":
+		return runTrainStudent(args[1:])
 	case "gen":
 		return runTrainGen(args[1:])
 	case "liif":
@@ -35,7 +37,7 @@ func runTrain(args []string) error {
 	case "idm":
 		return runTrainIDM(args[1:])
 	}
-	return fmt.Errorf("unknown stage %q (have: ae, sr, align, gen, liif, idm)", args[0])
+	return fmt.Errorf("unknown stage %q (have: ae, sr, align, student, gen, liif, idm)", args[0])
 }
 
 // signalContext is cancelled on SIGINT or SIGTERM, so long work can save

@@ -131,19 +131,60 @@ func runTrainAlign(args []string) error {
 	})
 }
 
+func runTrainStudent(args []string) error {
+	s := newSRStage("student", "zoomdiff train student --teacher SR --data DIRS --out FILE [--val DIRS] [--resume] [--set KEY=VALUE ...]",
+		diffusion.DefaultDistillOptions(), false, true, []string{"distill"})
+	s.valSettings.Steps = s.opt.Distill // a student validates at its own step count, with DDIM
+	teacherPath := s.fs.String("teacher", "", "SR model to distil (also the student's starting weights); needed again with --resume")
+	if err := s.parse(args); err != nil {
+		return err
+	}
+	if *teacherPath == "" {
+		return errors.New("--teacher is required (the SR model to distil, e.g. builtin:sr)")
+	}
+	teacher, err := models.SR(*teacherPath)
+	if err != nil {
+		return err
+	}
+	set, err := s.dataDirs(s.opt.Crop)
+	if err != nil {
+		return err
+	}
+	tr, err := s.start(set, func() (*diffusion.Trainer, error) {
+		student, err := models.SR(*teacherPath)
+		if err != nil {
+			return nil, err
+		}
+		return diffusion.NewTrainer(student, set, s.opt)
+	})
+	if err != nil {
+		return err
+	}
+	tr.Teacher = teacher
+	return s.runTrainer(tr, set, "student")
+}
+
 // train continues the run whose state is beside --out, or with --resume
 // absent the one start begins, and runs it on set.
 func (s *srStage) train(stage string, set *dataset.Set, start func() (*diffusion.Trainer, error)) error {
-	var tr *diffusion.Trainer
-	var err error
-	if s.resume {
-		if tr, err = diffusion.Resume(s.statePath(), set, s.opt); err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
-	} else if tr, err = start(); err != nil {
+	tr, err := s.start(set, start)
+	if err != nil {
 		return err
 	}
 	return s.runTrainer(tr, set, stage)
+}
+
+// start resumes the run whose state is beside --out, or with --resume
+// absent calls begin.
+func (s *srStage) start(set *dataset.Set, begin func() (*diffusion.Trainer, error)) (*diffusion.Trainer, error) {
+	if !s.resume {
+		return begin()
+	}
+	tr, err := diffusion.Resume(s.statePath(), set, s.opt)
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	return tr, nil
 }
 
 // fineTune starts from the SR model in path, with its LRs made by
@@ -255,6 +296,9 @@ func (s *srStage) validation(tr *diffusion.Trainer) (func() (string, error), err
 	}
 	up := &diffusion.Upscaler{SR: m, Opt: diffusion.DefaultSampleOptions()}
 	up.Opt.Steps, up.Opt.Strength, up.Opt.Consistency = s.valSettings.Steps, s.valSettings.Strength, 0
+	if tr.Opt.Distill > 0 { // a student samples as it was distilled
+		up.Opt.Sampler = diffusion.SamplerDDIM
+	}
 	started := time.Now()
 	return func() (msg string, err error) {
 		err = tr.WithEMA(func() error {

@@ -14,6 +14,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/methods"
+	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
@@ -92,7 +93,8 @@ func upscaleFlags() (*flag.FlagSet, *upscaleOptions) {
 	fs.IntVar(&o.samples, "samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
 	fs.Uint64Var(&o.seed, "seed", 0, "model: random seed; the same seed gives the same samples")
 	fs.IntVar(&o.steps, "steps", diffusion.DefaultSRSteps, "model: denoising steps")
-	fs.StringVar(&o.sampler, "sampler", diffusion.DefaultSRSampler, "model: "+diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
+	fs.StringVar(&o.sampler, "sampler", models.SamplerAuto, "model: "+models.SamplerAuto+" (the built-in few-step student, with "+diffusion.SamplerDDIM+", where it serves --steps; else "+diffusion.SamplerDPM+"), "+
+		diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
 	fs.Float64Var(&o.eta, "eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
 	fs.Var(&o.temperature, "temperature", "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end; auto is 0.9 up to ×6, falling to 0.7 at ×12")
 	fs.IntVar(&o.consistency, "consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")

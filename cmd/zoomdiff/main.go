@@ -36,7 +36,7 @@ var commands = []*command{
 	{name: "serve", summary: "serve the upscaling API and web page over HTTP", run: runServe},
 	{name: "sr-decoder", summary: "give an SR model the implicit decoder of an auto-encoder fine-tuned with train ae --set decoder-only=true", run: runSRDecoder},
 	{name: "strip", summary: "lay images side by side with labels, optionally the same crop of each (comparison figures)", run: runStrip},
-	{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), gen (generation from noise), or a baseline: liif, idm", run: runTrain},
+	{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), student (few-step distillation), gen (generation from noise), or a baseline: liif, idm", run: runTrain},
 	{name: "upscale", summary: "resize an image by any scale or to any size", run: runUpscale},
 	{name: "version", summary: "print the version and the compute backend in use", run: runVersion},
 	{name: "zoom", summary: "animate a continuous zoom into one generated or super-resolved latent (GIF or APNG)", run: runZoom},

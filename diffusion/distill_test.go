@@ -1,0 +1,157 @@
+package diffusion
+
+import (
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/zoomdiff/zoomdiff/engine/tensor"
+)
+
+// tinyStudent is a trainer distilling a tiny random teacher into another
+// tiny random model (a copy of a random teacher already jumps close to
+// its own answer, which would leave the test little to see).
+func tinyStudent(t *testing.T) *Trainer {
+	t.Helper()
+	teacher, student := tinySR(t, 5), tinySR(t, 6)
+	o := DefaultDistillOptions()
+	o.Steps, o.Crop, o.LR, o.Warmup, o.Seed, o.Batch, o.Pool = 80, 16, 2e-3, 5, 3, 8, 32
+	tr, err := NewTrainer(student, synthSet(6, 40, 1), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Teacher = teacher
+	return tr
+}
+
+// distillProbe is a fixed batch of the pool's first crops at the
+// trainer's current step, so a before/after comparison sees the same
+// teacher states and targets.
+func distillProbe(t *testing.T, tr *Trainer) batch {
+	t.Helper()
+	if err := tr.refresh(tr.Step); err != nil {
+		t.Fatal(err)
+	}
+	p, n := tr.pool, tr.Opt.Batch
+	side := tr.Opt.Crop / tr.SR.AE.Config.Factor()
+	c := tr.SR.AE.Config.LatentCh
+	b := batch{z0: tensor.New(n, side, side, c), cond: tensor.New(n, side, side, c)}
+	slots := make([]int, n)
+	for i := range slots {
+		slots[i] = i
+		copy(b.cond.Data[i*p.perLat:(i+1)*p.perLat], p.cond[i*p.perLat:])
+	}
+	tr.distillBatch(rand.New(rand.NewPCG(9, 9)), &b, slots)
+	return b
+}
+
+// TestDistillLowersLoss: training brings the student's jumps closer to
+// the teacher's 8-step answers.
+func TestDistillLowersLoss(t *testing.T) {
+	tr := tinyStudent(t)
+	probe := distillProbe(t, tr)
+	loss := func() float64 {
+		l, _, _ := tr.loss(nil, probe)
+		return float64(l.Data[0])
+	}
+	before := loss()
+	teacherW := append([]float32(nil), tr.Teacher.UNet.Params.Tensors()[0].Data...)
+	tp := tensor.NewTape()
+	for tr.Step < tr.Opt.Steps {
+		if _, err := tr.TrainStep(tp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := loss()
+	t.Logf("distillation loss %.5f → %.5f over %d steps", before, after, tr.Step)
+	if !(before > 0 && after < 0.7*before) {
+		t.Fatalf("distillation loss %.5f → %.5f: want below 0.7 of the start", before, after)
+	}
+	for i, v := range tr.Teacher.UNet.Params.Tensors()[0].Data {
+		if v != teacherW[i] {
+			t.Fatal("training the student moved the teacher's weights")
+		}
+	}
+}
+
+// TestStudentSampling: a student samples with DDIM at the step counts
+// whose timesteps it was distilled at, refuses anything else, and keeps
+// that through a save and load.
+func TestStudentSampling(t *testing.T) {
+	tr := tinyStudent(t)
+	s := tr.SR
+	if s.Config.Student != 4 {
+		t.Fatalf("student config %d, want 4", s.Config.Student)
+	}
+	for n, want := range map[int]bool{1: true, 2: true, 4: true, 3: false, 8: false} {
+		if s.StudentFor(n) != want {
+			t.Errorf("StudentFor(%d) = %v, want %v", n, !want, want)
+		}
+	}
+	if tr.Teacher.StudentFor(1) {
+		t.Error("a teacher reports itself a student")
+	}
+	path := filepath.Join(t.TempDir(), "student.safetensors")
+	if err := s.Save(path, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := LoadSR(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := DefaultSampleOptions()
+	opt.Steps = 2
+	if err := l.CheckOptions(opt); err == nil {
+		t.Error("a student accepted DPM-Solver")
+	}
+	opt.Sampler = SamplerDDIM
+	if err := l.CheckOptions(opt); err != nil {
+		t.Errorf("a student refused DDIM in 2 steps: %v", err)
+	}
+	for _, bad := range []func(*SampleOptions){
+		func(o *SampleOptions) { o.Steps = 3 },
+		func(o *SampleOptions) { o.Eta = 1 },
+		func(o *SampleOptions) { o.Strength = 0.5 },
+	} {
+		o := opt
+		bad(&o)
+		if err := l.CheckOptions(o); err == nil {
+			t.Errorf("a student accepted %+v", o)
+		}
+	}
+	// And the latent it samples in one step is finite.
+	opt.Steps, opt.Tile = 1, 64
+	z, err := l.Latents(t.Context(), synthImage(12, 8, 2), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range z[0].Z.Data {
+		if v != v {
+			t.Fatal("NaN in a student's latent")
+		}
+	}
+}
+
+func TestDistillRejects(t *testing.T) {
+	s := tinySR(t, 5)
+	o := DefaultDistillOptions()
+	o.Crop = 16
+	o.TeacherSteps = 6 // its timesteps miss ¼T−1 and ¾T−1
+	if _, err := NewTrainer(s, synthSet(6, 40, 1), o); err == nil {
+		t.Error("a 6-step teacher accepted for a 4-step student")
+	}
+	o = DefaultDistillOptions()
+	o.Crop, o.Align = 16, true
+	if _, err := NewTrainer(s, synthSet(6, 40, 1), o); err == nil {
+		t.Error("distillation and alignment accepted together")
+	}
+	o = DefaultDistillOptions()
+	o.Crop = 16
+	tr, err := NewTrainer(s, synthSet(6, 40, 1), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.TrainStep(tensor.NewTape()); err == nil {
+		t.Error("distillation ran without a teacher")
+	}
+}
