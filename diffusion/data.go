@@ -175,22 +175,22 @@ type pool struct {
 	z0, cond    []float32 // size × perLat each
 	hr          []float32 // size × wide²·3, kept only for alignment targets
 	sides       []int     // side of each slot's HR in hr
-	traj, end   []float32 // distillation: the teacher's states (size × steps × perLat) and ends (size × perLat)
+	start, end  []float32 // distillation: the teacher's starting noise and its answer (size × perLat each)
 	filled      []int     // group currently in each block of `group` slots (−1: empty)
 }
 
 // newPool makes a pool of size slots filled in groups; keepHR keeps the
-// HR crops for alignment targets, and distill > 0 keeps the teacher's
-// trajectory at that many student steps for each crop.
-func newPool(size, group, crop, wide, perLat int, keepHR bool, distill int) *pool {
+// HR crops for alignment targets, and distill keeps the teacher's start
+// and answer for each crop.
+func newPool(size, group, crop, wide, perLat int, keepHR, distill bool) *pool {
 	p := &pool{size: size, group: group, crop: crop, wide: wide, perLat: perLat,
 		z0: make([]float32, size*perLat), cond: make([]float32, size*perLat), filled: make([]int, size/group)}
 	if keepHR {
 		p.hr = make([]float32, size*wide*wide*3)
 		p.sides = make([]int, size)
 	}
-	if distill > 0 {
-		p.traj = make([]float32, size*distill*perLat)
+	if distill {
+		p.start = make([]float32, size*perLat)
 		p.end = make([]float32, size*perLat)
 	}
 	for i := range p.filled {
@@ -243,12 +243,12 @@ func (t *Trainer) refresh(step int) error {
 		if cond != nil {
 			copy(p.cond[at*p.perLat:], cond.Data)
 		}
-		if p.traj != nil {
+		if p.start != nil {
 			if t.Teacher == nil {
 				return errors.New("trainer: distillation needs Trainer.Teacher")
 			}
-			k := t.Opt.Distill
-			if err := t.teacherPaths(cond, uint64(want*p.group), p.traj[at*k*p.perLat:(at+p.group)*k*p.perLat], p.end[at*p.perLat:(at+p.group)*p.perLat]); err != nil {
+			lo, hi := at*p.perLat, (at+p.group)*p.perLat
+			if err := t.teacherPaths(cond, uint64(want*p.group), p.start[lo:hi], p.end[lo:hi]); err != nil {
 				return err
 			}
 		}
@@ -312,7 +312,7 @@ func (t *Trainer) nextBatch() (batch, error) {
 			b.sides = append(b.sides, sd)
 		}
 	}
-	if p.traj != nil {
+	if p.start != nil {
 		t.distillBatch(rng, &b, perm[:o.Batch])
 		return b, nil
 	}

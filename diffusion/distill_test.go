@@ -45,8 +45,41 @@ func distillProbe(t *testing.T, tr *Trainer) batch {
 	return b
 }
 
+// TestDistillStates: at T−1 the student's input is the teacher's starting
+// noise itself, and at every step the state lies on the DDIM line between
+// the teacher's answer and that same implied noise.
+func TestDistillStates(t *testing.T) {
+	tr := tinyStudent(t)
+	if err := tr.refresh(0); err != nil {
+		t.Fatal(err)
+	}
+	p, sc := tr.pool, tr.SR.Sched
+	side := tr.Opt.Crop / tr.SR.AE.Config.Factor()
+	c := tr.SR.AE.Config.LatentCh
+	aT, sT := sc.Coefs(sc.T() - 1)
+	for k := range 16 {
+		b := batch{z0: tensor.New(1, side, side, c)}
+		tr.distillBatch(rand.New(rand.NewPCG(1, uint64(k))), &b, []int{3})
+		a, s := sc.Coefs(b.ts[0])
+		for j, end := range p.end[3*p.perLat : 4*p.perLat] {
+			if b.z0.Data[j] != end {
+				t.Fatal("the target is not the teacher's answer")
+			}
+			eps := (float64(p.start[3*p.perLat+j]) - aT*float64(end)) / sT
+			if !approxEq(float64(b.zt.Data[j]), a*float64(end)+s*eps, 1e-5) {
+				t.Fatalf("t = %d: state %v, want %v", b.ts[0], b.zt.Data[j], a*float64(end)+s*eps)
+			}
+			if b.ts[0] == sc.T()-1 && !approxEq(float64(b.zt.Data[j]), float64(p.start[3*p.perLat+j]), 1e-5) {
+				t.Fatal("at T−1 the state is not the starting noise")
+			}
+		}
+	}
+}
+
+func approxEq(a, b, tol float64) bool { return a-b <= tol && b-a <= tol }
+
 // TestDistillLowersLoss: training brings the student's jumps closer to
-// the teacher's 8-step answers.
+// the teacher's answers.
 func TestDistillLowersLoss(t *testing.T) {
 	tr := tinyStudent(t)
 	probe := distillProbe(t, tr)
@@ -136,9 +169,9 @@ func TestDistillRejects(t *testing.T) {
 	s := tinySR(t, 5)
 	o := DefaultDistillOptions()
 	o.Crop = 16
-	o.TeacherSteps = 6 // its timesteps miss ¼T−1 and ¾T−1
+	o.TeacherSteps = 0
 	if _, err := NewTrainer(s, synthSet(6, 40, 1), o); err == nil {
-		t.Error("a 6-step teacher accepted for a 4-step student")
+		t.Error("a teacher of 0 steps accepted")
 	}
 	o = DefaultDistillOptions()
 	o.Crop, o.Align = 16, true

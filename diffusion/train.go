@@ -63,7 +63,7 @@ type TrainOptions struct {
 	// from Trainer.Teacher (see DefaultDistillOptions): TeacherSteps is the
 	// teacher's DPM-Solver step count, and the teacher's starting noise is
 	// drawn at a temperature uniform in [TauLo, TauHi].
-	Distill      int     `opt:"distill" group:"distill" help:"sampling steps the student is distilled for (its timesteps must be among the teacher's)"`
+	Distill      int     `opt:"distill" group:"distill" help:"sampling steps the student is distilled for (fewer work too where their timesteps are among these)"`
 	TeacherSteps int     `opt:"teacher-steps" group:"distill" help:"the teacher's DPM-Solver++(2M) steps per trajectory"`
 	TauLo        float64 `opt:"tau-lo" group:"distill" help:"lowest noise temperature of the teacher's trajectories"`
 	TauHi        float64 `opt:"tau-hi" group:"distill" help:"highest noise temperature of the teacher's trajectories"`
@@ -171,7 +171,7 @@ func NewTrainer(s *SR, data *dataset.Set, opt TrainOptions) (*Trainer, error) {
 		return nil, fmt.Errorf("trainer: targets up to x%d need %d-pixel crops, and no training photo is that large", opt.MaxScale, wide)
 	}
 	lat := opt.Crop / s.AE.Config.Factor()
-	t := &Trainer{SR: s, Opt: opt, Data: data, pool: newPool(size, group, opt.Crop, wide, lat*lat*s.AE.Config.LatentCh, opt.Align, opt.Distill)}
+	t := &Trainer{SR: s, Opt: opt, Data: data, pool: newPool(size, group, opt.Crop, wide, lat*lat*s.AE.Config.LatentCh, opt.Align, opt.Distill > 0)}
 	t.Optimizer = trainloop.NewOptimizer(&t.Opt.Recipe, ps)
 	return t, nil
 }
