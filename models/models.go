@@ -24,6 +24,8 @@ var (
 	genFile []byte
 	//go:embed real.safetensors
 	realFile []byte
+	//go:embed student.safetensors
+	studentFile []byte
 )
 
 // Builtin is one embedded model file.
@@ -40,7 +42,8 @@ type Builtin struct {
 func List() []Builtin {
 	return []Builtin{
 		{Name: "builtin:ae", Summary: "stage 1: encoder (f = 4, 16 latent channels) + implicit decoder, trained on the photo folders", Data: aeFile},
-		{Name: "builtin:sr", Summary: "stages 2-3: latent diffusion SR (x4 training pairs, v-prediction, alignment fine-tuned) with builtin:ae inside; renders any scale", Data: srFile},
+		{Name: "builtin:sr", Summary: "stages 2-3: latent diffusion SR (x4 training pairs, v-prediction, alignment fine-tuned) with builtin:ae inside; renders any scale", Data: srFile, Student: "builtin:student"},
+		{Name: "builtin:student", Summary: "builtin:sr distilled for 4, 2 and 1 DDIM steps (regression on its 8-step DPM-Solver trajectories); upscale --steps 4, 2 or 1 uses it", Data: studentFile},
 		{Name: "builtin:real", Summary: "builtin:sr fine-tuned on real-photo inputs (blur, resize, noise, JPEG: package degrade); for photos and web images rather than clean bicubic-shrunk ones", Data: realFile},
 		{Name: "builtin:gen", Summary: "generation from noise: unconditional latent diffusion over builtin:ae's 8x8 latents of CIFAR-10 (32x32), v-prediction; renders any size", Data: genFile},
 	}
@@ -106,7 +109,10 @@ func load[M any](path, def string, fromBytes func(name string, data []byte) (M, 
 // SamplerAuto, as the sampler param (or no sampler param at all), lets
 // SRMethod choose: DDIM on a student, a built-in model's student where it
 // serves the steps asked for (and η = 0, from pure noise), and
-// diffusion.DefaultSRSampler otherwise.
+// diffusion.DefaultSRSampler otherwise. Without a steps param a student
+// samples in diffusion.DefaultStudentSteps and any other model in
+// diffusion.DefaultSRSteps, so the default model's default is its
+// student's two steps.
 const SamplerAuto = "auto"
 
 // SRMethod opens an SR model (a file or a "builtin:" name; "" means
@@ -115,6 +121,7 @@ const SamplerAuto = "auto"
 // SRMethod with builtin:sr, "real" with builtin:real.
 func SRMethod(model, fallback string, params map[string]string) (render.Method, error) {
 	auto := params["sampler"] == "" || params["sampler"] == SamplerAuto
+	_, stepsGiven := params["steps"]
 	if auto {
 		params = maps.Clone(params)
 		delete(params, "sampler")
@@ -128,7 +135,7 @@ func SRMethod(model, fallback string, params map[string]string) (render.Method, 
 		if b, ok := Find(fallback); ok && auto && b.Student != "" && opt.Eta == 0 && opt.Strength == 0 {
 			if st, err := SR(b.Student); err != nil {
 				return nil, err
-			} else if st.StudentFor(opt.Steps) {
+			} else if !stepsGiven || st.StudentFor(opt.Steps) {
 				model = b.Student
 			}
 		}
@@ -139,6 +146,9 @@ func SRMethod(model, fallback string, params map[string]string) (render.Method, 
 	}
 	if auto && s.Config.Student > 0 {
 		opt.Sampler = diffusion.SamplerDDIM
+		if !stepsGiven {
+			opt.Steps = diffusion.DefaultStudentSteps
+		}
 	}
 	if err := s.CheckOptions(opt); err != nil {
 		return nil, fmt.Errorf("%s: %w", model, err)

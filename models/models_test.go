@@ -69,7 +69,7 @@ func TestFind(t *testing.T) {
 	if _, ok := Find("builtin:nope"); ok {
 		t.Fatal("found a model that does not exist")
 	}
-	kinds := map[string]string{"builtin:ae": autoencoder.Kind, "builtin:sr": diffusion.Kind, "builtin:real": diffusion.Kind, "builtin:gen": diffusion.GenKind}
+	kinds := map[string]string{"builtin:ae": autoencoder.Kind, "builtin:sr": diffusion.Kind, "builtin:real": diffusion.Kind, "builtin:gen": diffusion.GenKind, "builtin:student": diffusion.Kind}
 	if b, ok := Find("real"); !ok || b.Name != "builtin:real" {
 		t.Errorf("Find(\"real\") = %q, %v: want builtin:real", b.Name, ok)
 	}
@@ -99,6 +99,64 @@ func TestBuiltinSRBeatsBicubic(t *testing.T) {
 	t.Logf("chelsea 120x120 x4: built-in SR %.2f dB, bicubic %.2f dB", ours, base)
 	if ours < base+0.3 {
 		t.Errorf("built-in SR %.2f dB, bicubic %.2f dB: want 0.3 dB better", ours, base)
+	}
+}
+
+// TestStudentChoice: with no sampler asked for, the default model samples
+// with its built-in student, by DDIM, at the step counts the student
+// serves, and with the teacher otherwise or when a sampler is named.
+func TestStudentChoice(t *testing.T) {
+	for _, c := range []struct {
+		params  map[string]string
+		student int
+		sampler string
+	}{
+		{map[string]string{}, 4, diffusion.SamplerDDIM},
+		{map[string]string{"steps": "4"}, 4, diffusion.SamplerDDIM},
+		{map[string]string{"steps": "2", "sampler": SamplerAuto}, 4, diffusion.SamplerDDIM},
+		{map[string]string{"steps": "1"}, 4, diffusion.SamplerDDIM},
+		{map[string]string{"steps": "10"}, 0, diffusion.SamplerDPM},
+		{map[string]string{"steps": "3"}, 0, diffusion.SamplerDPM},
+		{map[string]string{"steps": "4", "sampler": diffusion.SamplerDPM}, 0, diffusion.SamplerDPM},
+		{map[string]string{"steps": "4", "eta": "1"}, 0, diffusion.SamplerDPM},
+	} {
+		m, err := SRMethod("", "builtin:sr", c.params)
+		if err != nil {
+			t.Fatalf("%v: %v", c.params, err)
+		}
+		u := m.(*diffusion.Upscaler)
+		if u.SR.Config.Student != c.student || u.Opt.Sampler != c.sampler {
+			t.Errorf("%v: student %d with %s, want %d with %s", c.params, u.SR.Config.Student, u.Opt.Sampler, c.student, c.sampler)
+		}
+		if _, given := c.params["steps"]; !given && u.Opt.Steps != diffusion.DefaultStudentSteps {
+			t.Errorf("no steps asked for: %d steps, want the student's %d", u.Opt.Steps, diffusion.DefaultStudentSteps)
+		}
+	}
+	if _, err := SRMethod("builtin:student", "builtin:sr", map[string]string{"steps": "3"}); err == nil {
+		t.Error("the student accepted 3 steps")
+	}
+}
+
+// TestBuiltinStudentBeatsBicubic: the built-in student in 2 steps, as
+// upscale --steps 2 runs it, beats bicubic at ×4 on the example photo.
+func TestBuiltinStudentBeatsBicubic(t *testing.T) {
+	hr, lr := x4Pair(t, 20, 0, 120, 120)
+	up, err := SRMethod("", "builtin:sr", map[string]string{"steps": "2", "seed": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := up.Upscale(context.Background(), lr, hr.W, hr.H)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := metrics.PSNRY(hr, out, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := upscalePSNRY(t, "", hr, lr)
+	t.Logf("chelsea 120x120 x4: built-in student, 2 steps, %.2f dB, bicubic %.2f dB", ours, base)
+	if ours < base+0.3 {
+		t.Errorf("student %.2f dB, bicubic %.2f dB: want 0.3 dB better", ours, base)
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/methods"
 	zdmetrics "github.com/zoomdiff/zoomdiff/metrics"
@@ -177,15 +176,7 @@ func TestServerMatchesCLI(t *testing.T) {
 		if name != "model" {
 			return base(name, o)
 		}
-		opt, err := diffusion.ParseSampleOptions(diffusion.DefaultSampleOptions(), o.Params)
-		if err != nil {
-			return nil, err
-		}
-		sr, err := models.SR("builtin:sr")
-		if err != nil {
-			return nil, err
-		}
-		return &diffusion.Upscaler{SR: sr, Opt: opt}, nil
+		return models.SRMethod(o.Model, "builtin:sr", o.Params) // as the CLI's model method builds it
 	}
 	_, ts := newTestServer(t, cfg)
 	pinned := filepath.Join("..", "cmd", "zoomdiff", "testdata", "pinned")

@@ -92,7 +92,8 @@ func upscaleFlags() (*flag.FlagSet, *upscaleOptions) {
 	fs.StringVar(&o.model, "model", "", "weights file or built-in name, for learned methods (model: default builtin:sr; real: builtin:real, the same as --model real)")
 	fs.IntVar(&o.samples, "samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
 	fs.Uint64Var(&o.seed, "seed", 0, "model: random seed; the same seed gives the same samples")
-	fs.IntVar(&o.steps, "steps", diffusion.DefaultSRSteps, "model: denoising steps")
+	fs.IntVar(&o.steps, "steps", 0, fmt.Sprintf("model: denoising steps (default %d with the built-in few-step student, which the default model uses, %d with any other model)",
+		diffusion.DefaultStudentSteps, diffusion.DefaultSRSteps))
 	fs.StringVar(&o.sampler, "sampler", models.SamplerAuto, "model: "+models.SamplerAuto+" (the built-in few-step student, with "+diffusion.SamplerDDIM+", where it serves --steps; else "+diffusion.SamplerDPM+"), "+
 		diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
 	fs.Float64Var(&o.eta, "eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
@@ -205,14 +206,17 @@ func (o *upscaleOptions) modelParams() error {
 	switch {
 	case o.band < 1:
 		return fmt.Errorf("--band %d: want at least one row", o.band)
-	case o.steps < 1:
+	case o.set["steps"] && o.steps < 1:
 		return fmt.Errorf("--steps %d: want at least 1", o.steps)
 	case o.samples < 1:
 		return fmt.Errorf("--samples %d: want at least 1", o.samples)
 	case o.std != "" && o.samples < 2:
 		return fmt.Errorf("--std needs at least 2 samples (have %d)", o.samples)
 	}
-	for name, v := range map[string]string{"steps": strconv.Itoa(o.steps), "sampler": o.sampler, "eta": strconv.FormatFloat(o.eta, 'g', -1, 64),
+	if o.set["steps"] {
+		o.params["steps"] = strconv.Itoa(o.steps)
+	}
+	for name, v := range map[string]string{"sampler": o.sampler, "eta": strconv.FormatFloat(o.eta, 'g', -1, 64),
 		"seed": strconv.FormatUint(o.seed, 10), "temperature": o.temperature.String(), "consistency": strconv.Itoa(o.consistency)} {
 		if _, given := o.params[name]; o.set[name] || !given {
 			o.params[name] = v
