@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
 
@@ -186,5 +187,49 @@ func TestDistillRejects(t *testing.T) {
 	}
 	if _, err := tr.TrainStep(tensor.NewTape()); err == nil {
 		t.Error("distillation ran without a teacher")
+	}
+}
+
+// TestDistillResumeIsExact: the teacher's answers follow from (seed, crop)
+// alone, so a resumed student continues bit for bit.
+func TestDistillResumeIsExact(t *testing.T) {
+	run := func(tr *Trainer, until int) {
+		tp := tensor.NewTape()
+		for tr.Step < until {
+			if _, err := tr.TrainStep(tp); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	a := tinyStudent(t)
+	run(a, 6)
+	b := tinyStudent(t)
+	run(b, 3)
+	path := filepath.Join(t.TempDir(), "student.train")
+	if err := checkpoint.SaveTrain(path, b.State(), false); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Resume(path, b.Data, b.Opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Teacher = b.Teacher
+	run(c, 6)
+	pa, pc := a.SR.Named(), c.SR.Named()
+	for i := range pa {
+		for j, v := range pa[i].T.Data {
+			if v != pc[i].T.Data[j] {
+				t.Fatalf("%s[%d]: uninterrupted %g, resumed %g", pa[i].Name, j, v, pc[i].T.Data[j])
+			}
+		}
+	}
+	if c.SR.Config.Student != 4 {
+		t.Errorf("resumed student config %d, want 4", c.SR.Config.Student)
+	}
+	// A stage-2 run cannot resume a student's state.
+	opt := b.Opt
+	opt.Distill = 0
+	if _, err := Resume(path, b.Data, opt); err == nil {
+		t.Error("a stage-2 run resumed from a student's state")
 	}
 }
