@@ -130,19 +130,23 @@ func SRMethod(model, fallback string, params map[string]string) (render.Method, 
 	if err != nil {
 		return nil, err
 	}
+	var s *diffusion.SR
 	if model == "" {
 		model = fallback
 		if b, ok := Find(fallback); ok && auto && b.Student != "" && opt.Eta == 0 && opt.Strength == 0 {
-			if st, err := SR(b.Student); err != nil {
+			st, err := SR(b.Student)
+			if err != nil {
 				return nil, err
-			} else if !stepsGiven || st.StudentFor(opt.Steps) {
-				model = b.Student
+			}
+			if !stepsGiven || st.StudentFor(opt.Steps) {
+				model, s = b.Student, st
 			}
 		}
 	}
-	s, err := SR(model)
-	if err != nil {
-		return nil, err
+	if s == nil {
+		if s, err = SR(model); err != nil {
+			return nil, err
+		}
 	}
 	if auto && s.Config.Student > 0 {
 		opt.Sampler = diffusion.SamplerDDIM
