@@ -1,8 +1,6 @@
 package autoencoder
 
 import (
-	"fmt"
-
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/safetensors"
 )
@@ -40,19 +38,11 @@ func LoadBytes(source string, b []byte) (*Model, error) {
 }
 
 func fromCheckpoint(c *checkpoint.Checkpoint) (*Model, error) {
-	if err := c.Expect(Kind); err != nil {
-		return nil, err
-	}
-	var cfg Config
-	if err := c.Config(&cfg); err != nil {
-		return nil, err
-	}
-	m, err := New(cfg, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Source, err)
-	}
-	if err := c.Restore(m.Params.List()); err != nil {
-		return nil, err
-	}
-	return m, nil
+	return checkpoint.Rebuild(c, Kind, func(cfg Config) (*Model, []checkpoint.Named, error) {
+		m, err := New(cfg, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, m.Params.List(), nil
+	})
 }

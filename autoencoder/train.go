@@ -184,16 +184,7 @@ func (t *Trainer) State() *checkpoint.TrainState {
 // Resume continues the run saved at path (by Checkpoint): weights,
 // optimiser, EMA and step. The trainer must have been made with the same
 // architecture and options.
-func (t *Trainer) Resume(path string) error {
-	st := t.State()
-	var saved Config
-	st.Config = &saved
-	if err := checkpoint.LoadTrain(path, st); err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	t.Step = st.Step
-	return nil
-}
+func (t *Trainer) Resume(path string) error { return t.Optimizer.Resume(path, t.State()) }
 
 // Checkpoint saves the run's state to statePath and the EMA weights as a
 // model file at out (float16 when half) with card as its model card,

@@ -18,16 +18,12 @@ func Save(path, kind string, config any, params []checkpoint.Named, half bool, c
 	return checkpoint.Save(path, kind, config, params, card, dt)
 }
 
-// Build makes a model with freshly initialised weights from a config, and
-// returns the parameters a file restores into.
-type Build[C, M any] func(C) (M, []checkpoint.Named, error)
-
 // Open returns the model named by model: freshly initialised weights of
 // the default architecture def for "random:KIND" (see RandomPrefix), else
 // the model file at that path, which must be of kind, whose config build
 // must accept, and whose weights must match the parameters exactly
 // (checkpoint.Restore); any mismatch is an error naming the file.
-func Open[C, M any](model, kind string, def C, build Build[C, M]) (M, error) {
+func Open[C, M any](model, kind string, def C, build checkpoint.Build[C, M]) (M, error) {
 	var zero M
 	random, err := IsRandom(model, kind)
 	switch {
@@ -43,19 +39,5 @@ func Open[C, M any](model, kind string, def C, build Build[C, M]) (M, error) {
 	if err != nil {
 		return zero, err
 	}
-	if err := c.Expect(kind); err != nil {
-		return zero, err
-	}
-	var cfg C
-	if err := c.Config(&cfg); err != nil {
-		return zero, err
-	}
-	m, params, err := build(cfg)
-	if err != nil {
-		return zero, fmt.Errorf("%s: %w", c.Source, err)
-	}
-	if err := c.Restore(params); err != nil {
-		return zero, err
-	}
-	return m, nil
+	return checkpoint.Rebuild(c, kind, build)
 }

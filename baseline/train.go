@@ -88,20 +88,4 @@ func (t *Trainer) State() *checkpoint.TrainState {
 // trainer must have been built for the same architecture (and the same
 // choice of EMA); the stored seed replaces Opt.Seed, so the run continues
 // exactly where it stopped.
-func (t *Trainer) Resume(path string) error {
-	st := t.State()
-	saved := reflect.New(reflect.TypeOf(t.Config).Elem()).Interface()
-	st.Config = saved
-	if err := checkpoint.LoadTrain(path, st); err != nil {
-		return err
-	}
-	if !reflect.DeepEqual(saved, t.Config) {
-		return fmt.Errorf("resume %s: the run was started with config %+v, this one has %+v", path, saved, t.Config)
-	}
-	if len(st.RNG) != 8 {
-		return fmt.Errorf("resume %s: stored seed has %d bytes, want 8", path, len(st.RNG))
-	}
-	t.Opt.Seed = binary.LittleEndian.Uint64(st.RNG)
-	t.Step = st.Step
-	return nil
-}
+func (t *Trainer) Resume(path string) error { return t.Optimizer.Resume(path, t.State()) }

@@ -313,31 +313,23 @@ func loadBytes(source string, b []byte, kind string) (*SR, error) {
 }
 
 func fromCheckpoint(c *checkpoint.Checkpoint, kind string) (*SR, error) {
-	if err := c.Expect(kind); err != nil {
-		return nil, err
-	}
-	var cfg Config
-	if err := c.Config(&cfg); err != nil {
-		return nil, err
-	}
-	if err := cfg.Check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Source, err)
-	}
-	if cfg.Generator != (kind == GenKind) {
-		return nil, fmt.Errorf("%s: a %s file whose config says generator=%v", c.Source, kind, cfg.Generator)
-	}
-	ae, err := autoencoder.New(cfg.AE, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Source, err)
-	}
-	s, err := build(cfg, ae, 0)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Source, err)
-	}
-	if err := c.Restore(s.Named()); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return checkpoint.Rebuild(c, kind, func(cfg Config) (*SR, []checkpoint.Named, error) {
+		if err := cfg.Check(); err != nil {
+			return nil, nil, err
+		}
+		if cfg.Generator != (kind == GenKind) {
+			return nil, nil, fmt.Errorf("a %s file whose config says generator=%v", kind, cfg.Generator)
+		}
+		ae, err := autoencoder.New(cfg.AE, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		s, err := build(cfg, ae, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		return s, s.Named(), nil
+	})
 }
 
 // normalize maps raw latents [.., C] to the diffusion's space in place.

@@ -240,13 +240,9 @@ func Resume(path string, data *dataset.Set, opt TrainOptions) (*Trainer, error) 
 	if err != nil {
 		return nil, err
 	}
-	st := t.State()
-	var saved Config
-	st.Config = &saved
-	if err := checkpoint.LoadTrain(path, st); err != nil {
+	if err := t.Optimizer.Resume(path, t.State()); err != nil {
 		return nil, err
 	}
-	t.Step = st.Step
 	return t, nil
 }
 

@@ -253,18 +253,14 @@ func LoadClassifier(path string) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Expect(ClassifierKind); err != nil {
-		return nil, err
-	}
-	var cfg Config
-	if err := c.Config(&cfg); err != nil {
-		return nil, err
-	}
-	m, err := NewClassifier(cfg, 0)
+	m, err := checkpoint.Rebuild(c, ClassifierKind, func(cfg Config) (*Classifier, []checkpoint.Named, error) {
+		m, err := NewClassifier(cfg, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, m.Params.List(), nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", c.Source, err)
-	}
-	if err := c.Restore(m.Params.List()); err != nil {
 		return nil, err
 	}
 	m.Card = c.Meta

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"reflect"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
@@ -222,23 +221,7 @@ func (t *Trainer) State() *checkpoint.TrainState {
 // must have been made for the same architecture and the same choice of
 // EMA; the stored seed replaces Opt.Seed, so the run continues exactly
 // where it stopped.
-func (t *Trainer) Resume(path string) error {
-	st := t.State()
-	var saved Config
-	st.Config = &saved
-	if err := checkpoint.LoadTrain(path, st); err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	if !reflect.DeepEqual(saved, t.Model.Config) {
-		return fmt.Errorf("resume %s: the run was started with config %+v, this one has %+v", path, saved, t.Model.Config)
-	}
-	if len(st.RNG) != 8 {
-		return fmt.Errorf("resume %s: stored seed has %d bytes, want 8", path, len(st.RNG))
-	}
-	t.Opt.Seed = binary.LittleEndian.Uint64(st.RNG)
-	t.Step = st.Step
-	return nil
-}
+func (t *Trainer) Resume(path string) error { return t.Optimizer.Resume(path, t.State()) }
 
 // Checkpoint saves the run's state to statePath (keeping the previous one
 // as a backup) and the model, with the EMA weights when the run keeps an

@@ -2,10 +2,13 @@ package trainloop
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
@@ -55,6 +58,34 @@ func (o *Optimizer) Apply(loss float64) error {
 	if !Update(o.Adam, o.EMA, o.clip, o.recipe.Clip, lr, loss) {
 		return fmt.Errorf("step %d: non-finite loss or gradient, step skipped", o.Step)
 	}
+	return nil
+}
+
+// Resume continues the run saved at path (with checkpoint.SaveTrain): st
+// is the trainer's State, whose parameters, optimiser and EMA receive the
+// stored ones; the step is restored, and a stored seed (st.RNG, 8 bytes)
+// replaces the recipe's, so that the run goes on exactly where it
+// stopped. The run must have been saved with the config st.Config points
+// to, else nothing is resumed.
+func (o *Optimizer) Resume(path string, st *checkpoint.TrainState) error {
+	want := st.Config
+	saved := reflect.New(reflect.TypeOf(want).Elem()).Interface()
+	st.Config = saved
+	st.RNG = nil
+	if err := checkpoint.LoadTrain(path, st); err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	if !reflect.DeepEqual(saved, want) {
+		return fmt.Errorf("resume %s: the run was started with config %+v, this one has %+v", path, saved, want)
+	}
+	switch len(st.RNG) {
+	case 0:
+	case 8:
+		o.recipe.Seed = binary.LittleEndian.Uint64(st.RNG)
+	default:
+		return fmt.Errorf("resume %s: stored seed has %d bytes, want 8", path, len(st.RNG))
+	}
+	o.Step = st.Step
 	return nil
 }
 

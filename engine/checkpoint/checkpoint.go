@@ -289,6 +289,34 @@ func (c *Checkpoint) load(kind string, config any, params []Named) error {
 	return c.Restore(params)
 }
 
+// Build makes a model with freshly initialised weights from a config, and
+// returns the parameters a file restores into; it returns an error for a
+// config the model cannot be built from.
+type Build[C, M any] func(C) (M, []Named, error)
+
+// Rebuild returns the model c holds: c must be of kind, its config is
+// decoded into a C and handed to build, and the weights restore into the
+// parameters build returns (see Restore); any mismatch is an error naming
+// the file. It is the one way every model package reads its files.
+func Rebuild[C, M any](c *Checkpoint, kind string, build Build[C, M]) (M, error) {
+	var zero M
+	if err := c.Expect(kind); err != nil {
+		return zero, err
+	}
+	var cfg C
+	if err := c.Config(&cfg); err != nil {
+		return zero, err
+	}
+	m, params, err := build(cfg)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", c.Source, err)
+	}
+	if err := c.Restore(params); err != nil {
+		return zero, err
+	}
+	return m, nil
+}
+
 // target is one tensor a load expects, and where its values go.
 type target struct {
 	name  string
