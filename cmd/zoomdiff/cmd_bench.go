@@ -31,11 +31,9 @@ import (
 )
 
 func runBench(args []string) error {
-	if len(args) == 0 || args[0] != "scales" {
-		return errors.New("usage: zoomdiff bench scales --input IMG [--scales 2,4,8] [--steps S] [--methods model,liif,idm] [--json] [--mem-cap 8GiB] [--time-cap 20m]")
-	}
-	return runBenchScales(args[1:])
+	return dispatch("bench", []subcommand{{"scales", runBenchScales}}, args)
 }
+
 
 // benchRow is one method at one scale, each measured in its own process.
 type benchRow struct {

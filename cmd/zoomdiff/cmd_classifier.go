@@ -18,17 +18,9 @@ import (
 )
 
 func runClassifier(args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: zoomdiff classifier train|eval [flags]")
-	}
-	switch args[0] {
-	case "train":
-		return runClassifierTrain(args[1:])
-	case "eval":
-		return runClassifierEval(args[1:])
-	}
-	return fmt.Errorf("unknown classifier command %q (have: train, eval)", args[0])
+	return dispatch("classifier", []subcommand{{"train", runClassifierTrain}, {"eval", runClassifierEval}}, args)
 }
+
 
 // loadSplit reads a labelled archive and holds back perClass images of
 // every class.

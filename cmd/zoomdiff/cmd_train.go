@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,27 +17,10 @@ import (
 )
 
 func runTrain(args []string) error {
-	if len(args) == 0 {
-		return errors.New("usage: zoomdiff train ae|sr|align|student|gen|liif|idm [flags]")
-	}
-	switch args[0] {
-	case "ae":
-		return runTrainAE(args[1:])
-	case "sr":
-		return runTrainSR(args[1:])
-	case "align":
-		return runTrainAlign(args[1:])
-	case "student":
-		return runTrainStudent(args[1:])
-	case "gen":
-		return runTrainGen(args[1:])
-	case "liif":
-		return runTrainLIIF(args[1:])
-	case "idm":
-		return runTrainIDM(args[1:])
-	}
-	return fmt.Errorf("unknown stage %q (have: ae, sr, align, student, gen, liif, idm)", args[0])
+	return dispatch("train", []subcommand{{"ae", runTrainAE}, {"sr", runTrainSR}, {"align", runTrainAlign},
+		{"student", runTrainStudent}, {"gen", runTrainGen}, {"liif", runTrainLIIF}, {"idm", runTrainIDM}}, args)
 }
+
 
 // signalContext is cancelled on SIGINT or SIGTERM, so long work can save
 // its state and stop cleanly.

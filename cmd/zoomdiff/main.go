@@ -55,6 +55,28 @@ func findCommand(name string) *command {
 	return nil
 }
 
+// subcommand is the second word of a two-word command (`train ae`,
+// `classifier eval`).
+type subcommand struct {
+	name string
+	run  func(args []string) error
+}
+
+// dispatch runs the subcommand of parent named by args[0].
+func dispatch(parent string, table []subcommand, args []string) error {
+	names := make([]string, len(table))
+	for i, c := range table {
+		if len(args) > 0 && args[0] == c.name {
+			return c.run(args[1:])
+		}
+		names[i] = c.name
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("usage: zoomdiff %s %s [flags]", parent, strings.Join(names, "|"))
+	}
+	return fmt.Errorf("unknown %s command %q (have: %s)", parent, args[0], strings.Join(names, ", "))
+}
+
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: zoomdiff <command> [flags] [args]\n\ncommands:")
 	for _, c := range commands {

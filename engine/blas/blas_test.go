@@ -11,19 +11,16 @@ import (
 // impls lists every implementation this machine can run, by test name.
 // Implementations that are unavailable are present with a nil value so each
 // test can say why it skipped them.
-func impls() []struct {
-	name string
-	im   impl
-	why  string
-} {
+// forEachImpl runs test as a subtest for every implementation, skipping
+// those this machine or build lacks.
+func forEachImpl(t *testing.T, test func(t *testing.T, im impl)) {
 	var asm, asmPacked, asmDirect impl
 	if asmKernel != nil {
 		asm = goImpl{k: asmKernel}
 		asmPacked = goImpl{k: asmKernel, a: aPack}
 		asmDirect = goImpl{k: asmKernel, a: aDirect}
 	}
-	cb := searchDefault()
-	return []struct {
+	for _, tc := range []struct {
 		name string
 		im   impl
 		why  string
@@ -32,7 +29,14 @@ func impls() []struct {
 		{"asm-packed", asmPacked, "CPU lacks AVX2+FMA or not amd64"},
 		{"asm-direct", asmDirect, "CPU lacks AVX2+FMA or not amd64"},
 		{"generic", goImpl{k: genericKernel}, ""},
-		{"cblas", cb, "no system CBLAS loadable (or built with nocblas)"},
+		{"cblas", searchDefault(), "no system CBLAS loadable (or built with nocblas)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.im == nil {
+				t.Skip(tc.why)
+			}
+			test(t, tc.im)
+		})
 	}
 }
 
@@ -175,26 +179,21 @@ var scalars = []struct {
 }
 
 func TestAgainstReference(t *testing.T) {
-	for _, tc := range impls() {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.im == nil {
-				t.Skip(tc.why)
-			}
-			rng := rand.New(rand.NewPCG(1, 2))
-			for _, s := range shapes {
-				for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
-					for _, sc := range scalars {
-						for _, pad := range []int{0, 3} {
-							p := newProblem(rng, tr[0], tr[1], s[0], s[1], s[2], pad, sc.alpha, sc.beta, sc.nanC)
-							want, mag := p.reference()
-							call(tc.im, false, p.transA, p.transB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
-							p.check(t, p.c, want, mag)
-						}
+	forEachImpl(t, func(t *testing.T, im impl) {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, s := range shapes {
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+				for _, sc := range scalars {
+					for _, pad := range []int{0, 3} {
+						p := newProblem(rng, tr[0], tr[1], s[0], s[1], s[2], pad, sc.alpha, sc.beta, sc.nanC)
+						want, mag := p.reference()
+						call(im, false, p.transA, p.transB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+						p.check(t, p.c, want, mag)
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestParallelMatchesSerial checks that splitting C across goroutines, by
@@ -202,28 +201,23 @@ func TestAgainstReference(t *testing.T) {
 // whose k blocking does not depend on the split, and within rounding for
 // CBLAS, whose may.
 func TestParallelMatchesSerial(t *testing.T) {
-	for _, tc := range impls() {
-		t.Run(tc.name, func(t *testing.T) {
-			if tc.im == nil {
-				t.Skip(tc.why)
-			}
-			rng := rand.New(rand.NewPCG(3, 4))
-			for _, s := range [][3]int{{301, 200, 64}, {20, 700, 70}, {64, 64, 64}} {
-				for _, tr := range [][2]bool{{false, false}, {true, true}, {true, false}, {false, true}} {
-					p := newProblem(rng, tr[0], tr[1], s[0], s[1], s[2], 2, 1.5, 0.25, false)
-					serial := append([]float32(nil), p.c...)
-					call(tc.im, false, p.transA, p.transB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, serial, p.ldc)
-					call(tc.im, true, p.transA, p.transB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
-					for i := range serial {
-						d := math.Abs(float64(serial[i] - p.c[i]))
-						if _, isGo := tc.im.(goImpl); (isGo && d != 0) || d > 1e-4 {
-							t.Fatalf("%s: parallel C[%d] = %v, serial %v", p, i, p.c[i], serial[i])
-						}
+	forEachImpl(t, func(t *testing.T, im impl) {
+		rng := rand.New(rand.NewPCG(3, 4))
+		for _, s := range [][3]int{{301, 200, 64}, {20, 700, 70}, {64, 64, 64}} {
+			for _, tr := range [][2]bool{{false, false}, {true, true}, {true, false}, {false, true}} {
+				p := newProblem(rng, tr[0], tr[1], s[0], s[1], s[2], 2, 1.5, 0.25, false)
+				serial := append([]float32(nil), p.c...)
+				call(im, false, p.transA, p.transB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, serial, p.ldc)
+				call(im, true, p.transA, p.transB, p.m, p.n, p.k, p.alpha, p.a, p.lda, p.b, p.ldb, p.beta, p.c, p.ldc)
+				for i := range serial {
+					d := math.Abs(float64(serial[i] - p.c[i]))
+					if _, isGo := im.(goImpl); (isGo && d != 0) || d > 1e-4 {
+						t.Fatalf("%s: parallel C[%d] = %v, serial %v", p, i, p.c[i], serial[i])
 					}
 				}
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestPublicAPI runs Sgemm and SgemmSerial with whatever Name reports and
