@@ -16,6 +16,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/zoomdiff/zoomdiff/imageio/imagetest"
 )
 
 func writeFile(t *testing.T, dir, name string, data []byte) string {
@@ -228,35 +230,6 @@ func TestOrient(t *testing.T) {
 	}
 }
 
-// exifAPP1 builds an APP1 segment holding a minimal TIFF with one IFD0
-// entry, the orientation.
-func exifAPP1(o uint16, bo binary.ByteOrder) []byte {
-	var t bytes.Buffer
-	if bo == binary.LittleEndian {
-		t.WriteString("II")
-	} else {
-		t.WriteString("MM")
-	}
-	w := func(v any) { _ = binary.Write(&t, bo, v) }
-	w(uint16(42))
-	w(uint32(8)) // IFD0 right after the header
-	w(uint16(2)) // two entries: an unrelated one first, so the scan is exercised
-	w(uint16(0x010F))
-	w(uint16(2))
-	w(uint32(4))
-	t.WriteString("Go\x00\x00")
-	w(uint16(0x0112))
-	w(uint16(3))
-	w(uint32(1))
-	w(o)
-	w(uint16(0))
-	w(uint32(0)) // no next IFD
-	body := append([]byte("Exif\x00\x00"), t.Bytes()...)
-	seg := []byte{0xFF, 0xE1, 0, 0}
-	binary.BigEndian.PutUint16(seg[2:], uint16(len(body)+2))
-	return append(seg, body...)
-}
-
 // quadrants is a 32×16 picture: red, green on top, blue, white below.
 func quadrants() *image.RGBA {
 	img := image.NewRGBA(image.Rect(0, 0, 32, 16))
@@ -294,7 +267,7 @@ func TestJPEGExifOrientation(t *testing.T) {
 		{8, binary.LittleEndian, 16, 32, map[px][3]float32{{4, 8}: green, {12, 8}: white, {4, 24}: red, {12, 24}: blue}},
 	}
 	for _, tc := range cases {
-		data := append([]byte{0xFF, 0xD8}, exifAPP1(tc.o, tc.bo)...)
+		data := append([]byte{0xFF, 0xD8}, imagetest.EXIFSegment(tc.o, tc.bo)...)
 		data = append(data, plain.Bytes()[2:]...)
 		p := writeFile(t, dir, "o.jpg", data)
 		m, err := Read(p)
@@ -325,7 +298,7 @@ func TestJPEGOrientationIgnoresMalformedExif(t *testing.T) {
 	if err := jpeg.Encode(&plain, quadrants(), nil); err != nil {
 		t.Fatal(err)
 	}
-	bad := exifAPP1(6, binary.BigEndian)
+	bad := imagetest.EXIFSegment(6, binary.BigEndian)
 	bad[10+4] = 99 // break the TIFF magic number (42)
 	data := append(append([]byte{0xFF, 0xD8}, bad...), plain.Bytes()[2:]...)
 	m, err := Decode(data, ReadOptions{})

@@ -10,24 +10,9 @@ import (
 	"image/jpeg"
 	"path/filepath"
 	"testing"
-)
 
-// fakeICC is an n-byte (n ≥ 132) profile that looks like a real one: a
-// header with its size, version 4.3, a display class in RGB with an XYZ
-// connection space and the "acsp" signature, an empty tag table, then
-// filler that is not the same every 256 bytes, so that a misplaced split
-// shows.
-func fakeICC(n int) []byte {
-	p := make([]byte, n)
-	binary.BigEndian.PutUint32(p[0:], uint32(n))
-	binary.BigEndian.PutUint32(p[8:], 0x04300000)
-	copy(p[12:], "mntrRGB XYZ ")
-	copy(p[36:], "acsp")
-	for i := 132; i < n; i++ {
-		p[i] = byte(i*7 + i/251)
-	}
-	return p
-}
+	"github.com/zoomdiff/zoomdiff/imageio/imagetest"
+)
 
 func testImage(w, h int) *Image {
 	m := New(w, h)
@@ -43,7 +28,7 @@ func TestICCRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range []Format{PNG, JPEG} {
 		for _, n := range []int{132, 3000, 2*jpegICCMax + 100} {
-			prof := fakeICC(n)
+			prof := imagetest.FakeICC(n)
 			m := testImage(9, 7)
 			m.ICC = prof
 			var b bytes.Buffer
@@ -65,8 +50,8 @@ func TestICCRoundTrip(t *testing.T) {
 	}
 	// WriteOptions.ICC wins over the image's; no profile writes none.
 	m := testImage(4, 4)
-	m.ICC = fakeICC(200)
-	other := fakeICC(300)
+	m.ICC = imagetest.FakeICC(200)
+	other := imagetest.FakeICC(300)
 	var b bytes.Buffer
 	if err := Encode(&b, m, PNG, WriteOptions{ICC: other}); err != nil {
 		t.Fatal(err)
@@ -88,7 +73,7 @@ func TestICCRoundTrip(t *testing.T) {
 
 // An EXIF-rotated JPEG keeps its profile, and a grey JPEG stays grey.
 func TestICCWithOrientationAndGrey(t *testing.T) {
-	prof := fakeICC(500)
+	prof := imagetest.FakeICC(500)
 	g := image.NewGray(image.Rect(0, 0, 8, 4))
 	for i := range g.Pix {
 		g.Pix[i] = byte(i * 5)
@@ -98,7 +83,7 @@ func TestICCWithOrientationAndGrey(t *testing.T) {
 		t.Fatal(err)
 	}
 	segs := must(jpegICCSegments(prof))
-	data := append([]byte{0xFF, 0xD8}, exifAPP1(6, binary.BigEndian)...)
+	data := append([]byte{0xFF, 0xD8}, imagetest.EXIFSegment(6, binary.BigEndian)...)
 	data = append(append(data, segs...), plain.Bytes()[2:]...)
 	m, err := Decode(data, ReadOptions{})
 	if err != nil {
@@ -111,7 +96,7 @@ func TestICCWithOrientationAndGrey(t *testing.T) {
 
 // A profile in a WebP's ICCP chunk is read.
 func TestICCWebP(t *testing.T) {
-	prof := fakeICC(301) // odd: the chunk is padded
+	prof := imagetest.FakeICC(301) // odd: the chunk is padded
 	lossy := must(hex.DecodeString(webpLossy))
 	var body bytes.Buffer
 	body.WriteString("WEBP")
@@ -146,7 +131,7 @@ func TestICCMalformedIgnored(t *testing.T) {
 	if err := jpeg.Encode(&plain, image.NewGray(image.Rect(0, 0, 4, 4)), nil); err != nil {
 		t.Fatal(err)
 	}
-	segs := must(jpegICCSegments(fakeICC(2*jpegICCMax + 10)))
+	segs := must(jpegICCSegments(imagetest.FakeICC(2*jpegICCMax + 10)))
 	first := segs[:2+2+len(iccMarker)+2+jpegICCMax] // piece 1 of 3 only
 	data := append(append([]byte{0xFF, 0xD8}, first...), plain.Bytes()[2:]...)
 	icc := func(data []byte) []byte {

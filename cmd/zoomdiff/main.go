@@ -74,7 +74,7 @@ func dispatch(parent string, table []subcommand, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("usage: zoomdiff %s %s [flags]", parent, strings.Join(names, "|"))
 	}
-	return fmt.Errorf("unknown %s command %q (have: %s)", parent, args[0], strings.Join(names, ", "))
+	return fmt.Errorf("unknown %s command %q (have: %s; usage: zoomdiff %s COMMAND [flags])", parent, args[0], strings.Join(names, ", "), parent)
 }
 
 func usage() {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"image"
 	"image/png"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/atomicfile"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/imageio/imagetest"
 )
 
 // captureStderr runs f with os.Stderr sent to a file and returns what was
@@ -73,37 +73,6 @@ func encodeTo(t *testing.T, m *imageio.Image, f imageio.Format, opt imageio.Writ
 	return b.Bytes()
 }
 
-// withOrientation inserts an EXIF block with the given orientation after a
-// JPEG's SOI marker.
-func withOrientation(jpg []byte, o uint16) []byte {
-	tiff := []byte("MM\x00\x2a\x00\x00\x00\x08") // big-endian, IFD0 at 8
-	tiff = binary.BigEndian.AppendUint16(tiff, 1)
-	tiff = binary.BigEndian.AppendUint16(tiff, 0x0112) // orientation: one SHORT
-	tiff = binary.BigEndian.AppendUint16(tiff, 3)
-	tiff = binary.BigEndian.AppendUint32(tiff, 1)
-	tiff = binary.BigEndian.AppendUint16(tiff, o)
-	tiff = append(tiff, 0, 0, 0, 0, 0, 0) // value padding, no next IFD
-	body := append([]byte("Exif\x00\x00"), tiff...)
-	seg := binary.BigEndian.AppendUint16([]byte{0xFF, 0xE1}, uint16(len(body)+2))
-	out := append([]byte{0xFF, 0xD8}, seg...)
-	out = append(out, body...)
-	return append(out, jpg[2:]...)
-}
-
-// fakeICC is an n-byte profile with a plausible header (size, version 4.3,
-// display class, RGB, XYZ, "acsp") and varied filler.
-func fakeICC(n int) []byte {
-	p := make([]byte, n)
-	binary.BigEndian.PutUint32(p, uint32(n))
-	binary.BigEndian.PutUint32(p[8:], 0x04300000)
-	copy(p[12:], "mntrRGB XYZ ")
-	copy(p[36:], "acsp")
-	for i := 132; i < n; i++ {
-		p[i] = byte(i*13 + i/255)
-	}
-	return p
-}
-
 // listFiles is every file under dir, relative, sorted.
 func listFiles(t *testing.T, dir string) []string {
 	t.Helper()
@@ -140,7 +109,7 @@ func TestUpscaleFolder(t *testing.T) {
 	in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
 	writeBytes(t, filepath.Join(in, "a.png"), encodeTo(t, testImage(12, 8, false), imageio.PNG, imageio.WriteOptions{}))
 	// Stored 8×4, displayed 4×8: orientation 6 is a quarter turn.
-	jpg := withOrientation(encodeTo(t, testImage(8, 4, false), imageio.JPEG, imageio.WriteOptions{}), 6)
+	jpg := imagetest.WithOrientation(encodeTo(t, testImage(8, 4, false), imageio.JPEG, imageio.WriteOptions{}), 6)
 	writeBytes(t, filepath.Join(in, "sub1", "b.JPG"), jpg)
 	var bm bytes.Buffer
 	if err := bmp.Encode(&bm, testImage(6, 5, false).ToImage(false)); err != nil {
@@ -267,7 +236,7 @@ func TestUpscaleFolderModel(t *testing.T) {
 	for i := range m.Pix {
 		m.Pix[i] = float32((i/3*1009+123)%65536) / 65535
 	}
-	prof := fakeICC(700)
+	prof := imagetest.FakeICC(700)
 	m.ICC = prof
 	writeBytes(t, filepath.Join(in, "g", "grey16.png"), encodeTo(t, m, imageio.PNG, imageio.WriteOptions{Bits16: true}))
 	c := testImage(12, 10, false)
@@ -361,7 +330,7 @@ func TestUpscaleKeeps16Bits(t *testing.T) {
 // output, from PNG and JPEG input (a profile over one APP2 segment too).
 func TestUpscaleKeepsICC(t *testing.T) {
 	dir := t.TempDir()
-	prof := fakeICC(70000)
+	prof := imagetest.FakeICC(70000)
 	m := testImage(10, 8, false)
 	m.ICC = prof
 	inPNG, inJPG := filepath.Join(dir, "in.png"), filepath.Join(dir, "in.jpg")
