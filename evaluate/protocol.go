@@ -120,9 +120,10 @@ func niqe(img *imageio.Image, shave int) (float64, error) {
 	return v, err
 }
 
-// ImageScore is one image's scores at one scale.
-type ImageScore struct {
-	Name    string  `json:"name"`     // file name within the dataset
+// Scores are what the protocol measures of a method's output: of one
+// image in an ImageScore, averaged over a dataset in a Result (dB averaged
+// in dB, as the literature does).
+type Scores struct {
 	PSNRY   float64 `json:"psnr_y"`   // dB on luma, shaved
 	SSIMY   float64 `json:"ssim_y"`   // SSIM on luma, shaved
 	PSNRRGB float64 `json:"psnr_rgb"` // dB on RGB, shaved
@@ -130,7 +131,7 @@ type ImageScore struct {
 	GMSD    float64 `json:"gmsd"`     // gradient magnitude similarity deviation on luma, shaved (lower is better)
 	// NIQE is the no-reference naturalness of the output, shaved (lower
 	// is more natural); 0 when the output is too small for it (two 96×96
-	// blocks) or flat.
+	// blocks) or flat. A Result averages it over the images that have it.
 	NIQE float64 `json:"niqe,omitempty"`
 	// With several samples (Config.Samples), the fields above are each
 	// sample's scores averaged; these score the samples' per-pixel mean,
@@ -143,33 +144,41 @@ type ImageScore struct {
 	DiversityStd float64 `json:"diversity_std,omitempty"`
 }
 
+// add adds w times every score of o to s.
+func (s *Scores) add(o Scores, w float64) {
+	s.PSNRY += w * o.PSNRY
+	s.SSIMY += w * o.SSIMY
+	s.PSNRRGB += w * o.PSNRRGB
+	s.LRPSNR += w * o.LRPSNR
+	s.GMSD += w * o.GMSD
+	s.NIQE += w * o.NIQE
+	s.MeanPSNRY += w * o.MeanPSNRY
+	s.MeanSSIMY += w * o.MeanSSIMY
+	s.MeanGMSD += w * o.MeanGMSD
+	s.MeanNIQE += w * o.MeanNIQE
+	s.DiversityStd += w * o.DiversityStd
+}
+
+// ImageScore is one image's scores at one scale.
+type ImageScore struct {
+	Name string `json:"name"` // file name within the dataset
+	Scores
+}
+
 // Result is the mean score of one method on one dataset at one scale.
 type Result struct {
 	Dataset string  `json:"dataset"` // the folder's base name
 	Method  string  `json:"method"`  // the Upscaler's Name
 	Scale   float64 `json:"scale"`   // the requested scale factor
 	Images  int     `json:"images"`  // how many images were scored
-	// PSNRY, SSIMY, PSNRRGB and LRPSNR are the ImageScore fields averaged
-	// over the dataset (dB averaged in dB, as the literature does).
-	PSNRY   float64 `json:"psnr_y"`
-	SSIMY   float64 `json:"ssim_y"`   // see PSNRY
-	PSNRRGB float64 `json:"psnr_rgb"` // see PSNRY
-	LRPSNR  float64 `json:"lr_psnr"`  // see PSNRY
-	GMSD    float64 `json:"gmsd"`     // see PSNRY
-	// NIQE is averaged over the NIQEImages images large enough for it;
-	// both are absent (0) when none was.
-	NIQE       float64 `json:"niqe,omitempty"`
-	NIQEImages int     `json:"niqe_images,omitempty"`
-	// Samples is how many outputs were drawn per image; MeanPSNRY,
-	// MeanSSIMY and DiversityStd are set when it is above 1 (see
-	// ImageScore).
-	Samples      int     `json:"samples"`
-	MeanPSNRY    float64 `json:"mean_psnr_y,omitempty"`
-	MeanSSIMY    float64 `json:"mean_ssim_y,omitempty"`
-	MeanGMSD     float64 `json:"mean_gmsd,omitempty"`
-	MeanNIQE     float64 `json:"mean_niqe,omitempty"` // over the NIQEImages images
-	DiversityStd float64 `json:"diversity_std,omitempty"`
-	Shave        int     `json:"shave"` // border pixels ignored on each side
+	// Scores are the images' averaged; NIQE and MeanNIQE over the
+	// NIQEImages images large enough for it (both absent when none was).
+	// The Mean… scores and DiversityStd are set when Samples, the outputs
+	// drawn per image, is above 1.
+	Scores
+	NIQEImages int `json:"niqe_images,omitempty"`
+	Samples    int `json:"samples"`
+	Shave      int `json:"shave"` // border pixels ignored on each side
 	// Crop is the side of the HR centre crop each image was cut to first
 	// (Config.Crop); 0 for whole images.
 	Crop int `json:"crop,omitempty"`
@@ -333,28 +342,17 @@ feed:
 func summarize(d Dataset, up render.Method, cfg Config, s float64, scores []ImageScore, secs []float64) Result {
 	r := Result{Dataset: d.Name, Method: up.Name(), Scale: s, Images: len(d.Files), Samples: max(1, cfg.Samples), Shave: ShaveFor(s), Crop: cfg.Crop,
 		Degradation: cfg.Input.String()}
+	n := float64(len(scores))
 	for i, sc := range scores {
-		r.PSNRY += sc.PSNRY
-		r.SSIMY += sc.SSIMY
-		r.PSNRRGB += sc.PSNRRGB
-		r.LRPSNR += sc.LRPSNR
-		r.GMSD += sc.GMSD
-		r.MeanPSNRY += sc.MeanPSNRY
-		r.MeanSSIMY += sc.MeanSSIMY
-		r.MeanGMSD += sc.MeanGMSD
-		r.DiversityStd += sc.DiversityStd
+		r.add(sc.Scores, 1/n)
 		r.Seconds += secs[i]
 		if sc.NIQE > 0 {
-			r.NIQE += sc.NIQE
-			r.MeanNIQE += sc.MeanNIQE
 			r.NIQEImages++
 		}
 	}
-	n := float64(len(d.Files))
-	r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR, r.GMSD = r.PSNRY/n, r.SSIMY/n, r.PSNRRGB/n, r.LRPSNR/n, r.GMSD/n
-	r.MeanPSNRY, r.MeanSSIMY, r.MeanGMSD, r.DiversityStd = r.MeanPSNRY/n, r.MeanSSIMY/n, r.MeanGMSD/n, r.DiversityStd/n
-	if r.NIQEImages > 0 {
-		r.NIQE, r.MeanNIQE = r.NIQE/float64(r.NIQEImages), r.MeanNIQE/float64(r.NIQEImages)
+	if r.NIQEImages > 0 { // the images without NIQE added 0
+		f := n / float64(r.NIQEImages)
+		r.NIQE, r.MeanNIQE = r.NIQE*f, r.MeanNIQE*f
 	}
 	if cfg.PerImage {
 		r.PerImage = scores
@@ -418,22 +416,15 @@ func upscaleN(ctx context.Context, up render.Method, lr *imageio.Image, w, h, n 
 // scoreSamples averages the samples' scores and, for several, adds the
 // mean image's and the per-pixel spread.
 func scoreSamples(name string, hr, lr *imageio.Image, outs []*imageio.Image, shave int) (ImageScore, error) {
-	var sum ImageScore
+	sc := ImageScore{Name: name}
+	n := float64(len(outs))
 	for _, sr := range outs {
-		sc, err := Score(name, hr, lr, sr, shave)
+		one, err := Score(name, hr, lr, sr, shave)
 		if err != nil {
 			return sc, err
 		}
-		sum.PSNRY += sc.PSNRY
-		sum.SSIMY += sc.SSIMY
-		sum.PSNRRGB += sc.PSNRRGB
-		sum.LRPSNR += sc.LRPSNR
-		sum.GMSD += sc.GMSD
-		sum.NIQE += sc.NIQE
+		sc.add(one.Scores, 1/n)
 	}
-	n := float64(len(outs))
-	sc := ImageScore{Name: name, PSNRY: sum.PSNRY / n, SSIMY: sum.SSIMY / n, PSNRRGB: sum.PSNRRGB / n, LRPSNR: sum.LRPSNR / n,
-		GMSD: sum.GMSD / n, NIQE: sum.NIQE / n}
 	if len(outs) < 2 {
 		return sc, nil
 	}

@@ -34,7 +34,6 @@ func runBench(args []string) error {
 	return dispatch("bench", []subcommand{{"scales", runBenchScales}}, args)
 }
 
-
 // benchRow is one method at one scale, each measured in its own process.
 type benchRow struct {
 	Method     string  `json:"method"`

@@ -21,7 +21,6 @@ func runClassifier(args []string) error {
 	return dispatch("classifier", []subcommand{{"train", runClassifierTrain}, {"eval", runClassifierEval}}, args)
 }
 
-
 // loadSplit reads a labelled archive and holds back perClass images of
 // every class.
 func loadSplit(path string, perClass int) (train, held *dataset.Labeled, err error) {

@@ -179,7 +179,7 @@ func evalReconstruction(sets []evaluate.Dataset, model string, asJSON bool) erro
 		}
 		for _, r := range rs {
 			all = append(all, evaluate.Result{Dataset: set.Name, Method: "reconstruct", Scale: r.Scale, Images: r.Images,
-				PSNRY: r.PSNRY, SSIMY: r.SSIMY, PSNRRGB: r.PSNRRGB, Shave: autoencoder.ReconShave(r.Scale),
+				Scores: evaluate.Scores{PSNRY: r.PSNRY, SSIMY: r.SSIMY, PSNRRGB: r.PSNRRGB}, Shave: autoencoder.ReconShave(r.Scale),
 				Seconds: time.Since(start).Seconds()})
 		}
 	}

@@ -21,7 +21,6 @@ func runTrain(args []string) error {
 		{"student", runTrainStudent}, {"gen", runTrainGen}, {"liif", runTrainLIIF}, {"idm", runTrainIDM}}, args)
 }
 
-
 // signalContext is cancelled on SIGINT or SIGTERM, so long work can save
 // its state and stop cleanly.
 func signalContext() (context.Context, context.CancelFunc) {
