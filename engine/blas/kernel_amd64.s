@@ -52,6 +52,11 @@
 	VMOVUPS     hi, 32(DX);    \
 	ADDQ        R8, DX
 
+// PREFETCH_C_ROW touches the two cache lines of the C row at R10 (a row of
+// the tile is 16 floats, 64 bytes, possibly straddling two lines) and
+// steps R10 to the next row (R8 bytes on).
+#define PREFETCH_C_ROW PREFETCHT0 (R10); PREFETCHT0 60(R10); ADDQ R8, R10
+
 // func kernel6x16AVX2(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
 TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), CX
@@ -68,24 +73,13 @@ TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-64
 	ADDQ SI, R11
 
 	// Touch the C tile now so its lines arrive while the k loop runs.
-	MOVQ       DX, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 60(R10)
-	ADDQ       R8, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 60(R10)
-	ADDQ       R8, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 60(R10)
-	ADDQ       R8, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 60(R10)
-	ADDQ       R8, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 60(R10)
-	ADDQ       R8, R10
-	PREFETCHT0 (R10)
-	PREFETCHT0 60(R10)
+	MOVQ DX, R10
+	PREFETCH_C_ROW
+	PREFETCH_C_ROW
+	PREFETCH_C_ROW
+	PREFETCH_C_ROW
+	PREFETCH_C_ROW
+	PREFETCH_C_ROW
 
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
