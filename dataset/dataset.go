@@ -24,6 +24,9 @@ type Photo struct {
 	Name string
 	W, H int
 	Pix  []uint8 // RGB interleaved, row-major
+	// Class is the photo's label in a labelled archive (an index into
+	// Labeled.Classes; see LoadTar), 0 for folders.
+	Class int
 }
 
 // Set is a collection of photos.
@@ -126,12 +129,13 @@ func LoadDirs(dirs []string, minSide int) (*Set, error) {
 }
 
 // Crop fills dst (size·size·3 floats in [0, 1]) with a random square crop
-// of a random photo, randomly flipped and rotated by a multiple of 90°.
+// of a random photo, randomly flipped and rotated by a multiple of 90°,
+// and returns that photo's Class.
 //
 // Photos smaller than size are passed over (drawn again), so one set can
 // serve crops of several sizes. It panics when no photo can give one:
 // callers check Fits (LoadDirs's minSide guarantees it up to minSide).
-func (s *Set) Crop(rng *rand.Rand, size int, dst []float32) {
+func (s *Set) Crop(rng *rand.Rand, size int, dst []float32) (class int) {
 	p := &s.Photos[rng.IntN(len(s.Photos))]
 	if p.W < size || p.H < size {
 		if !s.Fits(size) {
@@ -163,6 +167,7 @@ func (s *Set) Crop(rng *rand.Rand, size int, dst []float32) {
 			d[2] = float32(src[2]) / 255
 		}
 	}
+	return p.Class
 }
 
 // Fits reports whether at least one photo can give a crop of side size.

@@ -179,6 +179,7 @@ func labeled(items []tarItem) *Labeled {
 		}
 		l.Photos[i] = it.photo
 		l.Labels[i] = len(l.Classes) - 1
+		l.Photos[i].Class = l.Labels[i]
 	}
 	return l
 }

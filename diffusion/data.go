@@ -26,6 +26,7 @@ type batch struct {
 	ys, xs []float32      // alignment: query coordinates, per crop back to back
 	target *tensor.Tensor // alignment: [B·Q,3] target RGB
 	crops  []int          // pool batches: the crop number g of each entry
+	labels []int          // class-conditional generator: each crop's class (Classes: none); else nil
 }
 
 // drawCrop fills src (side²·3 values) with a random augmented crop and
@@ -34,11 +35,14 @@ type batch struct {
 // side crop/Scale, degraded from src as Config.Degradation says (the
 // benchmark's MATLAB bicubic with antialiasing, or the real-photo chain).
 // A wide crop is thus an LR whose true HR is known at side/(crop/Scale)
-// times its size.
-func (s *SR) drawCrop(rng *rand.Rand, data *dataset.Set, crop, side int, src []float32) (hr, lr []float32, err error) {
-	data.Crop(rng, side, src)
+// times its size. class is the photo's (see dataset.Photo).
+func (s *SR) drawCrop(rng *rand.Rand, data *dataset.Set, crop, side int, src []float32) (hr, lr []float32, class int, err error) {
+	class = data.Crop(rng, side, src)
 	if s.Config.Generator {
-		return src, nil, nil // no condition to degrade
+		if class < 0 || (s.UNet.Config.Classes > 0 && class >= s.UNet.Config.Classes) {
+			return nil, nil, 0, fmt.Errorf("training photo of class %d for a generator of %d classes", class, s.UNet.Config.Classes)
+		}
+		return src, nil, class, nil // no condition to degrade
 	}
 	small := crop / s.Config.Scale
 	if s.Config.Degradation == DegradeReal {
@@ -47,15 +51,15 @@ func (s *SR) drawCrop(rng *rand.Rand, data *dataset.Set, crop, side int, src []f
 		lr, err = resample.Resize(src, side, side, 3, small, small, resample.Options{Method: resample.Bicubic})
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("degrading a training crop: %w", err)
+		return nil, nil, 0, fmt.Errorf("degrading a training crop: %w", err)
 	}
 	hr = src
 	if side != crop {
 		if hr, err = resample.Resize(src, side, side, 3, crop, crop, resample.Options{Method: resample.Bicubic}); err != nil {
-			return nil, nil, fmt.Errorf("reducing a wide training crop: %w", err)
+			return nil, nil, 0, fmt.Errorf("reducing a wide training crop: %w", err)
 		}
 	}
-	return hr, lr, nil
+	return hr, lr, class, nil
 }
 
 // encodePairs encodes n HR crops and their LRs through the frozen encoder:
@@ -81,11 +85,14 @@ func (s *SR) makeBatch(rng *rand.Rand, data *dataset.Set, n, crop int) (batch, e
 	b := batch{hr: make([][]float32, n), sides: make([]int, n)}
 	for i := range n {
 		b.hr[i], b.sides[i] = hr[i*crop*crop*3:(i+1)*crop*crop*3], crop
-		_, small, err := s.drawCrop(rng, data, crop, crop, b.hr[i])
+		_, small, class, err := s.drawCrop(rng, data, crop, crop, b.hr[i])
 		if err != nil {
 			return batch{}, err
 		}
 		copy(lr[i*side*side*3:], small)
+		if s.UNet.Config.Classes > 0 {
+			b.labels = append(b.labels, class)
+		}
 	}
 	b.z0, b.cond = s.encodePairs(hr, lr, n, crop)
 	s.addNoise(rng, &b)
@@ -176,6 +183,7 @@ type pool struct {
 	hr          []float32 // size × wide²·3, kept only for alignment targets
 	sides       []int     // side of each slot's HR in hr
 	start, end  []float32 // distillation: the teacher's starting noise and its answer (size × perLat each)
+	labels      []int     // each slot's class (class-conditional generators)
 	filled      []int     // group currently in each block of `group` slots (−1: empty)
 }
 
@@ -184,7 +192,7 @@ type pool struct {
 // and answer for each crop.
 func newPool(size, group, crop, wide, perLat int, keepHR, distill bool) *pool {
 	p := &pool{size: size, group: group, crop: crop, wide: wide, perLat: perLat,
-		z0: make([]float32, size*perLat), cond: make([]float32, size*perLat), filled: make([]int, size/group)}
+		z0: make([]float32, size*perLat), cond: make([]float32, size*perLat), labels: make([]int, size), filled: make([]int, size/group)}
 	if keepHR {
 		p.hr = make([]float32, size*wide*wide*3)
 		p.sides = make([]int, size)
@@ -227,10 +235,11 @@ func (t *Trainer) refresh(step int) error {
 			if p.wide > crop && rng.Float64() < t.Opt.Wide {
 				from = p.wide
 			}
-			big, small, err := s.drawCrop(rng, t.Data, crop, from, src[:from*from*3])
+			big, small, class, err := s.drawCrop(rng, t.Data, crop, from, src[:from*from*3])
 			if err != nil {
 				return err
 			}
+			p.labels[at+i] = class
 			copy(hr[i*crop*crop*3:], big)
 			copy(lr[i*side*side*3:], small)
 			if p.hr != nil {
@@ -317,6 +326,15 @@ func (t *Trainer) nextBatch() (batch, error) {
 		return b, nil
 	}
 	t.SR.addNoise(rng, &b)
+	if k := t.SR.UNet.Config.Classes; k > 0 {
+		for _, slot := range perm[:o.Batch] {
+			y := p.labels[slot]
+			if rng.Float64() < o.LabelDrop {
+				y = k
+			}
+			b.labels = append(b.labels, y)
+		}
+	}
 	if o.Align {
 		if err := t.SR.addTargets(rng, &b, size, o.Queries); err != nil {
 			return batch{}, err

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -70,6 +73,51 @@ func (g *Generator) Generate(ctx context.Context, n int, opt SampleOptions) ([]*
 		}
 	}
 	return out, nil
+}
+
+// AddClasses returns g made class-conditional on the named classes (in
+// label order): the same U-Net weights, latent statistics and
+// auto-encoder, plus a class embedding at zero, so that it samples as g
+// does until it is trained on labelled data.
+func (g *Generator) AddClasses(names []string) (*Generator, error) {
+	if g.Model.UNet.Config.Classes > 0 {
+		return nil, fmt.Errorf("generator already has %d classes", g.Model.UNet.Config.Classes)
+	}
+	if len(names) < 2 {
+		return nil, fmt.Errorf("a class-conditional generator needs at least 2 classes, have %d", len(names))
+	}
+	cfg := g.Model.Config
+	cfg.UNet.Classes, cfg.Classes = len(names), slices.Clone(names)
+	m, err := build(cfg, g.Model.AE, 0)
+	if err != nil {
+		return nil, err
+	}
+	old := map[string]*tensor.Tensor{}
+	for _, p := range g.Model.UNet.Params.List() {
+		old[p.Name] = p.T
+	}
+	for _, p := range m.UNet.Params.List() {
+		if o, ok := old[p.Name]; ok {
+			copy(p.T.Data, o.Data)
+		}
+	}
+	return &Generator{Model: m}, nil
+}
+
+// ClassIndex returns the label of a class given by name or number, for a
+// class-conditional generator.
+func (g *Generator) ClassIndex(class string) (int, error) {
+	names := g.Model.Config.Classes
+	if len(names) == 0 {
+		return 0, fmt.Errorf("class %q: this generator has no classes", class)
+	}
+	if i := slices.Index(names, class); i >= 0 {
+		return i, nil
+	}
+	if i, err := strconv.Atoi(class); err == nil && i >= 0 && i < len(names) {
+		return i, nil
+	}
+	return 0, fmt.Errorf("class %q: want one of %s (or 0 to %d)", class, strings.Join(names, ", "), len(names)-1)
 }
 
 // MaxRenderPixels bounds Render, which holds the whole image.

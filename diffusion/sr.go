@@ -64,6 +64,10 @@ type Config struct {
 	// steps (and the counts whose timesteps are among them): see
 	// DefaultDistillOptions and SR.StudentFor.
 	Student int `json:"student,omitempty"`
+	// Classes names the classes of a class-conditional generator
+	// (UNet.Classes of them, in label order: a labelled archive's folder
+	// names, see dataset.Labeled); empty for every other model.
+	Classes []string `json:"classes,omitempty"`
 }
 
 // Training degradations.
@@ -111,6 +115,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("sr config: degradation %q: want none (bicubic) or %q", c.Degradation, DegradeReal)
 	case len(c.LatentShift) != lc || len(c.LatentScale) != lc:
 		return fmt.Errorf("sr config: %d shifts and %d scales for a %d-channel latent", len(c.LatentShift), len(c.LatentScale), lc)
+	case len(c.Classes) != c.UNet.Classes || (c.UNet.Classes > 0 && !c.Generator):
+		return fmt.Errorf("sr config: %d class names for a U-Net of %d classes (classes are for generators)", len(c.Classes), c.UNet.Classes)
 	}
 	for i := range lc {
 		sh, sc := float64(c.LatentShift[i]), float64(c.LatentScale[i])

@@ -3,6 +3,7 @@ package diffusion
 import (
 	"context"
 	"math"
+	"slices"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
@@ -100,18 +101,18 @@ func tileCount(n, tile, overlap, mult int) int {
 }
 
 // predictTiled returns the U-Net's ε̂ for every sample of x [S,H,W,C]
-// with the shared condition cond [1,H,W,C] at timestep t: one pass when a
+// with the shared condition cond [1,H,W,C] and g's classes at timestep t: one pass when a
 // single window covers the latent, otherwise window by window, each
 // prediction weighted by its window's raised-cosine profile and the sum
 // normalised by the total weight, so seams blend smoothly.
-func (d *Denoiser) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, plan tilePlan) ([]float32, error) {
+func (d *Denoiser) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, plan tilePlan, g guide) ([]float32, error) {
 	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	ts := make([]float32, n)
 	for i := range ts {
 		ts[i] = float32(t)
 	}
 	if plan.single() {
-		return d.UNet.Forward(nil, joinCond(x, cond, 0, 0, h, w), ts).Data, nil
+		return d.forward(joinCond(x, cond, 0, 0, h, w), ts, g), nil
 	}
 	// Weights are at most 1 and a position is covered by a few windows,
 	// so float32 sums lose nothing that matters and halve the memory of
@@ -124,7 +125,7 @@ func (d *Denoiser) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t i
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			eps := d.UNet.Forward(nil, joinCond(x, cond, y0, x0, th, tw), ts).Data
+			eps := d.forward(joinCond(x, cond, y0, x0, th, tw), ts, g)
 			wy, wx := plan.y.weight[iy], plan.x.weight[ix]
 			for yy := range th {
 				for xx := range tw {
@@ -146,6 +147,38 @@ func (d *Denoiser) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t i
 		out[i] /= wsum[(i/c)%(h*w)]
 	}
 	return out, nil
+}
+
+// guide is the class input of a class-conditional U-Net: each sample's
+// label (nil: none) and the weight of classifier-free guidance.
+type guide struct {
+	labels []int
+	weight float64
+}
+
+// forward runs the U-Net (inference) on the windows x at timesteps ts
+// with g's labels; with a guidance weight w > 0 it returns
+// (1+w)·U(x, y) − w·U(x, none), both halves run as one batch.
+func (d *Denoiser) forward(x *tensor.Tensor, ts []float32, g guide) []float32 {
+	if g.weight == 0 {
+		return d.UNet.ForwardClass(nil, x, ts, g.labels).Data
+	}
+	n := x.Shape[0]
+	both := tensor.New(append([]int{2 * n}, x.Shape[1:]...)...)
+	copy(both.Data, x.Data)
+	copy(both.Data[x.Len():], x.Data)
+	labels := slices.Clone(g.labels)
+	for range n {
+		labels = append(labels, d.UNet.Config.Classes)
+	}
+	out := d.UNet.ForwardClass(nil, both, append(slices.Clone(ts), ts...), labels).Data
+	half := len(out) / 2
+	w := float32(g.weight)
+	res := out[:half]
+	for i, u := range out[half:] {
+		res[i] = (1+w)*res[i] - w*u
+	}
+	return res
 }
 
 // joinCond builds the U-Net input for the window (y0, x0, th, tw): every

@@ -67,12 +67,17 @@ type TrainOptions struct {
 	TeacherSteps int     `opt:"teacher-steps" group:"distill" help:"the teacher's DPM-Solver++(2M) steps per trajectory"`
 	TauLo        float64 `opt:"tau-lo" group:"distill" help:"lowest noise temperature of the teacher's trajectories"`
 	TauHi        float64 `opt:"tau-hi" group:"distill" help:"highest noise temperature of the teacher's trajectories"`
+
+	// LabelDrop is the share of a class-conditional generator's training
+	// crops shown without their class, so that one network also learns
+	// the unconditional prediction that classifier-free guidance needs.
+	LabelDrop float64 `opt:"label-drop" group:"classes" help:"share of crops trained without their class (class-conditional generators)"`
 }
 
 // DefaultTrainOptions is stage 2's recipe.
 func DefaultTrainOptions() TrainOptions {
 	return TrainOptions{Recipe: trainloop.Recipe{Steps: 10000, Batch: 8, LR: 5e-4, MinLRFac: 0.01, Warmup: 200, Clip: 1, EMADecay: 0.999, Seed: 1},
-		Crop: 64, Reuse: 4, Pool: 512, Queries: 1024, SNRCap: 5, LatentWeight: 1, ImageWeight: 1, Wide: 0.5}
+		Crop: 64, Reuse: 4, Pool: 512, Queries: 1024, SNRCap: 5, LatentWeight: 1, ImageWeight: 1, Wide: 0.5, LabelDrop: 0.1}
 }
 
 // DefaultAlignOptions is stage 3's recipe: alignment fine-tuning at a
@@ -105,6 +110,8 @@ func (o TrainOptions) Check() error {
 		return fmt.Errorf("train options: latent weight %v, image weight %v: want finite numbers of at least 0", o.LatentWeight, o.ImageWeight)
 	case !(o.Wide >= 0 && o.Wide <= 1):
 		return fmt.Errorf("train options: wide share %v outside [0, 1]", o.Wide)
+	case !(o.LabelDrop >= 0 && o.LabelDrop <= 1):
+		return fmt.Errorf("train options: label drop %v outside [0, 1]", o.LabelDrop)
 	case o.Align && (o.Queries < 1 || !(o.SNRCap > 0)):
 		return fmt.Errorf("train options: alignment needs queries (%d) and an SNR cap (%v) above 0", o.Queries, o.SNRCap)
 	case o.Align && o.LatentWeight == 0 && o.ImageWeight == 0:
@@ -273,7 +280,7 @@ func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor
 	for i, v := range b.ts {
 		tsf[i] = float32(v)
 	}
-	out := s.UNet.Forward(tp, joinBatch(b.zt, b.cond), tsf)
+	out := s.UNet.ForwardClass(tp, joinBatch(b.zt, b.cond), tsf, b.labels)
 	switch {
 	case t.Opt.Distill > 0:
 		return tp.MSELoss(t.z0Hat(tp, out, b), b.z0), nil, nil

@@ -18,6 +18,13 @@ type UNetConfig struct {
 	AttnDown     []int `json:"attn_downsample" opt:"attn" help:"down-sampling factors with self-attention (empty: none)"`
 	Heads        int   `json:"heads" opt:"heads" help:"attention heads"`
 	MidAttn      bool  `json:"mid_attention" opt:"mid-attn" help:"self-attention between the two middle blocks"`
+	// Classes, above 0, makes the network class-conditional (a generator
+	// of labelled data): a learned embedding of the class, 0 to Classes−1,
+	// or Classes for "no class" (the unconditional prediction classifier-
+	// free guidance needs), is added to the timestep embedding. It starts
+	// at zero, so a generator given classes starts as the unconditional
+	// model it was (see Generator.AddClasses).
+	Classes int `json:"classes,omitempty"`
 }
 
 // DefaultUNet is the CPU-sized denoiser for latents with latentCh channels:
@@ -50,6 +57,8 @@ func (c UNetConfig) Check() error {
 		return fmt.Errorf("unet config: num_res_blocks %d outside [1, 8]", c.NumResBlocks)
 	case c.Heads < 1:
 		return fmt.Errorf("unet config: heads %d", c.Heads)
+	case c.Classes < 0 || c.Classes > 10000:
+		return fmt.Errorf("unet config: %d classes outside [0, 10000]", c.Classes)
 	}
 	// The bounds keep a corrupt or hostile model file from asking for
 	// gigabytes of weights before the shape check could reject it.
@@ -93,6 +102,7 @@ type UNet struct {
 	upsample     []*nn.Conv
 	normOut      *nn.GroupNorm
 	convOut      *nn.Conv
+	classEmb     *nn.Linear // one-hot class (Classes+1 wide) to the embedding; nil without classes
 }
 
 // NewUNet builds a denoiser with weights initialised from seed.
@@ -151,6 +161,9 @@ func NewUNet(cfg UNetConfig, seed uint64) (*UNet, error) {
 	}
 	u.normOut = nn.NewGroupNorm(p, "norm_out", width)
 	u.convOut = nn.NewConv(p, "conv_out", 3, width, cfg.OutCh, 1, true)
+	if cfg.Classes > 0 {
+		u.classEmb = nn.NewLinear(p, "class_emb", cfg.Classes+1, emb, true)
+	}
 	return u, nil
 }
 
@@ -163,9 +176,30 @@ func (u *UNet) attnIf(p *nn.Params, on bool, name string, c int) *nn.AttnBlock {
 
 // Forward predicts ε for x [N,H,W,InCh] (z_t and the condition,
 // concatenated) at timesteps t (len N). H and W must be multiples of
-// Config.Multiple(); CheckInput says so with an error.
+// Config.Multiple(); CheckInput says so with an error. A class-conditional
+// network predicts without a class; see ForwardClass.
 func (u *UNet) Forward(tp *tensor.Tape, x *tensor.Tensor, t []float32) *tensor.Tensor {
+	return u.ForwardClass(tp, x, t, nil)
+}
+
+// ForwardClass is Forward with a class per sample (len N, each in
+// [0, Config.Classes], Classes meaning none) for a class-conditional
+// network; nil labels are all "none". A network without classes ignores
+// them.
+func (u *UNet) ForwardClass(tp *tensor.Tape, x *tensor.Tensor, t []float32, labels []int) *tensor.Tensor {
 	emb := u.temb2.Forward(tp, tp.SiLU(u.temb1.Forward(tp, timestepEmbedding(t, u.Config.ModelCh))))
+	if u.classEmb != nil {
+		k := u.Config.Classes + 1
+		onehot := tensor.New(len(t), k)
+		for i := range t {
+			y := u.Config.Classes
+			if labels != nil {
+				y = labels[i]
+			}
+			onehot.Data[i*k+y] = 1
+		}
+		emb = tp.Add(emb, u.classEmb.Forward(tp, onehot))
+	}
 	h := u.convIn.Forward(tp, x)
 	hs := []*tensor.Tensor{h}
 	for lvl, l := range u.down {

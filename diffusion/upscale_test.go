@@ -197,7 +197,7 @@ func TestTiledMatchesUntiled(t *testing.T) {
 	x := randTensor(rng, 2, side, side, 4)
 	cond := randTensor(rng, 1, side, side, 4)
 	ctx := context.Background()
-	whole, err := s.den().predictTiled(ctx, x, cond, 300, newTilePlan(side, side, 64, 16, 2))
+	whole, err := s.den().predictTiled(ctx, x, cond, 300, newTilePlan(side, side, 64, 16, 2), guide{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +211,7 @@ func TestTiledMatchesUntiled(t *testing.T) {
 	if len(plan.y.starts) < 2 {
 		t.Fatalf("plan has %d windows per axis", len(plan.y.starts))
 	}
-	tiled, err := s.den().predictTiled(ctx, x, cond, 300, plan)
+	tiled, err := s.den().predictTiled(ctx, x, cond, 300, plan, guide{})
 	if err != nil {
 		t.Fatal(err)
 	}

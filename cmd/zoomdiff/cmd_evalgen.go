@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -36,6 +37,9 @@ type genScore struct {
 	Precision float64  `json:"precision"`
 	Recall    float64  `json:"recall"`
 	FID       *float64 `json:"fid,omitempty"`
+	// ClassAccuracy, for a class-conditional generator, is the share of
+	// samples the classifier puts in the class they were drawn from.
+	ClassAccuracy *float64 `json:"class_accuracy,omitempty"`
 }
 
 // genReport is the whole eval-gen result. The reference points use n real
@@ -45,13 +49,17 @@ type genScore struct {
 // reconstructions of those images), Blurred what heavy blur scores (a
 // ceiling a useful generator must stay well below).
 type genReport struct {
-	Classifier      string     `json:"classifier"`
-	ClassifierAcc   string     `json:"classifier_test_accuracy,omitempty"`
-	Reference       string     `json:"reference"`
-	ReferenceImages int        `json:"reference_images"`
-	Model           string     `json:"model,omitempty"`
-	Steps           int        `json:"steps,omitempty"`
-	Sampler         string     `json:"sampler,omitempty"`
+	Classifier      string  `json:"classifier"`
+	ClassifierAcc   string  `json:"classifier_test_accuracy,omitempty"`
+	Reference       string  `json:"reference"`
+	ReferenceImages int     `json:"reference_images"`
+	Model           string  `json:"model,omitempty"`
+	Steps           int     `json:"steps,omitempty"`
+	Sampler         string  `json:"sampler,omitempty"`
+	Guidance        float64 `json:"guidance,omitempty"`
+	// Classes are a class-conditional generator's, sample k drawn from
+	// class k mod len(Classes).
+	Classes         []string   `json:"classes,omitempty"`
 	Seed            uint64     `json:"seed"`
 	N               int        `json:"n"`
 	Real            setScore   `json:"real"`
@@ -83,6 +91,7 @@ func runEvalGen(args []string) error {
 	seed := fs.Uint64("seed", 0, "sampling seed, with --model")
 	steps := fs.Int("steps", diffusion.DefaultGenSteps, "denoising steps, with --model")
 	sampler := fs.String("sampler", diffusion.DefaultGenSampler, "sampler, with --model: "+diffusion.SamplerDDIM+", "+diffusion.SamplerDDPM+" or "+diffusion.SamplerDPM)
+	guidance := fs.Float64("guidance", 0, "classifier-free guidance weight, with a class-conditional --model (its samples cycle through the classes)")
 	aePath := fs.String("ae", "", "auto-encoder for the reconstruction floor (default: the generator's, else the built-in one)")
 	blur := fs.Float64("blur", 4, "the ceiling's blur: real images reduced by this factor (bicubic) and enlarged back")
 	inception := fs.String("inception", "", "optional Inception-v3 safetensors (pytorch-fid layout) for standard FID; slow on a CPU")
@@ -107,7 +116,7 @@ func runEvalGen(args []string) error {
 	var ae *autoencoder.Model
 	if *model != "" {
 		opt := diffusion.DefaultGenSampleOptions()
-		opt.Steps, opt.Sampler, opt.Seed = *steps, *sampler, *seed
+		opt.Steps, opt.Sampler, opt.Seed, opt.Guidance = *steps, *sampler, *seed, *guidance
 		if groups, ae, err = sampleGroups(&rep, *model, *n, *sizes, opt, *quiet); err != nil {
 			return err
 		}
@@ -137,6 +146,9 @@ func runEvalGen(args []string) error {
 	}
 
 	if rep.Groups, err = scoreGroups(groups, space, *inception, ref); err != nil {
+		return err
+	}
+	if err := classAccuracy(rep.Groups, groups, m, rep.Classes); err != nil {
 		return err
 	}
 	if len(groups) > 1 {
@@ -229,7 +241,39 @@ func sampleGroups(rep *genReport, model string, n int, sizes string, opt diffusi
 	start := time.Now()
 	groups, err := generateGroups(g, n, sizes, opt, quiet)
 	rep.Seconds, rep.Steps, rep.Sampler, rep.Seed = time.Since(start).Seconds(), opt.Steps, opt.Sampler, opt.Seed
+	rep.Guidance, rep.Classes = opt.Guidance, g.Model.Config.Classes
 	return groups, g.Model.AE, err
+}
+
+// classAccuracy sets each score's ClassAccuracy: sample k of a group was
+// drawn from classes[k mod len(classes)], and the classifier, which must
+// know those class names, says which class it sees. Nothing to do
+// without classes.
+func classAccuracy(scores []genScore, groups []featdist.Group, m *featdist.Classifier, classes []string) error {
+	if len(classes) == 0 {
+		return nil
+	}
+	want := make([]int, len(classes))
+	for i, c := range classes {
+		if want[i] = slices.Index(m.Config.Classes, c); want[i] < 0 {
+			return fmt.Errorf("class accuracy: the classifier has no class %q (it has %v)", c, m.Config.Classes)
+		}
+	}
+	for i, g := range groups {
+		pred, err := m.Predict(g.Images)
+		if err != nil {
+			return fmt.Errorf("group %q: %w", g.Name, err)
+		}
+		right := 0
+		for k, p := range pred {
+			if p == want[k%len(want)] {
+				right++
+			}
+		}
+		acc := float64(right) / float64(len(pred))
+		scores[i].ClassAccuracy = &acc
+	}
+	return nil
 }
 
 // generateGroups samples n images with g and decodes each at every size:
@@ -280,13 +324,13 @@ func printGenReport(w io.Writer, rep genReport) {
 	fmt.Fprintf(w, "feature FD to %d held-out real images (classifier %s, test accuracy %s), n = %d:\n",
 		rep.ReferenceImages, rep.Classifier, rep.ClassifierAcc, rep.N)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "images\tfeature FD\tprecision\trecall\tFID\t\n")
-	row := func(name string, s setScore, fid string) {
-		fmt.Fprintf(tw, "%s\t%.4f\t%.3f\t%.3f\t%s\t\n", name, s.FD, s.Precision, s.Recall, fid)
+	fmt.Fprintf(tw, "images\tfeature FD\tprecision\trecall\tFID\tclass accuracy\t\n")
+	row := func(name string, s setScore, fid, acc string) {
+		fmt.Fprintf(tw, "%s\t%.4f\t%.3f\t%.3f\t%s\t%s\t\n", name, s.FD, s.Precision, s.Recall, fid, acc)
 	}
-	row("real training images (floor)", rep.Real, "-")
-	row("their auto-encoder reconstructions", rep.Recon, "-")
-	row(fmt.Sprintf("them blurred ÷%g ×%g (ceiling)", rep.Blur, rep.Blur), rep.Blurred, "-")
+	row("real training images (floor)", rep.Real, "-", "-")
+	row("their auto-encoder reconstructions", rep.Recon, "-", "-")
+	row(fmt.Sprintf("them blurred ÷%g ×%g (ceiling)", rep.Blur, rep.Blur), rep.Blurred, "-", "-")
 	for _, s := range rep.Groups {
 		name := "generated"
 		if s.Group != "" {
@@ -296,7 +340,11 @@ func printGenReport(w io.Writer, rep genReport) {
 		if s.FID != nil {
 			fid = fmt.Sprintf("%.3f", *s.FID)
 		}
-		row(name, setScore{s.FeatureFD, s.Precision, s.Recall}, fid)
+		acc := "-"
+		if s.ClassAccuracy != nil {
+			acc = fmt.Sprintf("%.3f", *s.ClassAccuracy)
+		}
+		row(name, setScore{s.FeatureFD, s.Precision, s.Recall}, fid, acc)
 	}
 	tw.Flush()
 	if rep.SelfSSIM != nil {
@@ -307,7 +355,11 @@ func printGenReport(w io.Writer, rep genReport) {
 		fmt.Fprintln(w)
 	}
 	if rep.Seconds > 0 {
-		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d %s steps, seed %d)\n", rep.Seconds, rep.Steps, rep.Sampler, rep.Seed)
+		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d %s steps, seed %d", rep.Seconds, rep.Steps, rep.Sampler, rep.Seed)
+		if len(rep.Classes) > 0 {
+			fmt.Fprintf(w, "; %d classes in turn, guidance %g", len(rep.Classes), rep.Guidance)
+		}
+		fmt.Fprintln(w, ")")
 	}
 }
 

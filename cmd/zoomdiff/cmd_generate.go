@@ -100,6 +100,8 @@ func runGenerate(args []string) error {
 	steps := fs.Int("steps", diffusion.DefaultGenSteps, "denoising steps")
 	eta := fs.Float64("eta", 0, "DDIM eta (0 deterministic, 1 DDPM-like)")
 	sampler := fs.String("sampler", diffusion.DefaultGenSampler, diffusion.SamplerDDIM+", "+diffusion.SamplerDDPM+" or "+diffusion.SamplerDPM)
+	class := fs.String("class", "", "class-conditional model: draw every sample from this class (name or number; default: the classes in turn)")
+	guidance := fs.Float64("guidance", 0, "class-conditional model: classifier-free guidance weight (0: none; higher is more typical of the class, less varied)")
 	out := fs.String("o", "", "output folder: one subfolder of PNGs per size, and a contact sheet per size")
 	sheetMax := fs.Int("sheet", 64, "images on each contact sheet (0: none)")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
@@ -131,7 +133,7 @@ func runGenerate(args []string) error {
 	defer stop()
 	bar := progress.New(os.Stderr, "sample (%)", 100, *quiet)
 	opt := diffusion.DefaultGenSampleOptions()
-	opt.Steps, opt.Eta, opt.Seed, opt.Sampler = *steps, *eta, *seed, *sampler
+	opt.Steps, opt.Eta, opt.Seed, opt.Sampler, opt.Class, opt.Guidance = *steps, *eta, *seed, *sampler, *class, *guidance
 	opt.Progress = func(done, total int) { bar.Update(done*100/total, "") }
 	lats, err := g.Generate(ctx, *n, opt)
 	bar.Finish()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
@@ -19,65 +20,93 @@ func isTar(path string) bool {
 // perClass images of every class folder for validation, as the classifier
 // and eval-gen hold them back) or comma-separated folders (nothing held
 // back). Crops are only mirrored, never rotated.
-func loadGenData(path string, perClass, minSide int) (train, held *dataset.Set, err error) {
+func loadGenData(path string, perClass, minSide int) (train, held *dataset.Set, classes []string, err error) {
 	if !isTar(path) {
 		train, err = dataset.LoadDirs(strings.Split(path, ","), minSide)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		train.Upright = true
-		return train, nil, nil
+		return train, nil, nil, nil
 	}
 	tr, hd, err := loadSplit(path, perClass)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	train, held = &tr.Set, &hd.Set
 	for _, s := range []*dataset.Set{train, held} {
 		for _, p := range s.Photos {
 			if p.W < minSide || p.H < minSide {
-				return nil, nil, fmt.Errorf("%s: %s is %dx%d, smaller than the %d-pixel crop", path, p.Name, p.W, p.H, minSide)
+				return nil, nil, nil, fmt.Errorf("%s: %s is %dx%d, smaller than the %d-pixel crop", path, p.Name, p.W, p.H, minSide)
 			}
 		}
 		s.Upright = true
 	}
-	return train, held, nil
+	return train, held, tr.Classes, nil
 }
 
 // genSettings are train gen's own settings.
 type genSettings struct {
 	Holdout int `opt:"holdout" help:"images per class held back from a .tar for the validation loss (and eval-gen's reference)"`
+	// Conditional trains a class-conditional generator on a labelled
+	// archive; an unconditional --init model is given classes first.
+	Conditional bool `opt:"conditional" help:"class-conditional generation on a labelled .tar's classes (generate --class, --guidance)"`
 }
 
 func runTrainGen(args []string) error {
 	gs := genSettings{Holdout: 500}
 	s := newSRStage("gen", "zoomdiff train gen --data DIR[,DIR...]|FILE.tar.gz --out FILE [--ae AE | --init GEN] [--resume] [--set KEY=VALUE ...]",
-		diffusion.DefaultGenTrainOptions(), true, false, nil, &gs)
+		diffusion.DefaultGenTrainOptions(), true, false, []string{"classes"}, &gs)
 	aePath := s.fs.String("ae", "", "auto-encoder file (default: the built-in one); embedded into the generator")
 	init := s.fs.String("init", "", "generator to continue training (builtin:gen or a file: its U-Net, latent statistics and auto-encoder) with a fresh optimiser and schedule")
 	if err := s.parse(args); err != nil {
 		return err
 	}
-	set, held, err := loadGenData(s.data, gs.Holdout, s.opt.Crop)
+	set, held, classes, err := loadGenData(s.data, gs.Holdout, s.opt.Crop)
 	if err != nil {
 		return err
+	}
+	if gs.Conditional && len(classes) < 2 {
+		return fmt.Errorf("conditional generation needs a labelled .tar with at least 2 class folders; %s has %d", s.data, len(classes))
 	}
 	s.held = held
 	if held != nil {
 		s.logf("%d training images, %d held back", len(set.Photos), len(held.Photos))
 	}
 	return s.train("gen", set, func() (*diffusion.Trainer, error) {
+		var g *diffusion.Generator
 		if *init != "" {
-			g, err := models.Generator(*init)
+			if g, err = models.Generator(*init); err != nil {
+				return nil, err
+			}
+		} else {
+			ae, err := models.AutoEncoder(*aePath)
 			if err != nil {
 				return nil, err
 			}
-			return diffusion.NewTrainer(g.Model, set, s.opt)
+			tr, err := s.newTrainer(ae, set, true, diffusion.DegradeBicubic)
+			if err != nil {
+				return nil, err
+			}
+			g = &diffusion.Generator{Model: tr.SR}
 		}
-		ae, err := models.AutoEncoder(*aePath)
-		if err != nil {
+		if g, err = withClasses(g, gs.Conditional, classes); err != nil {
 			return nil, err
 		}
-		return s.newTrainer(ae, set, true, diffusion.DegradeBicubic)
+		return diffusion.NewTrainer(g.Model, set, s.opt)
 	})
+}
+
+// withClasses returns g ready to train on data labelled with classes:
+// given those classes when conditional and it has none, as it is when its
+// classes are those, and an error when they differ.
+func withClasses(g *diffusion.Generator, conditional bool, classes []string) (*diffusion.Generator, error) {
+	have := g.Model.Config.Classes
+	switch {
+	case len(have) == 0 && conditional:
+		return g.AddClasses(classes)
+	case len(have) > 0 && !slices.Equal(have, classes):
+		return nil, fmt.Errorf("the generator's classes %v are not the data's %v", have, classes)
+	}
+	return g, nil
 }
