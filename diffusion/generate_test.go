@@ -247,7 +247,7 @@ func TestClassConditionalGenerator(t *testing.T) {
 	if err := cg.Model.SetPrediction(PredictV); err != nil { // as the built-in generator, and well conditioned at t = T
 		t.Fatal(err)
 	}
-	o := trainOpts(350, 16, 3e-3, 5, 3)
+	o := trainOpts(150, 16, 3e-3, 5, 3)
 	o.Batch = 8
 	tr, err := NewTrainer(cg.Model, data, o)
 	if err != nil {

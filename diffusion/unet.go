@@ -174,6 +174,14 @@ func (u *UNet) attnIf(p *nn.Params, on bool, name string, c int) *nn.AttnBlock {
 	return nn.NewAttnBlock(p, name, c, u.Config.Heads)
 }
 
+// classGain multiplies the class embedding's output. With Adam, whose
+// steps are the same size whatever a gradient's scale, a fixed gain g on
+// a layer's output is a g-fold learning rate for that layer: the class
+// embedding starts at zero in a generator fine-tuned from an
+// unconditional one, and at that fine-tune's learning rate (1.5e-4) it
+// had barely moved after 1,000 steps (11 % class accuracy on CIFAR-10).
+const classGain = 10
+
 // Forward predicts ε for x [N,H,W,InCh] (z_t and the condition,
 // concatenated) at timesteps t (len N). H and W must be multiples of
 // Config.Multiple(); CheckInput says so with an error. A class-conditional
@@ -198,7 +206,7 @@ func (u *UNet) ForwardClass(tp *tensor.Tape, x *tensor.Tensor, t []float32, labe
 			}
 			onehot.Data[i*k+y] = 1
 		}
-		emb = tp.Add(emb, u.classEmb.Forward(tp, onehot))
+		emb = tp.Add(emb, tp.Scale(u.classEmb.Forward(tp, onehot), classGain))
 	}
 	h := u.convIn.Forward(tp, x)
 	hs := []*tensor.Tensor{h}

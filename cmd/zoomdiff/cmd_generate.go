@@ -57,7 +57,8 @@ func parseGenSizes(s string) ([]genSize, error) {
 }
 
 // writeGenerated decodes lats at size sz into OUT/NAME/0000.png, … and
-// lays the first sheetMax of them on a contact sheet, OUT/sheet-NAME.png.
+// lays the first sheetMax of them on a contact sheet, OUT/sheet-NAME.png:
+// a square grid, or a column per class for a class-conditional generator.
 func writeGenerated(ctx context.Context, g *diffusion.Generator, lats []*diffusion.Latent, sz genSize, out string, sheetMax int, quiet bool) error {
 	dir := filepath.Join(out, sz.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -86,7 +87,11 @@ func writeGenerated(ctx context.Context, g *diffusion.Generator, lats []*diffusi
 	if len(sheet) == 0 {
 		return nil
 	}
-	grid := plot.Grid(sheet, int(math.Ceil(math.Sqrt(float64(len(sheet))))))
+	cols := int(math.Ceil(math.Sqrt(float64(len(sheet)))))
+	if k := len(g.Model.Config.Classes); k > 0 && len(sheet) >= k {
+		cols = k // samples cycle through the classes (unless --class): a column each
+	}
+	grid := plot.Grid(sheet, cols)
 	return atomicfile.Write(filepath.Join(out, "sheet-"+sz.name+".png"), func(w io.Writer) error { return png.Encode(w, grid) })
 }
 
