@@ -138,18 +138,24 @@ func (g *Generator) Render(l *Latent, w, h int) (*imageio.Image, error) {
 	return img, nil
 }
 
-// ImageGenerator generates whole images with a generator model: n samples
-// of seed rendered at w×h. It is what the HTTP server's /v1/generate
-// calls; a model is safe to share between concurrent calls.
+// ImageGenerator generates whole images with a generator model. It is
+// what the HTTP server's /v1/generate calls; a model is safe to share
+// between concurrent calls.
 type ImageGenerator struct {
 	Model *Generator
 	Steps int // denoising steps of DefaultGenSampleOptions' sampler
 }
 
-// Generate returns n images of w×h drawn with seed.
-func (g ImageGenerator) Generate(ctx context.Context, n, w, h int, seed uint64) ([]*imageio.Image, error) {
+// Classes names the classes a request may ask for (none for an
+// unconditional model).
+func (g ImageGenerator) Classes() []string { return g.Model.Model.Config.Classes }
+
+// Generate returns n images of w×h drawn with seed, of class (by name or
+// number; "" for the classes in turn) at classifier-free guidance weight
+// guidance (GuidanceByModel: the default).
+func (g ImageGenerator) Generate(ctx context.Context, n, w, h int, seed uint64, class string, guidance float64) ([]*imageio.Image, error) {
 	opt := DefaultGenSampleOptions()
-	opt.Steps, opt.Seed = g.Steps, seed
+	opt.Steps, opt.Seed, opt.Class, opt.Guidance = g.Steps, seed, class, guidance
 	lats, err := g.Model.Generate(ctx, n, opt)
 	if err != nil {
 		return nil, err

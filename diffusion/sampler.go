@@ -106,7 +106,8 @@ type SampleOptions struct {
 	// class-conditional generator: each prediction is
 	// (1+w)·U(z, class) − w·U(z, none), which trades variety for samples
 	// more typical of their class, at twice the U-Net's work; 0 samples
-	// the conditional model as it was trained.
+	// the conditional model as it was trained. GuidanceByModel asks for
+	// DefaultGuidance with a class-conditional generator, none otherwise.
 	Guidance float64
 	// Timings, when set, receives how long Latents spent in each phase.
 	Timings *Timings
@@ -128,9 +129,17 @@ func DefaultSampleOptions() SampleOptions {
 // with DefaultGenSteps at τ = 1, its own distribution.
 func DefaultGenSampleOptions() SampleOptions {
 	o := DefaultSampleOptions()
-	o.Sampler, o.Steps, o.Temperature = DefaultGenSampler, DefaultGenSteps, 1
+	o.Sampler, o.Steps, o.Temperature, o.Guidance = DefaultGenSampler, DefaultGenSteps, 1, GuidanceByModel
 	return o
 }
+
+// GuidanceByModel, as SampleOptions.Guidance, asks for DefaultGuidance
+// with a class-conditional generator and no guidance otherwise.
+const GuidanceByModel = -1.0
+
+// DefaultGuidance is a class-conditional generator's classifier-free
+// guidance weight by default (see the model card's measurements).
+const DefaultGuidance = 0.0
 
 // DefaultTile is the side, in latent pixels, of the U-Net's windows by
 // default: the training latent's side four times over.
@@ -263,6 +272,12 @@ func (o *SampleOptions) resolve(s *SR) error {
 // resolveClass checks Class and Guidance for s and sets label.
 func (o *SampleOptions) resolveClass(s *SR) error {
 	o.label = -1
+	if o.Guidance == GuidanceByModel {
+		o.Guidance = 0
+		if s.UNet.Config.Classes > 0 {
+			o.Guidance = DefaultGuidance
+		}
+	}
 	switch {
 	case !(o.Guidance >= 0 && o.Guidance <= 20):
 		return fmt.Errorf("guidance %g outside [0, 20]", o.Guidance)

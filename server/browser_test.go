@@ -59,9 +59,19 @@ func TestBrowser(t *testing.T) {
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
 	// The first call starts the browser, which lives as long as the context
-	// of that call: start it without the timeout, then bound the steps.
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting %s: %v", exe, err)
+	// of that call: start it without the steps' timeout, but give up (and
+	// kill it) if it has not started within a minute, rather than hang
+	// until the test binary's own timeout.
+	started := make(chan error, 1)
+	go func() { started <- chromedp.Do(bctx) }()
+	select {
+	case err := <-started:
+		if err != nil {
+			t.Fatalf("starting %s: %v", exe, err)
+		}
+	case <-time.After(time.Minute):
+		cancelBrowser()
+		t.Fatalf("%s did not start within a minute", exe)
 	}
 	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
@@ -132,6 +142,33 @@ func TestBrowser(t *testing.T) {
 	)
 	if err != nil {
 		t.Fatalf("driving the generate tab: %v", err)
+	}
+
+	// With a class-conditional generator the tab offers its classes, and
+	// the one chosen reaches the generator (the fake draws class k at
+	// level (k+1)/3: dog, the second, at 2/3).
+	cfg := testConfig(nil)
+	cfg.Generator = fakeGen{classes: []string{"cat", "dog"}}
+	_, ts2 := newTestServer(t, cfg)
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(ts2.URL+"/"),
+		chromedp.Click(chromedp.ID("tab-generate")),
+		chromedp.WaitReady(chromedp.CSS(`#gclass option[value="dog"]`)),
+		chromedp.SetValue(chromedp.ID("gclass"), "dog"),
+		chromedp.Click(chromedp.ID("ggo")),
+		pollTrue(`(() => { const i = document.querySelector('#gallery img'); return !!i && i.complete && i.naturalWidth > 0; })()`, 30*time.Second),
+	)
+	if err != nil {
+		t.Fatalf("generating a class: %v", err)
+	}
+	level, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => {
+		const i = document.querySelector('#gallery img'), c = document.createElement('canvas');
+		c.width = i.naturalWidth; c.height = i.naturalHeight;
+		const g = c.getContext('2d'); g.drawImage(i, 0, 0);
+		return g.getImageData(0, 0, 1, 1).data[0];
+	})()`))
+	if err != nil || level < 165 || level > 175 {
+		t.Errorf("generated class dog: level %d (%v), want 170 (2/3)", level, err)
 	}
 	mu.Lock()
 	defer mu.Unlock()

@@ -296,7 +296,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"default":   s.defaultMethod,
 		"methods":   list,
-		"generator": map[string]bool{"available": s.cfg.Generator != nil},
+		"generator": s.generatorInfo(),
 		"limits": map[string]any{
 			"max_upload_bytes":  s.cfg.MaxUploadBytes,
 			"max_input_pixels":  s.cfg.MaxInputPixels,
@@ -312,6 +312,17 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 			"job_ttl_seconds":   s.cfg.JobTTL.Seconds(),
 		},
 	})
+}
+
+// generatorInfo says whether /v1/generate works and which classes it takes.
+func (s *Server) generatorInfo() map[string]any {
+	info := map[string]any{"available": s.cfg.Generator != nil}
+	if s.cfg.Generator != nil {
+		if c := s.cfg.Generator.Classes(); len(c) > 0 {
+			info["classes"] = c
+		}
+	}
+	return info
 }
 
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -127,15 +128,22 @@ func (panicker) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*imag
 	return nil, nil
 }
 
-// fakeGen is a Generator making grey images.
-type fakeGen struct{}
+// fakeGen is a Generator making grey images: seed%7 sevenths, or with a
+// class, its number plus one over the number of classes plus one.
+type fakeGen struct{ classes []string }
 
-func (fakeGen) Generate(ctx context.Context, n, w, h int, seed uint64) ([]*imageio.Image, error) {
+func (g fakeGen) Classes() []string { return g.classes }
+
+func (g fakeGen) Generate(ctx context.Context, n, w, h int, seed uint64, class string, guidance float64) ([]*imageio.Image, error) {
+	v := float32(seed%7) / 7
+	if class != "" {
+		v = float32(slices.Index(g.classes, class)+1) / float32(len(g.classes)+1)
+	}
 	var out []*imageio.Image
 	for range n {
 		m := imageio.New(w, h)
 		for i := range m.Pix {
-			m.Pix[i] = float32(seed%7) / 7
+			m.Pix[i] = v
 		}
 		out = append(out, m)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/zoomdiff/zoomdiff/render"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -15,10 +14,13 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zoomdiff/zoomdiff/render"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/webp"
@@ -59,9 +61,11 @@ type upscaleRequest struct {
 
 // generateRequest is a parsed POST /v1/generate.
 type generateRequest struct {
-	n    int
-	w, h int
-	seed uint64
+	n        int
+	w, h     int
+	seed     uint64
+	class    string  // "" for the classes in turn
+	guidance float64 // negative: the model's default
 	delivery
 }
 
@@ -484,10 +488,10 @@ func truncate(s string, n int) string {
 // parseGenerateFields validates a generate request.
 func (s *Server) parseGenerateFields(v url.Values) (*generateRequest, error) {
 	f := form{v}
-	if err := f.check("n", "size", "seed", "async", "format"); err != nil {
+	if err := f.check("n", "size", "seed", "class", "guidance", "async", "format"); err != nil {
 		return nil, err
 	}
-	req := &generateRequest{}
+	req := &generateRequest{guidance: -1}
 	var err error
 	if req.n, err = f.intField("n", 1, 1, s.cfg.MaxGenerate); err != nil {
 		return nil, err
@@ -505,10 +509,35 @@ func (s *Server) parseGenerateFields(v url.Values) (*generateRequest, error) {
 	if req.seed, err = f.seedField(); err != nil {
 		return nil, err
 	}
+	if err := s.classFields(f, req); err != nil {
+		return nil, err
+	}
 	if req.delivery, err = f.deliveryFields(req.n); err != nil {
 		return nil, err
 	}
 	return req, nil
+}
+
+// classFields reads the optional class and guidance of a generate
+// request, which only a class-conditional generator takes.
+func (s *Server) classFields(f form, req *generateRequest) error {
+	req.class = f.get("class")
+	g := f.get("guidance")
+	classes := s.cfg.Generator.Classes()
+	if len(classes) == 0 && (req.class != "" || g != "") {
+		return errorf(http.StatusBadRequest, "class and guidance: this server's generator has no classes")
+	}
+	if req.class != "" && !slices.Contains(classes, req.class) {
+		return errorf(http.StatusBadRequest, "class %q: want one of %s", req.class, strings.Join(classes, ", "))
+	}
+	if g != "" {
+		v, err := strconv.ParseFloat(g, 64)
+		if err != nil || !(v >= 0 && v <= 20) {
+			return errorf(http.StatusBadRequest, "guidance %q: want a number from 0 to 20", g)
+		}
+		req.guidance = v
+	}
+	return nil
 }
 
 // headerConfig reads an image's size from its header alone, so that

@@ -21,9 +21,14 @@ import (
 // Generator makes new images from noise. The server answers /v1/generate
 // with 501 Not Implemented until one is configured.
 type Generator interface {
-	// Generate returns n images of w×h drawn with the given seed. It should
-	// honour ctx cancellation between denoising steps.
-	Generate(ctx context.Context, n, w, h int, seed uint64) ([]*imageio.Image, error)
+	// Generate returns n images of w×h drawn with the given seed, of
+	// class ("" for the classes in turn, or for a model without classes)
+	// at classifier-free guidance weight guidance (negative: the model's
+	// default). It should honour ctx cancellation between denoising steps.
+	Generate(ctx context.Context, n, w, h int, seed uint64, class string, guidance float64) ([]*imageio.Image, error)
+	// Classes names the classes a request may ask for; none for an
+	// unconditional model.
+	Classes() []string
 }
 
 // ParamUpscaler is an optional interface for methods that are expensive to

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -390,12 +391,32 @@ func TestGenerate(t *testing.T) {
 		{"application/x-www-form-urlencoded", "n=%zz", 400},
 		{"text/plain", "n=1", 415},
 		{"", "n=1", 415},
+		{"application/json", `{"class": "cat"}`, 400},
+		{"application/json", `{"guidance": 1}`, 400},
 	} {
 		resp, data := post(t, ts.URL+"/v1/generate", c.ct, []byte(c.body))
 		if resp.StatusCode != c.code {
 			t.Errorf("%s %q: %d, want %d (%s)", c.ct, c.body, resp.StatusCode, c.code, data)
 		}
 		errorOf(t, data)
+	}
+
+	// A class-conditional generator takes a class and a guidance weight.
+	cfg.Generator = fakeGen{classes: []string{"cat", "dog"}}
+	_, ts = newTestServer(t, cfg)
+	resp, data = post(t, ts.URL+"/v1/generate", "application/json", []byte(`{"size": "8x8", "class": "dog", "guidance": 1.5}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("class dog: %d %s", resp.StatusCode, data)
+	}
+	if m := decodePNG(t, data); math.Abs(float64(m.Pix[0])-2.0/3) > 0.01 {
+		t.Fatalf("class dog drew level %v, want 2/3", m.Pix[0])
+	}
+	for body, want := range map[string]string{`{"class": "cow"}`: "want one of cat, dog", `{"guidance": 30}`: "from 0 to 20",
+		`{"guidance": "lots"}`: "guidance"} {
+		resp, data := post(t, ts.URL+"/v1/generate", "application/json", []byte(body))
+		if msg := errorOf(t, data); resp.StatusCode != 400 || !strings.Contains(msg, want) {
+			t.Errorf("%s: %d %q, want 400 mentioning %q", body, resp.StatusCode, msg, want)
+		}
 	}
 }
 

@@ -160,7 +160,7 @@ func (s *Server) runGenerate(ctx context.Context, req *generateRequest, report f
 	if report != nil {
 		report(0)
 	}
-	imgs, err := s.cfg.Generator.Generate(ctx, req.n, req.w, req.h, req.seed)
+	imgs, err := s.cfg.Generator.Generate(ctx, req.n, req.w, req.h, req.seed, req.class, req.guidance)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err

@@ -34,6 +34,10 @@ async function init() {
   $('scale').min = L.min_scale; $('scale').max = L.max_scale;
   $('samples').max = L.max_samples; $('gn').max = L.max_generate; $('steps').max = L.max_steps;
   if (!m.generator.available) { $('gen-unavailable').hidden = false; }
+  if (m.generator.classes) {
+    for (const c of m.generator.classes) $('gclass').add(new Option(c, c));
+    $('gen-class-row').hidden = false;
+  }
   methodChanged();
   updateOut();
 }
@@ -377,6 +381,10 @@ async function generate() {
   if (size === 'custom') size = `${$('gwidth').value}x${$('gheight').value}`;
   const body = new URLSearchParams({ n: $('gn').value || '1', size, async: '1' });
   if ($('gseed').value.trim()) body.set('seed', $('gseed').value.trim());
+  if (!$('gen-class-row').hidden) {
+    if ($('gclass').value) body.set('class', $('gclass').value);
+    if ($('gguidance').value.trim()) body.set('guidance', $('gguidance').value.trim());
+  }
   $('ggo').disabled = true;
   progress('gprogress', NaN);
   status('gstatus', 'Submitting…');
