@@ -137,6 +137,19 @@ func DefaultGenSampleOptions() SampleOptions {
 // with a class-conditional generator and no guidance otherwise.
 const GuidanceByModel = -1.0
 
+// GuidanceFor is the guidance weight w asks for with a model of the given
+// number of classes: w itself, or for GuidanceByModel DefaultGuidance
+// with classes and 0 without.
+func GuidanceFor(w float64, classes int) float64 {
+	switch {
+	case w != GuidanceByModel:
+		return w
+	case classes > 0:
+		return DefaultGuidance
+	}
+	return 0
+}
+
 // DefaultGuidance is a class-conditional generator's classifier-free
 // guidance weight by default (see the model card's measurements).
 const DefaultGuidance = 0.0
@@ -272,12 +285,7 @@ func (o *SampleOptions) resolve(s *SR) error {
 // resolveClass checks Class and Guidance for s and sets label.
 func (o *SampleOptions) resolveClass(s *SR) error {
 	o.label = -1
-	if o.Guidance == GuidanceByModel {
-		o.Guidance = 0
-		if s.UNet.Config.Classes > 0 {
-			o.Guidance = DefaultGuidance
-		}
-	}
+	o.Guidance = GuidanceFor(o.Guidance, s.UNet.Config.Classes)
 	switch {
 	case !(o.Guidance >= 0 && o.Guidance <= 20):
 		return fmt.Errorf("guidance %g outside [0, 20]", o.Guidance)

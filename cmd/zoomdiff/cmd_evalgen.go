@@ -91,7 +91,8 @@ func runEvalGen(args []string) error {
 	seed := fs.Uint64("seed", 0, "sampling seed, with --model")
 	steps := fs.Int("steps", diffusion.DefaultGenSteps, "denoising steps, with --model")
 	sampler := fs.String("sampler", diffusion.DefaultGenSampler, "sampler, with --model: "+diffusion.SamplerDDIM+", "+diffusion.SamplerDDPM+" or "+diffusion.SamplerDPM)
-	guidance := fs.Float64("guidance", 0, "classifier-free guidance weight, with a class-conditional --model (its samples cycle through the classes)")
+	guidance := &guidanceFlag{diffusion.GuidanceByModel}
+	fs.Var(guidance, "guidance", "classifier-free guidance weight, with a class-conditional --model (its samples cycle through the classes): a number in [0, 20] or auto, the model's default")
 	aePath := fs.String("ae", "", "auto-encoder for the reconstruction floor (default: the generator's, else the built-in one)")
 	blur := fs.Float64("blur", 4, "the ceiling's blur: real images reduced by this factor (bicubic) and enlarged back")
 	inception := fs.String("inception", "", "optional Inception-v3 safetensors (pytorch-fid layout) for standard FID; slow on a CPU")
@@ -116,7 +117,7 @@ func runEvalGen(args []string) error {
 	var ae *autoencoder.Model
 	if *model != "" {
 		opt := diffusion.DefaultGenSampleOptions()
-		opt.Steps, opt.Sampler, opt.Seed, opt.Guidance = *steps, *sampler, *seed, *guidance
+		opt.Steps, opt.Sampler, opt.Seed, opt.Guidance = *steps, *sampler, *seed, guidance.w
 		if groups, ae, err = sampleGroups(&rep, *model, *n, *sizes, opt, *quiet); err != nil {
 			return err
 		}
@@ -241,7 +242,8 @@ func sampleGroups(rep *genReport, model string, n int, sizes string, opt diffusi
 	start := time.Now()
 	groups, err := generateGroups(g, n, sizes, opt, quiet)
 	rep.Seconds, rep.Steps, rep.Sampler, rep.Seed = time.Since(start).Seconds(), opt.Steps, opt.Sampler, opt.Seed
-	rep.Guidance, rep.Classes = opt.Guidance, g.Model.Config.Classes
+	rep.Classes = g.Model.Config.Classes
+	rep.Guidance = diffusion.GuidanceFor(opt.Guidance, len(rep.Classes))
 	return groups, g.Model.AE, err
 }
 

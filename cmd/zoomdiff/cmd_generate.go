@@ -106,7 +106,8 @@ func runGenerate(args []string) error {
 	eta := fs.Float64("eta", 0, "DDIM eta (0 deterministic, 1 DDPM-like)")
 	sampler := fs.String("sampler", diffusion.DefaultGenSampler, diffusion.SamplerDDIM+", "+diffusion.SamplerDDPM+" or "+diffusion.SamplerDPM)
 	class := fs.String("class", "", "class-conditional model: draw every sample from this class (name or number; default: the classes in turn)")
-	guidance := fs.Float64("guidance", 0, "class-conditional model: classifier-free guidance weight (0: none; higher is more typical of the class, less varied)")
+	guidance := &guidanceFlag{diffusion.GuidanceByModel}
+	fs.Var(guidance, "guidance", "class-conditional model: classifier-free guidance weight in [0, 20] (0: none; higher is more typical of the class, less varied), or auto for the model's default")
 	out := fs.String("o", "", "output folder: one subfolder of PNGs per size, and a contact sheet per size")
 	sheetMax := fs.Int("sheet", 64, "images on each contact sheet (0: none)")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
@@ -138,7 +139,7 @@ func runGenerate(args []string) error {
 	defer stop()
 	bar := progress.New(os.Stderr, "sample (%)", 100, *quiet)
 	opt := diffusion.DefaultGenSampleOptions()
-	opt.Steps, opt.Eta, opt.Seed, opt.Sampler, opt.Class, opt.Guidance = *steps, *eta, *seed, *sampler, *class, *guidance
+	opt.Steps, opt.Eta, opt.Seed, opt.Sampler, opt.Class, opt.Guidance = *steps, *eta, *seed, *sampler, *class, guidance.w
 	opt.Progress = func(done, total int) { bar.Update(done*100/total, "") }
 	lats, err := g.Generate(ctx, *n, opt)
 	bar.Finish()
@@ -153,5 +154,29 @@ func runGenerate(args []string) error {
 	if !*quiet {
 		fmt.Fprintf(os.Stderr, "wrote %d images at %s into %s (natural size %d)\n", len(lats), *sizes, *out, natural)
 	}
+	return nil
+}
+
+// guidanceFlag is --guidance: a classifier-free guidance weight in
+// [0, 20], or auto (diffusion.GuidanceByModel: the model's default).
+type guidanceFlag struct{ w float64 }
+
+func (g *guidanceFlag) String() string {
+	if g == nil || g.w == diffusion.GuidanceByModel {
+		return "auto"
+	}
+	return strconv.FormatFloat(g.w, 'g', -1, 64)
+}
+
+func (g *guidanceFlag) Set(s string) error {
+	if s == "auto" {
+		g.w = diffusion.GuidanceByModel
+		return nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || !(v >= 0 && v <= 20) {
+		return fmt.Errorf("guidance %s: want auto or a number in [0, 20]", s)
+	}
+	g.w = v
 	return nil
 }
