@@ -211,7 +211,7 @@ func TestClassConditionalGenerator(t *testing.T) {
 		}
 	}
 	for _, o := range []SampleOptions{withOpts(func(o *SampleOptions) { o.Class = "green" }), withOpts(func(o *SampleOptions) { o.Class = "2" }),
-		withOpts(func(o *SampleOptions) { o.Guidance = -1 })} {
+		withOpts(func(o *SampleOptions) { o.Guidance = -2 })} {
 		if _, err := cg.Generate(ctx, 1, o); err == nil {
 			t.Fatalf("class %q, guidance %g accepted", o.Class, o.Guidance)
 		}
