@@ -51,9 +51,10 @@ type Config struct {
 	// Prediction is what the U-Net outputs: PredictEps (the paper's ε)
 	// or PredictV (v = √ᾱ·ε − √(1−ᾱ)·z0, Salimans & Ho 2022).
 	Prediction string `json:"prediction"`
-	// Generator marks an unconditional model: the U-Net sees z_t alone
-	// and models the distribution of training latents, so sampling from
-	// noise generates new images (at TrainLatent, decodable at any size).
+	// Generator marks a model with no image condition: the U-Net sees z_t
+	// alone (and a class, with Classes) and models the distribution of
+	// training latents, so sampling from noise generates new images (at
+	// TrainLatent, decodable at any size).
 	// Scale is then the auto-encoder's factor and plays no part.
 	Generator bool `json:"generator,omitempty"`
 	// Degradation is how the training LRs were made from their HR crops:

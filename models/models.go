@@ -45,7 +45,7 @@ func List() []Builtin {
 		{Name: "builtin:sr", Summary: "stages 2-3: latent diffusion SR (x4 training pairs, v-prediction, alignment fine-tuned) with builtin:ae inside; renders any scale", Data: srFile, Student: "builtin:student"},
 		{Name: "builtin:student", Summary: "builtin:sr distilled for 4, 2 and 1 DDIM steps (regression on its 10-step DPM-Solver answers); the default model samples with it in 2 steps (--steps 4 or 1 too)", Data: studentFile},
 		{Name: "builtin:real", Summary: "builtin:sr fine-tuned on real-photo inputs (blur, resize, noise, JPEG: package degrade); for photos and web images rather than clean bicubic-shrunk ones", Data: realFile},
-		{Name: "builtin:gen", Summary: "generation from noise: unconditional latent diffusion over builtin:ae's 8x8 latents of CIFAR-10 (32x32), v-prediction; renders any size", Data: genFile},
+		{Name: "builtin:gen", Summary: "generation from noise: class-conditional latent diffusion over builtin:ae's 8x8 latents of CIFAR-10 (32x32, 10 classes), v-prediction, classifier-free guidance; renders any size", Data: genFile},
 	}
 }
 
