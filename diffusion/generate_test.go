@@ -88,14 +88,7 @@ func TestGeneratorTrainsAndSamples(t *testing.T) {
 
 	// The file round-trips as a generator and is refused as an SR model,
 	// and each kind refuses the other's job.
-	path := filepath.Join(t.TempDir(), "gen.safetensors")
-	if err := g.Model.Save(path, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	back, err := LoadGenerator(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, back := saveAndLoad(t, g)
 	again, _ := back.Generate(ctx, 1, withOpts(func(o *SampleOptions) { o.Steps, o.Seed = 5, 11 }))
 	if !same(again[0].Z.Data, a[0].Z.Data) {
 		t.Fatal("the reloaded generator samples differently")
@@ -113,6 +106,20 @@ func TestGeneratorTrainsAndSamples(t *testing.T) {
 	if _, err := NewTrainer(g.Model, data, alignOpts(16)); err == nil {
 		t.Fatal("alignment accepted a generator")
 	}
+}
+
+// saveAndLoad writes g to a model file and reads it back as a generator.
+func saveAndLoad(t *testing.T, g *Generator) (string, *Generator) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gen.safetensors")
+	if err := g.Model.Save(path, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadGenerator(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, back
 }
 
 func same(a, b []float32) bool {
@@ -310,14 +317,7 @@ func TestClassConditionalGenerator(t *testing.T) {
 	}
 
 	// The classes survive the model file.
-	path := filepath.Join(t.TempDir(), "cgen.safetensors")
-	if err := cg.Model.Save(path, false, nil); err != nil {
-		t.Fatal(err)
-	}
-	back, err := LoadGenerator(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, back := saveAndLoad(t, cg)
 	if i, err := back.ClassIndex("bright"); err != nil || i != 1 {
 		t.Fatalf("reloaded generator: class bright is %d (%v)", i, err)
 	}
