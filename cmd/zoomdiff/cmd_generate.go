@@ -58,8 +58,9 @@ func parseGenSizes(s string) ([]genSize, error) {
 
 // writeGenerated decodes lats at size sz into OUT/NAME/0000.png, … and
 // lays the first sheetMax of them on a contact sheet, OUT/sheet-NAME.png:
-// a square grid, or a column per class for a class-conditional generator.
-func writeGenerated(ctx context.Context, g *diffusion.Generator, lats []*diffusion.Latent, sz genSize, out string, sheetMax int, quiet bool) error {
+// a square grid, or a column per class when the samples cycle through a
+// class-conditional generator's classes (byClass).
+func writeGenerated(ctx context.Context, g *diffusion.Generator, lats []*diffusion.Latent, sz genSize, out string, sheetMax int, byClass, quiet bool) error {
 	dir := filepath.Join(out, sz.name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -88,8 +89,8 @@ func writeGenerated(ctx context.Context, g *diffusion.Generator, lats []*diffusi
 		return nil
 	}
 	cols := int(math.Ceil(math.Sqrt(float64(len(sheet)))))
-	if k := len(g.Model.Config.Classes); k > 0 && len(sheet) >= k {
-		cols = k // samples cycle through the classes (unless --class): a column each
+	if k := len(g.Model.Config.Classes); byClass && k > 0 && len(sheet) >= k {
+		cols = k // sample i is of class i mod k: a column each
 	}
 	grid := plot.Grid(sheet, cols)
 	return atomicfile.Write(filepath.Join(out, "sheet-"+sz.name+".png"), func(w io.Writer) error { return png.Encode(w, grid) })
@@ -147,7 +148,7 @@ func runGenerate(args []string) error {
 		return err
 	}
 	for _, sz := range szs {
-		if err := writeGenerated(ctx, g, lats, sz, *out, *sheetMax, *quiet); err != nil {
+		if err := writeGenerated(ctx, g, lats, sz, *out, *sheetMax, *class == "", *quiet); err != nil {
 			return err
 		}
 	}
