@@ -84,11 +84,11 @@ func runTrainGen(args []string) error {
 			if err != nil {
 				return nil, err
 			}
-			tr, err := s.newTrainer(ae, set, true, diffusion.DegradeBicubic)
+			m, err := s.newModel(ae, set, true, diffusion.DegradeBicubic)
 			if err != nil {
 				return nil, err
 			}
-			g = &diffusion.Generator{Model: tr.SR}
+			g = &diffusion.Generator{Model: m}
 		}
 		if g, err = withClasses(g, gs.Conditional, classes); err != nil {
 			return nil, err

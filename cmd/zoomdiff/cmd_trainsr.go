@@ -108,7 +108,11 @@ func runTrainSR(args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		return s.newTrainer(ae, set, false, deg)
+		m, err := s.newModel(ae, set, false, deg)
+		if err != nil {
+			return nil, err
+		}
+		return diffusion.NewTrainer(m, set, s.opt)
 	})
 }
 
@@ -200,10 +204,9 @@ func (s *srStage) fineTune(path string, set *dataset.Set, degradation string) (*
 	return diffusion.NewTrainer(m, set, s.opt)
 }
 
-// newTrainer builds a fresh model (a generator when gen is set) around ae
-// with the settings' U-Net, estimates its latent statistics on set and
-// returns a trainer for it.
-func (s *srStage) newTrainer(ae *autoencoder.Model, set *dataset.Set, gen bool, degradation string) (*diffusion.Trainer, error) {
+// newModel builds a fresh model (a generator when gen is set) around ae
+// with the settings' U-Net and estimates its latent statistics on set.
+func (s *srStage) newModel(ae *autoencoder.Model, set *dataset.Set, gen bool, degradation string) (*diffusion.SR, error) {
 	f := s.fresh
 	if f.Norm != "channel" && f.Norm != "global" {
 		return nil, fmt.Errorf("norm %q: want channel or global", f.Norm)
@@ -228,7 +231,7 @@ func (s *srStage) newTrainer(ae *autoencoder.Model, set *dataset.Set, gen bool, 
 	}
 	m.Config.Degradation = degradation
 	s.logf("latent shift %v, scale %v", shift, scale)
-	return diffusion.NewTrainer(m, set, s.opt)
+	return m, nil
 }
 
 // buildModel builds an SR model around ae with the U-Net cfg, or a
