@@ -197,17 +197,37 @@ func TestChainDeterministicAndQuantised(t *testing.T) {
 		}
 	}
 	if distinct < 15 {
-		t.Errorf("only %d of 20 seeds degraded beyond bicubic (clean share 0.1)", distinct)
+		t.Errorf("only %d of 20 seeds degraded beyond bicubic (clean share %g)", distinct, Default().Clean)
 	}
 	clean := Chain{Clean: 1}
 	lr, err := clean.Apply(rand.New(rand.NewPCG(0, 0)), src, 64, 64, 16, 16)
 	if err != nil || !slices.Equal(lr, bicubic) {
 		t.Errorf("a clean chain should be the bicubic resize (err %v)", err)
 	}
+	// A direct pair skips the first two rounds: with a final round of a
+	// bicubic resize alone it is the bicubic resize in 8 bits, however
+	// strong the skipped rounds are.
+	direct := Default()
+	direct.Clean, direct.Direct = 0, 1
+	direct.Final = Round{Resize: Resize{Methods: []resample.Method{resample.Bicubic}}}
+	lr, err = direct.Apply(rand.New(rand.NewPCG(0, 0)), src, 64, 64, 16, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range bicubic {
+		if want := float32(math.Round(float64(min(max(v, 0), 1)*255))) / 255; lr[i] != want {
+			t.Fatalf("direct pair value %d: %v, want the quantised bicubic %v", i, lr[i], want)
+		}
+	}
 }
 
 func TestChainErrors(t *testing.T) {
 	c := Default()
+	c.Clean, c.Direct = 0.6, 0.5
+	if c.Check() == nil {
+		t.Error("clean and direct shares over 1 accepted")
+	}
+	c = Default()
 	c.First.JPEG.Quality = Range{30, 120}
 	if c.Check() == nil {
 		t.Error("quality 120 accepted")

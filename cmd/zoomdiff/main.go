@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 )
 
@@ -106,13 +107,43 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
-	if err := c.run(os.Args[2:]); err != nil {
+	stop, err := startProfile(os.Getenv("ZOOMDIFF_CPUPROFILE"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "zoomdiff: %v\n", err)
+		os.Exit(1)
+	}
+	err = c.run(os.Args[2:])
+	stop()
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
 		fmt.Fprintf(os.Stderr, "zoomdiff %s: %v\n", c.name, err)
 		os.Exit(1)
 	}
+}
+
+// startProfile writes a CPU profile of the command to path (the
+// ZOOMDIFF_CPUPROFILE variable; none when empty) until stop is called:
+// `go tool pprof` reads it. It is how the kernels' time was found.
+func startProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "zoomdiff: cpu profile %s: %v\n", path, err)
+		}
+	}, nil
 }
 
 // parseArgs parses flags that may appear before, between or after the
