@@ -37,45 +37,58 @@ func (tp *Tape) groupNorm(x *Tensor, groups int, gamma, beta *Tensor, eps float3
 	out := tp.newOut(x.Shape, x, gamma, beta)
 
 	// Per (image, group) statistics, summed in float64 over pixel ranges
-	// that run in parallel and then merged.
+	// that run in parallel and then merged. The sums run per channel (a
+	// group is often two channels: a loop over a group would be all
+	// overhead) and are folded into groups afterwards.
 	mean := make([]float32, n*groups)
 	rstd := make([]float32, n*groups)
-	sums := groupSums(n*hw, n*groups*2, func(lo, hi int, acc []float64) {
+	sums := groupSums(n*hw, n*c*2, func(lo, hi int, acc []float64) {
 		for p := lo; p < hi; p++ {
-			img := p / hw
-			row := x.Data[p*c : (p+1)*c]
-			for g := 0; g < groups; g++ {
-				var s, s2 float64
-				for _, v := range row[g*cg : (g+1)*cg] {
-					s += float64(v)
-					s2 += float64(v) * float64(v)
-				}
-				acc[(img*groups+g)*2] += s
-				acc[(img*groups+g)*2+1] += s2
+			a := acc[p/hw*c*2:]
+			s, s2 := a[:c], a[c:2*c]
+			for ch, v := range x.Data[p*c : (p+1)*c] {
+				s[ch] += float64(v)
+				s2[ch] += float64(v) * float64(v)
 			}
 		}
 	})
 	for i := range mean {
-		m := sums[2*i] / count
-		v := max(sums[2*i+1]/count-m*m, 0)
+		img, g := i/groups, i%groups
+		a := sums[img*c*2:]
+		var s, s2 float64
+		for ch := g * cg; ch < (g+1)*cg; ch++ {
+			s += a[ch]
+			s2 += a[c+ch]
+		}
+		m := s / count
+		v := max(s2/count-m*m, 0)
 		mean[i] = float32(m)
 		rstd[i] = float32(1 / math.Sqrt(v+float64(eps)))
+	}
+	// Per (image, channel), y = x·scale + shift folds the statistics and
+	// the affine into two numbers, so the pass over the pixels is a
+	// multiply-add.
+	scale, shift := make([]float32, n*c), make([]float32, n*c)
+	for img := range n {
+		for ch := range c {
+			s := img*groups + ch/cg
+			a, b := float64(rstd[s]), -float64(mean[s])*float64(rstd[s])
+			if gamma != nil {
+				a, b = a*float64(gamma.Data[ch]), b*float64(gamma.Data[ch])
+			}
+			if beta != nil {
+				b += float64(beta.Data[ch])
+			}
+			scale[img*c+ch], shift[img*c+ch] = float32(a), float32(b)
+		}
 	}
 	par.For(n*hw, grainElems/c+1, func(lo, hi int) {
 		for p := lo; p < hi; p++ {
 			img := p / hw
-			row := x.Data[p*c : (p+1)*c]
+			a, b := scale[img*c:(img+1)*c], shift[img*c:(img+1)*c]
 			o := out.Data[p*c : (p+1)*c]
-			for ch, v := range row {
-				s := img*groups + ch/cg
-				xh := (v - mean[s]) * rstd[s]
-				if gamma != nil {
-					xh *= gamma.Data[ch]
-				}
-				if beta != nil {
-					xh += beta.Data[ch]
-				}
-				o[ch] = xh
+			for ch, v := range x.Data[p*c : (p+1)*c] {
+				o[ch] = v*a[ch] + b[ch]
 			}
 			if silu {
 				vmath.SiLU(o, o)
