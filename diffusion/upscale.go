@@ -231,16 +231,17 @@ func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw, tile in
 	out := tensor.New(1, lh, lw, c)
 	// Windows are cut in LR pixels; each covers k latent pixels per LR
 	// pixel. margin is the context encoded around a window's core and
-	// then dropped: 16 latent pixels, 64 image pixels at f = 4, about the
-	// half-width of the default encoder's receptive field (~77 px).
-	core := max(1, tile/k)
+	// then dropped (encodeMargin). The windows along a side are as many
+	// as tile demands and of equal size, so no thin last window pays a
+	// full margin for a few pixels.
+	coreY, coreX := balancedCore(ph, max(1, tile/k)), balancedCore(pw, max(1, tile/k))
 	margin := (encodeMargin + k - 1) / k
-	for y0 := 0; y0 < ph; y0 += core {
-		for x0 := 0; x0 < pw; x0 += core {
+	for y0 := 0; y0 < ph; y0 += coreY {
+		for x0 := 0; x0 < pw; x0 += coreX {
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			y1, x1 := min(y0+core, ph), min(x0+core, pw)
+			y1, x1 := min(y0+coreY, ph), min(x0+coreX, pw)
 			ey0, ex0 := max(0, y0-margin), max(0, x0-margin)
 			ey1, ex1 := min(ph, y1+margin), min(pw, x1+margin)
 			win := tensor.New(1, ey1-ey0, ex1-ex0, 3)
@@ -259,8 +260,19 @@ func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw, tile in
 }
 
 // encodeMargin is the context, in latent pixels, around each window of a
-// tiled encoding.
-const encodeMargin = 16
+// tiled encoding: the default encoder's receptive field reaches 38 image
+// pixels (9.5 latent pixels at f = 4) from its centre, so beyond 10 the
+// margin only feeds the GroupNorm statistics. 16 before: Set5/Set14 ×4
+// PSNR-Y 30.113/27.064 dB with 16, 30.121/27.069 with 10 and 30.124/27.071
+// with 8, for 19 % less encoding on the example.
+const encodeMargin = 10
+
+// balancedCore is the side of each of the fewest equal windows, none
+// larger than core, that cover n pixels.
+func balancedCore(n, core int) int {
+	w := (n + core - 1) / core
+	return (n + w - 1) / w
+}
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 

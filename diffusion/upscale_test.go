@@ -284,7 +284,7 @@ func TestEncodeCondTiled(t *testing.T) {
 			t.Fatal("one-window encoding differs from the direct one")
 		}
 	}
-	tiled, err := s.encodeCondTiled(ctx, img.Pix, 60, 72, 16)
+	tiled, err := s.encodeCondTiled(ctx, img.Pix, 60, 72, 32)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,5 +518,26 @@ func TestTileCountFewest(t *testing.T) {
 				t.Errorf("%v: %d windows would do, tileCount gave %d", c, got-1, got)
 			}
 		}
+	}
+}
+
+// Balanced encoding windows: as few as the tile allows, none larger than
+// the tile, covering the side, and the last one not thinner than the rest
+// by more than their count.
+func TestBalancedCore(t *testing.T) {
+	for n := 1; n <= 300; n++ {
+		for _, core := range []int{1, 7, 64, 96} {
+			c := balancedCore(n, core)
+			w := (n + c - 1) / c
+			if c > core || w != (n+core-1)/core {
+				t.Fatalf("n %d core %d: side %d in %d windows, want at most %d in %d", n, core, c, w, core, (n+core-1)/core)
+			}
+			if last := n - (w-1)*c; last < 1 || c-last >= w {
+				t.Fatalf("n %d core %d: windows of %d, the last %d", n, core, c, last)
+			}
+		}
+	}
+	if got := balancedCore(200, 64); got != 50 {
+		t.Errorf("200 pixels in windows of at most 64: side %d, want 50", got)
 	}
 }
