@@ -89,7 +89,8 @@ type SampleOptions struct {
 	Tile, Overlap int
 	// EncodeTile is the side, in latent pixels, of the windows the
 	// condition is encoded in, in [16, 1024]; each is encoded
-	// with 16 latent pixels of context on every side, then trimmed.
+	// with 10 latent pixels of context on every side (the encoder's
+	// reach), then trimmed.
 	EncodeTile int
 	// Consistency is the number of back-projection rounds applied to each
 	// sampled latent so that the output, down-sampled, matches the input

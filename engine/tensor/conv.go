@@ -38,6 +38,8 @@ func (tp *Tape) Conv2D(x, w, b *Tensor, stride, pad int) *Tensor {
 		if bias != nil {
 			addBias(out.Data, bias)
 		}
+	case g.winograd():
+		g.winogradConv(x.Data, w.Data, bias, out.Data)
 	case g.rowExpanded():
 		g.rowConv(x.Data, w.Data, bias, out.Data, false)
 	default:

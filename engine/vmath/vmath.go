@@ -73,3 +73,30 @@ func SiLU(dst, src []float32) {
 		dst[i] = v / (1 + Exp(-v))
 	}
 }
+
+// WinogradIn is one step of Winograd's F(2×2, 3×3) input transform (Bᵀ
+// applied along one axis) on n = len(p0) channels at once: q0 = p0 − p2,
+// q1 = p1 + p2, q2 = p2 − p1, q3 = p1 − p3. Every slice has at least n
+// values; the q must not overlap the p.
+func WinogradIn(q0, q1, q2, q3, p0, p1, p2, p3 []float32) {
+	n := len(p0)
+	q0, q1, q2, q3 = q0[:n], q1[:n], q2[:n], q3[:n]
+	p1, p2, p3 = p1[:n], p2[:n], p3[:n]
+	for i := winogradInVec(q0, q1, q2, q3, p0, p1, p2, p3); i < n; i++ {
+		q0[i], q1[i], q2[i], q3[i] = p0[i]-p2[i], p1[i]+p2[i], p2[i]-p1[i], p1[i]-p3[i]
+	}
+}
+
+// WinogradOut is one step of F(2×2, 3×3)'s output transform (Aᵀ applied
+// along one axis) on n = len(p0) channels, with a bias added: q0 = p0 + p1
+// + p2 + bias, q1 = p1 − p2 − p3 + bias. Every slice has at least n values;
+// the q must not overlap the p.
+func WinogradOut(q0, q1, p0, p1, p2, p3, bias []float32) {
+	n := len(p0)
+	q0, q1 = q0[:n], q1[:n]
+	p1, p2, p3, bias = p1[:n], p2[:n], p3[:n], bias[:n]
+	for i := winogradOutVec(q0, q1, p0, p1, p2, p3, bias); i < n; i++ {
+		q0[i] = p0[i] + p1[i] + p2[i] + bias[i]
+		q1[i] = p1[i] - p2[i] - p3[i] + bias[i]
+	}
+}

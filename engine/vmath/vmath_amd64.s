@@ -147,3 +147,77 @@ mxdone:
 	VZEROUPPER
 	MOVSS        X0, ret+16(FP)
 	RET
+
+// winogradInAVX2(q0, q1, q2, q3, p0, p1, p2, p3 *float32, n int):
+// q0 = p0 − p2, q1 = p1 + p2, q2 = p2 − p1, q3 = p1 − p3, 8 floats a round.
+TEXT ·winogradInAVX2(SB), NOSPLIT, $0-72
+	MOVQ q0+0(FP), R8
+	MOVQ q1+8(FP), R9
+	MOVQ q2+16(FP), R10
+	MOVQ q3+24(FP), R11
+	MOVQ p0+32(FP), SI
+	MOVQ p1+40(FP), DI
+	MOVQ p2+48(FP), DX
+	MOVQ p3+56(FP), BX
+	MOVQ n+64(FP), CX
+	XORQ AX, AX
+
+wiloop:
+	CMPQ    CX, $8
+	JL      widone
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS (DI)(AX*1), Y1
+	VMOVUPS (DX)(AX*1), Y2
+	VMOVUPS (BX)(AX*1), Y3
+	VSUBPS  Y2, Y0, Y4 // p0 − p2
+	VADDPS  Y2, Y1, Y5 // p1 + p2
+	VSUBPS  Y1, Y2, Y6 // p2 − p1
+	VSUBPS  Y3, Y1, Y7 // p1 − p3
+	VMOVUPS Y4, (R8)(AX*1)
+	VMOVUPS Y5, (R9)(AX*1)
+	VMOVUPS Y6, (R10)(AX*1)
+	VMOVUPS Y7, (R11)(AX*1)
+	ADDQ    $32, AX
+	SUBQ    $8, CX
+	JMP     wiloop
+
+widone:
+	VZEROUPPER
+	RET
+
+// winogradOutAVX2(q0, q1, p0, p1, p2, p3, bias *float32, n int):
+// q0 = p0 + p1 + p2 + bias, q1 = p1 − p2 − p3 + bias, 8 floats a round.
+TEXT ·winogradOutAVX2(SB), NOSPLIT, $0-64
+	MOVQ q0+0(FP), R8
+	MOVQ q1+8(FP), R9
+	MOVQ p0+16(FP), SI
+	MOVQ p1+24(FP), DI
+	MOVQ p2+32(FP), DX
+	MOVQ p3+40(FP), BX
+	MOVQ bias+48(FP), R10
+	MOVQ n+56(FP), CX
+	XORQ AX, AX
+
+woloop:
+	CMPQ    CX, $8
+	JL      wodone
+	VMOVUPS (SI)(AX*1), Y0
+	VMOVUPS (DI)(AX*1), Y1
+	VMOVUPS (DX)(AX*1), Y2
+	VMOVUPS (BX)(AX*1), Y3
+	VMOVUPS (R10)(AX*1), Y4
+	VADDPS  Y1, Y0, Y0 // p0 + p1
+	VADDPS  Y2, Y0, Y0 // + p2
+	VADDPS  Y4, Y0, Y0 // + bias
+	VSUBPS  Y2, Y1, Y1 // p1 − p2
+	VSUBPS  Y3, Y1, Y1 // − p3
+	VADDPS  Y4, Y1, Y1 // + bias
+	VMOVUPS Y0, (R8)(AX*1)
+	VMOVUPS Y1, (R9)(AX*1)
+	ADDQ    $32, AX
+	SUBQ    $8, CX
+	JMP     woloop
+
+wodone:
+	VZEROUPPER
+	RET

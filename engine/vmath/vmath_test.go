@@ -143,3 +143,35 @@ func BenchmarkSiLU4096(b *testing.B) {
 		SiLU(x[:], x)
 	}
 }
+
+// The Winograd transform steps, vector body and scalar tail, against their
+// formulas written out.
+func TestWinogradSteps(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	const n = 19 // two vector rounds and a tail of 3
+	vec := func() []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = rng.Float32()*2 - 1
+		}
+		return v
+	}
+	p0, p1, p2, p3, bias := vec(), vec(), vec(), vec(), vec()
+	q := [4][]float32{vec(), vec(), vec(), vec()}
+	WinogradIn(q[0], q[1], q[2], q[3], p0, p1, p2, p3)
+	for i := range n {
+		want := [4]float32{p0[i] - p2[i], p1[i] + p2[i], p2[i] - p1[i], p1[i] - p3[i]}
+		for k := range 4 {
+			if q[k][i] != want[k] {
+				t.Fatalf("WinogradIn: q%d[%d] = %g, want %g", k, i, q[k][i], want[k])
+			}
+		}
+	}
+	WinogradOut(q[0], q[1], p0, p1, p2, p3, bias)
+	for i := range n {
+		w0, w1 := p0[i]+p1[i]+p2[i]+bias[i], p1[i]-p2[i]-p3[i]+bias[i]
+		if math.Abs(float64(q[0][i]-w0)) > 1e-6 || math.Abs(float64(q[1][i]-w1)) > 1e-6 {
+			t.Fatalf("WinogradOut [%d]: %g, %g, want %g, %g", i, q[0][i], q[1][i], w0, w1)
+		}
+	}
+}
