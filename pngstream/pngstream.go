@@ -2,7 +2,8 @@
 // without alpha, 8 or 16 bits, optionally with an ICC profile), so that
 // an image far larger than memory (a 12,800×12,800 upscale is 2 GB as
 // float32) can be written as its rows are produced: only the current and the
-// previous row are held, plus the compressor's window.
+// previous row are held, plus a few compression segments. The segments are
+// compressed on every core (see parallelZlib).
 //
 // The standard library's image/png needs the whole image.Image up front,
 // and the float32 → 8-bit NRGBA copy it would be handed doubles the peak
@@ -56,7 +57,7 @@ type Writer struct {
 	prev, cur []byte
 	filtered  [5][]byte
 
-	zw   *zlib.Writer
+	zw   *parallelZlib
 	idat chunkWriter
 }
 
@@ -157,7 +158,7 @@ func (w *Writer) start() error {
 		w.filtered[i] = make([]byte, n+1)
 	}
 	w.idat = chunkWriter{out: w.out, buf: make([]byte, 0, idatSize)}
-	zw, err := zlib.NewWriterLevel(&w.idat, w.level)
+	zw, err := newParallelZlib(&w.idat, w.level)
 	if err != nil {
 		return err
 	}
