@@ -16,9 +16,13 @@ import (
 //
 // The weight layout puts Cout innermost so that each kernel tap w[ky,kx] is
 // a Cin×Cout matrix and the products land directly in NHWC order. There are
-// three ways to run the convolution as matrix products:
+// four ways to run the convolution as matrix products:
 //
 //   - a 1×1 stride-1 convolution is one product of x with w;
+//   - the forward pass of a 3×3, stride-1, pad-1 convolution with 32 or more
+//     channels in and out uses Winograd's F(2×2, 3×3) on AVX2 CPUs (see
+//     winograd.go): 16 products of transformed tiles, 2.25 times fewer
+//     multiplies; its gradients take the row-expanded path below;
 //   - any other stride-1 convolution expands each input row only along x
 //     (KW pixels side by side, see rowExpanded) and runs one product per
 //     kernel row over row-shifted views of that; the weight and input

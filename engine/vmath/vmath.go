@@ -1,6 +1,6 @@
 // Package vmath holds the element-wise kernels the tensor ops spend their
-// non-GEMM time in: the exponential, the softmax of a row and SiLU, in
-// float32. Each has a portable Go loop and, on amd64 CPUs with AVX2 and FMA
+// non-GEMM time in: the exponential, the softmax of a row, SiLU and the
+// transform steps of Winograd's 3×3 convolution, in float32. Each has a portable Go loop and, on amd64 CPUs with AVX2 and FMA
 // (cpufeat.AVX2FMA), an assembly version of the same steps that handles 8
 // floats at a time; the two agree to a few ulps (the FMAs round once where
 // the Go loop rounds twice).
