@@ -113,21 +113,11 @@ func runEvalGen(args []string) error {
 		return err
 	}
 	rep := genReport{Classifier: *clsPath, ClassifierAcc: m.Card["test_accuracy"], Reference: *realData, Model: *model, Blur: *blur}
-	var groups []featdist.Group
-	var ae *autoencoder.Model
-	if *model != "" {
-		opt := diffusion.DefaultGenSampleOptions()
-		opt.Steps, opt.Sampler, opt.Seed, opt.Guidance = *steps, *sampler, *seed, guidance.w
-		if groups, ae, err = sampleGroups(&rep, *model, *n, *sizes, opt, *quiet); err != nil {
-			return err
-		}
-	} else if groups, err = featdist.LoadGenerated(fs.Arg(0)); err != nil {
+	opt := diffusion.DefaultGenSampleOptions()
+	opt.Steps, opt.Sampler, opt.Seed, opt.Guidance = *steps, *sampler, *seed, guidance.w
+	groups, ae, err := evalGenInputs(&rep, *model, fs.Arg(0), *aePath, *n, *sizes, opt, *quiet)
+	if err != nil {
 		return err
-	}
-	if ae == nil || *aePath != "" {
-		if ae, err = models.AutoEncoder(*aePath); err != nil {
-			return err
-		}
 	}
 	train, held, err := loadSplit(*realData, *holdout)
 	if err != nil {
@@ -162,6 +152,30 @@ func runEvalGen(args []string) error {
 		return nil
 	}
 	return writeJSON(*jsonOut, rep)
+}
+
+// evalGenInputs returns the images eval-gen scores, sampled from the
+// generator at model (when given) or read from the folder dir, and the
+// auto-encoder of the reconstruction floor: aePath, else the generator's,
+// else the built-in one.
+func evalGenInputs(rep *genReport, model, dir, aePath string, n int, sizes string, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, *autoencoder.Model, error) {
+	var groups []featdist.Group
+	var ae *autoencoder.Model
+	var err error
+	if model != "" {
+		groups, ae, err = sampleGroups(rep, model, n, sizes, opt, quiet)
+	} else {
+		groups, err = featdist.LoadGenerated(dir)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if ae == nil || aePath != "" {
+		if ae, err = models.AutoEncoder(aePath); err != nil {
+			return nil, nil, err
+		}
+	}
+	return groups, ae, nil
 }
 
 // setScore is how close one image set comes to the held-out images in the
