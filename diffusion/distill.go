@@ -2,8 +2,10 @@ package diffusion
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
@@ -172,4 +174,19 @@ func (t *Trainer) distillBatch(rng *rand.Rand, b *batch, slots []int) {
 		}
 		copy(b.z0.Data[i*p.perLat:(i+1)*p.perLat], end)
 	}
+}
+
+// CheckStudentOf reports whether s can be trained as a student of
+// teacher: the same configuration (its student mark aside) and the same
+// encoder weights, so that both read and write the same latents.
+func (s *SR) CheckStudentOf(teacher *SR) error {
+	a, b := s.Config, teacher.Config
+	a.Student, b.Student = 0, 0
+	if !reflect.DeepEqual(a, b) {
+		return errors.New("student and teacher: their configurations differ")
+	}
+	if err := s.sameEncoder(teacher.AE); err != nil {
+		return fmt.Errorf("student and teacher: %w", err)
+	}
+	return nil
 }

@@ -3,6 +3,7 @@ package diffusion
 import (
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
@@ -74,6 +75,27 @@ func TestDistillStates(t *testing.T) {
 				t.Fatal("at T−1 the state is not the starting noise")
 			}
 		}
+	}
+}
+
+// TestCheckStudentOf: a student may start from any model with the
+// teacher's configuration and encoder (the teacher itself, or a student of
+// it), not from one whose latents differ.
+func TestCheckStudentOf(t *testing.T) {
+	teacher, other := tinySR(t, 5), tinySR(t, 6)
+	tr := tinyStudent(t) // its student is a tiny SR of seed 6 marked Student 4
+	if err := teacher.CheckStudentOf(teacher); err != nil {
+		t.Errorf("the teacher as its own starting point: %v", err)
+	}
+	if err := tr.SR.CheckStudentOf(other); err != nil {
+		t.Errorf("a student of a model against that model: %v", err)
+	}
+	if err := other.CheckStudentOf(teacher); err == nil || !strings.Contains(err.Error(), "encoder weight") {
+		t.Errorf("another encoder: %v, want refused", err)
+	}
+	other.Config.Scale = 2
+	if err := other.CheckStudentOf(teacher); err == nil || !strings.Contains(err.Error(), "configurations differ") {
+		t.Errorf("another configuration: %v, want refused", err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
@@ -248,23 +249,31 @@ func (s *SR) SetDecoder(ae *autoencoder.Model) error {
 	if !reflect.DeepEqual(ae.Config, s.AE.Config) {
 		return fmt.Errorf("set decoder: auto-encoder config %+v differs from the model's %+v", ae.Config, s.AE.Config)
 	}
+	if err := s.sameEncoder(ae); err != nil {
+		return fmt.Errorf("set decoder: %w", err)
+	}
 	mine := map[string][]float32{}
 	for _, p := range s.AE.Params.List() {
 		mine[p.Name] = p.T.Data
 	}
 	for _, p := range ae.Params.List() {
 		if !strings.HasPrefix(p.Name, "enc.") {
-			continue
-		}
-		for i, v := range p.T.Data {
-			if v != mine[p.Name][i] {
-				return fmt.Errorf("set decoder: encoder weight %s differs, so the latents would too", p.Name)
-			}
+			copy(mine[p.Name], p.T.Data)
 		}
 	}
+	return nil
+}
+
+// sameEncoder reports whether ae's encoder has s's auto-encoder's weights,
+// so that both make the same latents.
+func (s *SR) sameEncoder(ae *autoencoder.Model) error {
+	mine := map[string][]float32{}
+	for _, p := range s.AE.Params.List() {
+		mine[p.Name] = p.T.Data
+	}
 	for _, p := range ae.Params.List() {
-		if !strings.HasPrefix(p.Name, "enc.") {
-			copy(mine[p.Name], p.T.Data)
+		if strings.HasPrefix(p.Name, "enc.") && !slices.Equal(p.T.Data, mine[p.Name]) {
+			return fmt.Errorf("encoder weight %s differs, so the latents would too", p.Name)
 		}
 	}
 	return nil

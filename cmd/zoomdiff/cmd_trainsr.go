@@ -138,10 +138,13 @@ func runTrainAlign(args []string) error {
 func runTrainStudent(args []string) error {
 	s := newSRStage("student", "zoomdiff train student --teacher SR --data DIRS --out FILE [--val DIRS] [--resume] [--set KEY=VALUE ...]",
 		diffusion.DefaultDistillOptions(), false, true, []string{"distill"})
-	s.valSettings.Steps = s.opt.Distill // a student validates at its own step count, with DDIM
-	teacherPath := s.fs.String("teacher", "", "SR model to distil (also the student's starting weights); needed again with --resume")
+	teacherPath := s.fs.String("teacher", "", "SR model to distil; needed again with --resume")
+	initPath := s.fs.String("init", "", "the student's starting weights: an SR model with the teacher's configuration and encoder, e.g. a student of it to train further (default: the teacher's)")
 	if err := s.parse(args); err != nil {
 		return err
+	}
+	if !s.settings.Given("val-steps") {
+		s.valSettings.Steps = s.opt.Distill // a student validates at its own step count, with DDIM
 	}
 	if *teacherPath == "" {
 		return errors.New("--teacher is required (the SR model to distil, e.g. builtin:sr)")
@@ -155,9 +158,15 @@ func runTrainStudent(args []string) error {
 		return err
 	}
 	tr, err := s.start(set, func() (*diffusion.Trainer, error) {
-		student, err := models.SR(*teacherPath)
+		if *initPath == "" {
+			*initPath = *teacherPath
+		}
+		student, err := models.SR(*initPath)
 		if err != nil {
 			return nil, err
+		}
+		if err := student.CheckStudentOf(teacher); err != nil {
+			return nil, fmt.Errorf("--init %s: %w", *initPath, err)
 		}
 		return diffusion.NewTrainer(student, set, s.opt)
 	})
