@@ -37,10 +37,10 @@ const benchPattern = `Sgemm1024$|Conv3x3C64S128|TrainStepToy|SRUNetForward64`
 // under) against the torch_peer.py benchmark of the same name.
 var rows = []struct {
 	label, name, torch string
-	pureGo             bool
+	system             bool // run with ZOOMDIFF_BLAS=system: the CBLAS library instead of the default
 }{
 	{"Sgemm1024", "Sgemm1024", "Sgemm1024", false},
-	{"Sgemm1024 (pure Go)", "Sgemm1024", "Sgemm1024", true},
+	{"Sgemm1024 (system CBLAS)", "Sgemm1024", "Sgemm1024", true},
 	{"Conv3x3C64S128", "Conv3x3C64S128", "Conv3x3C64S128", false},
 	{"Conv3x3C64S128Backward", "Conv3x3C64S128Backward", "Conv3x3C64S128Backward", false},
 	{"TrainStepToy", "TrainStepToy", "TrainStepToy", false},
@@ -63,17 +63,17 @@ func main() {
 func run(count, rounds, threads int, python string, noTorch bool) error {
 	fmt.Printf("%d threads a side, %d CPUs, BLAS: %s\nload average at start: %s\n", threads, runtime.NumCPU(), blas.Name(), loadAvg())
 	cnt, cpu := strconv.Itoa(count), strconv.Itoa(threads)
-	ours, pure, torch := results{}, results{}, results{}
+	ours, system, torch := results{}, results{}, results{}
 	for range max(rounds, 1) {
 		m, err := goBench(nil, "-bench", benchPattern, "-count", cnt, "-cpu", cpu, "./engine/...", "./models")
 		if err != nil {
 			return err
 		}
 		ours.merge(m)
-		if m, err = goBench([]string{"ZOOMDIFF_BLAS=go"}, "-bench", "Sgemm1024$", "-count", cnt, "-cpu", cpu, "./engine/blas"); err != nil {
+		if m, err = goBench([]string{"ZOOMDIFF_BLAS=system"}, "-bench", "Sgemm1024$", "-count", cnt, "-cpu", cpu, "./engine/blas"); err != nil {
 			return err
 		}
-		pure.merge(m)
+		system.merge(m)
 		if !noTorch {
 			if m, err = torchBench(python, count, threads); err != nil {
 				return err
@@ -87,8 +87,8 @@ func run(count, rounds, threads int, python string, noTorch bool) error {
 	fmt.Fprintln(tw, "benchmark\tours ns/op\ttorch ns/op\tratio\tours cpu-ns/op\ttorch cpu-ns/op\tcpu ratio\t")
 	for _, r := range rows {
 		src := ours
-		if r.pureGo {
-			src = pure
+		if r.system {
+			src = system
 		}
 		o, t := src[r.name], torch[r.torch]
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.label, fmtNs(o.ns), fmtNs(t.ns), fmtRatio(t.ns, o.ns),

@@ -311,6 +311,25 @@ func TestBadLibraryFallsBack(t *testing.T) {
 	}
 }
 
+// TestDefaultChoice: unset, the pure-Go kernel serves a CPU with AVX2 and
+// FMA, and "system" asks for the library search instead.
+func TestDefaultChoice(t *testing.T) {
+	t.Setenv("ZOOMDIFF_BLAS", "")
+	im, note := loadSystem()
+	if asmKernel != nil && (im != nil || note != "") {
+		t.Errorf("unset with the AVX2 kernel: loaded %v (%q), want pure Go", im, note)
+	}
+	t.Setenv("ZOOMDIFF_BLAS", "system")
+	im, note = loadSystem()
+	if sys := searchDefault(); sys == nil {
+		if im != nil || note == "" {
+			t.Errorf("system without a library: %v, note %q; want pure Go and a note", im, note)
+		}
+	} else if im == nil || im.name() != sys.name() {
+		t.Errorf("system: got %v (%q), want %s", im, note, sys.name())
+	}
+}
+
 func TestBadArgumentsPanic(t *testing.T) {
 	a := make([]float32, 6)
 	for name, f := range map[string]func(){
