@@ -4,6 +4,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/engine/blas"
 	"github.com/zoomdiff/zoomdiff/engine/par"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/engine/vmath"
 	"github.com/zoomdiff/zoomdiff/nn"
 )
 
@@ -96,9 +97,7 @@ func queryInference(mlp []*nn.Linear, ens *Ensemble, feat func(idx []int32) *ten
 					}
 					blas.SgemmSerial(false, false, m, out, in, 1, x, in, l.W.Data, out, 1, y, out)
 					if li < len(mlp)-1 {
-						for i, v := range y[:m*out] {
-							y[i] = max(v, 0)
-						}
+						vmath.ReLU(y[:m*out], y[:m*out])
 					}
 					x, y, in = y, x, out
 				}

@@ -193,20 +193,12 @@ func (tp *Tape) AffineScalar(x *Tensor, s, c float32) *Tensor {
 func (tp *Tape) ReLU(x *Tensor) *Tensor {
 	out := tp.newOutRaw(x.Shape, x)
 	xs, ys := x.Data, out.Data
-	par.For(len(xs), grainElems, func(lo, hi int) { reluForward(ys[lo:hi], xs[lo:hi]) })
+	par.For(len(xs), grainElems, func(lo, hi int) { vmath.ReLU(ys[lo:hi], xs[lo:hi]) })
 	tp.record(out, func() {
 		gx, g := tp.grad(x), out.Grad
 		par.For(len(g), grainElems, func(lo, hi int) { reluBackward(gx[lo:hi], g[lo:hi], xs[lo:hi]) })
 	})
 	return out
-}
-
-// reluForward sets dst = max(src, 0), keeping NaN.
-func reluForward(dst, src []float32) {
-	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = max(v, 0)
-	}
 }
 
 // reluBackward adds g to gx where x > 0. It decides on the bits of x with

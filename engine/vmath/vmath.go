@@ -74,6 +74,18 @@ func SiLU(dst, src []float32) {
 	}
 }
 
+// ReLU writes max(src[i], 0) to dst[i], keeping NaN (so a diverging
+// network still shows as non-finite). dst and src may be the same slice.
+// Go's max on floats orders NaN and signed zeros with branches, about 0.8 ns
+// a value, which made the implicit decoder's ReLUs a tenth of a 1-step
+// upscale; the vector path is one VMAXPS (and one add, for −0) per 8 values.
+func ReLU(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i := reluVec(dst, src); i < len(src); i++ {
+		dst[i] = max(src[i], 0)
+	}
+}
+
 // WinogradIn is one step of Winograd's F(2×2, 3×3) input transform (Bᵀ
 // applied along one axis) on n = len(p0) channels at once: q0 = p0 − p2,
 // q1 = p1 + p2, q2 = p2 − p1, q3 = p1 − p3. Every slice has at least n

@@ -14,6 +14,9 @@ func siluAVX2(dst, src *float32, n int)
 //go:noescape
 func maxAVX2(x *float32, n int) float32
 
+//go:noescape
+func reluAVX2(dst, src *float32, n int)
+
 var useAVX2 = cpufeat.AVX2FMA
 
 func expShiftSumVec(dst, src []float32, shift float32) (done int, sum float32) {
@@ -30,6 +33,15 @@ func siluVec(dst, src []float32) (done int) {
 		return 0
 	}
 	siluAVX2(&dst[0], &src[0], n)
+	return n
+}
+
+func reluVec(dst, src []float32) (done int) {
+	n := len(src) &^ 7
+	if !useAVX2 || n == 0 {
+		return 0
+	}
+	reluAVX2(&dst[0], &src[0], n)
 	return n
 }
 

@@ -123,6 +123,31 @@ sidone:
 	VZEROUPPER
 	RET
 
+// func reluAVX2(dst, src *float32, n int)
+// dst = ((0 > src) ? 0 : src) + 0: VMAXPS returns its second source when
+// either is NaN or both are zero, so NaN passes through, and adding +0
+// turns the −0 it lets through into +0, as max does.
+TEXT ·reluAVX2(SB), NOSPLIT, $0-24
+	MOVQ   dst+0(FP), DI
+	MOVQ   src+8(FP), SI
+	MOVQ   n+16(FP), CX
+	VXORPS Y1, Y1, Y1
+
+reloop:
+	CMPQ    CX, $8
+	JL      redone
+	VMAXPS  (SI), Y1, Y0
+	VADDPS  Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	SUBQ    $8, CX
+	JMP     reloop
+
+redone:
+	VZEROUPPER
+	RET
+
 // func maxAVX2(x *float32, n int) float32
 TEXT ·maxAVX2(SB), NOSPLIT, $0-20
 	MOVQ         x+0(FP), SI

@@ -175,3 +175,38 @@ func TestWinogradSteps(t *testing.T) {
 		}
 	}
 }
+
+// TestReLU: max(x, 0) on every length through the vector body and the
+// tail, in place and not, with NaN kept, infinities handled and −0 made
+// +0 (bit for bit).
+func TestReLU(t *testing.T) {
+	bothPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for n := 0; n < 40; n++ {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64())
+			}
+			if n > 3 {
+				x[0], x[1], x[2], x[3] = float32(math.NaN()), float32(math.Inf(-1)), float32(math.Inf(1)), float32(math.Copysign(0, -1))
+			}
+			dst := make([]float32, n)
+			ReLU(dst, x)
+			for i, v := range x {
+				want := float32(0)
+				if v > 0 || v != v {
+					want = v
+				}
+				if got := dst[i]; math.Float32bits(got) != math.Float32bits(want) && !(got != got && want != want) {
+					t.Fatalf("n=%d: ReLU(%v) = %v, want %v", n, v, got, want)
+				}
+			}
+			ReLU(x, x) // in place
+			for i := range x {
+				if x[i] != dst[i] && !(x[i] != x[i] && dst[i] != dst[i]) {
+					t.Fatalf("n=%d: in place [%d] = %v, want %v", n, i, x[i], dst[i])
+				}
+			}
+		}
+	})
+}
