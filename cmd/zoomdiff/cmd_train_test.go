@@ -11,22 +11,14 @@ import (
 	"github.com/zoomdiff/zoomdiff/baseline/idm"
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
+	"github.com/zoomdiff/zoomdiff/models"
 )
 
 // Both baselines train from the command line on tiny architectures,
 // validate, checkpoint, and continue with --resume; the files they write
 // load as their methods.
 func TestTrainBaselines(t *testing.T) {
-	dir := t.TempDir()
-	data, val := filepath.Join(dir, "data"), filepath.Join(dir, "val")
-	for _, d := range []string{data, val} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	writeTestPNG(t, filepath.Join(data, "a.png"), 40, 36)
-	writeTestPNG(t, filepath.Join(data, "b.png"), 36, 44)
-	writeTestPNG(t, filepath.Join(val, "v.png"), 24, 24)
+	dir, data, val := trainFolders(t)
 	common := []string{"--data", data, "--val", val, "--set", "batch=2,warmup=1,checkpoint-every=2,val-every=2,val-crop=16", "--quiet"}
 	for _, c := range []struct {
 		stage string
@@ -79,6 +71,23 @@ func TestTrainBaselines(t *testing.T) {
 	}
 }
 
+// trainFolders makes a temporary folder holding data/ (two small photos)
+// and val/ (one of 24×24) for the training commands' tests.
+func trainFolders(t *testing.T) (dir, data, val string) {
+	t.Helper()
+	dir = t.TempDir()
+	data, val = filepath.Join(dir, "data"), filepath.Join(dir, "val")
+	for _, d := range []string{data, val} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeTestPNG(t, filepath.Join(data, "a.png"), 40, 36)
+	writeTestPNG(t, filepath.Join(data, "b.png"), 36, 44)
+	writeTestPNG(t, filepath.Join(val, "v.png"), 24, 24)
+	return dir, data, val
+}
+
 // Every stage builds its settings from its options structs (a clash of
 // keys would panic here) and refuses a key it does not read.
 func TestTrainStagesSettings(t *testing.T) {
@@ -90,5 +99,40 @@ func TestTrainStagesSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "unknown setting") {
 			t.Errorf("train %s --set %s=1: %v, want an unknown setting", stage, foreign, err)
 		}
+	}
+}
+
+// train student distils the built-in model for 2 steps on tiny crops,
+// validating at its own step count (val-steps follows --set distill), from
+// the teacher's weights or from --init; an --init whose latents differ
+// from the teacher's is refused.
+func TestTrainStudent(t *testing.T) {
+	dir, data, val := trainFolders(t)
+	out := filepath.Join(dir, "student.safetensors")
+	args := []string{"student", "--teacher", "builtin:sr", "--data", data, "--val", val, "--out", out, "--quiet",
+		"--set", "distill=2,teacher-steps=2,crop=16,batch=2,pool=2,reuse=1,steps=2,warmup=1,checkpoint-every=2,val-every=2,val-crop=16,val-images=1"}
+	for _, init := range []string{"", "builtin:student"} {
+		a := args
+		if init != "" {
+			a = append(a, "--init", init)
+		}
+		if err := runTrain(a); err != nil {
+			t.Fatalf("train student (init %q): %v", init, err)
+		}
+		s, err := models.SR(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Config.Student != 2 || !s.StudentFor(1) || s.StudentFor(4) {
+			t.Fatalf("student mark %d, want 2", s.Config.Student)
+		}
+		if curve, err := os.ReadFile(out + ".val.csv"); err != nil || strings.Count(string(curve), "\n") != 2 {
+			t.Errorf("validation curve (%v):\n%s", err, curve)
+		}
+		os.Remove(out + ".val.csv")
+	}
+	err := runTrain(append(args, "--init", "builtin:real"))
+	if err == nil || !strings.Contains(err.Error(), "--init builtin:real") {
+		t.Errorf("train student --init builtin:real: %v, want a refusal", err)
 	}
 }
