@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -158,15 +159,13 @@ func runTrainStudent(args []string) error {
 		return err
 	}
 	tr, err := s.start(set, func() (*diffusion.Trainer, error) {
-		if *initPath == "" {
-			*initPath = *teacherPath
-		}
-		student, err := models.SR(*initPath)
+		from := cmp.Or(*initPath, *teacherPath)
+		student, err := models.SR(from)
 		if err != nil {
 			return nil, err
 		}
 		if err := student.CheckStudentOf(teacher); err != nil {
-			return nil, fmt.Errorf("--init %s: %w", *initPath, err)
+			return nil, fmt.Errorf("--init %s: %w", from, err)
 		}
 		return diffusion.NewTrainer(student, set, s.opt)
 	})
