@@ -20,8 +20,8 @@ import (
 //
 //   - a 1×1 stride-1 convolution is one product of x with w;
 //   - the forward pass of a 3×3, stride-1, pad-1 convolution with 32 or more
-//     channels in and out uses Winograd's F(2×2, 3×3) on AVX2 CPUs (see
-//     winograd.go): 16 products of transformed tiles, 2.25 times fewer
+//     channels in and out uses Winograd's F(4×4, 3×3) on AVX2 CPUs (see
+//     winograd.go): 36 products of transformed tiles, 4 times fewer
 //     multiplies; its gradients take the row-expanded path below;
 //   - any other stride-1 convolution expands each input row only along x
 //     (KW pixels side by side, see rowExpanded) and runs one product per

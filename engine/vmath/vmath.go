@@ -86,29 +86,38 @@ func ReLU(dst, src []float32) {
 	}
 }
 
-// WinogradIn is one step of Winograd's F(2×2, 3×3) input transform (Bᵀ
-// applied along one axis) on n = len(p0) channels at once: q0 = p0 − p2,
-// q1 = p1 + p2, q2 = p2 − p1, q3 = p1 − p3. Every slice has at least n
-// values; the q must not overlap the p.
-func WinogradIn(q0, q1, q2, q3, p0, p1, p2, p3 []float32) {
-	n := len(p0)
-	q0, q1, q2, q3 = q0[:n], q1[:n], q2[:n], q3[:n]
-	p1, p2, p3 = p1[:n], p2[:n], p3[:n]
-	for i := winogradInVec(q0, q1, q2, q3, p0, p1, p2, p3); i < n; i++ {
-		q0[i], q1[i], q2[i], q3[i] = p0[i]-p2[i], p1[i]+p2[i], p2[i]-p1[i], p1[i]-p3[i]
+// WinogradIn is one step of Winograd's F(4×4, 3×3) input transform: Bᵀ
+// applied along one axis of a 6×6 tile, to n channels at once. It reads six
+// vectors pₖ = p[k·ps:][:n] and writes six qₖ = q[k·qs:][:n]:
+//
+//	q0 = 4p0 − 5p2 + p4      q1 = (p4 − 4p2) + (p3 − 4p1)   q2 = (p4 − 4p2) − (p3 − 4p1)
+//	q5 = 4p1 − 5p3 + p5      q3 = (p4 − p2) + 2(p3 − p1)    q4 = (p4 − p2) − 2(p3 − p1)
+//
+// The q must not overlap the p.
+func WinogradIn(q []float32, qs int, p []float32, ps, n int) {
+	_, _ = q[5*qs:][:n], p[5*ps:][:n] // both long enough, checked once
+	for i := winogradInVec(q, qs, p, ps, n); i < n; i++ {
+		p0, p1, p2, p3, p4, p5 := p[i], p[ps+i], p[2*ps+i], p[3*ps+i], p[4*ps+i], p[5*ps+i]
+		t0, t1, t2, t3 := p4-4*p2, p3-4*p1, p4-p2, 2*(p3-p1)
+		q[i], q[qs+i], q[2*qs+i] = 4*p0-5*p2+p4, t0+t1, t0-t1
+		q[3*qs+i], q[4*qs+i], q[5*qs+i] = t2+t3, t2-t3, 4*p1-5*p3+p5
 	}
 }
 
-// WinogradOut is one step of F(2×2, 3×3)'s output transform (Aᵀ applied
-// along one axis) on n = len(p0) channels, with a bias added: q0 = p0 + p1
-// + p2 + bias, q1 = p1 − p2 − p3 + bias. Every slice has at least n values;
-// the q must not overlap the p.
-func WinogradOut(q0, q1, p0, p1, p2, p3, bias []float32) {
-	n := len(p0)
-	q0, q1 = q0[:n], q1[:n]
-	p1, p2, p3, bias = p1[:n], p2[:n], p3[:n], bias[:n]
-	for i := winogradOutVec(q0, q1, p0, p1, p2, p3, bias); i < n; i++ {
-		q0[i] = p0[i] + p1[i] + p2[i] + bias[i]
-		q1[i] = p1[i] - p2[i] - p3[i] + bias[i]
+// WinogradOut is one step of F(4×4, 3×3)'s output transform: Aᵀ applied
+// along one axis, six vectors pₖ = p[k·ps:][:n] in, four qₖ = q[k·qs:][:n]
+// out, bias[:n] added to each:
+//
+//	q0 = p0 + (p1 + p2) + (p3 + p4)     q1 = (p1 − p2) + 2(p3 − p4)
+//	q2 = (p1 + p2) + 4(p3 + p4)         q3 = (p1 − p2) + 8(p3 − p4) + p5
+//
+// The q must not overlap the p.
+func WinogradOut(q []float32, qs int, p []float32, ps int, bias []float32, n int) {
+	_, _, _ = q[3*qs:][:n], p[5*ps:][:n], bias[:n]
+	for i := winogradOutVec(q, qs, p, ps, bias, n); i < n; i++ {
+		p0, p1, p2, p3, p4, p5, b := p[i], p[ps+i], p[2*ps+i], p[3*ps+i], p[4*ps+i], p[5*ps+i], bias[i]
+		s12, d12, s34, d34 := p1+p2, p1-p2, p3+p4, p3-p4
+		q[i], q[qs+i] = p0+s12+s34+b, d12+2*d34+b
+		q[2*qs+i], q[3*qs+i] = s12+4*s34+b, d12+8*d34+p5+b
 	}
 }

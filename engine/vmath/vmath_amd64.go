@@ -54,25 +54,26 @@ func maxVec(x []float32) (done int, m float32) {
 }
 
 //go:noescape
-func winogradInAVX2(q0, q1, q2, q3, p0, p1, p2, p3 *float32, n int)
+func winogradInAVX2(q *float32, qs int, p *float32, ps, n int)
 
 //go:noescape
-func winogradOutAVX2(q0, q1, p0, p1, p2, p3, bias *float32, n int)
+func winogradOutAVX2(q *float32, qs int, p *float32, ps int, bias *float32, n int)
 
-func winogradInVec(q0, q1, q2, q3, p0, p1, p2, p3 []float32) (done int) {
-	n := len(p0) &^ 7
+// The strides go to the assembly in bytes.
+func winogradInVec(q []float32, qs int, p []float32, ps, n int) (done int) {
+	n &^= 7
 	if !useAVX2 || n == 0 {
 		return 0
 	}
-	winogradInAVX2(&q0[0], &q1[0], &q2[0], &q3[0], &p0[0], &p1[0], &p2[0], &p3[0], n)
+	winogradInAVX2(&q[0], 4*qs, &p[0], 4*ps, n)
 	return n
 }
 
-func winogradOutVec(q0, q1, p0, p1, p2, p3, bias []float32) (done int) {
-	n := len(p0) &^ 7
+func winogradOutVec(q []float32, qs int, p []float32, ps int, bias []float32, n int) (done int) {
+	n &^= 7
 	if !useAVX2 || n == 0 {
 		return 0
 	}
-	winogradOutAVX2(&q0[0], &q1[0], &p0[0], &p1[0], &p2[0], &p3[0], &bias[0], n)
+	winogradOutAVX2(&q[0], 4*qs, &p[0], 4*ps, &bias[0], n)
 	return n
 }

@@ -173,36 +173,63 @@ mxdone:
 	MOVSS        X0, ret+16(FP)
 	RET
 
-// winogradInAVX2(q0, q1, q2, q3, p0, p1, p2, p3 *float32, n int):
-// q0 = p0 − p2, q1 = p1 + p2, q2 = p2 − p1, q3 = p1 − p3, 8 floats a round.
-TEXT ·winogradInAVX2(SB), NOSPLIT, $0-72
-	MOVQ q0+0(FP), R8
-	MOVQ q1+8(FP), R9
-	MOVQ q2+16(FP), R10
-	MOVQ q3+24(FP), R11
-	MOVQ p0+32(FP), SI
-	MOVQ p1+40(FP), DI
-	MOVQ p2+48(FP), DX
-	MOVQ p3+56(FP), BX
-	MOVQ n+64(FP), CX
-	XORQ AX, AX
+// winogradInAVX2(q *float32, qs int, p *float32, ps, n int): F(4×4, 3×3)'s
+// input step (vmath.WinogradIn), 8 floats a round; pₖ at p + k·ps and qₖ at
+// q + k·qs (strides in bytes). SI and DI point at p0 and p3, R8 and R9 at q0
+// and q3, so that every vector is one base plus 0, 1 or 2 strides.
+TEXT ·winogradInAVX2(SB), NOSPLIT, $0-40
+	MOVQ q+0(FP), R8
+	MOVQ qs+8(FP), R10
+	MOVQ p+16(FP), SI
+	MOVQ ps+24(FP), BX
+	MOVQ n+32(FP), CX
+	LEAQ (SI)(BX*2), DI
+	ADDQ BX, DI
+	LEAQ (R8)(R10*2), R9
+	ADDQ R10, R9
+	MOVL $0x40800000, AX // 4
+	VMOVD AX, X12
+	VBROADCASTSS X12, Y12
+	MOVL $0x40a00000, AX // 5
+	VMOVD AX, X13
+	VBROADCASTSS X13, Y13
 
 wiloop:
 	CMPQ    CX, $8
 	JL      widone
-	VMOVUPS (SI)(AX*1), Y0
-	VMOVUPS (DI)(AX*1), Y1
-	VMOVUPS (DX)(AX*1), Y2
-	VMOVUPS (BX)(AX*1), Y3
-	VSUBPS  Y2, Y0, Y4 // p0 − p2
-	VADDPS  Y2, Y1, Y5 // p1 + p2
-	VSUBPS  Y1, Y2, Y6 // p2 − p1
-	VSUBPS  Y3, Y1, Y7 // p1 − p3
-	VMOVUPS Y4, (R8)(AX*1)
-	VMOVUPS Y5, (R9)(AX*1)
-	VMOVUPS Y6, (R10)(AX*1)
-	VMOVUPS Y7, (R11)(AX*1)
-	ADDQ    $32, AX
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(BX*1), Y1
+	VMOVUPS (SI)(BX*2), Y2
+	VMOVUPS (DI), Y3
+	VMOVUPS (DI)(BX*1), Y4
+	VMOVUPS (DI)(BX*2), Y5
+	VMOVAPS      Y4, Y6
+	VFMADD231PS  Y12, Y0, Y6 // p4 + 4p0
+	VFNMADD231PS Y13, Y2, Y6 // − 5p2: q0
+	VMOVAPS      Y5, Y7
+	VFMADD231PS  Y12, Y1, Y7 // p5 + 4p1
+	VFNMADD231PS Y13, Y3, Y7 // − 5p3: q5
+	VMOVAPS      Y4, Y8
+	VFNMADD231PS Y12, Y2, Y8 // t0 = p4 − 4p2
+	VMOVAPS      Y3, Y9
+	VFNMADD231PS Y12, Y1, Y9 // t1 = p3 − 4p1
+	VADDPS       Y9, Y8, Y10 // q1 = t0 + t1
+	VSUBPS       Y9, Y8, Y11 // q2 = t0 − t1
+	VSUBPS       Y2, Y4, Y8  // t2 = p4 − p2
+	VSUBPS       Y1, Y3, Y9  // p3 − p1
+	VADDPS       Y9, Y9, Y9  // t3 = 2(p3 − p1)
+	VADDPS       Y9, Y8, Y0  // q3 = t2 + t3
+	VSUBPS       Y9, Y8, Y1  // q4 = t2 − t3
+	VMOVUPS Y6, (R8)
+	VMOVUPS Y10, (R8)(R10*1)
+	VMOVUPS Y11, (R8)(R10*2)
+	VMOVUPS Y0, (R9)
+	VMOVUPS Y1, (R9)(R10*1)
+	VMOVUPS Y7, (R9)(R10*2)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    $32, R8
+	ADDQ    $32, R9
 	SUBQ    $8, CX
 	JMP     wiloop
 
@@ -210,36 +237,63 @@ widone:
 	VZEROUPPER
 	RET
 
-// winogradOutAVX2(q0, q1, p0, p1, p2, p3, bias *float32, n int):
-// q0 = p0 + p1 + p2 + bias, q1 = p1 − p2 − p3 + bias, 8 floats a round.
-TEXT ·winogradOutAVX2(SB), NOSPLIT, $0-64
-	MOVQ q0+0(FP), R8
-	MOVQ q1+8(FP), R9
-	MOVQ p0+16(FP), SI
-	MOVQ p1+24(FP), DI
-	MOVQ p2+32(FP), DX
-	MOVQ p3+40(FP), BX
-	MOVQ bias+48(FP), R10
-	MOVQ n+56(FP), CX
-	XORQ AX, AX
+// winogradOutAVX2(q *float32, qs int, p *float32, ps int, bias *float32, n int):
+// F(4×4, 3×3)'s output step (vmath.WinogradOut), 8 floats a round; the
+// strides in bytes as in winogradInAVX2.
+TEXT ·winogradOutAVX2(SB), NOSPLIT, $0-48
+	MOVQ q+0(FP), R8
+	MOVQ qs+8(FP), R10
+	MOVQ p+16(FP), SI
+	MOVQ ps+24(FP), BX
+	MOVQ bias+32(FP), DX
+	MOVQ n+40(FP), CX
+	LEAQ (SI)(BX*2), DI
+	ADDQ BX, DI
+	LEAQ (R8)(R10*2), R9
+	ADDQ R10, R9
+	MOVL $0x40000000, AX // 2
+	VMOVD AX, X12
+	VBROADCASTSS X12, Y12
+	MOVL $0x40800000, AX // 4
+	VMOVD AX, X13
+	VBROADCASTSS X13, Y13
+	MOVL $0x41000000, AX // 8
+	VMOVD AX, X14
+	VBROADCASTSS X14, Y14
 
 woloop:
 	CMPQ    CX, $8
 	JL      wodone
-	VMOVUPS (SI)(AX*1), Y0
-	VMOVUPS (DI)(AX*1), Y1
-	VMOVUPS (DX)(AX*1), Y2
-	VMOVUPS (BX)(AX*1), Y3
-	VMOVUPS (R10)(AX*1), Y4
-	VADDPS  Y1, Y0, Y0 // p0 + p1
-	VADDPS  Y2, Y0, Y0 // + p2
-	VADDPS  Y4, Y0, Y0 // + bias
-	VSUBPS  Y2, Y1, Y1 // p1 − p2
-	VSUBPS  Y3, Y1, Y1 // − p3
-	VADDPS  Y4, Y1, Y1 // + bias
-	VMOVUPS Y0, (R8)(AX*1)
-	VMOVUPS Y1, (R9)(AX*1)
-	ADDQ    $32, AX
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(BX*1), Y1
+	VMOVUPS (SI)(BX*2), Y2
+	VMOVUPS (DI), Y3
+	VMOVUPS (DI)(BX*1), Y4
+	VMOVUPS (DI)(BX*2), Y5
+	VMOVUPS (DX), Y15       // bias
+	VADDPS  Y2, Y1, Y6      // s12
+	VSUBPS  Y2, Y1, Y7      // d12
+	VADDPS  Y4, Y3, Y8      // s34
+	VSUBPS  Y4, Y3, Y9      // d34
+	VADDPS  Y6, Y0, Y0      // p0 + s12
+	VADDPS  Y8, Y0, Y0      // + s34
+	VADDPS  Y15, Y0, Y0     // + bias: q0
+	VADDPS  Y15, Y7, Y1     // d12 + bias
+	VFMADD231PS Y12, Y9, Y1 // + 2·d34: q1
+	VADDPS  Y15, Y6, Y2     // s12 + bias
+	VFMADD231PS Y13, Y8, Y2 // + 4·s34: q2
+	VADDPS  Y15, Y7, Y3     // d12 + bias
+	VADDPS  Y5, Y3, Y3      // + p5
+	VFMADD231PS Y14, Y9, Y3 // + 8·d34: q3
+	VMOVUPS Y0, (R8)
+	VMOVUPS Y1, (R8)(R10*1)
+	VMOVUPS Y2, (R8)(R10*2)
+	VMOVUPS Y3, (R9)
+	ADDQ    $32, SI
+	ADDQ    $32, DI
+	ADDQ    $32, DX
+	ADDQ    $32, R8
+	ADDQ    $32, R9
 	SUBQ    $8, CX
 	JMP     woloop
 

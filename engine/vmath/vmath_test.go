@@ -144,36 +144,44 @@ func BenchmarkSiLU4096(b *testing.B) {
 	}
 }
 
-// The Winograd transform steps, vector body and scalar tail, against their
-// formulas written out.
+// The Winograd transform steps, vector body and scalar tail, strided
+// vectors, against their matrices Bᵀ and Aᵀ applied in float64.
 func TestWinogradSteps(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 9))
-	const n = 19 // two vector rounds and a tail of 3
-	vec := func() []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = rng.Float32()*2 - 1
-		}
-		return v
+	bt := [6][6]float64{
+		{4, 0, -5, 0, 1, 0}, {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
+		{0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1},
 	}
-	p0, p1, p2, p3, bias := vec(), vec(), vec(), vec(), vec()
-	q := [4][]float32{vec(), vec(), vec(), vec()}
-	WinogradIn(q[0], q[1], q[2], q[3], p0, p1, p2, p3)
-	for i := range n {
-		want := [4]float32{p0[i] - p2[i], p1[i] + p2[i], p2[i] - p1[i], p1[i] - p3[i]}
-		for k := range 4 {
-			if q[k][i] != want[k] {
-				t.Fatalf("WinogradIn: q%d[%d] = %g, want %g", k, i, q[k][i], want[k])
+	at := [4][6]float64{{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}}
+	bothPaths(t, func(t *testing.T) {
+		rng := rand.New(rand.NewPCG(9, 9))
+		const n, ps, qs = 19, 23, 21 // two vector rounds and a tail of 3; strides above n
+		p, q, bias := make([]float32, 5*ps+n), make([]float32, 5*qs+n), make([]float32, n)
+		for _, v := range [][]float32{p, q, bias} {
+			for i := range v {
+				v[i] = rng.Float32()*2 - 1
 			}
 		}
-	}
-	WinogradOut(q[0], q[1], p0, p1, p2, p3, bias)
-	for i := range n {
-		w0, w1 := p0[i]+p1[i]+p2[i]+bias[i], p1[i]-p2[i]-p3[i]+bias[i]
-		if math.Abs(float64(q[0][i]-w0)) > 1e-6 || math.Abs(float64(q[1][i]-w1)) > 1e-6 {
-			t.Fatalf("WinogradOut [%d]: %g, %g, want %g, %g", i, q[0][i], q[1][i], w0, w1)
+		check := func(name string, rows int, m func(k, j int) float64, b []float32) {
+			for k := range rows {
+				for i := range n {
+					want := 0.0
+					for j := range 6 {
+						want += m(k, j) * float64(p[j*ps+i])
+					}
+					if b != nil {
+						want += float64(b[i])
+					}
+					if got := q[k*qs+i]; math.Abs(float64(got)-want) > 1e-5 {
+						t.Fatalf("%s: q%d[%d] = %g, want %g", name, k, i, got, want)
+					}
+				}
+			}
 		}
-	}
+		WinogradIn(q, qs, p, ps, n)
+		check("WinogradIn", 6, func(k, j int) float64 { return bt[k][j] }, nil)
+		WinogradOut(q, qs, p, ps, bias, n)
+		check("WinogradOut", 4, func(k, j int) float64 { return at[k][j] }, bias)
+	})
 }
 
 // TestReLU: max(x, 0) on every length through the vector body and the
