@@ -46,6 +46,25 @@ func TestBroadcastValues(t *testing.T) {
 	}
 }
 
+// TestAddPerImageRow: a [N,H,W,C] map plus one [N,1,1,C] row per image (the
+// U-Net's embedding add, which takes its own parallel path) against the sum
+// written out, over enough pixels that the rows split between cores, and its
+// gradients.
+func TestAddPerImageRow(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	x := randTensor(rng, -2, 2, 2, 64, 70, 8)
+	e := randTensor(rng, -2, 2, 2, 1, 1, 8)
+	got := (*Tape)(nil).Add(x, e)
+	for i, v := range got.Data {
+		img, ch := i/(64*70*8), i%8
+		if want := x.Data[i] + e.Data[img*8+ch]; v != want {
+			t.Fatalf("element %d: %g, want %g", i, v, want)
+		}
+	}
+	xs, es := randTensor(rng, -2, 2, 2, 3, 4, 5), randTensor(rng, -2, 2, 2, 1, 1, 5)
+	gradCheck(t, "Add/per-image row", []*Tensor{xs, es}, 1e-2, 1e-3, func(tp *Tape) *Tensor { return tp.Add(xs, es) })
+}
+
 // TestReLUEdgeValues pins the bit-twiddled ReLU to its definition on the
 // values where a comparison could differ: signed zeros, infinities, NaN and
 // the smallest subnormals.
