@@ -26,6 +26,8 @@ var (
 	realFile []byte
 	//go:embed student.safetensors
 	studentFile []byte
+	//go:embed real-student.safetensors
+	realStudentFile []byte
 )
 
 // Builtin is one embedded model file.
@@ -44,7 +46,8 @@ func List() []Builtin {
 		{Name: "builtin:ae", Summary: "stage 1: encoder (f = 4, 16 latent channels) + implicit decoder, trained on the photo folders", Data: aeFile},
 		{Name: "builtin:sr", Summary: "stages 2-3: latent diffusion SR (x4 training pairs, v-prediction, alignment fine-tuned) with builtin:ae inside; renders any scale", Data: srFile, Student: "builtin:student"},
 		{Name: "builtin:student", Summary: "builtin:sr distilled for 4, 2 and 1 DDIM steps (regression on its 10-step DPM-Solver answers); the default model samples with it in 2 steps (--steps 4 or 1 too)", Data: studentFile},
-		{Name: "builtin:real", Summary: "builtin:sr fine-tuned on real-photo inputs (blur, resize, noise, JPEG: package degrade); for photos and web images rather than clean bicubic-shrunk ones", Data: realFile},
+		{Name: "builtin:real", Summary: "builtin:sr fine-tuned on real-photo inputs (blur, resize, noise, JPEG: package degrade); for photos and web images rather than clean bicubic-shrunk ones", Data: realFile, Student: "builtin:real-student"},
+		{Name: "builtin:real-student", Summary: "builtin:real distilled for 4, 2 and 1 DDIM steps (regression on its 10-step DPM-Solver answers for degraded inputs); --model real samples with it in 2 steps (--steps 4 or 1 too)", Data: realStudentFile},
 		{Name: "builtin:gen", Summary: "generation from noise: class-conditional latent diffusion over builtin:ae's 8x8 latents of CIFAR-10 (32x32, 10 classes), v-prediction, classifier-free guidance; renders any size", Data: genFile},
 	}
 }
@@ -133,14 +136,16 @@ func SRMethod(model, fallback string, params map[string]string) (render.Method, 
 	var s *diffusion.SR
 	if model == "" {
 		model = fallback
-		if b, ok := Find(fallback); ok && auto && b.Student != "" && opt.Eta == 0 && opt.Strength == 0 {
-			st, err := SR(b.Student)
-			if err != nil {
-				return nil, err
-			}
-			if !stepsGiven || st.StudentFor(opt.Steps) {
-				model, s = b.Student, st
-			}
+	}
+	// A built-in model named either way ("", "real", "builtin:sr") samples
+	// with its student where that serves; a file is taken as it is.
+	if b, ok := Find(model); ok && auto && b.Student != "" && opt.Eta == 0 && opt.Strength == 0 {
+		st, err := SR(b.Student)
+		if err != nil {
+			return nil, err
+		}
+		if !stepsGiven || st.StudentFor(opt.Steps) {
+			model, s = b.Student, st
 		}
 	}
 	if s == nil {

@@ -3,7 +3,9 @@ package models
 import (
 	"context"
 	"math"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
@@ -69,7 +71,7 @@ func TestFind(t *testing.T) {
 	if _, ok := Find("builtin:nope"); ok {
 		t.Fatal("found a model that does not exist")
 	}
-	kinds := map[string]string{"builtin:ae": autoencoder.Kind, "builtin:sr": diffusion.Kind, "builtin:real": diffusion.Kind, "builtin:gen": diffusion.GenKind, "builtin:student": diffusion.Kind}
+	kinds := map[string]string{"builtin:ae": autoencoder.Kind, "builtin:sr": diffusion.Kind, "builtin:real": diffusion.Kind, "builtin:gen": diffusion.GenKind, "builtin:student": diffusion.Kind, "builtin:real-student": diffusion.Kind}
 	if b, ok := Find("real"); !ok || b.Name != "builtin:real" {
 		t.Errorf("Find(\"real\") = %q, %v: want builtin:real", b.Name, ok)
 	}
@@ -102,38 +104,65 @@ func TestBuiltinSRBeatsBicubic(t *testing.T) {
 	}
 }
 
-// TestStudentChoice: with no sampler asked for, the default model samples
-// with its built-in student, by DDIM, at the step counts the student
-// serves, and with the teacher otherwise or when a sampler is named.
+// TestStudentChoice: with no sampler asked for, each model that has a
+// built-in student (builtin:sr, builtin:real) samples with it, by DDIM, at
+// the step counts the student serves, and with the teacher otherwise or
+// when a sampler is named; each student is one of its teacher (same
+// configuration, degradation included, and the same encoder).
 func TestStudentChoice(t *testing.T) {
-	for _, c := range []struct {
-		params  map[string]string
-		student int
-		sampler string
-	}{
-		{map[string]string{}, 4, diffusion.SamplerDDIM},
-		{map[string]string{"steps": "4"}, 4, diffusion.SamplerDDIM},
-		{map[string]string{"steps": "2", "sampler": SamplerAuto}, 4, diffusion.SamplerDDIM},
-		{map[string]string{"steps": "1"}, 4, diffusion.SamplerDDIM},
-		{map[string]string{"steps": "10"}, 0, diffusion.SamplerDPM},
-		{map[string]string{"steps": "3"}, 0, diffusion.SamplerDPM},
-		{map[string]string{"steps": "4", "sampler": diffusion.SamplerDPM}, 0, diffusion.SamplerDPM},
-		{map[string]string{"steps": "4", "eta": "1"}, 0, diffusion.SamplerDPM},
-	} {
-		m, err := SRMethod("", "builtin:sr", c.params)
+	for _, teacher := range []string{"builtin:sr", "builtin:real"} {
+		b, _ := Find(teacher)
+		tm, err := SR(teacher)
 		if err != nil {
-			t.Fatalf("%v: %v", c.params, err)
+			t.Fatal(err)
 		}
-		u := m.(*diffusion.Upscaler)
-		if u.SR.Config.Student != c.student || u.Opt.Sampler != c.sampler {
-			t.Errorf("%v: student %d with %s, want %d with %s", c.params, u.SR.Config.Student, u.Opt.Sampler, c.student, c.sampler)
+		st, err := SR(b.Student)
+		if err != nil {
+			t.Fatalf("%s's student %q: %v", teacher, b.Student, err)
 		}
-		if _, given := c.params["steps"]; !given && u.Opt.Steps != diffusion.DefaultStudentSteps {
-			t.Errorf("no steps asked for: %d steps, want the student's %d", u.Opt.Steps, diffusion.DefaultStudentSteps)
+		if err := st.CheckStudentOf(tm); err != nil {
+			t.Errorf("%s of %s: %v", b.Student, teacher, err)
 		}
-	}
-	if _, err := SRMethod("builtin:student", "builtin:sr", map[string]string{"steps": "3"}); err == nil {
-		t.Error("the student accepted 3 steps")
+		for _, c := range []struct {
+			params  map[string]string
+			student int
+			sampler string
+		}{
+			{map[string]string{}, 4, diffusion.SamplerDDIM},
+			{map[string]string{"steps": "4"}, 4, diffusion.SamplerDDIM},
+			{map[string]string{"steps": "2", "sampler": SamplerAuto}, 4, diffusion.SamplerDDIM},
+			{map[string]string{"steps": "1"}, 4, diffusion.SamplerDDIM},
+			{map[string]string{"steps": "10"}, 0, diffusion.SamplerDPM},
+			{map[string]string{"steps": "3"}, 0, diffusion.SamplerDPM},
+			{map[string]string{"steps": "4", "sampler": diffusion.SamplerDPM}, 0, diffusion.SamplerDPM},
+			{map[string]string{"steps": "4", "eta": "1"}, 0, diffusion.SamplerDPM},
+		} {
+			// The teacher as the fallback, and named (--model real).
+			m, err := SRMethod("", teacher, c.params)
+			if err != nil {
+				t.Fatalf("%s %v: %v", teacher, c.params, err)
+			}
+			named, err := SRMethod(strings.TrimPrefix(teacher, "builtin:"), "builtin:sr", c.params)
+			if err != nil {
+				t.Fatalf("%s named, %v: %v", teacher, c.params, err)
+			}
+			if got, want := named.(*diffusion.Upscaler).SR.Config, m.(*diffusion.Upscaler).SR.Config; !reflect.DeepEqual(got, want) {
+				t.Errorf("%s named, %v: another model than as the fallback", teacher, c.params)
+			}
+			u := m.(*diffusion.Upscaler)
+			if u.SR.Config.Student != c.student || u.Opt.Sampler != c.sampler {
+				t.Errorf("%s %v: student %d with %s, want %d with %s", teacher, c.params, u.SR.Config.Student, u.Opt.Sampler, c.student, c.sampler)
+			}
+			if u.SR.Config.Degradation != tm.Config.Degradation {
+				t.Errorf("%s %v: a model trained on %q inputs, want %q", teacher, c.params, u.SR.Config.Degradation, tm.Config.Degradation)
+			}
+			if _, given := c.params["steps"]; !given && u.Opt.Steps != diffusion.DefaultStudentSteps {
+				t.Errorf("%s, no steps asked for: %d steps, want the student's %d", teacher, u.Opt.Steps, diffusion.DefaultStudentSteps)
+			}
+		}
+		if _, err := SRMethod(b.Student, teacher, map[string]string{"steps": "3"}); err == nil {
+			t.Errorf("%s accepted 3 steps", b.Student)
+		}
 	}
 }
 
