@@ -212,73 +212,12 @@ func (kn *kernel) macro(mb, nb, kb int, alpha float32, a []float32, panelStep, r
 func packA(trans bool, a []float32, lda, ic, pc, mb, kb, mr int, ap []float32) {
 	if trans {
 		// op(A)(i, p) = a[p*lda+i]: row p of the stored matrix holds k step
-		// p of every panel, so walk the rows in order and deal each one
-		// out; going panel by panel instead would stride through memory
-		// lda floats at a time, once per panel.
-		full, np := mb/mr, (mb+mr-1)/mr
-		ps := mr * kb
-		for p := 0; p < kb; p++ {
-			row := a[(pc+p)*lda+ic:]
-			row = row[:mb]
-			switch mr {
-			case 6:
-				for q := 0; q < full; q++ {
-					copy6(ap[q*ps+6*p:], row[6*q:])
-				}
-			case 2:
-				for q := 0; q < full; q++ {
-					*(*[2]float32)(ap[q*ps+2*p:]) = *(*[2]float32)(row[2*q:])
-				}
-			default:
-				for q := 0; q < full; q++ {
-					copy(ap[q*ps+mr*p:q*ps+mr*p+mr], row[mr*q:])
-				}
-			}
-			if full < np {
-				d := ap[full*ps+mr*p : full*ps+mr*p+mr]
-				clear(d[copy(d, row[full*mr:]):])
-			}
-		}
+		// p of every panel.
+		dealPanels(a[pc*lda+ic:], lda, kb, mb, mr, mr*kb, ap)
 		return
 	}
-	for ir := 0; ir < mb; ir += mr {
-		rows := min(mr, mb-ir)
-		dst := ap[ir*kb : (ir+mr)*kb]
-		// op(A)(i, p) = a[i*lda+p]: gather one element from each row.
-		if rows == 6 && mr == 6 {
-			packA6(a, lda, (ic+ir)*lda+pc, kb, dst)
-			continue
-		}
-		for r := 0; r < rows; r++ {
-			src := a[(ic+ir+r)*lda+pc:]
-			src = src[:kb]
-			for p, v := range src {
-				dst[p*mr+r] = v
-			}
-		}
-		for r := rows; r < mr; r++ {
-			for p := 0; p < kb; p++ {
-				dst[p*mr+r] = 0
-			}
-		}
-	}
-}
-
-// packA6 is packA's common case for the 6-row kernel: reading six rows side
-// by side writes dst sequentially, which is about twice as fast as six
-// strided passes.
-func packA6(a []float32, lda, off, kb int, dst []float32) {
-	r0 := a[off : off+kb]
-	r1 := a[off+lda : off+lda+kb]
-	r2 := a[off+2*lda : off+2*lda+kb]
-	r3 := a[off+3*lda : off+3*lda+kb]
-	r4 := a[off+4*lda : off+4*lda+kb]
-	r5 := a[off+5*lda : off+5*lda+kb]
-	dst = dst[:6*kb]
-	for p := range r0 {
-		d := dst[6*p : 6*p+6]
-		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
-	}
+	// op(A)(i, p) = a[i*lda+p].
+	gatherPanels(a[ic*lda+pc:], lda, kb, mb, mr, mr*kb, ap)
 }
 
 // bPanelStride is the distance between packed B panels. The padding of one
@@ -292,53 +231,96 @@ func bPanelStride(kb, nr int) int { return kb*nr + nr }
 // zero-padding the last panel to a full nr columns.
 func packB(trans bool, b []float32, ldb, pc, jc, kb, nb, nr int, bp []float32) {
 	ps := bPanelStride(kb, nr)
-	full, np := nb/nr, (nb+nr-1)/nr
 	if !trans {
 		// op(B)(p, j) = b[p*ldb+j]: row p holds k step p of every panel.
-		// Reading it in order keeps the loads sequential; panel by panel
-		// would load 64 bytes per row from rows ldb apart, which for the
-		// power-of-two widths of images thrashes one cache set and made
-		// packing cost as much as the multiply when m is small.
-		for p := 0; p < kb; p++ {
-			row := b[(pc+p)*ldb+jc:]
-			row = row[:nb]
-			switch nr {
-			case 16:
-				for q := 0; q < full; q++ {
-					copy16(bp[q*ps+16*p:], row[16*q:])
-				}
-			case 4:
-				for q := 0; q < full; q++ {
-					*(*[4]float32)(bp[q*ps+4*p:]) = *(*[4]float32)(row[4*q:])
-				}
-			default:
-				for q := 0; q < full; q++ {
-					copy(bp[q*ps+nr*p:q*ps+nr*p+nr], row[nr*q:])
-				}
-			}
-			if full < np {
-				d := bp[full*ps+nr*p : full*ps+nr*p+nr]
-				clear(d[copy(d, row[full*nr:]):])
-			}
-		}
+		dealPanels(b[pc*ldb+jc:], ldb, kb, nb, nr, ps, bp)
 		return
 	}
-	// op(B)(p, j) = b[j*ldb+p]: gather one element from each stored row.
-	for q := 0; q < np; q++ {
-		cols := min(nr, nb-q*nr)
-		dst := bp[q*ps : q*ps+kb*nr]
-		for cc := 0; cc < cols; cc++ {
-			src := b[(jc+q*nr+cc)*ldb+pc:]
-			src = src[:kb]
-			for p, v := range src {
-				dst[p*nr+cc] = v
+	// op(B)(p, j) = b[j*ldb+p].
+	gatherPanels(b[jc*ldb+pc:], ldb, kb, nb, nr, ps, bp)
+}
+
+// dealPanels packs a kb×n block whose k step p is the row src[p·ld:][:n]
+// into w-wide panels ps floats apart, each stored k step by k step (w floats
+// per step), zero-padding the last panel to a full w. It reads the rows in
+// order and deals each one out: going panel by panel instead would load a
+// few floats per row from rows ld apart, which for the power-of-two widths
+// of images thrashes one cache set and made packing B cost as much as the
+// multiply when m was small.
+func dealPanels(src []float32, ld, kb, n, w, ps int, dst []float32) {
+	full, np := n/w, (n+w-1)/w
+	for p := 0; p < kb; p++ {
+		row := src[p*ld:]
+		row = row[:n]
+		switch w {
+		case 16:
+			for q := 0; q < full; q++ {
+				copy16(dst[q*ps+16*p:], row[16*q:])
+			}
+		case 6:
+			for q := 0; q < full; q++ {
+				copy6(dst[q*ps+6*p:], row[6*q:])
+			}
+		case 4:
+			for q := 0; q < full; q++ {
+				*(*[4]float32)(dst[q*ps+4*p:]) = *(*[4]float32)(row[4*q:])
+			}
+		case 2:
+			for q := 0; q < full; q++ {
+				*(*[2]float32)(dst[q*ps+2*p:]) = *(*[2]float32)(row[2*q:])
+			}
+		default:
+			for q := 0; q < full; q++ {
+				copy(dst[q*ps+w*p:q*ps+w*p+w], row[w*q:])
 			}
 		}
-		for cc := cols; cc < nr; cc++ {
+		if full < np {
+			d := dst[full*ps+w*p : full*ps+w*p+w]
+			clear(d[copy(d, row[full*w:]):])
+		}
+	}
+}
+
+// gatherPanels packs like dealPanels a kb×n block stored the other way
+// round, its column j (all k steps) being src[j·ld:][:kb], so each panel
+// gathers one element from each of w stored rows per k step.
+func gatherPanels(src []float32, ld, kb, n, w, ps int, dst []float32) {
+	for q := 0; q*w < n; q++ {
+		cols := min(w, n-q*w)
+		d := dst[q*ps : q*ps+kb*w]
+		if cols == 6 && w == 6 {
+			packA6(src, ld, q*6*ld, kb, d)
+			continue
+		}
+		for j := 0; j < cols; j++ {
+			s := src[(q*w+j)*ld:]
+			s = s[:kb]
+			for p, v := range s {
+				d[p*w+j] = v
+			}
+		}
+		for j := cols; j < w; j++ {
 			for p := 0; p < kb; p++ {
-				dst[p*nr+cc] = 0
+				d[p*w+j] = 0
 			}
 		}
+	}
+}
+
+// packA6 is gatherPanels' common case for the 6-row kernel: reading six rows
+// side by side writes dst sequentially, which is about twice as fast as six
+// strided passes.
+func packA6(a []float32, lda, off, kb int, dst []float32) {
+	r0 := a[off : off+kb]
+	r1 := a[off+lda : off+lda+kb]
+	r2 := a[off+2*lda : off+2*lda+kb]
+	r3 := a[off+3*lda : off+3*lda+kb]
+	r4 := a[off+4*lda : off+4*lda+kb]
+	r5 := a[off+5*lda : off+5*lda+kb]
+	dst = dst[:6*kb]
+	for p := range r0 {
+		d := dst[6*p : 6*p+6]
+		d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
 	}
 }
 

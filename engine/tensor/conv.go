@@ -194,6 +194,18 @@ func (g convGeom) expandRows(x []float32, n, py0, py1 int, e []float32) {
 	}
 }
 
+// expandBlock expands the padded input rows that row block i reads (the
+// blocks of rowBlocks, rb rows each and nb per image, numbered image by
+// image) into a buffer from getBuf, which the caller puts back. The
+// block's m output pixels start at pixel p0.
+func (g convGeom) expandBlock(x []float32, i, rb, nb int) (p0, m int, eb *[]float32) {
+	n, oy0 := i/nb, (i%nb)*rb
+	oy1 := min(oy0+rb, g.oh)
+	eb = getBuf((oy1 - oy0 + g.kh - 1) * g.ow * g.kw * g.cin)
+	g.expandRows(x, n, oy0, oy1+g.kh-1, *eb)
+	return (n*g.oh + oy0) * g.ow, (oy1 - oy0) * g.ow, eb
+}
+
 // rowConv computes out = conv(x, w) + bias, or out += conv(x, w) with
 // accumulate, on kx-expanded rows. Blocks write disjoint rows of out, so
 // they are handed out dynamically: a core slowed by other work takes fewer.
@@ -201,13 +213,8 @@ func (g convGeom) rowConv(x, w, bias, out []float32, accumulate bool) {
 	kc, c := g.kw*g.cin, g.cout
 	rb, nb := g.rowBlocks()
 	forEach(g.n*nb, func(i int) {
-		n, oy0 := i/nb, (i%nb)*rb
-		oy1 := min(oy0+rb, g.oh)
-		eb := getBuf((oy1 - oy0 + g.kh - 1) * g.ow * kc)
-		e := *eb
-		g.expandRows(x, n, oy0, oy1+g.kh-1, e)
-		m := (oy1 - oy0) * g.ow
-		o := out[(n*g.oh+oy0)*g.ow*c:][:m*c]
+		p0, m, eb := g.expandBlock(x, i, rb, nb)
+		e, o := *eb, out[p0*c:][:m*c]
 		for ky := 0; ky < g.kh; ky++ {
 			beta := float32(1)
 			if ky == 0 && !accumulate {
@@ -229,13 +236,8 @@ func (g convGeom) rowWeightGrad(x, dy, dw, db []float32) {
 	kc, c := g.kw*g.cin, g.cout
 	rb, nb := g.rowBlocks()
 	forGroups(g.n*nb, dw, db, func(i int, pdw, pdb []float32) {
-		n, oy0 := i/nb, (i%nb)*rb
-		oy1 := min(oy0+rb, g.oh)
-		eb := getBuf((oy1 - oy0 + g.kh - 1) * g.ow * kc)
-		e := *eb
-		g.expandRows(x, n, oy0, oy1+g.kh-1, e)
-		m := (oy1 - oy0) * g.ow
-		d := dy[(n*g.oh+oy0)*g.ow*c:][:m*c]
+		p0, m, eb := g.expandBlock(x, i, rb, nb)
+		e, d := *eb, dy[p0*c:][:m*c]
 		for ky := 0; ky < g.kh; ky++ {
 			blas.SgemmSerial(true, false, kc, c, m, 1, e[ky*g.ow*kc:], kc, d, c, 1, pdw[ky*kc*c:], c)
 		}
@@ -306,14 +308,20 @@ func (g convGeom) chunkRows() int {
 	return min(max(r, 64), 2048)
 }
 
-// im2col fills cols (rows r0..r1 of the im2col matrix, K floats each) from x.
-func (g convGeom) im2col(x []float32, r0, r1 int, cols []float32) {
+// forRows calls fn for rows r0..r1 of the im2col matrix cols (K floats
+// each, cols[0] the start of row r0) with the output pixel (oy, ox) of
+// image n that the row belongs to.
+func (g convGeom) forRows(cols []float32, r0, r1 int, fn func(row []float32, n, oy, ox int)) {
 	k := g.k()
 	for r := r0; r < r1; r++ {
-		n := r / (g.oh * g.ow)
 		rem := r % (g.oh * g.ow)
-		oy, ox := rem/g.ow, rem%g.ow
-		row := cols[(r-r0)*k : (r-r0+1)*k]
+		fn(cols[(r-r0)*k:(r-r0+1)*k], r/(g.oh*g.ow), rem/g.ow, rem%g.ow)
+	}
+}
+
+// im2col fills cols (rows r0..r1 of the im2col matrix, K floats each) from x.
+func (g convGeom) im2col(x []float32, r0, r1 int, cols []float32) {
+	g.forRows(cols, r0, r1, func(row []float32, n, oy, ox int) {
 		for ky := 0; ky < g.kh; ky++ {
 			iy := oy*g.stride - g.pad + ky
 			seg := row[ky*g.kw*g.cin : (ky+1)*g.kw*g.cin]
@@ -336,7 +344,7 @@ func (g convGeom) im2col(x []float32, r0, r1 int, cols []float32) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // chunk returns the output pixel range of im2col block c.
@@ -387,12 +395,7 @@ func (g convGeom) im2colWeightGrad(x, dy, dw, db []float32) {
 
 // col2im adds the im2col-shaped gradient cols (rows r0..r1) back into dx.
 func (g convGeom) col2im(cols []float32, r0, r1 int, dx []float32) {
-	k := g.k()
-	for r := r0; r < r1; r++ {
-		n := r / (g.oh * g.ow)
-		rem := r % (g.oh * g.ow)
-		oy, ox := rem/g.ow, rem%g.ow
-		row := cols[(r-r0)*k : (r-r0+1)*k]
+	g.forRows(cols, r0, r1, func(row []float32, n, oy, ox int) {
 		for ky := 0; ky < g.kh; ky++ {
 			iy := oy*g.stride - g.pad + ky
 			if iy < 0 || iy >= g.h {
@@ -410,7 +413,7 @@ func (g convGeom) col2im(cols []float32, r0, r1 int, dx []float32) {
 				}
 			}
 		}
-	}
+	})
 }
 
 // workersFor is how many goroutines share n independent pieces of work.

@@ -77,6 +77,12 @@ func (bc broadcast) each(fn func(o, ia, ib int)) {
 	}
 }
 
+// swapped is bc with the operands' roles exchanged: its walk gives b's
+// index first.
+func (bc broadcast) swapped() broadcast {
+	return broadcast{shape: bc.shape, aStride: bc.bStride, bStride: bc.aStride}
+}
+
 // Add returns a + b with broadcasting.
 func (tp *Tape) Add(a, b *Tensor) *Tensor { return tp.binary("Add", a, b, false) }
 
@@ -117,22 +123,21 @@ func (tp *Tape) binary(op string, a, b *Tensor, mul bool) *Tensor {
 	}
 	tp.record(out, func() {
 		g := out.Grad
-		if a.requiresGrad {
-			ga := tp.grad(a)
+		// The gradient of operand x, whose partner is y, in a walk where
+		// x's index comes first.
+		grad := func(x, y *Tensor, bc broadcast) {
+			if !x.requiresGrad {
+				return
+			}
+			gx := tp.grad(x)
 			if mul {
-				bc.each(func(i, ia, ib int) { ga[ia] += g[i] * b.Data[ib] })
+				bc.each(func(i, ix, iy int) { gx[ix] += g[i] * y.Data[iy] })
 			} else {
-				bc.each(func(i, ia, _ int) { ga[ia] += g[i] })
+				bc.each(func(i, ix, _ int) { gx[ix] += g[i] })
 			}
 		}
-		if b.requiresGrad {
-			gb := tp.grad(b)
-			if mul {
-				bc.each(func(i, ia, ib int) { gb[ib] += g[i] * a.Data[ia] })
-			} else {
-				bc.each(func(i, _, ib int) { gb[ib] += g[i] })
-			}
-		}
+		grad(a, b, bc)
+		grad(b, a, bc.swapped())
 	})
 	return out
 }

@@ -54,8 +54,17 @@ func convPaths(t *testing.T, f func(t *testing.T)) {
 	}
 }
 
+// convCase is a convolution test shape: n images of h×w×cin, a k×k kernel
+// to cout channels.
+type convCase struct{ n, h, w, cin, k, cout, stride, pad int }
+
+// tensors draws the input, kernel and bias of c, uniform in [−1, 1).
+func (c convCase) tensors(rng *rand.Rand) (x, w, b *Tensor) {
+	return randTensor(rng, -1, 1, c.n, c.h, c.w, c.cin), randTensor(rng, -1, 1, c.k, c.k, c.cin, c.cout), randTensor(rng, -1, 1, c.cout)
+}
+
 func TestConvMatchesNaive(t *testing.T) {
-	cases := []struct{ n, h, w, cin, k, cout, stride, pad int }{
+	cases := []convCase{
 		{1, 5, 7, 3, 3, 4, 1, 1},
 		{2, 8, 6, 5, 3, 7, 2, 1},
 		{1, 9, 9, 4, 1, 6, 1, 0},
@@ -72,9 +81,7 @@ func TestConvMatchesNaive(t *testing.T) {
 	convPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		for _, c := range cases {
-			x := randTensor(rng, -1, 1, c.n, c.h, c.w, c.cin)
-			w := randTensor(rng, -1, 1, c.k, c.k, c.cin, c.cout)
-			b := randTensor(rng, -1, 1, c.cout)
+			x, w, b := c.tensors(rng)
 			for _, bias := range []*Tensor{b, nil} {
 				got := (*Tape)(nil).Conv2D(x, w, bias, c.stride, c.pad)
 				want := naiveConv(x, w, bias, c.stride, c.pad)
@@ -89,7 +96,7 @@ func TestConvMatchesNaive(t *testing.T) {
 }
 
 func TestConvGradients(t *testing.T) {
-	cases := []struct{ n, h, w, cin, k, cout, stride, pad int }{
+	cases := []convCase{
 		{2, 5, 4, 3, 3, 2, 1, 1},
 		{1, 6, 6, 2, 3, 3, 2, 1},
 		{2, 4, 3, 3, 1, 2, 1, 0},
@@ -99,9 +106,7 @@ func TestConvGradients(t *testing.T) {
 	convPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		for _, c := range cases {
-			x := randTensor(rng, -1, 1, c.n, c.h, c.w, c.cin)
-			w := randTensor(rng, -1, 1, c.k, c.k, c.cin, c.cout)
-			b := randTensor(rng, -1, 1, c.cout)
+			x, w, b := c.tensors(rng)
 			gradCheck(t, "Conv2D", []*Tensor{x, w, b}, 1e-2, 2e-3, func(tp *Tape) *Tensor { return tp.Conv2D(x, w, b, c.stride, c.pad) })
 		}
 	})
@@ -114,17 +119,15 @@ func TestConvGradients(t *testing.T) {
 func TestConvPathsAgree(t *testing.T) {
 	defer func(v bool) { im2colOnly = v }(im2colOnly)
 	rng := rand.New(rand.NewPCG(13, 14))
-	for _, c := range []struct{ n, h, w, cin, k, cout, pad int }{
-		{3, 45, 23, 32, 3, 48, 1},
-		{2, 19, 30, 40, 3, 5, 1},
-		{2, 12, 14, 36, 5, 33, 2}, // 5×5 kernel
-		{1, 80, 9, 33, 3, 300, 1},
-		{2, 3, 280, 100, 3, 7, 1}, // one-row blocks
-		{2, 11, 13, 34, 3, 35, 0},
+	for _, c := range []convCase{
+		{3, 45, 23, 32, 3, 48, 1, 1},
+		{2, 19, 30, 40, 3, 5, 1, 1},
+		{2, 12, 14, 36, 5, 33, 1, 2}, // 5×5 kernel
+		{1, 80, 9, 33, 3, 300, 1, 1},
+		{2, 3, 280, 100, 3, 7, 1, 1}, // one-row blocks
+		{2, 11, 13, 34, 3, 35, 1, 0},
 	} {
-		x := randTensor(rng, -1, 1, c.n, c.h, c.w, c.cin)
-		w := randTensor(rng, -1, 1, c.k, c.k, c.cin, c.cout)
-		b := randTensor(rng, -1, 1, c.cout)
+		x, w, b := c.tensors(rng)
 		for _, grads := range [][3]bool{{true, true, true}, {false, true, true}, {true, false, false}, {false, false, true}} {
 			var res [2][4][]float32 // per path: out, dx, dw, db
 			for p, only := range []bool{false, true} {
@@ -140,7 +143,7 @@ func TestConvPathsAgree(t *testing.T) {
 					}
 				}
 				tp := NewTape()
-				out := tp.Conv2D(x, w, b, 1, c.pad)
+				out := tp.Conv2D(x, w, b, c.stride, c.pad)
 				seed := make([]float32, out.Len())
 				srng := rand.New(rand.NewPCG(1, 1))
 				for i := range seed {

@@ -107,11 +107,7 @@ func (tp *Tape) groupNorm(x *Tensor, groups int, gamma, beta *Tensor, eps float3
 				d := dy[p*c : (p+1)*c]
 				for ch, v := range row {
 					s := img*groups + ch/cg
-					xh := (v - mean[s]) * rstd[s]
-					dxh := d[ch]
-					if gamma != nil {
-						dxh *= gamma.Data[ch]
-					}
+					xh, dxh := normHat(v, d[ch], mean[s], rstd[s], gamma, ch)
 					acc[2*s] += float64(dxh)
 					acc[2*s+1] += float64(dxh * xh)
 					dgam[ch] += float64(d[ch] * xh)
@@ -143,11 +139,7 @@ func (tp *Tape) groupNorm(x *Tensor, groups int, gamma, beta *Tensor, eps float3
 				gr := gx[p*c : (p+1)*c]
 				for ch, v := range row {
 					s := img*groups + ch/cg
-					xh := (v - mean[s]) * rstd[s]
-					dxh := d[ch]
-					if gamma != nil {
-						dxh *= gamma.Data[ch]
-					}
+					xh, dxh := normHat(v, d[ch], mean[s], rstd[s], gamma, ch)
 					mdx := float32(acc[2*s] / count)
 					mdxx := float32(acc[2*s+1] / count)
 					gr[ch] += rstd[s] * (dxh - mdx - xh*mdxx)
@@ -156,6 +148,16 @@ func (tp *Tape) groupNorm(x *Tensor, groups int, gamma, beta *Tensor, eps float3
 		})
 	})
 	return out
+}
+
+// normHat returns, for element x of channel ch with output gradient dy,
+// x̂ = (x − mean)·rstd and dx̂ = dy·gamma[ch] (dy when gamma is nil).
+func normHat(x, dy, mean, rstd float32, gamma *Tensor, ch int) (xh, dxh float32) {
+	xh, dxh = (x-mean)*rstd, dy
+	if gamma != nil {
+		dxh *= gamma.Data[ch]
+	}
+	return xh, dxh
 }
 
 // groupSums runs fn over [0, n) in parallel, each worker's range

@@ -162,22 +162,9 @@ func (tp *Tape) resize(x *Tensor, h, w int, ay, ax *resizeAxis, n int) *Tensor {
 func resizeRowAccum(dst, src []float32, ax *resizeAxis, wy float32, c int) {
 	for ox := range ax.i0 {
 		d := dst[ox*c : (ox+1)*c]
-		s := src[ax.i0[ox]*c : (ax.i0[ox]+1)*c]
-		if w := wy * ax.w0[ox]; w == 1 {
-			for i, v := range s {
-				d[i] += v
-			}
-		} else {
-			for i, v := range s {
-				d[i] += w * v
-			}
-		}
+		addScaled(d, src[ax.i0[ox]*c:(ax.i0[ox]+1)*c], wy*ax.w0[ox])
 		if ax.w1[ox] != 0 {
-			w := wy * ax.w1[ox]
-			s := src[ax.i1[ox]*c : (ax.i1[ox]+1)*c]
-			for i, v := range s {
-				d[i] += w * v
-			}
+			addScaled(d, src[ax.i1[ox]*c:(ax.i1[ox]+1)*c], wy*ax.w1[ox])
 		}
 	}
 }
@@ -187,18 +174,25 @@ func resizeRowAccum(dst, src []float32, ax *resizeAxis, wy float32, c int) {
 func resizeRowScatter(dst, g []float32, ax *resizeAxis, wy float32, c int) {
 	for ox := range ax.i0 {
 		s := g[ox*c : (ox+1)*c]
-		w := wy * ax.w0[ox]
-		d := dst[ax.i0[ox]*c : (ax.i0[ox]+1)*c]
-		for i, v := range s {
-			d[i] += w * v
-		}
+		addScaled(dst[ax.i0[ox]*c:(ax.i0[ox]+1)*c], s, wy*ax.w0[ox])
 		if ax.w1[ox] != 0 {
-			w := wy * ax.w1[ox]
-			d := dst[ax.i1[ox]*c : (ax.i1[ox]+1)*c]
-			for i, v := range s {
-				d[i] += w * v
-			}
+			addScaled(dst[ax.i1[ox]*c:(ax.i1[ox]+1)*c], s, wy*ax.w1[ox])
 		}
+	}
+}
+
+// addScaled adds w·src to dst, skipping the multiply when w is 1 (every
+// weight of a nearest-neighbour resize).
+func addScaled(dst, src []float32, w float32) {
+	dst = dst[:len(src)]
+	if w == 1 {
+		for i, v := range src {
+			dst[i] += v
+		}
+		return
+	}
+	for i, v := range src {
+		dst[i] += w * v
 	}
 }
 
@@ -214,16 +208,21 @@ func (tp *Tape) AvgPool2(x *Tensor) *Tensor {
 	h, w := ih/2, iw/2
 	out := tp.newOut([]int{n, h, w, c}, x)
 	row := iw * c // from a block's top pixel to the one below it
-	par.For(n*h, shapeRowGrain(2*row), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			b, oy := r/h, r%h
-			top := (b*ih + 2*oy) * row
-			for ox := range w {
-				p := top + 2*ox*c
-				d := out.Data[(r*w+ox)*c : (r*w+ox+1)*c]
-				for i := range d {
-					d[i] = 0.25 * (x.Data[p+i] + x.Data[p+c+i] + x.Data[p+row+i] + x.Data[p+row+c+i])
-				}
+	// outRows calls fn(r, top) for the output rows r, in parallel, where top
+	// is the offset in x of the top-left pixel of the row's first block.
+	outRows := func(fn func(r, top int)) {
+		par.For(n*h, shapeRowGrain(2*row), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				fn(r, (r/h*ih+2*(r%h))*row)
+			}
+		})
+	}
+	outRows(func(r, top int) {
+		for ox := range w {
+			p := top + 2*ox*c
+			d := out.Data[(r*w+ox)*c : (r*w+ox+1)*c]
+			for i := range d {
+				d[i] = 0.25 * (x.Data[p+i] + x.Data[p+c+i] + x.Data[p+row+i] + x.Data[p+row+c+i])
 			}
 		}
 	})
@@ -234,19 +233,15 @@ func (tp *Tape) AvgPool2(x *Tensor) *Tensor {
 		}
 		gx := tp.grad(x)
 		// Blocks do not overlap, so output rows own disjoint input pixels.
-		par.For(n*h, shapeRowGrain(2*row), func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				b, oy := r/h, r%h
-				top := (b*ih + 2*oy) * row
-				for ox := range w {
-					p := top + 2*ox*c
-					for i, v := range g[(r*w+ox)*c : (r*w+ox+1)*c] {
-						v *= 0.25
-						gx[p+i] += v
-						gx[p+c+i] += v
-						gx[p+row+i] += v
-						gx[p+row+c+i] += v
-					}
+		outRows(func(r, top int) {
+			for ox := range w {
+				p := top + 2*ox*c
+				for i, v := range g[(r*w+ox)*c : (r*w+ox+1)*c] {
+					v *= 0.25
+					gx[p+i] += v
+					gx[p+c+i] += v
+					gx[p+row+i] += v
+					gx[p+row+c+i] += v
 				}
 			}
 		})

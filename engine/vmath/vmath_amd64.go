@@ -27,21 +27,17 @@ func expShiftSumVec(dst, src []float32, shift float32) (done int, sum float32) {
 	return n, expShiftSumAVX2(&dst[0], &src[0], n, shift)
 }
 
-func siluVec(dst, src []float32) (done int) {
-	n := len(src) &^ 7
-	if !useAVX2 || n == 0 {
-		return 0
-	}
-	siluAVX2(&dst[0], &src[0], n)
-	return n
-}
+func siluVec(dst, src []float32) (done int) { return mapVec(siluAVX2, dst, src) }
 
-func reluVec(dst, src []float32) (done int) {
+func reluVec(dst, src []float32) (done int) { return mapVec(reluAVX2, dst, src) }
+
+// mapVec runs the element-wise kernel over the whole blocks of 8 of src.
+func mapVec(kernel func(dst, src *float32, n int), dst, src []float32) (done int) {
 	n := len(src) &^ 7
 	if !useAVX2 || n == 0 {
 		return 0
 	}
-	reluAVX2(&dst[0], &src[0], n)
+	kernel(&dst[0], &src[0], n)
 	return n
 }
 

@@ -21,6 +21,15 @@ func bothPaths(t *testing.T, fn func(t *testing.T)) {
 	}
 }
 
+// normals returns n normally distributed floats with standard deviation sd.
+func normals(rng *rand.Rand, n int, sd float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64() * sd)
+	}
+	return x
+}
+
 // relErr is |got − want| / |want| in float64.
 func relErr(got float32, want float64) float64 { return math.Abs(float64(got)-want) / math.Abs(want) }
 
@@ -48,10 +57,7 @@ func TestExpShiftSum(t *testing.T) {
 	bothPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 2))
 		for n := 1; n < 70; n++ { // every remainder mod 8, and several blocks
-			src := make([]float32, n)
-			for i := range src {
-				src[i] = float32(rng.NormFloat64() * 10)
-			}
+			src := normals(rng, n, 10)
 			shift := float32(rng.NormFloat64())
 			dst := make([]float32, n)
 			sum := ExpShiftSum(dst, src, shift)
@@ -74,10 +80,7 @@ func TestMaxSoftmaxSiLU(t *testing.T) {
 	bothPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, 4))
 		for n := 1; n < 70; n++ {
-			x := make([]float32, n)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64() * 5)
-			}
+			x := normals(rng, n, 5)
 			at := rng.IntN(n)
 			x[at] = 40 // the maximum, at every position over the runs
 			if m := Max(x); m != 40 {
@@ -191,10 +194,7 @@ func TestReLU(t *testing.T) {
 	bothPaths(t, func(t *testing.T) {
 		rng := rand.New(rand.NewPCG(5, 6))
 		for n := 0; n < 40; n++ {
-			x := make([]float32, n)
-			for i := range x {
-				x[i] = float32(rng.NormFloat64())
-			}
+			x := normals(rng, n, 1)
 			if n > 3 {
 				x[0], x[1], x[2], x[3] = float32(math.NaN()), float32(math.Inf(-1)), float32(math.Inf(1)), float32(math.Copysign(0, -1))
 			}
