@@ -185,7 +185,9 @@ func dist2(a, b []float64) float64 {
 	return s
 }
 
-func TestClassConditionalGenerator(t *testing.T) {
+// TestAddClasses checks that classes added to a generator change nothing
+// until trained, and that bad classes and guidance are refused.
+func TestAddClasses(t *testing.T) {
 	g := tinyGenerator(t, 7)
 	ctx := context.Background()
 	opt := withOpts(func(o *SampleOptions) { o.Steps, o.Seed = 4, 3 })
@@ -229,18 +231,39 @@ func TestClassConditionalGenerator(t *testing.T) {
 	if _, err := g.AddClasses([]string{"only"}); err == nil {
 		t.Fatal("a single class accepted")
 	}
+}
 
-	// Trained on dark photos of class 0 and bright ones of class 1, the
-	// class steers what it predicts. The U-Net is wider than the tiny one:
-	// with a channel per GroupNorm group, normalisation would wipe out
-	// any per-channel offset an embedding adds, the class's as the
-	// timestep's.
+// classLatentMeans is, for each class of twoClassSet(4, 16), the
+// per-channel mean of its photos' normalised latents.
+func classLatentMeans(m *SR, data *dataset.Set) [2][]float64 {
+	var means [2][]float64
+	for class := range 2 {
+		x := tensor.New(4, 16, 16, 3)
+		for k := range 4 {
+			for i, v := range data.Photos[2*k+class].Pix {
+				x.Data[k*16*16*3+i] = float32(v) / 255
+			}
+		}
+		z := m.AE.Encode(nil, x)
+		m.normalize(z.Data)
+		means[class] = channelMeans(z.Data, m.AE.Config.LatentCh)
+	}
+	return means
+}
+
+// TestClassSteersGenerator trains on dark photos of class 0 and bright
+// ones of class 1: the class then steers what the generator predicts. The
+// U-Net is wider than the tiny one: with a channel per GroupNorm group,
+// normalisation would wipe out any per-channel offset an embedding adds,
+// the class's as the timestep's.
+func TestClassSteersGenerator(t *testing.T) {
 	u := UNetConfig{InCh: 4, OutCh: 4, ModelCh: 40, ChMult: []int{1}, NumResBlocks: 1, Heads: 1}
 	wide, err := NewGenerator(tinyAE(t, 7), u, DefaultSchedule(), 4, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cg, err = wide.AddClasses([]string{"dark", "bright"}); err != nil {
+	cg, err := wide.AddClasses([]string{"dark", "bright"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	data := twoClassSet(4, 16)
@@ -271,18 +294,7 @@ func TestClassConditionalGenerator(t *testing.T) {
 	// photos' mean latent than the other class's (normalised latents,
 	// per-channel means).
 	c := cg.Model.AE.Config.LatentCh
-	var photoMeans [2][]float64
-	for class := range 2 {
-		x := tensor.New(4, 16, 16, 3)
-		for k := range 4 {
-			for i, v := range data.Photos[2*k+class].Pix {
-				x.Data[k*16*16*3+i] = float32(v) / 255
-			}
-		}
-		z := cg.Model.AE.Encode(nil, x)
-		cg.Model.normalize(z.Data)
-		photoMeans[class] = channelMeans(z.Data, c)
-	}
+	photoMeans := classLatentMeans(cg.Model, data)
 	zT := tensor.New(16, 4, 4, c)
 	rng := rand.New(rand.NewPCG(4, 4))
 	for i := range zT.Data {
@@ -312,7 +324,7 @@ func TestClassConditionalGenerator(t *testing.T) {
 		}
 	}
 	// And sampling with guidance runs.
-	if _, err := cg.Generate(ctx, 2, withOpts(func(o *SampleOptions) { o.Steps, o.Class, o.Guidance = 3, "bright", 1.5 })); err != nil {
+	if _, err := cg.Generate(context.Background(), 2, withOpts(func(o *SampleOptions) { o.Steps, o.Class, o.Guidance = 3, "bright", 1.5 })); err != nil {
 		t.Fatal(err)
 	}
 

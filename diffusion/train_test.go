@@ -196,8 +196,15 @@ func testAlignmentGradients(t *testing.T, pred string) {
 	}
 	t.Logf("%d of %d U-Net tensors have gradient; %d finite-difference checks, max error %.2e", nonzero, len(list), r.Checked, r.MaxErr)
 	tr.Adam.ZeroGrad()
+	checkAlignStepFreezesAE(t, tr)
+}
 
-	// A whole alignment step: the auto-encoder's weights stay bit for bit.
+// checkAlignStepFreezesAE takes one alignment step: the auto-encoder's
+// weights stay bit for bit, the U-Net's output layer moves.
+func checkAlignStepFreezesAE(t *testing.T, tr *Trainer) {
+	t.Helper()
+	s, list := tr.SR, tr.SR.UNet.Params.List()
+	tp := tensor.NewTape()
 	aeBefore := make([][]float32, 0)
 	for _, p := range s.AE.Params.List() {
 		aeBefore = append(aeBefore, append([]float32(nil), p.T.Data...))

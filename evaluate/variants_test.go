@@ -27,35 +27,6 @@ func TestProtocolVariants(t *testing.T) {
 	if err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	round := func(v []float32) []float32 {
-		out := make([]float32, len(v))
-		for i, x := range v {
-			out[i] = float32(math.Floor(float64(x) + 0.5))
-		}
-		return out
-	}
-	to8 := func(v []float32) {
-		for i, x := range v {
-			v[i] = float32(imageio.To8(x)) / 255
-		}
-	}
-	// matlabUint8 resizes as imresize does for uint8 input: rows then
-	// columns, rounding to uint8 after each pass.
-	matlabUint8 := func(m *imageio.Image, w, h int, s float64) *imageio.Image {
-		a, _ := resample.Resize(m.Pix, m.W, m.H, 3, m.W, h, resample.Options{ScaleX: 1, ScaleY: s})
-		to8(a)
-		b, _ := resample.Resize(a, m.W, h, 3, w, h, resample.Options{ScaleX: s, ScaleY: 1})
-		to8(b)
-		return &imageio.Image{W: w, H: h, Pix: b, Gray: m.Gray}
-	}
-	score := func(ya, yb []float32, w, h, shave int) (float64, float64) {
-		a, sw, sh, _ := metrics.Shave(ya, w, h, 1, shave)
-		b, _, _, _ := metrics.Shave(yb, w, h, 1, shave)
-		s, _ := metrics.SSIM(a, b, sw, sh, 255)
-		return metrics.PSNR(a, b, 255), s
-	}
-	names := []string{"zoomdiff (RGB, Y unrounded)", "grey via BT.601", "Y rounded (uint8 rgb2ycbcr)", "MATLAB uint8 passes", "SRCNN Y-only"}
-	const ours, bt601, yRounded, uint8Passes, srcnn = 0, 1, 2, 3, 4
 	// The published bicubic figures (PSNR-Y, SSIM-Y), ×2, ×3, ×4.
 	published := map[string][3][2]float64{
 		"Set5":  {{33.66, 0.9299}, {30.39, 0.8682}, {28.42, 0.8104}},
@@ -67,44 +38,20 @@ func TestProtocolVariants(t *testing.T) {
 			t.Skipf("skipping: %v", err)
 		}
 		for si, s := range []float64{2, 3, 4} {
-			acc := make([][2]float64, len(names))
+			var acc [numVariants][2]float64
 			for _, f := range d.Files {
 				hr, err := imageio.Read(f)
 				if err != nil {
 					t.Fatal(err)
 				}
-				crop, lr, _ := Degrade(hr, s)
-				sr, _ := resample.Image(lr, crop.W, crop.H, resample.Options{})
-				sr.Quantize8()
-				sh := ShaveFor(s)
-				add := func(v int, p, q float64) { acc[v][0] += p; acc[v][1] += q }
-				p, q := score(metrics.Y(crop), metrics.Y(sr), crop.W, crop.H, sh)
-				add(0, p, q)
-				p, q = score(metrics.YAs(crop, false), metrics.YAs(sr, false), crop.W, crop.H, sh)
-				add(1, p, q)
-				p, q = score(round(metrics.Y(crop)), round(metrics.Y(sr)), crop.W, crop.H, sh)
-				add(2, p, q)
-				m := matlabUint8(matlabUint8(crop, lr.W, lr.H, 1/s), crop.W, crop.H, s)
-				p, q = score(metrics.Y(crop), metrics.Y(m), crop.W, crop.H, sh)
-				add(3, p, q)
-				// SRCNN: Y of the uint8 image (rounded), bicubic on Y in
-				// floating point without rounding the LR, result rounded.
-				yg := round(metrics.Y(crop))
-				y01 := make([]float32, len(yg))
-				for i, v := range yg {
-					y01[i] = v / 255
+				for v, ps := range variantScores(hr, s) {
+					acc[v][0] += ps[0]
+					acc[v][1] += ps[1]
 				}
-				l, _ := resample.Resize(y01, crop.W, crop.H, 1, lr.W, lr.H, resample.Options{ScaleX: 1 / s, ScaleY: 1 / s})
-				b, _ := resample.Resize(l, lr.W, lr.H, 1, crop.W, crop.H, resample.Options{ScaleX: s, ScaleY: s})
-				for i, v := range b {
-					b[i] = float32(imageio.To8(v))
-				}
-				p, q = score(yg, b, crop.W, crop.H, sh)
-				add(4, p, q)
 			}
 			n := float64(len(d.Files))
-			psnr := make([]float64, len(names))
-			for v, name := range names {
+			var psnr [numVariants]float64
+			for v, name := range variantNames {
 				psnr[v] = acc[v][0] / n
 				t.Logf("%-5s ×%v  %-28s PSNR-Y %.4f  SSIM-Y %.5f", set, s, name, psnr[v], acc[v][1]/n)
 			}
@@ -130,4 +77,71 @@ func TestProtocolVariants(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The protocol variants, in the order variantScores returns them.
+const ours, bt601, yRounded, uint8Passes, srcnn, numVariants = 0, 1, 2, 3, 4, 5
+
+var variantNames = [numVariants]string{"zoomdiff (RGB, Y unrounded)", "grey via BT.601", "Y rounded (uint8 rgb2ycbcr)", "MATLAB uint8 passes", "SRCNN Y-only"}
+
+// variantScores is bicubic ×s of hr scored (PSNR-Y, SSIM-Y) under each
+// protocol variant.
+func variantScores(hr *imageio.Image, s float64) [numVariants][2]float64 {
+	crop, lr, _ := Degrade(hr, s)
+	sr, _ := resample.Image(lr, crop.W, crop.H, resample.Options{})
+	sr.Quantize8()
+	w, h, sh := crop.W, crop.H, ShaveFor(s)
+	var out [numVariants][2]float64
+	out[ours] = shavedScores(metrics.Y(crop), metrics.Y(sr), w, h, sh)
+	out[bt601] = shavedScores(metrics.YAs(crop, false), metrics.YAs(sr, false), w, h, sh)
+	out[yRounded] = shavedScores(roundAll(metrics.Y(crop)), roundAll(metrics.Y(sr)), w, h, sh)
+	m := matlabUint8(matlabUint8(crop, lr.W, lr.H, 1/s), w, h, s)
+	out[uint8Passes] = shavedScores(metrics.Y(crop), metrics.Y(m), w, h, sh)
+	// SRCNN: Y of the uint8 image (rounded), bicubic on Y in floating
+	// point without rounding the LR, result rounded.
+	yg := roundAll(metrics.Y(crop))
+	y01 := make([]float32, len(yg))
+	for i, v := range yg {
+		y01[i] = v / 255
+	}
+	l, _ := resample.Resize(y01, w, h, 1, lr.W, lr.H, resample.Options{ScaleX: 1 / s, ScaleY: 1 / s})
+	b, _ := resample.Resize(l, lr.W, lr.H, 1, w, h, resample.Options{ScaleX: s, ScaleY: s})
+	for i, v := range b {
+		b[i] = float32(imageio.To8(v))
+	}
+	out[srcnn] = shavedScores(yg, b, w, h, sh)
+	return out
+}
+
+// shavedScores is PSNR and SSIM (peak 255) of two w×h Y planes with shave
+// pixels cut from each border.
+func shavedScores(ya, yb []float32, w, h, shave int) [2]float64 {
+	a, sw, sh, _ := metrics.Shave(ya, w, h, 1, shave)
+	b, _, _, _ := metrics.Shave(yb, w, h, 1, shave)
+	s, _ := metrics.SSIM(a, b, sw, sh, 255)
+	return [2]float64{metrics.PSNR(a, b, 255), s}
+}
+
+// roundAll rounds every value to the nearest integer.
+func roundAll(v []float32) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(math.Floor(float64(x) + 0.5))
+	}
+	return out
+}
+
+// matlabUint8 resizes as imresize does for uint8 input: rows then columns,
+// rounding to uint8 after each pass.
+func matlabUint8(m *imageio.Image, w, h int, s float64) *imageio.Image {
+	to8 := func(v []float32) {
+		for i, x := range v {
+			v[i] = float32(imageio.To8(x)) / 255
+		}
+	}
+	a, _ := resample.Resize(m.Pix, m.W, m.H, 3, m.W, h, resample.Options{ScaleX: 1, ScaleY: s})
+	to8(a)
+	b, _ := resample.Resize(a, m.W, h, 3, w, h, resample.Options{ScaleX: s, ScaleY: 1})
+	to8(b)
+	return &imageio.Image{W: w, H: h, Pix: b, Gray: m.Gray}
 }

@@ -11,6 +11,15 @@ import (
 
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
+// flat is a w×h image of grey v.
+func flat(w, h int, v float32) *imageio.Image {
+	m := imageio.New(w, h)
+	for i := range m.Pix {
+		m.Pix[i] = v
+	}
+	return m
+}
+
 func TestY(t *testing.T) {
 	m := &imageio.Image{W: 5, H: 1, Pix: []float32{0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 0, 1}}
 	want := []float64{16, 235, 16 + 65.481, 16 + 128.553, 16 + 24.966}
@@ -128,10 +137,7 @@ func TestSSIM(t *testing.T) {
 }
 
 func TestImagePairMetrics(t *testing.T) {
-	ref := imageio.New(16, 16)
-	for i := range ref.Pix {
-		ref.Pix[i] = 0.5
-	}
+	ref := flat(16, 16, 0.5)
 	out := ref.Clone()
 	// Disturb only the border: shaving 1 pixel must hide it.
 	for x := 0; x < 16; x++ {
@@ -154,14 +160,7 @@ func TestImagePairMetrics(t *testing.T) {
 }
 
 func TestLRConsistency(t *testing.T) {
-	lr := imageio.New(8, 8)
-	for i := range lr.Pix {
-		lr.Pix[i] = 0.25
-	}
-	sr := imageio.New(32, 32)
-	for i := range sr.Pix {
-		sr.Pix[i] = 0.25
-	}
+	lr, sr := flat(8, 8, 0.25), flat(32, 32, 0.25)
 	if p, err := LRConsistency(sr, lr); err != nil || !math.IsInf(p, 1) {
 		t.Errorf("flat LR consistency = %v, %v", p, err)
 	}
@@ -175,11 +174,7 @@ func TestLRConsistency(t *testing.T) {
 func TestDiversity(t *testing.T) {
 	var s []*imageio.Image
 	for _, v := range []float32{0, 0.1, 0.2} {
-		m := imageio.New(3, 2)
-		for i := range m.Pix {
-			m.Pix[i] = v
-		}
-		s = append(s, m)
+		s = append(s, flat(3, 2, v))
 	}
 	d, err := Diversity(s)
 	if err != nil {

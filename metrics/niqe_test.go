@@ -68,8 +68,7 @@ func TestNIQE(t *testing.T) {
 	if _, err := NIQE(img); err == nil {
 		t.Error("NIQE of a 181x120 image (one block): no error")
 	}
-	flat := imageio.New(192, 192)
-	if _, err := NIQE(flat); err == nil {
+	if _, err := NIQE(flat(192, 192, 0)); err == nil {
 		t.Error("NIQE of a flat image: no error")
 	}
 }

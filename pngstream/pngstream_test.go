@@ -147,18 +147,25 @@ func TestMatchesImageio(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if (a.Alpha == nil) != (b.Alpha == nil) {
-			t.Fatalf("alpha %v: alpha planes differ in presence", alpha)
+		sameSamples(t, fmt.Sprintf("alpha %v", alpha), a, b)
+	}
+}
+
+// sameSamples requires the decoded image a to hold exactly the colour and
+// alpha values of b, decoded from imageio's encoding; name is the case.
+func sameSamples(t *testing.T, name string, a, b *imageio.Image) {
+	t.Helper()
+	if (a.Alpha == nil) != (b.Alpha == nil) {
+		t.Fatalf("%s: alpha planes differ in presence", name)
+	}
+	for i := range a.Pix {
+		if a.Pix[i] != b.Pix[i] {
+			t.Fatalf("%s: value %d: %v vs imageio's %v", name, i, a.Pix[i], b.Pix[i])
 		}
-		for i := range a.Pix {
-			if a.Pix[i] != b.Pix[i] {
-				t.Fatalf("alpha %v: value %d: %v vs imageio's %v", alpha, i, a.Pix[i], b.Pix[i])
-			}
-		}
-		for i := range a.Alpha {
-			if a.Alpha[i] != b.Alpha[i] {
-				t.Fatalf("alpha value %d: %v vs imageio's %v", i, a.Alpha[i], b.Alpha[i])
-			}
+	}
+	for i := range a.Alpha {
+		if a.Alpha[i] != b.Alpha[i] {
+			t.Fatalf("%s: alpha %d: %v vs imageio's %v", name, i, a.Alpha[i], b.Alpha[i])
 		}
 	}
 }
@@ -387,16 +394,7 @@ func TestOptionsMatchImageio(t *testing.T) {
 						name, a.Gray, a.Depth, a.ICC, a.Alpha != nil, b.Depth, b.Alpha != nil)
 					continue
 				}
-				for i := range a.Pix {
-					if a.Pix[i] != b.Pix[i] {
-						t.Fatalf("%s: value %d: %v vs imageio's %v", name, i, a.Pix[i], b.Pix[i])
-					}
-				}
-				for i := range a.Alpha {
-					if a.Alpha[i] != b.Alpha[i] {
-						t.Fatalf("%s: alpha %d: %v vs imageio's %v", name, i, a.Alpha[i], b.Alpha[i])
-					}
-				}
+				sameSamples(t, name, a, b)
 			}
 		}
 	}

@@ -15,9 +15,45 @@ import (
 // formulas (including the eps guards of its lanczos3), not shared with the
 // package.
 func refWeights(in, out int, scale float64, method string, antialias bool) [][]float64 {
+	k, width := refKernel(method)
+	antialias = antialias && method != "nearest"
+	h := k
+	if scale < 1 && antialias {
+		h = func(x float64) float64 { return scale * k(scale*x) }
+		width /= scale
+	}
+	aux := make([]int, 0, 2*in) // [1..in, in..1] as 0-based indices
+	for i := 0; i < in; i++ {
+		aux = append(aux, i)
+	}
+	for i := in - 1; i >= 0; i-- {
+		aux = append(aux, i)
+	}
+	p := int(math.Ceil(width)) + 2
+	m := make([][]float64, out)
+	for x := 1; x <= out; x++ {
+		u := float64(x)/scale + 0.5*(1-1/scale)
+		left := int(math.Floor(u - width/2))
+		ws := make([]float64, p)
+		sum := 0.0
+		for j := 0; j < p; j++ {
+			ws[j] = h(u - float64(left+j))
+			sum += ws[j]
+		}
+		row := make([]float64, in)
+		for j := 0; j < p; j++ {
+			idx := ((left+j-1)%len(aux) + len(aux)) % len(aux)
+			row[aux[idx]] += ws[j] / sum
+		}
+		m[x-1] = row
+	}
+	return m
+}
+
+// refKernel is imresize's kernel of a method and its width in input
+// pixels at scale 1.
+func refKernel(method string) (k func(float64) float64, width float64) {
 	const eps = 2.220446049250313e-16
-	var k func(float64) float64
-	var width float64
 	switch method {
 	case "bicubic":
 		width = 4
@@ -53,7 +89,6 @@ func refWeights(in, out int, scale float64, method string, antialias bool) [][]f
 			}
 			return 0
 		}
-		antialias = antialias && method == "area"
 	case "lanczos3":
 		width = 6
 		k = func(x float64) float64 {
@@ -64,37 +99,7 @@ func refWeights(in, out int, scale float64, method string, antialias bool) [][]f
 			return 0
 		}
 	}
-	h := k
-	if scale < 1 && antialias {
-		h = func(x float64) float64 { return scale * k(scale*x) }
-		width /= scale
-	}
-	aux := make([]int, 0, 2*in) // [1..in, in..1] as 0-based indices
-	for i := 0; i < in; i++ {
-		aux = append(aux, i)
-	}
-	for i := in - 1; i >= 0; i-- {
-		aux = append(aux, i)
-	}
-	p := int(math.Ceil(width)) + 2
-	m := make([][]float64, out)
-	for x := 1; x <= out; x++ {
-		u := float64(x)/scale + 0.5*(1-1/scale)
-		left := int(math.Floor(u - width/2))
-		ws := make([]float64, p)
-		sum := 0.0
-		for j := 0; j < p; j++ {
-			ws[j] = h(u - float64(left+j))
-			sum += ws[j]
-		}
-		row := make([]float64, in)
-		for j := 0; j < p; j++ {
-			idx := ((left+j-1)%len(aux) + len(aux)) % len(aux)
-			row[aux[idx]] += ws[j] / sum
-		}
-		m[x-1] = row
-	}
-	return m
+	return k, width
 }
 
 // refResize resizes one h×w plane with the reference matrices, rows first

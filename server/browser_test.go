@@ -40,6 +40,19 @@ func TestBrowser(t *testing.T) {
 	if err := os.WriteFile(input, pngBytes(t, 40, 30, false), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	ctx, exceptions := startBrowser(t, exe, dir)
+	checkUpscaleForm(t, ctx, ts.URL, input)
+	checkGenerateTab(t, ctx)
+	if e := exceptions(); len(e) > 0 {
+		t.Errorf("page threw: %q", e)
+	}
+}
+
+// startBrowser starts headless Chromium (exe, its profile under dir) for
+// the test's lifetime and returns a context of 90 seconds to drive it and
+// a function that returns the uncaught exceptions the pages threw.
+func startBrowser(t *testing.T, exe, dir string) (context.Context, func() []string) {
+	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
 		chromedp.Flag("headless", true),
@@ -55,9 +68,9 @@ func TestBrowser(t *testing.T) {
 		chromedp.UserDataDir(filepath.Join(dir, "profile")),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
+	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
+	t.Cleanup(cancelBrowser)
 	// The first call starts the browser, which lives as long as the context
 	// of that call: start it without the steps' timeout, but give up (and
 	// kill it) if it has not started within a minute, rather than hang
@@ -74,7 +87,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatalf("%s did not start within a minute", exe)
 	}
 	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 
 	// Any uncaught exception on the page fails the test.
 	var mu sync.Mutex
@@ -92,9 +105,20 @@ func TestBrowser(t *testing.T) {
 			}
 		}
 	}()
+	return ctx, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]string(nil), exceptions...)
+	}
+}
 
+// checkUpscaleForm uploads input on the page at url, upscales it ×2 with
+// bicubic and checks the result, the comparison, the status and the
+// download link.
+func checkUpscaleForm(t *testing.T, ctx context.Context, url, input string) {
+	t.Helper()
 	err := chromedp.Do(ctx,
-		chromedp.Navigate(ts.URL+"/"),
+		chromedp.Navigate(url+"/"),
 		// The method list is filled from /v1/models.
 		chromedp.WaitReady(chromedp.CSS(`#method option[value="bicubic"]`)),
 		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
@@ -133,8 +157,14 @@ func TestBrowser(t *testing.T) {
 	if err != nil || !strings.Contains(download.Value, "/v1/jobs/") {
 		t.Errorf("download link %q (%v)", download.Value, err)
 	}
+}
 
-	err = chromedp.Do(ctx,
+// checkGenerateTab checks the generate tab on the page already open (whose
+// server has no generator: it says so), then on a server with a
+// class-conditional generator.
+func checkGenerateTab(t *testing.T, ctx context.Context) {
+	t.Helper()
+	err := chromedp.Do(ctx,
 		chromedp.Click(chromedp.ID("tab-generate")),
 		chromedp.WaitVisible(chromedp.ID("ggo")),
 		chromedp.Click(chromedp.ID("ggo")),
@@ -169,11 +199,6 @@ func TestBrowser(t *testing.T) {
 	})()`))
 	if err != nil || level < 165 || level > 175 {
 		t.Errorf("generated class dog: level %d (%v), want 170 (2/3)", level, err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(exceptions) > 0 {
-		t.Errorf("page threw: %q", exceptions)
 	}
 }
 

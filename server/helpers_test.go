@@ -111,11 +111,16 @@ func (f *progressFake) Upscale(ctx context.Context, lr *imageio.Image, w, h int)
 			f.report(i+1, 4)
 		}
 	}
+	return flat(w, h, 0.5), nil
+}
+
+// flat is a w×h image of grey v.
+func flat(w, h int, v float32) *imageio.Image {
 	m := imageio.New(w, h)
 	for i := range m.Pix {
-		m.Pix[i] = 0.5
+		m.Pix[i] = v
 	}
-	return m, nil
+	return m
 }
 
 // panicker is a method with a bug.
@@ -141,11 +146,7 @@ func (g fakeGen) Generate(ctx context.Context, n, w, h int, seed uint64, class s
 	}
 	var out []*imageio.Image
 	for range n {
-		m := imageio.New(w, h)
-		for i := range m.Pix {
-			m.Pix[i] = v
-		}
-		out = append(out, m)
+		out = append(out, flat(w, h, v))
 	}
 	return out, nil
 }

@@ -43,8 +43,9 @@ func errorf(code int, format string, args ...any) *apiError {
 }
 
 const (
-	maxFieldBytes = 4 << 10 // a text field (the longest sensible is a param)
-	maxParts      = 64      // form parts per request
+	maxFieldBytes = 4 << 10  // a text field (the longest sensible is a param)
+	maxParts      = 64       // form parts per request
+	maxFieldsBody = 64 << 10 // a URL-encoded or JSON body, which holds fields only
 )
 
 // upscaleRequest is a parsed POST /v1/upscale.
@@ -156,12 +157,9 @@ func (s *Server) readFields(w http.ResponseWriter, r *http.Request, allowImage, 
 	case allowImage:
 		return nil, nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %s: send multipart/form-data with the image in a file field named image", mt)
 	case mt == "application/x-www-form-urlencoded":
-		data, rerr := io.ReadAll(io.LimitReader(body, 64<<10+1))
+		data, rerr := s.readFieldsBody(body, "form")
 		if rerr != nil {
-			return nil, nil, body.readError(rerr, s.cfg.MaxUploadBytes)
-		}
-		if len(data) > 64<<10 {
-			return nil, nil, errorf(http.StatusRequestEntityTooLarge, "form body is over 64 KiB")
+			return nil, nil, rerr
 		}
 		v, perr := url.ParseQuery(string(data))
 		if perr != nil {
@@ -172,12 +170,9 @@ func (s *Server) readFields(w http.ResponseWriter, r *http.Request, allowImage, 
 		}
 		return fields, nil, nil
 	case mt == "application/json" && allowJSON:
-		data, rerr := io.ReadAll(io.LimitReader(body, 64<<10+1))
+		data, rerr := s.readFieldsBody(body, "JSON")
 		if rerr != nil {
-			return nil, nil, body.readError(rerr, s.cfg.MaxUploadBytes)
-		}
-		if len(data) > 64<<10 {
-			return nil, nil, errorf(http.StatusRequestEntityTooLarge, "JSON body is over 64 KiB")
+			return nil, nil, rerr
 		}
 		if err := jsonFields(data, fields); err != nil {
 			return nil, nil, err
@@ -189,6 +184,19 @@ func (s *Server) readFields(w http.ResponseWriter, r *http.Request, allowImage, 
 		want = "multipart/form-data, application/x-www-form-urlencoded or application/json"
 	}
 	return nil, nil, errorf(http.StatusUnsupportedMediaType, "Content-Type %s: want %s", mt, want)
+}
+
+// readFieldsBody reads a body of fields only (what names its kind in
+// errors), up to maxFieldsBody bytes.
+func (s *Server) readFieldsBody(body *limitedBody, what string) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(body, maxFieldsBody+1))
+	if err != nil {
+		return nil, body.readError(err, s.cfg.MaxUploadBytes)
+	}
+	if len(data) > maxFieldsBody {
+		return nil, errorf(http.StatusRequestEntityTooLarge, "%s body is over %s", what, byteSize(maxFieldsBody))
+	}
+	return data, nil
 }
 
 // readMultipart reads the parts of a multipart body into fields (and the

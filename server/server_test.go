@@ -245,6 +245,31 @@ func TestJobProgress(t *testing.T) {
 // expected 4xx with a JSON error, never a 5xx or a dropped connection.
 func TestBadInput(t *testing.T) {
 	_, ts := newTestServer(t, testConfig(nil))
+	for _, c := range badUpscaleRequests(t) {
+		body, ct := c.body()
+		resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
+		if resp.StatusCode != c.code {
+			t.Errorf("%s: status %d, want %d (%s)", c.name, resp.StatusCode, c.code, truncate(string(data), 200))
+			continue
+		}
+		if msg := errorOf(t, data); !strings.Contains(msg, c.want) {
+			t.Errorf("%s: error %q, want it to mention %q", c.name, msg, c.want)
+		}
+	}
+}
+
+// badRequest is a request the server must refuse: its body and content
+// type, the status and a part of the error message.
+type badRequest struct {
+	name string
+	body func() ([]byte, string)
+	code int
+	want string
+}
+
+// badUpscaleRequests are the malformed POST /v1/upscale requests of
+// TestBadInput, for a server with testConfig's limits.
+func badUpscaleRequests(t *testing.T) []badRequest {
 	good := pngBytes(t, 20, 20, false)
 	mp := func(img []byte, fields ...string) func() ([]byte, string) {
 		return func() ([]byte, string) { return multipartBody(t, img, fields...) }
@@ -264,13 +289,7 @@ func TestBadInput(t *testing.T) {
 		b, ct := multipartBody(t, good, "scale", "2")
 		return bytes.Replace(b, []byte(`name="image"`), []byte(`name="other"`), 1), ct
 	}
-	type badCase struct {
-		name string
-		body func() ([]byte, string)
-		code int
-		want string
-	}
-	cases := []badCase{
+	cases := []badRequest{
 		{"json content type", func() ([]byte, string) { return []byte(`{"scale":2}`), "application/json" }, 415, "multipart/form-data"},
 		{"no content type", func() ([]byte, string) { return good, "" }, 415, "Content-Type"},
 		{"raw png body", func() ([]byte, string) { return good, "image/png" }, 415, "multipart"},
@@ -316,19 +335,15 @@ func TestBadInput(t *testing.T) {
 	}
 	// Scales out of range are refused with the value named.
 	for _, v := range []string{"0", "-1", "NaN", "+Inf", "1e9", "1e999"} {
-		cases = append(cases, badCase{"scale " + v, mp(good, "scale", v), 400, "scale " + v})
+		cases = append(cases, badRequest{"scale " + v, mp(good, "scale", v), 400, "scale " + v})
 	}
-	for _, c := range cases {
-		body, ct := c.body()
-		resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
-		if resp.StatusCode != c.code {
-			t.Errorf("%s: status %d, want %d (%s)", c.name, resp.StatusCode, c.code, truncate(string(data), 200))
-			continue
-		}
-		if msg := errorOf(t, data); !strings.Contains(msg, c.want) {
-			t.Errorf("%s: error %q, want it to mention %q", c.name, msg, c.want)
-		}
-	}
+	return cases
+}
+
+// TestBadRoutes: unknown paths get 404, known ones with the wrong method
+// 405, each with a JSON error.
+func TestBadRoutes(t *testing.T) {
+	_, ts := newTestServer(t, testConfig(nil))
 	for _, c := range []struct {
 		method, path string
 		code         int

@@ -108,6 +108,45 @@ func TestStreamedOutput(t *testing.T) {
 		}
 	}
 
+	stopWatch := watchPeakHeap()
+	body, ct = multipartBody(t, in, "size", "8192x8192", "method", "stream")
+	req, _ := http.NewRequest("POST", ts.URL+"/v1/upscale", bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read the header, then count the rest without holding it.
+	head := make([]byte, 64<<10)
+	k, _ := io.ReadFull(r.Body, head)
+	rest, _ := io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	peak := stopWatch()
+	if r.StatusCode != 200 {
+		t.Fatalf("8192x8192: %d %s", r.StatusCode, head[:k])
+	}
+	c, err := png.DecodeConfig(bytes.NewReader(head[:k]))
+	if err != nil || c.Width != 8192 || c.Height != 8192 {
+		t.Fatalf("answer is %dx%d (%v), want 8192x8192", c.Width, c.Height, err)
+	}
+	t.Logf("8192x8192: %.1f MB of PNG, peak heap %.0f MiB, at most %d rows at once", float64(int64(k)+rest)/1e6, float64(peak)/(1<<20), st.maxBand.Load())
+	if peak > 300<<20 {
+		t.Errorf("peak heap %d MiB while streaming; one float image would be 768 MiB", peak>>20)
+	}
+	if b := st.maxBand.Load(); b > render.DefaultBand {
+		t.Errorf("the source was asked for %d rows at once, want at most %d", b, render.DefaultBand)
+	}
+
+	// A method that makes whole images keeps the tighter limit.
+	body, ct = multipartBody(t, in, "size", "2048x2048", "method", "bicubic")
+	if resp, data := post(t, ts.URL+"/v1/upscale", ct, body); resp.StatusCode != 400 || !bytes.Contains(data, []byte("bicubic")) {
+		t.Errorf("bicubic at 2048x2048 over a 1024x1024 limit: %d %s", resp.StatusCode, data)
+	}
+}
+
+// watchPeakHeap samples the heap every 20 ms until the returned function
+// is called, which returns the largest HeapAlloc seen.
+func watchPeakHeap() (stop func() uint64) {
 	var peak atomic.Uint64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -127,39 +166,10 @@ func TestStreamedOutput(t *testing.T) {
 			}
 		}
 	}()
-	body, ct = multipartBody(t, in, "size", "8192x8192", "method", "stream")
-	req, _ := http.NewRequest("POST", ts.URL+"/v1/upscale", bytes.NewReader(body))
-	req.Header.Set("Content-Type", ct)
-	r, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Read the header, then count the rest without holding it.
-	head := make([]byte, 64<<10)
-	k, _ := io.ReadFull(r.Body, head)
-	rest, _ := io.Copy(io.Discard, r.Body)
-	r.Body.Close()
-	close(done)
-	wg.Wait()
-	if r.StatusCode != 200 {
-		t.Fatalf("8192x8192: %d %s", r.StatusCode, head[:k])
-	}
-	c, err := png.DecodeConfig(bytes.NewReader(head[:k]))
-	if err != nil || c.Width != 8192 || c.Height != 8192 {
-		t.Fatalf("answer is %dx%d (%v), want 8192x8192", c.Width, c.Height, err)
-	}
-	t.Logf("8192x8192: %.1f MB of PNG, peak heap %.0f MiB, at most %d rows at once", float64(int64(k)+rest)/1e6, float64(peak.Load())/(1<<20), st.maxBand.Load())
-	if p := peak.Load(); p > 300<<20 {
-		t.Errorf("peak heap %d MiB while streaming; one float image would be 768 MiB", p>>20)
-	}
-	if b := st.maxBand.Load(); b > render.DefaultBand {
-		t.Errorf("the source was asked for %d rows at once, want at most %d", b, render.DefaultBand)
-	}
-
-	// A method that makes whole images keeps the tighter limit.
-	body, ct = multipartBody(t, in, "size", "2048x2048", "method", "bicubic")
-	if resp, data := post(t, ts.URL+"/v1/upscale", ct, body); resp.StatusCode != 400 || !bytes.Contains(data, []byte("bicubic")) {
-		t.Errorf("bicubic at 2048x2048 over a 1024x1024 limit: %d %s", resp.StatusCode, data)
+	return func() uint64 {
+		close(done)
+		wg.Wait()
+		return peak.Load()
 	}
 }
 

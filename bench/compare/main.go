@@ -160,20 +160,11 @@ func parseMetrics(f []string) timing {
 func goBench(env []string, args ...string) (results, error) {
 	cmd := exec.Command("go", append([]string{"test", "-run", "^$"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	var out bytes.Buffer
-	cmd.Stdout = io.MultiWriter(&out, os.Stderr)
-	cmd.Stderr = os.Stderr
-	fmt.Fprintf(os.Stderr, "$ %s %s\n", strings.Join(env, " "), strings.Join(cmd.Args, " "))
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("go test: %w", err)
-	}
-	best := results{}
-	sc := bufio.NewScanner(&out)
-	for sc.Scan() {
-		// "BenchmarkConv3x3C64S128-2  94  22493079 ns/op  11234567 cpu-ns/op  53.70 GFLOPS"
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
-			continue
+	echo := strings.Join(env, " ") + " " + strings.Join(cmd.Args, " ")
+	// "BenchmarkConv3x3C64S128-2  94  22493079 ns/op  11234567 cpu-ns/op  53.70 GFLOPS"
+	return runBench(cmd, echo, "go test", func(f []string) (string, bool) {
+		if !strings.HasPrefix(f[0], "Benchmark") {
+			return "", false
 		}
 		name := strings.TrimPrefix(f[0], "Benchmark")
 		// go test appends -GOMAXPROCS unless it is 1.
@@ -182,11 +173,8 @@ func goBench(env []string, args ...string) (results, error) {
 				name = name[:i]
 			}
 		}
-		if t := parseMetrics(f[2:]); t.ns > 0 {
-			best.add(name, t)
-		}
-	}
-	return best, nil
+		return name, true
+	})
 }
 
 // torchBench runs torch_peer.py and returns its times per benchmark.
@@ -207,25 +195,38 @@ func torchBench(python string, count, threads int) (results, error) {
 		}
 	}
 	cmd := exec.Command(python, script, "--rounds", strconv.Itoa(count), "--threads", strconv.Itoa(threads))
+	// "torch Conv3x3C64S128 6855802 ns/op 13613034 cpu-ns/op"
+	return runBench(cmd, strings.Join(cmd.Args, " "), "torch_peer.py", func(f []string) (string, bool) {
+		return f[1], f[0] == "torch"
+	})
+}
+
+// runBench runs cmd, echoing echo and then its output to stderr, and
+// returns the best times of the benchmarks in its output: the lines of four
+// or more fields in which name finds a benchmark's name, the metrics
+// following the first two fields. Errors running it are prefixed with what.
+func runBench(cmd *exec.Cmd, echo, what string, name func(fields []string) (string, bool)) (results, error) {
 	var out bytes.Buffer
 	cmd.Stdout = io.MultiWriter(&out, os.Stderr)
 	cmd.Stderr = os.Stderr
-	fmt.Fprintf(os.Stderr, "$ %s\n", strings.Join(cmd.Args, " "))
+	fmt.Fprintf(os.Stderr, "$ %s\n", echo)
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("torch_peer.py: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	res := results{}
+	best := results{}
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
-		// "torch Conv3x3C64S128 6855802 ns/op 13613034 cpu-ns/op"
 		f := strings.Fields(sc.Text())
-		if len(f) >= 4 && f[0] == "torch" {
+		if len(f) < 4 {
+			continue
+		}
+		if n, ok := name(f); ok {
 			if t := parseMetrics(f[2:]); t.ns > 0 {
-				res.add(f[1], t)
+				best.add(n, t)
 			}
 		}
 	}
-	return res, nil
+	return best, nil
 }
 
 func fmtNs(ns float64) string {

@@ -104,9 +104,13 @@ func checkSize(t *testing.T, path string, w, h int) {
 // Folder mode upscales every image in the tree to the same relative path,
 // reports the corrupt one and fails at the end, skips what exists unless
 // --overwrite, and never walks into its own output folder.
-func TestUpscaleFolder(t *testing.T) {
-	root := t.TempDir()
-	in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
+// folderTree writes the input tree of the folder tests under root/in:
+// three images (one a JPEG turned by EXIF, one BMP, in sub-folders), a
+// corrupt PNG and a text file. It returns root/in and the outputs one
+// bicubic ×2 run of it writes.
+func folderTree(t *testing.T, root string) (in string, outputs []string) {
+	t.Helper()
+	in = filepath.Join(root, "in")
 	writeBytes(t, filepath.Join(in, "a.png"), encodeTo(t, testImage(12, 8, false), imageio.PNG, imageio.WriteOptions{}))
 	// Stored 8×4, displayed 4×8: orientation 6 is a quarter turn.
 	jpg := imagetest.WithOrientation(encodeTo(t, testImage(8, 4, false), imageio.JPEG, imageio.WriteOptions{}), 6)
@@ -118,7 +122,13 @@ func TestUpscaleFolder(t *testing.T) {
 	writeBytes(t, filepath.Join(in, "sub2", "c.bmp"), bm.Bytes())
 	writeBytes(t, filepath.Join(in, "sub2", "bad.png"), []byte("\x89PNG\r\n\x1a\nthis is not a PNG"))
 	writeBytes(t, filepath.Join(in, "notes.txt"), []byte("not an image"))
+	return in, []string{"a.png", "sub1/b.JPG", "sub2/c.png"}
+}
 
+func TestUpscaleFolder(t *testing.T) {
+	root := t.TempDir()
+	in, want := folderTree(t, root)
+	out := filepath.Join(root, "out")
 	args := []string{in, "-o", out, "--scale", "2", "--method", "bicubic", "--quiet"}
 	var err error
 	stderr := captureStderr(t, func() { err = runUpscale(args) })
@@ -128,7 +138,6 @@ func TestUpscaleFolder(t *testing.T) {
 	if !strings.Contains(stderr, filepath.Join("sub2", "bad.png")) || strings.Count(stderr, "\n") != 1 {
 		t.Errorf("--quiet printed %q, want one line naming sub2/bad.png", stderr)
 	}
-	want := []string{"a.png", "sub1/b.JPG", "sub2/c.png"}
 	if got := listFiles(t, out); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("outputs %q, want %q", got, want)
 	}
@@ -161,10 +170,20 @@ func TestUpscaleFolder(t *testing.T) {
 		t.Error("--overwrite run: bad.png did not fail")
 	}
 	checkSize(t, filepath.Join(out, "a.png"), 24, 16)
+}
 
-	// An output folder inside the input folder is not walked into, even on
-	// a second run; the input folder itself is refused as output.
+// TestUpscaleFolderOutputPlace: an output folder inside the input folder
+// is not walked into, even on a second run; the input folder itself, a
+// file, folder-less options and empty folders are refused.
+func TestUpscaleFolderOutputPlace(t *testing.T) {
+	root := t.TempDir()
+	in, want := folderTree(t, root)
+	out, empty := filepath.Join(root, "out"), filepath.Join(root, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	inner := filepath.Join(in, "up")
+	var err error
 	for range 2 {
 		captureStderr(t, func() { err = runUpscale([]string{in, "-o", inner, "--scale", "2", "--method", "bicubic", "--quiet"}) })
 		if err == nil || !strings.Contains(err.Error(), "1 of 4 files failed") {
@@ -182,10 +201,8 @@ func TestUpscaleFolder(t *testing.T) {
 		{[]string{in, "-o", filepath.Join(root, "x.png"), "--scale", "2", "--method", "bicubic"}, "names the output folder"},
 		{[]string{in, "-o", out, "--scale", "2", "--mean", filepath.Join(root, "m.png")}, "not for folder mode"},
 		{[]string{in, "-o", out, "--scale", "2", "--method", "no-such-method"}, "unknown method"},
-		{[]string{filepath.Join(root, "out", "sub1"), "-o", filepath.Join(root, "o2"), "--scale", "2", "--method", "bicubic"}, "no images"},
+		{[]string{empty, "-o", filepath.Join(root, "o2"), "--scale", "2", "--method", "bicubic"}, "no images"},
 	} {
-		os.RemoveAll(filepath.Join(root, "o2"))
-		os.Remove(filepath.Join(out, "sub1", "b.JPG"))
 		if err := runUpscale(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("upscale %q: error %v, want one mentioning %q", c.args, err, c.want)
 		}
