@@ -62,11 +62,7 @@ func BenchmarkDecode4x(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(5, 5))
-	x := tensor.New(1, 256, 256, 3)
-	for i := range x.Data {
-		x.Data[i] = rng.Float32()
-	}
+	x := randImage(rand.New(rand.NewPCG(5, 5)), 1, 256, 256)
 	d, err := m.NewDecoder(m.Encode(nil, x))
 	if err != nil {
 		b.Fatal(err)
@@ -88,11 +84,7 @@ func BenchmarkEncodeWindow(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(6, 6))
-	x := tensor.New(1, 464, 464, 3)
-	for i := range x.Data {
-		x.Data[i] = rng.Float32()
-	}
+	x := randImage(rand.New(rand.NewPCG(6, 6)), 1, 464, 464)
 	m.Encode(nil, x) // first-touch of the feature maps' memory
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
@@ -134,7 +135,7 @@ func (g *Generator) Render(l *Latent, w, h int) (*imageio.Image, error) {
 		return nil, err
 	}
 	img := d.RenderImage(w, h)
-	FinishRGB(img.Pix, false)
+	autoencoder.FinishRGB(img.Pix, false)
 	return img, nil
 }
 

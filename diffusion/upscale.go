@@ -156,31 +156,14 @@ func (s *SR) Stream(ctx context.Context, lr *imageio.Image, outW, outH int, opt 
 	if err != nil {
 		return nil, err
 	}
-	src := &latentSource{w: outW, h: outH, decs: make([]*autoencoder.Decoder, len(lats))}
+	src := &autoencoder.Source{W: outW, H: outH, Decs: make([]*autoencoder.Decoder, len(lats))}
 	for k, l := range lats {
-		if src.decs[k], err = s.Decoder(l); err != nil {
+		if src.Decs[k], err = s.Decoder(l); err != nil {
 			return nil, err
 		}
 	}
 	return src, nil
 }
-
-// latentSource renders sampled latents band by band.
-type latentSource struct {
-	w, h int
-	decs []*autoencoder.Decoder
-}
-
-func (l *latentSource) Size() (w, h int) { return l.w, l.h }
-func (l *latentSource) Samples() int     { return len(l.decs) }
-
-// Rows decodes rows [y0, y1) of sample k, clamped to [0, 1].
-func (l *latentSource) Rows(k, y0, y1 int) ([]float32, error) {
-	return FinishRGB(l.decs[k].Rows(l.h, l.w, y0, y1), false), nil
-}
-
-// AlphaRows is nil: the model draws colour only.
-func (l *latentSource) AlphaRows(y0, y1 int) []float32 { return nil }
 
 // Upscale super-resolves lr to outW×outH and returns opt.Samples
 // candidates in memory, clamped to [0, 1], through the one render path
@@ -197,21 +180,6 @@ func (s *SR) Upscale(ctx context.Context, lr *imageio.Image, outW, outH int, opt
 		return nil, err
 	}
 	return render.Upscale(ctx, &Upscaler{SR: s, Opt: opt}, lr, outW, outH, 0, chk.Samples)
-}
-
-// FinishRGB turns decoded interleaved RGB into displayable output in
-// place: clamped to [0, 1] and, for a grey input, grey again. It returns v.
-func FinishRGB(v []float32, gray bool) []float32 {
-	for i, x := range v {
-		v[i] = min(max(x, 0), 1)
-	}
-	if gray {
-		for p := 0; p < len(v); p += 3 {
-			g := (v[p] + v[p+1] + v[p+2]) / 3
-			v[p], v[p+1], v[p+2] = g, g, g
-		}
-	}
-	return v
 }
 
 // encodeCondTiled encodes the padded LR image (ph×pw, multiples of the

@@ -1,6 +1,7 @@
 // Package methods is the table of upscaling methods that every front end
 // offers (zoomdiff upscale, eval, serve, bench): the plain kernels, the
-// diffusion model with its two built-in weights, and the two baselines.
+// diffusion model with its two built-in weights, the auto-encoder's round
+// trip, and the two baselines.
 // The table is written out here, so which methods exist never depends on
 // which packages happen to be imported.
 package methods
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/baseline/idm"
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
 	"github.com/zoomdiff/zoomdiff/models"
@@ -58,6 +60,14 @@ var table = []entry{
 	kernel(resample.Nearest, "nearest neighbour"),
 	{Info{"real", "the model method with builtin:real: for photos with blur, noise or JPEG artefacts (same params)"},
 		func(o Options) (render.Method, error) { return models.SRMethod(o.Model, "builtin:real", o.Params) }},
+	{Info{"reconstruct", "the auto-encoder's round trip alone, no diffusion: what stage 1 draws at any size (--model AE, default builtin:ae)"},
+		func(o Options) (render.Method, error) {
+			m, err := models.AutoEncoder(o.Model)
+			if err != nil {
+				return nil, err
+			}
+			return autoencoder.Reconstruct{Model: m}, nil
+		}},
 }
 
 // New creates the method called name (case-insensitive).

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
@@ -164,7 +165,7 @@ func (m *Model) Upscale(ctx context.Context, lr *imageio.Image, w, h int, opt di
 				img.Pix = append(img.Pix, (v+1)/2)
 			}
 		}
-		diffusion.FinishRGB(img.Pix, lr.Gray)
+		autoencoder.FinishRGB(img.Pix, lr.Gray)
 		out[k] = img
 	}
 	return out, nil

@@ -15,8 +15,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/baseline"
-	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -166,7 +166,7 @@ func (m *Model) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*imag
 		}
 		out.Pix = append(out.Pix, d.Rows(h, w, y, min(y+band, h))...)
 	}
-	diffusion.FinishRGB(out.Pix, lr.Gray)
+	autoencoder.FinishRGB(out.Pix, lr.Gray)
 	return out, nil
 }
 

@@ -330,7 +330,7 @@ func reconstructAll(ae *autoencoder.Model, imgs []*imageio.Image) ([]*imageio.Im
 			return nil, fmt.Errorf("reconstructing real image %d: %w", i, err)
 		}
 		r := d.RenderImage(m.W, m.H)
-		diffusion.FinishRGB(r.Pix, false)
+		autoencoder.FinishRGB(r.Pix, false)
 		out[i] = r
 	}
 	return out, nil

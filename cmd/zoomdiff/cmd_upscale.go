@@ -101,7 +101,7 @@ func upscaleFlags() (*flag.FlagSet, *upscaleOptions) {
 	fs.IntVar(&o.consistency, "consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
 	fs.StringVar(&o.mean, "mean", "", "model: also write the mean of the samples to this file")
 	fs.StringVar(&o.std, "std", "", "model: also write the per-pixel standard deviation of the samples (×8, grey) to this file")
-	fs.IntVar(&o.band, "band", render.DefaultBand, "model: output rows decoded at a time (memory ∝ width × band)")
+	fs.IntVar(&o.band, "band", render.DefaultBand, "model, real, reconstruct: output rows decoded at a time (memory ∝ width × band)")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress output")
 	fs.Var(o.params, "param", "method setting name=value (repeatable)")
 	fs.Float64Var(&o.scale, "scale", 0, "scale factor, any real number above 0 (output ceil(W·S)×ceil(H·S))")
@@ -169,32 +169,38 @@ func runUpscale(args []string) error {
 }
 
 // fileUpscale builds the upscaler of one file from the options. The
-// model flags apply to the streamed methods (model and real) only, which
-// also get a higher default --max-pixels, since they never hold the
-// output whole.
+// sampling flags apply to the diffusion methods (model and real) only;
+// --band, and a higher default --max-pixels, to every method that renders
+// in bands (render.Streamer: those two and reconstruct), since they never
+// hold the output whole.
 func (o *upscaleOptions) fileUpscale() (*fileUpscale, error) {
 	u := &fileUpscale{scale: o.scale, size: o.size, maxPixels: o.maxPixels, samples: o.samples, mean: o.mean, std: o.std,
 		band: o.band, write: imageio.WriteOptions{Quality: o.quality, Bits16: o.bits16}, quiet: o.quiet, stderr: os.Stderr}
-	if streamed := o.method == "model" || o.method == "real"; streamed {
+	if o.method == "model" || o.method == "real" {
 		if err := o.modelParams(); err != nil {
 			return nil, err
 		}
-		if o.maxPixels == 0 {
-			u.maxPixels = render.DefaultMaxStreamedPixels
-		}
 	} else {
-		for _, name := range []string{"samples", "seed", "steps", "sampler", "eta", "temperature", "consistency", "mean", "std", "band"} {
+		for _, name := range []string{"samples", "seed", "steps", "sampler", "eta", "temperature", "consistency", "mean", "std"} {
 			if o.set[name] {
-				return nil, fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean, --std and --band are for --method model or real, not %s", o.method)
+				return nil, fmt.Errorf("--samples, --seed, --steps, --eta, --temperature, --consistency, --mean and --std are for --method model or real, not %s", o.method)
 			}
-		}
-		if o.maxPixels == 0 {
-			u.maxPixels = render.DefaultMaxOutputPixels
 		}
 	}
 	var err error
 	if u.method, err = methods.New(o.method, methods.Options{Model: o.model, Params: o.params}); err != nil {
 		return nil, err
+	}
+	_, streamed := u.method.(render.Streamer)
+	switch {
+	case streamed && o.band < 1:
+		return nil, fmt.Errorf("--band %d: want at least one row", o.band)
+	case !streamed && o.set["band"]:
+		return nil, fmt.Errorf("--band is for the methods that render in bands (model, real, reconstruct), not %s", o.method)
+	case o.maxPixels == 0 && streamed:
+		u.maxPixels = render.DefaultMaxStreamedPixels
+	case o.maxPixels == 0:
+		u.maxPixels = render.DefaultMaxOutputPixels
 	}
 	return u, nil
 }
@@ -204,8 +210,6 @@ func (o *upscaleOptions) fileUpscale() (*fileUpscale, error) {
 // --param of the same name, a --param over a flag's default.
 func (o *upscaleOptions) modelParams() error {
 	switch {
-	case o.band < 1:
-		return fmt.Errorf("--band %d: want at least one row", o.band)
 	case o.set["steps"] && o.steps < 1:
 		return fmt.Errorf("--steps %d: want at least 1", o.steps)
 	case o.samples < 1:

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/resample"
 )
 
 func writeTestPNG(t *testing.T, path string, w, h int) {
@@ -166,5 +168,93 @@ func TestUpscaleParamsAndFlags(t *testing.T) {
 	}
 	if same(other, byFlag) {
 		t.Error("3 steps draw what 2 steps draw: the comparison cannot fail")
+	}
+}
+
+// `zoomdiff reconstruct` is `upscale --method reconstruct`: the
+// auto-encoder's round trip through the one render path, so it keeps alpha
+// and grey, writes any format, renders in bands that do not change the
+// pixels, and refuses what a deterministic method cannot do.
+func TestReconstructCommand(t *testing.T) {
+	dir := t.TempDir()
+	// A smooth picture, which the auto-encoder keeps.
+	in := imageio.New(24, 16)
+	in.Alpha = make([]float32, 24*16)
+	for i := range in.Alpha {
+		x, y := i%24, i/24
+		in.Pix[3*i], in.Pix[3*i+1], in.Pix[3*i+2] = float32(x)/23, float32(y)/15, float32(x+y)/38
+		in.Alpha[i] = float32(x) / 23
+	}
+	inPath, greyPath := filepath.Join(dir, "in.png"), filepath.Join(dir, "grey.png")
+	if err := imageio.Write(inPath, in); err != nil {
+		t.Fatal(err)
+	}
+	if err := imageio.Write(greyPath, testImage(24, 16, true)); err != nil {
+		t.Fatal(err)
+	}
+	outs := map[string][]string{
+		"whole.png": {inPath, "--scale", "2.5", "--quiet"},
+		"bands.png": {inPath, "--scale", "2.5", "--band", "7", "--quiet"},
+		"out.jpg":   {inPath, "--size", "30x", "--quiet"},
+		"grey.png":  {greyPath, "--scale", "2", "--quiet"},
+	}
+	for name, args := range outs {
+		if err := runReconstruct(append(args, "-o", filepath.Join(dir, name))); err != nil {
+			t.Fatalf("reconstruct %s: %v", name, err)
+		}
+	}
+	whole, err := imageio.Read(filepath.Join(dir, "whole.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bands, err := imageio.Read(filepath.Join(dir, "bands.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole.W != 60 || whole.H != 40 || whole.Alpha == nil {
+		t.Fatalf("×2.5 of a 24×16 with alpha: %dx%d, alpha %v", whole.W, whole.H, whole.Alpha != nil)
+	}
+	for i, v := range whole.Pix {
+		if v != bands.Pix[i] {
+			t.Fatalf("bands of 7 rows change value %d: %v against %v", i, bands.Pix[i], v)
+		}
+	}
+	// The alpha ramp runs left to right, resized by the one rule.
+	if a0, a1 := whole.Alpha[20*60+1], whole.Alpha[20*60+58]; !(a0 < 0.05 && a1 > 0.95) {
+		t.Errorf("alpha at the left and right edges: %v, %v", a0, a1)
+	}
+	// A round trip keeps the picture: PSNR against bicubic of the input.
+	back, err := imageio.Read(inPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := resample.Image(back, 60, 40, resample.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := metrics.PSNR(ref.Pix, whole.Pix, 1)
+	t.Logf("round trip ×2.5 against bicubic: %.1f dB", p)
+	if p < 22 {
+		t.Errorf("round trip against bicubic: %.1f dB, want a recognisable picture", p)
+	}
+	checkSize(t, filepath.Join(dir, "out.jpg"), 30, 20)
+	if g, err := imageio.Read(filepath.Join(dir, "grey.png")); err != nil || !g.Gray {
+		t.Errorf("a grey input's round trip is not grey (%v)", err)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--samples", "2"}, "are for --method model or real"},
+		{[]string{"--band", "0"}, "--band 0"},
+		{[]string{"--model", filepath.Join(dir, "whole.png")}, "whole.png"},
+	} {
+		err := runReconstruct(append([]string{inPath, "--scale", "2", "-o", filepath.Join(dir, "x.png")}, c.args...))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("reconstruct %q: error %v, want one mentioning %q", c.args, err, c.want)
+		}
+	}
+	if err := runUpscale([]string{inPath, "--scale", "2", "--method", "bicubic", "--band", "8", "-o", filepath.Join(dir, "x.png")}); err == nil || !strings.Contains(err.Error(), "render in bands") {
+		t.Errorf("--band with bicubic: %v", err)
 	}
 }

@@ -40,7 +40,7 @@ func (v zoomView) frame(d *autoencoder.Decoder, i int) *imageio.Image {
 	w, h := int(math.Round(float64(v.fw)*z)), int(math.Round(float64(v.fh)*z))
 	x0 := min(max(int(math.Round(v.cx*float64(w)))-v.fw/2, 0), w-v.fw)
 	y0 := min(max(int(math.Round(v.cy*float64(h)))-v.fh/2, 0), h-v.fh)
-	pix := diffusion.FinishRGB(d.Window(h, w, y0, y0+v.fh, x0, x0+v.fw), false)
+	pix := autoencoder.FinishRGB(d.Window(h, w, y0, y0+v.fh, x0, x0+v.fw), false)
 	return &imageio.Image{W: v.fw, H: v.fh, Pix: pix}
 }
 

@@ -101,9 +101,6 @@ func checkSize(t *testing.T, path string, w, h int) {
 	}
 }
 
-// Folder mode upscales every image in the tree to the same relative path,
-// reports the corrupt one and fails at the end, skips what exists unless
-// --overwrite, and never walks into its own output folder.
 // folderTree writes the input tree of the folder tests under root/in:
 // three images (one a JPEG turned by EXIF, one BMP, in sub-folders), a
 // corrupt PNG and a text file. It returns root/in and the outputs one
@@ -125,6 +122,9 @@ func folderTree(t *testing.T, root string) (in string, outputs []string) {
 	return in, []string{"a.png", "sub1/b.JPG", "sub2/c.png"}
 }
 
+// Folder mode upscales every image in the tree to the same relative path,
+// reports the corrupt one and fails at the end, and skips what exists
+// unless --overwrite.
 func TestUpscaleFolder(t *testing.T) {
 	root := t.TempDir()
 	in, want := folderTree(t, root)
