@@ -2,32 +2,10 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// captureStdout runs fn with os.Stdout sent to a file and returns what it
-// printed.
-func captureStdout(t *testing.T, fn func() error) (string, error) {
-	t.Helper()
-	f, err := os.CreateTemp(t.TempDir(), "stdout")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stdout
-	os.Stdout = f
-	runErr := fn()
-	os.Stdout = old
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(f)
-	f.Close()
-	return string(b), runErr
-}
 
 func TestEvalCommand(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()

@@ -89,14 +89,8 @@ func TestGenerateAndZoomCommands(t *testing.T) {
 	if err := runZoom([]string{"--model", model, "--seed", "2", "--steps", "2", "--frames", "5", "--frame", "32", "-o", anim, "--quiet"}); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(anim)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g, err := gif.DecodeAll(f)
-	if err != nil || len(g.Image) != 5 || g.Config.Width != 32 || g.Config.Height != 32 {
-		t.Fatalf("zoom GIF: %v, %d frames", err, len(g.Image))
+	if g := decodeFile(t, anim, gif.DecodeAll); len(g.Image) != 5 || g.Config.Width != 32 || g.Config.Height != 32 {
+		t.Fatalf("zoom GIF: %d frames of %dx%d, want 5 of 32x32", len(g.Image), g.Config.Width, g.Config.Height)
 	}
 	if err := runZoom([]string{"--model", model, "-o", filepath.Join(dir, "z.bmp"), "--quiet"}); err == nil {
 		t.Error("zoom accepted a .bmp output")

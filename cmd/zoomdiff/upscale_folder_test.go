@@ -21,26 +21,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/imageio/imagetest"
 )
 
-// captureStderr runs f with os.Stderr sent to a file and returns what was
-// written there.
-func captureStderr(t *testing.T, f func()) string {
-	t.Helper()
-	fh, err := os.CreateTemp(t.TempDir(), "stderr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := os.Stderr
-	os.Stderr = fh
-	defer func() { os.Stderr = old }()
-	f()
-	fh.Close()
-	b, err := os.ReadFile(fh.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func writeBytes(t *testing.T, path string, data []byte) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -266,11 +246,11 @@ func TestUpscaleFolderModel(t *testing.T) {
 	if info, err := imageio.Probe(filepath.Join(out, "c.jpg")); err != nil || !bytes.Equal(info.ICC, prof) || info.W != 24 {
 		t.Errorf("model JPEG output: %+v (%v), want 24 wide with the input's profile", info, err)
 	}
-	if rgb, ok := decodePNG(t, filepath.Join(out, "rgb16.png")).(*image.RGBA64); !ok || !has16(rgb.Pix) {
+	if rgb, ok := decodeFile(t, filepath.Join(out, "rgb16.png"), png.Decode).(*image.RGBA64); !ok || !has16(rgb.Pix) {
 		t.Errorf("model output of a 16-bit colour PNG is not 16-bit colour with more than 8 bits")
 	}
 	path := filepath.Join(out, "g", "grey16.png")
-	img := decodePNG(t, path)
+	img := decodeFile(t, path, png.Decode)
 	g, ok := img.(*image.Gray16)
 	if !ok || g.Bounds().Dx() != 24 || g.Bounds().Dy() != 24 {
 		t.Fatalf("model output is %T %v, want a 24×24 *image.Gray16", img, img.Bounds())
@@ -281,20 +261,6 @@ func TestUpscaleFolderModel(t *testing.T) {
 	if info, err := imageio.Probe(path); err != nil || !bytes.Equal(info.ICC, prof) {
 		t.Errorf("model output profile %d bytes (%v), want the input's %d", len(info.ICC), err, len(prof))
 	}
-}
-
-func decodePNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	img, err := png.Decode(fh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
 }
 
 // has16 reports whether big-endian 16-bit samples include one that 8 bits
@@ -325,7 +291,7 @@ func TestUpscaleKeeps16Bits(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	img := decodePNG(t, out16)
+	img := decodeFile(t, out16, png.Decode)
 	var pix []byte
 	switch o := img.(type) {
 	case *image.RGBA64:
