@@ -37,15 +37,6 @@ type Set struct {
 	Upright bool
 }
 
-// IsImage reports whether a file name has an extension the readers accept.
-func IsImage(name string) bool {
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".png", ".jpg", ".jpeg", ".webp", ".bmp":
-		return true
-	}
-	return false
-}
-
 // HeldOutSuffix, appended to a data folder ("../shared/data/train/photos@heldout"),
 // selects only the folder's held-out photos.
 const HeldOutSuffix = "@heldout"
@@ -82,7 +73,7 @@ func ImageFiles(dir string) ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if !d.IsDir() && IsImage(d.Name()) && HeldOut(path) == only {
+		if !d.IsDir() && imageio.HasImageExt(d.Name()) && HeldOut(path) == only {
 			files = append(files, path)
 		}
 		return nil
@@ -123,7 +114,7 @@ func LoadDirs(dirs []string, minSide int) (*Set, error) {
 		}
 	}
 	if len(s.Photos) == 0 {
-		return nil, fmt.Errorf("no usable images (png, jpeg, webp of at least %d px) in %s", minSide, strings.Join(dirs, ", "))
+		return nil, fmt.Errorf("no usable images (%s of at least %d px) in %s", imageio.FormatNames, minSide, strings.Join(dirs, ", "))
 	}
 	return s, nil
 }

@@ -75,7 +75,7 @@ func ReadTar(r io.Reader, opt TarOptions) (*Labeled, error) {
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, fmt.Errorf("no usable images (png, jpeg, webp, bmp of at least %d px)", opt.MinSide)
+		return nil, fmt.Errorf("no usable images (%s of at least %d px)", imageio.FormatNames, opt.MinSide)
 	}
 	return labeled(items), nil
 }
@@ -127,7 +127,7 @@ func readMembers(src io.Reader, opt TarOptions) ([]tarItem, error) {
 			return nil, fmt.Errorf("reading the member after %q: %w", last, describeTarErr(err))
 		}
 		last = h.Name
-		if h.Typeflag != tar.TypeReg || !IsImage(h.Name) {
+		if h.Typeflag != tar.TypeReg || !imageio.HasImageExt(h.Name) {
 			continue
 		}
 		m, err := decodeMember(tr, h, maxMember, opt.MaxPixels)

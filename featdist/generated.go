@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
 )
@@ -81,7 +80,7 @@ func loadGroup(dir, name string) (Group, error) {
 		return g, fmt.Errorf("generated images: %w", err)
 	}
 	for _, e := range ents {
-		if e.IsDir() || !dataset.IsImage(e.Name()) {
+		if e.IsDir() || !imageio.HasImageExt(e.Name()) {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())

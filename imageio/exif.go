@@ -55,49 +55,6 @@ func jpegSegments(data []byte, f func(marker byte, seg []byte) bool) {
 	}
 }
 
-// tiffOrientation reads tag 0x0112 from IFD0 of a TIFF structure (the body
-// of an EXIF block), returning 0 when absent or invalid.
-func tiffOrientation(t []byte) int {
-	if len(t) < 8 {
-		return 0
-	}
-	var bo binary.ByteOrder
-	switch string(t[:2]) {
-	case "II":
-		bo = binary.LittleEndian
-	case "MM":
-		bo = binary.BigEndian
-	default:
-		return 0
-	}
-	if bo.Uint16(t[2:]) != 42 {
-		return 0
-	}
-	ifd := int64(bo.Uint32(t[4:]))
-	if ifd < 8 || ifd+2 > int64(len(t)) {
-		return 0
-	}
-	count := int64(bo.Uint16(t[ifd:]))
-	for i := int64(0); i < count; i++ {
-		e := ifd + 2 + 12*i
-		if e+12 > int64(len(t)) {
-			return 0
-		}
-		if bo.Uint16(t[e:]) != 0x0112 {
-			continue
-		}
-		typ, n := bo.Uint16(t[e+2:]), bo.Uint32(t[e+4:])
-		if typ != 3 || n != 1 { // must be one SHORT, stored in the value field
-			return 0
-		}
-		if o := int(bo.Uint16(t[e+8:])); o >= 1 && o <= 8 {
-			return o
-		}
-		return 0
-	}
-	return 0
-}
-
 // Orient returns m transformed for display according to an EXIF
 // orientation value: 2 mirror, 3 rotate 180°, 4 flip, 5 transpose, 6 rotate
 // 90° clockwise, 7 transverse, 8 rotate 90° counter-clockwise. Values

@@ -1,5 +1,5 @@
 // Package imageio reads and writes the image files zoomdiff works on (PNG,
-// JPEG, WebP in; PNG, JPEG out) and holds them as float32 pixels.
+// JPEG, WebP, BMP, TIFF in; PNG, JPEG out) and holds them as float32 pixels.
 //
 // The in-memory layout, RGB interleaved row-major, is exactly the engine's
 // NHWC tensor with batch 1, so the networks read Image.Pix without copying.
@@ -32,13 +32,13 @@ type Image struct {
 	// rather than on BT.601 luma, and writers store them as grey again.
 	Gray bool
 	// Depth is the number of bits per sample of the source file: 16 for
-	// 16-bit PNGs, 8 for everything else. The zero value (an image built in
+	// 16-bit PNGs and TIFFs, 8 for everything else. The zero value (an image built in
 	// memory) means 8. Pix keeps the full precision either way; callers
 	// that want a 16-bit source to give a 16-bit file ask for it with
 	// WriteOptions.Bits16 (zoomdiff upscale does so for PNG output).
 	Depth int
 	// ICC is the source's embedded ICC colour profile (PNG iCCP, JPEG APP2,
-	// WebP ICCP), nil when it has none. Pix holds the samples as stored, in
+	// WebP ICCP, TIFF tag 34675), nil when it has none. Pix holds the samples as stored, in
 	// that profile's colour space, and Encode embeds the profile again in
 	// PNG and JPEG output so that the colours mean the same thing.
 	ICC []byte

@@ -20,11 +20,11 @@ const MaxICC = 16 << 20
 // Info is what an image file says about itself in its headers, read
 // without decoding the pixels.
 type Info struct {
-	// Format is "png", "jpeg", "bmp" or "webp".
+	// Format is "png", "jpeg", "bmp", "webp" or "tiff".
 	Format string
-	// W and H are the size as displayed (JPEG EXIF orientation applied).
+	// W and H are the size as displayed (orientation applied).
 	W, H int
-	// Depth is the bits per sample: 16 for 16-bit PNGs, else 8.
+	// Depth is the bits per sample: 16 for 16-bit PNGs and TIFFs, else 8.
 	Depth int
 	// ICC is the embedded colour profile, nil when there is none (or when
 	// it is malformed: the pixels are still good).
@@ -39,16 +39,33 @@ func Probe(path string) (Info, error) {
 	if err != nil {
 		return Info{}, fmt.Errorf("decode %s: %w", path, err)
 	}
+	in, err := ProbeBytes(data)
+	if err != nil {
+		return Info{}, fmt.Errorf("decode %s: %w", path, err)
+	}
+	return in, nil
+}
+
+// ProbeBytes is Probe of an in-memory file. It returns ErrUnsupported
+// (wrapped) for data in none of FormatNames.
+func ProbeBytes(data []byte) (in Info, err error) {
+	// As in Decode: a header parser's panic must not take a batch or a
+	// server down.
+	defer func() {
+		if r := recover(); r != nil {
+			in, err = Info{}, fmt.Errorf("header parser panicked: %v", r)
+		}
+	}()
 	f := formatOf(data)
 	if f == nil {
-		return Info{}, fmt.Errorf("decode %s: %w", path, ErrUnsupported)
+		return Info{}, ErrUnsupported
 	}
 	cfg, err := f.config(data)
 	if err != nil {
-		return Info{}, fmt.Errorf("decode %s: %s header: %w", path, f.name, err)
+		return Info{}, fmt.Errorf("%s header: %w", f.name, err)
 	}
-	in := Info{Format: f.name, W: cfg.Width, H: cfg.Height, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data)}
-	if o := jpegOrientation(data); f.name == "jpeg" && o >= 5 && o <= 8 {
+	in = Info{Format: f.name, W: cfg.Width, H: cfg.Height, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data)}
+	if o := orientationOf(f.name, data); o >= 5 && o <= 8 {
 		in.W, in.H = in.H, in.W
 	}
 	return in, nil
@@ -64,13 +81,28 @@ func formatOf(data []byte) *format {
 }
 
 // depthOf is the bits per sample of a file: the IHDR bit depth for PNG
-// (16, or 8 for 8 and fewer), 8 for the other formats, which Go decodes
-// only at 8 bits.
+// (16, or 8 for 8 and fewer), TIFF's BitsPerSample likewise, 8 for the
+// other formats, which Go decodes only at 8 bits.
 func depthOf(format string, data []byte) int {
-	if format == "png" && len(data) > 24 && data[24] == 16 {
+	switch {
+	case format == "png" && len(data) > 24 && data[24] == 16:
 		return 16
+	case format == "tiff":
+		return tiffDepth(data)
 	}
 	return 8
+}
+
+// orientationOf is the orientation (1–8, 1 when none) recorded in a
+// file: a JPEG's EXIF or a TIFF's own tag.
+func orientationOf(format string, data []byte) int {
+	switch format {
+	case "jpeg":
+		return jpegOrientation(data)
+	case "tiff":
+		return max(1, tiffOrientation(data))
+	}
+	return 1
 }
 
 // iccOf returns the ICC profile embedded in a file of the given format, or
@@ -83,6 +115,8 @@ func iccOf(format string, data []byte) []byte {
 		return jpegICC(data)
 	case "webp":
 		return webpICC(data)
+	case "tiff":
+		return tiffICC(data)
 	}
 	return nil
 }

@@ -8,6 +8,9 @@ import (
 	"image/jpeg"
 	"image/png"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/webp"
@@ -19,9 +22,20 @@ import (
 // cannot make us allocate the machine's memory.
 const DefaultMaxPixels = 1 << 28
 
-// ErrUnsupported is returned (wrapped) for files that are not PNG, JPEG or
-// WebP.
-var ErrUnsupported = errors.New("unsupported image format (want PNG, JPEG, WebP or BMP)")
+// FormatNames lists the formats Read decodes, for messages.
+const FormatNames = "PNG, JPEG, WebP, BMP or TIFF"
+
+// Extensions are the file name extensions of FormatNames, in lower case:
+// what folder walks pick up.
+var Extensions = []string{".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+
+// HasImageExt reports whether name ends in one of Extensions, in any case.
+func HasImageExt(name string) bool {
+	return slices.Contains(Extensions, strings.ToLower(filepath.Ext(name)))
+}
+
+// ErrUnsupported is returned (wrapped) for files in none of FormatNames.
+var ErrUnsupported = errors.New("unsupported image format (want " + FormatNames + ")")
 
 // ErrTooLarge is returned (wrapped) when a header announces more pixels than
 // the reader allows.
@@ -35,7 +49,8 @@ type ReadOptions struct {
 	MaxPixels int64
 }
 
-// Read decodes the PNG, JPEG or WebP file at path with default options.
+// Read decodes the image file at path (one of FormatNames) with default
+// options.
 func Read(path string) (*Image, error) { return ReadWith(path, ReadOptions{}) }
 
 // ReadWith decodes the file at path. Errors name the file.
@@ -77,11 +92,13 @@ var formats = []format{
 	},
 		func(b []byte) (image.Config, error) { return webp.DecodeConfig(bytes.NewReader(b)) },
 		func(b []byte) (image.Image, error) { return webp.Decode(bytes.NewReader(b)) }},
+	// TIFF because photographers keep 16-bit work in it.
+	{"tiff", isTIFF, tiffConfig, tiffDecode},
 }
 
-// Decode decodes an in-memory PNG, JPEG, WebP or BMP file. JPEG EXIF
-// orientation is applied, so the result is the picture as a viewer shows
-// it. The source bit depth and any embedded ICC colour profile are kept in
+// Decode decodes an in-memory image file (one of FormatNames). The
+// orientation a JPEG's EXIF or a TIFF's own tag records is applied, so the
+// result is the picture as a viewer shows it. The source bit depth and any embedded ICC colour profile are kept in
 // the Image (Depth, ICC).
 func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	// The decoders are meant not to panic on bad input, but a panic here
@@ -118,15 +135,13 @@ func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	// Go decodes grey+alpha (and grey with a tRNS chunk) PNGs to NRGBA, so
 	// the grey origin is read from the header's colour type instead: 0 is
 	// grey, 4 grey with alpha.
-	if f.name == "png" && len(data) > 25 && (data[25] == 0 || data[25] == 4) {
+	// TIFF's photometric interpretation says the same.
+	if f.name == "png" && len(data) > 25 && (data[25] == 0 || data[25] == 4) || f.name == "tiff" && tiffGray(data) {
 		m.Gray = true
 	}
 	m.Depth = depthOf(f.name, data)
 	m.ICC = iccOf(f.name, data)
-	if f.name == "jpeg" {
-		m = Orient(m, jpegOrientation(data))
-	}
-	return m, nil
+	return Orient(m, orientationOf(f.name, data)), nil
 }
 
 // Config reads only the header of the file at path and returns its width
@@ -137,25 +152,36 @@ func Config(path string) (w, h int, err error) {
 		return 0, 0, fmt.Errorf("decode %s: %w", path, err)
 	}
 	defer fh.Close()
-	// Headers of all three formats fit well within 64 KiB except JPEGs with
-	// a large EXIF/ICC block before SOF, so read more if that fails.
-	for _, n := range []int64{64 << 10, 16 << 20} {
+	// Headers fit well within 64 KiB except JPEGs with a large EXIF/ICC
+	// block before SOF, so read more if that fails; a TIFF's directory may
+	// follow its pixels, so a TIFF is read whole.
+	second := int64(16 << 20)
+	for _, n := range []int64{64 << 10, second} {
 		buf := make([]byte, n)
 		k, rerr := fh.ReadAt(buf, 0)
 		buf = buf[:k]
+		if isTIFF(buf) && rerr == nil {
+			st, err := fh.Stat()
+			if err != nil {
+				return 0, 0, fmt.Errorf("decode %s: %w", path, err)
+			}
+			buf = make([]byte, st.Size())
+			k, rerr = fh.ReadAt(buf, 0)
+			buf = buf[:k]
+		}
 		cfg, cerr := configOf(buf)
 		if cerr == nil {
 			w, h = cfg.Width, cfg.Height
-			if o := jpegOrientation(buf); o >= 5 && o <= 8 {
+			if o := orientationOf(formatOf(buf).name, buf); o >= 5 && o <= 8 {
 				w, h = h, w
 			}
 			return w, h, nil
 		}
-		if rerr != nil || errors.Is(cerr, ErrUnsupported) { // whole file read, or not an image at all
+		if rerr != nil || isTIFF(buf) || errors.Is(cerr, ErrUnsupported) { // whole file read, or not an image at all
 			return 0, 0, fmt.Errorf("decode %s: %w", path, cerr)
 		}
 	}
-	return 0, 0, fmt.Errorf("decode %s: header not found in the first 16 MiB", path)
+	return 0, 0, fmt.Errorf("decode %s: header not found in the first %d MiB", path, second>>20)
 }
 
 func configOf(data []byte) (image.Config, error) {

@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image"
-	"image/jpeg"
-	"image/png"
 	"io"
 	"math"
 	"mime"
@@ -21,9 +18,6 @@ import (
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/render"
-
-	"golang.org/x/image/bmp"
-	"golang.org/x/image/webp"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
@@ -548,48 +542,17 @@ func (s *Server) classFields(f form, req *generateRequest) error {
 	return nil
 }
 
-// headerConfig reads an image's size from its header alone, so that
-// oversized uploads are refused before they queue for a worker. It mirrors
-// imageio's format table (imageio only offers a path-based Config); decoding
-// itself goes through imageio.Decode, which repeats the pixel check.
-func headerConfig(data []byte) (w, h int, err error) {
-	var cfg func(io.Reader) (image.Config, error)
-	switch {
-	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
-		cfg = png.DecodeConfig
-	case bytes.HasPrefix(data, []byte{0xFF, 0xD8}):
-		cfg = jpeg.DecodeConfig
-	case bytes.HasPrefix(data, []byte("BM")):
-		cfg = bmp.DecodeConfig
-	case len(data) >= 12 && string(data[:4]) == "RIFF" && string(data[8:12]) == "WEBP":
-		cfg = webp.DecodeConfig
-	default:
-		return 0, 0, imageio.ErrUnsupported
-	}
-	defer func() {
-		// As in imageio.Decode: a header parser panic must not take the
-		// server down.
-		if r := recover(); r != nil {
-			err = fmt.Errorf("header parser panicked: %v", r)
-		}
-	}()
-	c, err := cfg(bytes.NewReader(data))
-	if err != nil {
-		return 0, 0, err
-	}
-	return c.Width, c.Height, nil
-}
-
 // checkInput refuses images that are not images, or too large, from their
 // header.
 func (s *Server) checkInput(data []byte) (w, h int, err error) {
 	if len(data) == 0 {
 		return 0, 0, errorf(http.StatusBadRequest, "the image field is empty")
 	}
-	w, h, err = headerConfig(data)
+	in, err := imageio.ProbeBytes(data)
+	w, h = in.W, in.H
 	switch {
 	case errors.Is(err, imageio.ErrUnsupported):
-		return 0, 0, errorf(http.StatusUnsupportedMediaType, "the upload is not a PNG, JPEG, WebP or BMP image")
+		return 0, 0, errorf(http.StatusUnsupportedMediaType, "the upload is not a %s image", imageio.FormatNames)
 	case err != nil:
 		return 0, 0, errorf(http.StatusBadRequest, "cannot read the image header: %v", err)
 	case w <= 0 || h <= 0:

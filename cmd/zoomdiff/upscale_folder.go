@@ -10,12 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/progress"
 )
-
-// imageExts are the extensions folder mode upscales, the formats imageio
-// reads; files with other extensions are ignored without a word.
-var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".webp": true, ".bmp": true}
 
 // folderUpscale is `zoomdiff upscale DIR -o OUTDIR`: every image under DIR,
 // sub-folders included, upscaled to the same relative path under OUTDIR.
@@ -38,7 +35,8 @@ type folderFile struct {
 
 // folderOutput is where the image at rel (relative to the input folder)
 // goes: the same relative path under outDir, with its extension for PNG
-// and JPEG and .png for the formats zoomdiff does not write (WebP, BMP).
+// and JPEG and .png for the formats zoomdiff does not write (WebP, BMP,
+// TIFF).
 func folderOutput(outDir, rel string) string {
 	ext := filepath.Ext(rel)
 	switch strings.ToLower(ext) {
@@ -65,7 +63,7 @@ func (f *folderUpscale) list(outInfo os.FileInfo) (files []folderFile, problems 
 			}
 			return nil
 		}
-		if !imageExts[strings.ToLower(filepath.Ext(path))] {
+		if !imageio.HasImageExt(path) {
 			return nil
 		}
 		switch t := d.Type(); {
@@ -102,7 +100,7 @@ func (f *folderUpscale) run(ctx context.Context) error {
 	files, problems := f.list(outInfo)
 	total := len(files) + len(problems)
 	if total == 0 {
-		return fmt.Errorf("no images (.png, .jpg, .jpeg, .webp, .bmp) under %s", f.in)
+		return fmt.Errorf("no images (%s) under %s", strings.Join(imageio.Extensions, ", "), f.in)
 	}
 	r := newFolderRun(f, files)
 	for _, p := range problems {
@@ -130,7 +128,7 @@ func (f *folderUpscale) run(ctx context.Context) error {
 // creates the output folder. It returns the output folder's info, for
 // list to skip it when it lies inside the input.
 func (f *folderUpscale) checkFolders() (os.FileInfo, error) {
-	if _, err := os.Stat(f.out); errors.Is(err, fs.ErrNotExist) && imageExts[strings.ToLower(filepath.Ext(f.out))] {
+	if _, err := os.Stat(f.out); errors.Is(err, fs.ErrNotExist) && imageio.HasImageExt(f.out) {
 		return nil, fmt.Errorf("-o %s: the input is a folder, so -o names the output folder", f.out)
 	}
 	if err := os.MkdirAll(f.out, 0o755); err != nil {

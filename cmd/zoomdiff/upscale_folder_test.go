@@ -364,3 +364,30 @@ func TestUpscaleGreyStaysGrey(t *testing.T) {
 		}
 	}
 }
+
+// A photographer's 16-bit TIFF with a colour profile, in folder mode:
+// written as a 16-bit PNG beside the others, the profile kept.
+func TestUpscaleTIFF(t *testing.T) {
+	dir := t.TempDir()
+	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
+	v := make([]uint16, 10*8*3)
+	for i := range v {
+		v[i] = uint16(i*2039 + 77)
+	}
+	prof := imagetest.FakeICC(500)
+	writeBytes(t, filepath.Join(in, "shot.tiff"), imagetest.TIFF(10, 8, 3, 16, v, imagetest.TIFFTag{Tag: 34675, Bytes: prof}))
+	if err := runUpscale([]string{in, "-o", out, "--scale", "2", "--method", "bicubic", "--quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(out, "shot.png")
+	info, err := imageio.Probe(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.W != 20 || info.H != 16 || info.Depth != 16 || !bytes.Equal(info.ICC, prof) {
+		t.Fatalf("%s: %dx%d at %d bits with a %d-byte profile, want 20x16 at 16 bits with the input's %d bytes", path, info.W, info.H, info.Depth, len(info.ICC), len(prof))
+	}
+	if img, ok := decodeFile(t, path, png.Decode).(*image.RGBA64); !ok || !has16(img.Pix) {
+		t.Error("the output does not hold the input's 16-bit values")
+	}
+}
