@@ -63,6 +63,9 @@ func (r Reconstruct) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (
 	return imgs[0], nil
 }
 
+// Deterministic marks the round trip as drawing one output for an input.
+func (Reconstruct) Deterministic() {}
+
 // Stream encodes lr and returns its latent's decoding at w×h; the round
 // trip is deterministic, so n must be 1.
 func (r Reconstruct) Stream(ctx context.Context, lr *imageio.Image, w, h, n int) (render.Source, error) {

@@ -125,11 +125,21 @@ func Upscale(ctx context.Context, m Method, lr *imageio.Image, w, h int, scale f
 }
 
 // Generative reports whether m can draw several different outputs for one
-// input (a Sampler or a Streamer).
+// input: a Sampler, or a Streamer that is not Deterministic.
 func Generative(m Method) bool {
 	switch m.(type) {
+	case Deterministic:
+		return false
 	case Sampler, Streamer:
 		return true
 	}
 	return false
+}
+
+// Deterministic marks a Streamer that draws one output for an input: it
+// renders in bands to bound memory, not to draw samples (the
+// auto-encoder's round trip).
+type Deterministic interface {
+	Streamer
+	Deterministic()
 }

@@ -124,6 +124,11 @@ func checkUpscaleForm(t *testing.T, ctx context.Context, url, input string) {
 		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
 		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
 		chromedp.SetValue(chromedp.ID("method"), "bicubic"),
+		// A deterministic method draws no samples: their fields go grey.
+		pollTrue(`(() => {
+			document.getElementById('method').dispatchEvent(new Event('change'));
+			return ['samples', 'seed', 'steps', 'temperature'].every((id) => document.getElementById(id).disabled);
+		})()`, 5*time.Second),
 		chromedp.SetValue(chromedp.ID("scale"), "2"),
 		chromedp.Click(chromedp.ID("go")),
 	)

@@ -32,7 +32,8 @@
 //	scale    factor, MinScale…MaxScale (default 0.1…16); output ceil(W·s)×ceil(H·s)
 //	size     WxH, Wx or xH (a missing side keeps the aspect ratio); exactly one of scale and size
 //	method   a method of the table (default "model" if it loads, else "bicubic")
-//	samples  1…MaxSamples (default 1); sample i uses seed+i
+//	samples  1…MaxSamples (default 1); sample i uses seed+i; more than 1 only
+//	         for a generative method (/v1/models says which)
 //	seed     0…2⁶⁴−1; without one a random seed is drawn and reported
 //	steps    1…MaxSteps, passed to the method as the param steps
 //	param    name=value, repeatable: any other method setting (e.g. param=eta=0.5)

@@ -276,8 +276,11 @@ type modelInfo struct {
 	Summary   string `json:"summary"`
 	Card      string `json:"card,omitempty"`
 	Available bool   `json:"available"`
-	Error     string `json:"error,omitempty"`
-	Default   bool   `json:"default,omitempty"`
+	// Generative says the method draws different samples for one input
+	// (seed, samples and sampling settings apply).
+	Generative bool   `json:"generative"`
+	Error      string `json:"error,omitempty"`
+	Default    bool   `json:"default,omitempty"`
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
@@ -288,8 +291,11 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		// kernels are free, so this is cheap after the first call.
 		if b, err := s.base(m.Name); err != nil {
 			info.Available, info.Error = false, err.Error()
-		} else if b.card != "" {
-			info.Card = b.card
+		} else {
+			info.Generative = b.generative
+			if b.card != "" {
+				info.Card = b.card
+			}
 		}
 		list = append(list, info)
 	}

@@ -81,6 +81,8 @@ func (b *blocker) waitCancelled(t *testing.T, timeout string) {
 }
 
 // paramFake records the params it was created with and reports progress.
+// It stands in for the model: a generative method (a render.Sampler), so
+// requests may ask it for several samples.
 type paramFake struct {
 	mu     sync.Mutex
 	params []map[string]string
@@ -89,6 +91,13 @@ type paramFake struct {
 func (p *paramFake) Name() string { return "param" }
 func (p *paramFake) Upscale(ctx context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error) {
 	return imageio.New(w, h), nil
+}
+func (p *paramFake) UpscaleSamples(ctx context.Context, lr *imageio.Image, w, h, n int) ([]*imageio.Image, error) {
+	out := make([]*imageio.Image, n)
+	for i := range out {
+		out[i] = imageio.New(w, h)
+	}
+	return out, nil
 }
 func (p *paramFake) Card() string { return "a fake model card" }
 func (p *paramFake) WithParams(params map[string]string) (render.Method, error) {

@@ -440,6 +440,9 @@ func (s *Server) parseUpscaleFields(v url.Values) (*upscaleRequest, error) {
 	if req.samples, err = f.intField("samples", 1, 1, s.cfg.MaxSamples); err != nil {
 		return nil, err
 	}
+	if req.samples > 1 && !s.generative(req.method) {
+		return nil, errorf(http.StatusBadRequest, "samples %d: method %s draws one output for an input (samples are for the generative methods)", req.samples, req.method)
+	}
 	if req.seed, err = f.seedField(); err != nil {
 		return nil, err
 	}

@@ -196,10 +196,11 @@ type Server struct {
 // params: the instance (for ParamUpscalers, reused), that it is a plain
 // Upscaler (to be created per request with params), or that it fails.
 type baseEntry struct {
-	param   ParamUpscaler // nil for plain methods
-	card    string
-	streams bool  // renders band by band (render.Streamer): MaxStreamedPixels applies
-	err     error // the method cannot be created
+	param      ParamUpscaler // nil for plain methods
+	card       string
+	streams    bool  // renders band by band (render.Streamer): MaxStreamedPixels applies
+	generative bool  // draws different samples (render.Generative)
+	err        error // the method cannot be created
 }
 
 // New checks cfg and returns a Server. When DefaultMethod is empty and the
@@ -277,6 +278,7 @@ func (s *Server) base(name string) (*baseEntry, error) {
 		b.param = p
 	}
 	_, b.streams = u.(render.Streamer)
+	b.generative = render.Generative(u)
 	s.bases[name] = b
 	return b, nil
 }
@@ -286,6 +288,13 @@ func (s *Server) base(name string) (*baseEntry, error) {
 func (s *Server) streams(method string) bool {
 	b, err := s.base(method)
 	return err == nil && b.streams
+}
+
+// generative reports whether method draws different samples, so that
+// asking it for several makes sense.
+func (s *Server) generative(method string) bool {
+	b, err := s.base(method)
+	return err == nil && b.generative
 }
 
 // upscaler returns a per-request instance of method configured with params.

@@ -329,7 +329,8 @@ func badUpscaleRequests(t *testing.T) []badRequest {
 		{"bad param", mp(good, "scale", "2", "param", "novalue"), 400, "param"},
 		{"param seed", mp(good, "scale", "2", "param", "seed=3"), 400, "seed"},
 		{"long field", mp(good, "scale", strings.Repeat("9", 5000)), 400, "longer than"},
-		{"png with samples", mp(good, "scale", "2", "samples", "2", "format", "png"), 400, "format png"},
+		{"png with samples", mp(good, "scale", "2", "method", "param", "samples", "2", "format", "png"), 400, "format png"},
+		{"samples of a deterministic method", mp(good, "scale", "2", "method", "bicubic", "samples", "2"), 400, "draws one output"},
 		{"bad format", mp(good, "scale", "2", "format", "gif"), 400, "format"},
 		{"bad async", mp(good, "scale", "2", "async", "maybe"), 400, "async"},
 	}
@@ -454,6 +455,7 @@ func TestModelsHealthAndPage(t *testing.T) {
 	}
 	if m.Default != "bicubic" || !byName["bicubic"].Default || byName["bicubic"].Card != "the baseline" ||
 		byName["param"].Card != "a fake model card" || byName["model"].Available || byName["model"].Error == "" ||
+		!byName["param"].Generative || byName["bicubic"].Generative ||
 		m.Limits["max_scale"] != 16 || m.Limits["max_upload_bytes"] != 1<<20 {
 		t.Errorf("models: %s", data)
 	}

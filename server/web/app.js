@@ -198,6 +198,10 @@ function methodChanged() {
   card.hidden = !(m && m.card);
   card.textContent = m && m.card ? m.card : '';
   $('compare').parentElement.lastChild.textContent = ' Compare with ' + compareMethod();
+  // Samples, seed and sampling settings mean something for generative
+  // methods only; the server refuses samples for the others.
+  const gen = !m || m.generative;
+  for (const id of ['samples', 'seed', 'dice', 'steps', 'temperature']) $(id).disabled = !gen;
 }
 
 // targetSize mirrors the server's rule (ceil(n·scale); a missing side keeps
@@ -243,10 +247,12 @@ async function upscale() {
   if (!state.file) return;
   const method = $('method').value;
   const fd = requestForm(method);
-  fd.append('samples', $('samples').value || '1');
-  if ($('seed').value.trim()) fd.append('seed', $('seed').value.trim());
-  if ($('steps').value.trim()) fd.append('steps', $('steps').value.trim());
-  if ($('temperature').value.trim()) fd.append('param', 'temperature=' + $('temperature').value.trim());
+  if (!$('samples').disabled) {
+    fd.append('samples', $('samples').value || '1');
+    if ($('seed').value.trim()) fd.append('seed', $('seed').value.trim());
+    if ($('steps').value.trim()) fd.append('steps', $('steps').value.trim());
+    if ($('temperature').value.trim()) fd.append('param', 'temperature=' + $('temperature').value.trim());
+  }
   fd.append('async', '1');
   resetViewer();
   status('status', 'Uploading…');
