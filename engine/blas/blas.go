@@ -11,7 +11,8 @@
 //     faster than OpenBLAS on every shape the models multiply; elsewhere
 //     the system library as for "system", else pure Go;
 //   - "system": the first of libopenblas.so.0, libopenblas.so,
-//     libcblas.so.3 and libblas.so.3 that exports cblas_sgemm, else pure Go;
+//     libcblas.so.3 and libblas.so.3 that exports cblas_sgemm (on macOS:
+//     Homebrew's OpenBLAS, then Accelerate), else pure Go;
 //   - "go": pure Go;
 //   - anything else: that library path or soname; if it cannot be loaded the
 //     package falls back to pure Go and Name says why.

@@ -27,12 +27,17 @@ const (
 // comes first because it is the library we tune the threading for; the
 // reference-BLAS names are only taken if they carry the CBLAS interface
 // (Debian's libblas.so.3 does when the OpenBLAS alternative provides it).
+// On macOS, Apple's Accelerate, which every Mac has and which exports the
+// same cblas_sgemm, comes after a Homebrew OpenBLAS, so that an Apple
+// Silicon Mac (no AVX2 kernel) never falls back to the portable Go kernel
+// (this path is not exercised on our Linux machines).
 func defaultLibs() []string {
 	if runtime.GOOS == "darwin" {
 		return []string{
 			"libopenblas.0.dylib", "libopenblas.dylib",
 			"/opt/homebrew/opt/openblas/lib/libopenblas.dylib",
 			"/usr/local/opt/openblas/lib/libopenblas.dylib",
+			"/System/Library/Frameworks/Accelerate.framework/Accelerate",
 		}
 	}
 	return []string{"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"}
