@@ -5,10 +5,10 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/dataset/datatest"
 	"github.com/zoomdiff/zoomdiff/engine/optim"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/implicit"
@@ -28,11 +28,7 @@ func TestOverfitParity(t *testing.T) {
 	if cropsFile == "" {
 		t.Skip("set ZOOMDIFF_PARITY=FILE to run the PyTorch parity experiment (the crops go to FILE)")
 	}
-	root, err := dataset.DataDir()
-	if err != nil {
-		t.Skip(err)
-	}
-	set, err := dataset.LoadDirs([]string{filepath.Join(root, "train", "skimage")}, 64)
+	set, err := dataset.LoadDirs([]string{datatest.Path(t, "train", "skimage")}, 64)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/dataset/datatest"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
 )
@@ -135,11 +136,7 @@ func same(a, b []float32) bool {
 // few steps on MNIST digits (the shared data's, skipped without it)
 // lowers its loss on fixed batches.
 func TestGeneratorLearnsMNIST(t *testing.T) {
-	root, err := dataset.DataDir()
-	if err != nil {
-		t.Skip(err)
-	}
-	digits, err := dataset.LoadTar(filepath.Join(root, "gen", "mnist-10k.tar.gz"), dataset.TarOptions{Limit: 64})
+	digits, err := dataset.LoadTar(datatest.Path(t, "gen", "mnist-10k.tar.gz"), dataset.TarOptions{Limit: 64})
 	if err != nil {
 		t.Fatal(err)
 	}

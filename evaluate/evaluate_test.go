@@ -6,7 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/dataset/datatest"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -30,10 +30,7 @@ var published = map[string]map[float64][2]float64{
 }
 
 func TestBicubicReproducesPublishedNumbers(t *testing.T) {
-	data, err := dataset.DataDir()
-	if err != nil {
-		t.Skipf("skipping the benchmark reproduction: %v", err)
-	}
+	data := datatest.Path(t)
 	for _, set := range []string{"Set5", "Set14"} {
 		d, err := LoadDataset(filepath.Join(data, "val", set))
 		if err != nil {

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/dataset/datatest"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/resample"
@@ -23,10 +23,7 @@ func TestProtocolVariants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the protocol variants in -short mode")
 	}
-	data, err := dataset.DataDir()
-	if err != nil {
-		t.Skipf("skipping: %v", err)
-	}
+	data := datatest.Path(t)
 	// The published bicubic figures (PSNR-Y, SSIM-Y), ×2, ×3, ×4.
 	published := map[string][3][2]float64{
 		"Set5":  {{33.66, 0.9299}, {30.39, 0.8682}, {28.42, 0.8104}},

@@ -2,10 +2,9 @@ package metrics
 
 import (
 	"math"
-	"path/filepath"
 	"testing"
 
-	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/dataset/datatest"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
@@ -13,11 +12,7 @@ import (
 // TestNIQEGolden checks the published value: NIQE of BasicSR's baboon test
 // image on Y is 5.7296 in MATLAB's niqe and BasicSR's calculate_niqe.
 func TestNIQEGolden(t *testing.T) {
-	root, err := dataset.DataDir()
-	if err != nil {
-		t.Skipf("no shared data (the golden image is in metrics/): %v", err)
-	}
-	img, err := imageio.Read(filepath.Join(root, "metrics", "baboon_niqe_golden.png"))
+	img, err := imageio.Read(datatest.Path(t, "metrics", "baboon_niqe_golden.png"))
 	if err != nil {
 		t.Skipf("no golden image: %v", err)
 	}

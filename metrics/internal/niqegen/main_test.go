@@ -6,16 +6,13 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/dataset/datatest"
 )
 
 // TestEmbeddedMatchesNPZ regenerates the embedded pristine model from the
 // shared npz and checks it is byte for byte the committed file.
 func TestEmbeddedMatchesNPZ(t *testing.T) {
-	root, err := dataset.DataDir()
-	if err != nil {
-		t.Skipf("no shared data: %v", err)
-	}
+	root := datatest.Path(t)
 	out := filepath.Join(t.TempDir(), "p.bin")
 	if err := run(filepath.Join(root, "metrics", "niqe_pris_params.npz"), out); err != nil {
 		t.Fatal(err)
