@@ -421,7 +421,7 @@ func TestWriteFailureLeavesNoFile(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
-	if err := Write(filepath.Join(dir, "x.tiff"), good); err == nil {
+	if err := Write(filepath.Join(dir, "x.gif"), good); err == nil {
 		t.Error("wrote an unsupported extension")
 	}
 	if err := Write(filepath.Join(dir, "no", "such", "dir.png"), good); err == nil {

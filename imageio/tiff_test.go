@@ -104,3 +104,111 @@ func TestTIFFMalformed(t *testing.T) {
 		t.Errorf("16 pixels over a 15-pixel limit: %v", err)
 	}
 }
+
+// What TIFFWriter writes, Decode reads back: 8 and 16 bits, RGB, grey and
+// RGBA, the profile, across several strips, and the same bytes whether
+// the rows come in one call or in bands.
+func TestTIFFWriteRoundTrip(t *testing.T) {
+	const w, h = 70, 300 // 16-bit RGBA rows of 560 bytes: several strips
+	for _, c := range []struct {
+		name         string
+		gray, alpha  bool
+		bits16       bool
+		wantGray     bool
+		tolerance    float64
+		profileBytes int
+	}{
+		{"rgb8", false, false, false, false, 0.5 / 255, 0},
+		{"rgb16", false, false, true, false, 0.5 / 65535, 300},
+		{"grey8", true, false, false, true, 0.5 / 255, 0},
+		{"grey16", true, false, true, true, 0.5 / 65535, 200},
+		{"rgba16", false, true, true, false, 0.5 / 65535, 0},
+		{"grey+alpha8 (stored as RGBA)", true, true, false, false, 0.5 / 255, 0},
+	} {
+		m := New(w, h)
+		for i := range m.Pix {
+			m.Pix[i] = float32((i*7919)%65536) / 65535
+			if c.gray {
+				m.Pix[i] = float32((i/3*7919)%65536) / 65535
+			}
+		}
+		m.Gray = c.gray
+		if c.alpha {
+			m.Alpha = make([]float32, w*h)
+			for i := range m.Alpha {
+				m.Alpha[i] = float32(i%w) / (w - 1)
+			}
+		}
+		if c.profileBytes > 0 {
+			m.ICC = imagetest.FakeICC(c.profileBytes)
+		}
+		var whole bytes.Buffer
+		if err := Encode(&whole, m, TIFF, WriteOptions{Bits16: c.bits16}); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var banded bytes.Buffer
+		tw, err := NewTIFFWriter(&banded, w, h, TIFFOptions{Alpha: c.alpha, Gray: c.gray, Bits16: c.bits16, ICC: m.ICC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := Interleave(m.Pix, m.Alpha)
+		row := len(v) / h
+		for y := 0; y < h; y += 64 {
+			y1 := min(y+64, h)
+			if err := tw.WriteRows(v[y*row:y1*row], y1-y); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(whole.Bytes(), banded.Bytes()) {
+			t.Errorf("%s: bands of 64 rows write other bytes than the whole image", c.name)
+		}
+		back, err := Decode(whole.Bytes(), ReadOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		wantDepth := 8
+		if c.bits16 {
+			wantDepth = 16
+		}
+		if back.W != w || back.H != h || back.Gray != c.wantGray || (back.Alpha != nil) != c.alpha || back.Depth != wantDepth || !bytes.Equal(back.ICC, m.ICC) {
+			t.Fatalf("%s: read back %dx%d grey %v alpha %v depth %d, profile kept %v", c.name, back.W, back.H, back.Gray, back.Alpha != nil, back.Depth, bytes.Equal(back.ICC, m.ICC))
+		}
+		for i, x := range m.Pix {
+			if d := float64(back.Pix[i] - x); d > c.tolerance || d < -c.tolerance {
+				t.Fatalf("%s: sample %d read back %v, wrote %v", c.name, i, back.Pix[i], x)
+			}
+		}
+		for i, x := range m.Alpha {
+			if d := float64(back.Alpha[i] - x); d > c.tolerance || d < -c.tolerance {
+				t.Fatalf("%s: alpha %d read back %v, wrote %v", c.name, i, back.Alpha[i], x)
+			}
+		}
+	}
+}
+
+// A TIFFWriter refuses rows that do not fit and reports missing ones.
+func TestTIFFWriterChecks(t *testing.T) {
+	var b bytes.Buffer
+	tw, err := NewTIFFWriter(&b, 4, 2, TIFFOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.WriteRows(make([]float32, 12), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err == nil {
+		t.Error("Close after 1 of 2 rows succeeded")
+	}
+	if err := tw.WriteRows(make([]float32, 5), 1); err == nil {
+		t.Error("5 values taken for a row of 4 RGB pixels")
+	}
+	if _, err := NewTIFFWriter(&b, 0, 2, TIFFOptions{}); err == nil {
+		t.Error("an empty image accepted")
+	}
+	if _, err := NewTIFFWriter(&b, 1<<16, 1<<15, TIFFOptions{Bits16: true}); err == nil {
+		t.Error("a TIFF of 12 GiB accepted")
+	}
+}

@@ -16,11 +16,11 @@ import (
 type WriteOptions struct {
 	// Quality is the JPEG quality, 1–100; 0 means 95.
 	Quality int
-	// Bits16 writes 16 bits per sample to PNG, keeping the float precision
-	// that 8 bits would round away. JPEG is always 8-bit.
+	// Bits16 writes 16 bits per sample to PNG and TIFF, keeping the float
+	// precision that 8 bits would round away. JPEG is always 8-bit.
 	Bits16 bool
 	// ICC is the colour profile to embed (PNG iCCP chunk, JPEG APP2
-	// segments); nil means the image's own, Image.ICC, and an empty
+	// segments, TIFF tag 34675); nil means the image's own, Image.ICC, and an empty
 	// non-nil slice means none.
 	ICC []byte
 }
@@ -32,22 +32,27 @@ type Format int
 const (
 	PNG Format = iota + 1
 	JPEG
+	// TIFF is uncompressed baseline TIFF (TIFFWriter), for 16-bit photo
+	// workflows.
+	TIFF
 )
 
 // FormatFor picks the output format from a file name's extension (.png,
-// .jpg, .jpeg, any case).
+// .jpg, .jpeg, .tif, .tiff, any case).
 func FormatFor(path string) (Format, error) {
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".png":
 		return PNG, nil
 	case ".jpg", ".jpeg":
 		return JPEG, nil
+	case ".tif", ".tiff":
+		return TIFF, nil
 	}
-	return 0, fmt.Errorf("cannot tell the output format from %q: use .png, .jpg or .jpeg", filepath.Ext(path))
+	return 0, fmt.Errorf("cannot tell the output format from %q: use .png, .jpg, .jpeg, .tif or .tiff", filepath.Ext(path))
 }
 
-// Write stores m at path as PNG or JPEG, chosen by the extension, with
-// default options.
+// Write stores m at path as PNG, JPEG or TIFF, chosen by the extension,
+// with default options.
 func Write(path string, m *Image) error { return WriteWith(path, m, WriteOptions{}) }
 
 // WriteWith stores m at path. The data go to a temporary file in the same
@@ -81,6 +86,16 @@ func Encode(w io.Writer, m *Image, f Format, opt WriteOptions) error {
 	if !Finite(m.Pix) || !Finite(m.Alpha) {
 		return errors.New("image contains NaN or infinite values")
 	}
+	if f == TIFF {
+		t, err := NewTIFFWriter(w, m.W, m.H, TIFFOptions{Alpha: m.Alpha != nil, Gray: m.Gray, Bits16: opt.Bits16, ICC: iccFor(m, opt)})
+		if err != nil {
+			return err
+		}
+		if err := t.WriteRows(Interleave(m.Pix, m.Alpha), m.H); err != nil {
+			return err
+		}
+		return t.Close()
+	}
 	if f != PNG && f != JPEG {
 		return fmt.Errorf("unknown format %d", f)
 	}
@@ -91,11 +106,7 @@ func Encode(w io.Writer, m *Image, f Format, opt WriteOptions) error {
 	if f == JPEG && (q < 1 || q > 100) {
 		return fmt.Errorf("JPEG quality %d outside 1–100", q)
 	}
-	icc := opt.ICC
-	if icc == nil {
-		icc = m.ICC
-	}
-	iw, err := withICC(w, f, icc)
+	iw, err := withICC(w, f, iccFor(m, opt))
 	if err != nil {
 		return err
 	}
@@ -113,4 +124,25 @@ func Encode(w io.Writer, m *Image, f Format, opt WriteOptions) error {
 		err = iw.finish()
 	}
 	return err
+}
+
+// iccFor is the profile to embed in m's file: opt.ICC, else m's own.
+func iccFor(m *Image, opt WriteOptions) []byte {
+	if opt.ICC != nil {
+		return opt.ICC
+	}
+	return m.ICC
+}
+
+// Interleave returns RGB values with their alpha as RGBA (nil alpha: rgb
+// itself), as the row writers take them.
+func Interleave(rgb, alpha []float32) []float32 {
+	if alpha == nil {
+		return rgb
+	}
+	out := make([]float32, 0, len(alpha)*4)
+	for i, a := range alpha {
+		out = append(out, rgb[3*i], rgb[3*i+1], rgb[3*i+2], a)
+	}
+	return out
 }

@@ -41,44 +41,46 @@ type Kind struct {
 // wins). The std map is RGB with base's settings and the input's alpha.
 func KindOf(in *imageio.Image, f imageio.Format, base imageio.WriteOptions) Kind {
 	k := Kind{Gray: in.Gray, Alpha: in.Alpha != nil, Write: base, PNGLevel: zlib.DefaultCompression}
-	k.Write.Bits16 = base.Bits16 || f == imageio.PNG && in.Depth > 8
+	k.Write.Bits16 = base.Bits16 || (f == imageio.PNG || f == imageio.TIFF) && in.Depth > 8
 	if k.Write.ICC == nil {
 		k.Write.ICC = in.ICC
 	}
 	return k
 }
 
-// NewSink writes a w×h output of kind k in format f to dst: PNG streamed
-// row by row (memory does not grow with the height), other formats
+// NewSink writes a w×h output of kind k in format f to dst: PNG and TIFF
+// streamed row by row (memory does not grow with the height), JPEG
 // gathered whole and encoded on Close.
-func NewSink(dst io.Writer, f imageio.Format, w, h int, k Kind) Sink {
-	if f == imageio.PNG {
-		return pngSink{pngstream.NewWriterOptions(dst, w, h, k.PNGLevel,
-			pngstream.Options{Alpha: k.Alpha, Gray: k.Gray, Bits16: k.Write.Bits16, ICC: k.Write.ICC})}
+func NewSink(dst io.Writer, f imageio.Format, w, h int, k Kind) (Sink, error) {
+	switch f {
+	case imageio.PNG:
+		return rowSink{pngstream.NewWriterOptions(dst, w, h, k.PNGLevel,
+			pngstream.Options{Alpha: k.Alpha, Gray: k.Gray, Bits16: k.Write.Bits16, ICC: k.Write.ICC})}, nil
+	case imageio.TIFF:
+		t, err := imageio.NewTIFFWriter(dst, w, h, imageio.TIFFOptions{Alpha: k.Alpha, Gray: k.Gray, Bits16: k.Write.Bits16, ICC: k.Write.ICC})
+		if err != nil {
+			return nil, err
+		}
+		return rowSink{t}, nil
 	}
-	return &encodeSink{ImageSink: ImageSink{Image: imageio.Image{W: w, H: h, Gray: k.Gray}}, dst: dst, f: f, k: k}
+	return &encodeSink{ImageSink: ImageSink{Image: imageio.Image{W: w, H: h, Gray: k.Gray}}, dst: dst, f: f, k: k}, nil
 }
 
-// pngSink streams rows into a PNG.
-type pngSink struct{ w *pngstream.Writer }
-
-func (s pngSink) WriteRows(rgb, alpha []float32, n int) error {
-	return s.w.WriteRows(interleave(rgb, alpha), n)
+// rowWriter is a streaming encoder (pngstream.Writer, imageio.TIFFWriter):
+// rows of RGB, or RGBA with alpha, top to bottom.
+type rowWriter interface {
+	WriteRows(v []float32, n int) error
+	Close() error
 }
 
-func (s pngSink) Close() error { return s.w.Close() }
+// rowSink streams rows into a rowWriter.
+type rowSink struct{ w rowWriter }
 
-// interleave returns RGB rows with alpha as RGBA (nil alpha: rgb itself).
-func interleave(rgb, alpha []float32) []float32 {
-	if alpha == nil {
-		return rgb
-	}
-	out := make([]float32, 0, len(alpha)*4)
-	for i, a := range alpha {
-		out = append(out, rgb[3*i], rgb[3*i+1], rgb[3*i+2], a)
-	}
-	return out
+func (s rowSink) WriteRows(rgb, alpha []float32, n int) error {
+	return s.w.WriteRows(imageio.Interleave(rgb, alpha), n)
 }
+
+func (s rowSink) Close() error { return s.w.Close() }
 
 // ImageSink gathers an output in memory: after Run, Image is complete.
 type ImageSink struct {
@@ -181,23 +183,30 @@ func WriteFiles(ctx context.Context, src Source, in *imageio.Image, files Files,
 	w, h := src.Size()
 	paths := files.Paths()
 	return atomicfile.WriteAll(paths, func(ws []io.Writer) error {
-		sink := func(i int, k Kind) Sink {
-			f, _ := imageio.FormatFor(paths[i])
-			return NewSink(ws[i], f, w, h, k)
-		}
+		// Paths lists the samples, then the mean and the std map if named.
 		var out Outputs
-		for i, p := range files.Samples {
-			f, _ := imageio.FormatFor(p)
-			out.Samples = append(out.Samples, sink(i, KindOf(in, f, files.Write)))
+		slots := make([]*Sink, 0, len(paths))
+		out.Samples = make([]Sink, len(files.Samples))
+		for k := range out.Samples {
+			slots = append(slots, &out.Samples[k])
 		}
-		i := len(files.Samples)
 		if files.Mean != "" {
-			f, _ := imageio.FormatFor(files.Mean)
-			out.Mean = sink(i, KindOf(in, f, files.Write))
-			i++
+			slots = append(slots, &out.Mean)
 		}
 		if files.Std != "" {
-			out.Std = sink(i, Kind{Alpha: in.Alpha != nil, Write: files.Write, PNGLevel: zlib.DefaultCompression})
+			slots = append(slots, &out.Std)
+		}
+		for i, p := range paths {
+			f, _ := imageio.FormatFor(p)
+			k := KindOf(in, f, files.Write)
+			if slots[i] == &out.Std {
+				k = Kind{Alpha: in.Alpha != nil, Write: files.Write, PNGLevel: zlib.DefaultCompression}
+			}
+			s, err := NewSink(ws[i], f, w, h, k)
+			if err != nil {
+				return fmt.Errorf("%s: %w", p, err)
+			}
+			*slots[i] = s
 		}
 		return Run(ctx, src, in, out, opt)
 	})

@@ -34,7 +34,10 @@ type outcome struct {
 func (o *outcome) encode(ctx context.Context, i int, w io.Writer, band func()) error {
 	k := render.KindOf(o.in, imageio.PNG, imageio.WriteOptions{})
 	k.PNGLevel = pngLevel
-	sink := render.NewSink(w, imageio.PNG, o.w, o.h, k)
+	sink, err := render.NewSink(w, imageio.PNG, o.w, o.h, k)
+	if err != nil {
+		return err
+	}
 	opt := render.Options{Band: render.DefaultBand}
 	if band != nil {
 		opt.Progress = func(int, int) { band() }

@@ -106,11 +106,11 @@ func upscaleFlags() (*flag.FlagSet, *upscaleOptions) {
 	fs.Var(o.params, "param", "method setting name=value (repeatable)")
 	fs.Float64Var(&o.scale, "scale", 0, "scale factor, any real number above 0 (output ceil(W·S)×ceil(H·S))")
 	fs.StringVar(&o.size, "size", "", "output size WxH, or Wx / xH to keep the aspect ratio")
-	fs.StringVar(&o.out, "o", "", "output file, .png or .jpg, or output folder when INPUT is a folder (required)")
+	fs.StringVar(&o.out, "o", "", "output file, .png, .jpg or .tif, or output folder when INPUT is a folder (required)")
 	fs.BoolVar(&o.overwrite, "overwrite", false, "folder mode: redo outputs that already exist (default: skip them)")
 	fs.Int64Var(&o.maxPixels, "max-pixels", 0, "refuse outputs with more pixels than this (default: 100 M for methods that hold the output whole, 1 G for the model's streamed output)")
 	fs.IntVar(&o.quality, "quality", 95, "JPEG quality 1-100")
-	fs.BoolVar(&o.bits16, "16", false, "write 16-bit PNG (automatic when the input has 16 bits a sample)")
+	fs.BoolVar(&o.bits16, "16", false, "write 16-bit PNG or TIFF (automatic when the input has 16 bits a sample)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT [flags]")
 		fmt.Fprintln(fs.Output(), "       zoomdiff upscale DIR (--scale S | --size WxH) -o OUTDIR [--overwrite] [flags]")

@@ -173,7 +173,7 @@ func TestUpscaleParamsAndFlags(t *testing.T) {
 
 // `zoomdiff reconstruct` is `upscale --method reconstruct`: the
 // auto-encoder's round trip through the one render path, so it keeps alpha
-// and grey, writes any format, renders in bands that do not change the
+// and grey, writes any format (PNG and TIFF streamed, the same pixels), renders in bands that do not change the
 // pixels, and refuses what a deterministic method cannot do.
 func TestReconstructCommand(t *testing.T) {
 	dir := t.TempDir()
@@ -196,6 +196,7 @@ func TestReconstructCommand(t *testing.T) {
 		"whole.png": {inPath, "--scale", "2.5", "--quiet"},
 		"bands.png": {inPath, "--scale", "2.5", "--band", "7", "--quiet"},
 		"out.jpg":   {inPath, "--size", "30x", "--quiet"},
+		"whole.tif": {inPath, "--scale", "2.5", "--quiet"},
 		"grey.png":  {greyPath, "--scale", "2", "--quiet"},
 	}
 	for name, args := range outs {
@@ -214,9 +215,18 @@ func TestReconstructCommand(t *testing.T) {
 	if whole.W != 60 || whole.H != 40 || whole.Alpha == nil {
 		t.Fatalf("×2.5 of a 24×16 with alpha: %dx%d, alpha %v", whole.W, whole.H, whole.Alpha != nil)
 	}
+	tif, err := imageio.Read(filepath.Join(dir, "whole.tif"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i, v := range whole.Pix {
-		if v != bands.Pix[i] {
-			t.Fatalf("bands of 7 rows change value %d: %v against %v", i, bands.Pix[i], v)
+		if v != bands.Pix[i] || v != tif.Pix[i] {
+			t.Fatalf("value %d: %v in bands of 7 rows, %v as TIFF, against %v", i, bands.Pix[i], tif.Pix[i], v)
+		}
+	}
+	for i, a := range whole.Alpha {
+		if a != tif.Alpha[i] {
+			t.Fatalf("alpha %d: %v as TIFF, %v as PNG", i, tif.Alpha[i], a)
 		}
 	}
 	// The alpha ramp runs left to right, resized by the one rule.

@@ -34,15 +34,12 @@ type folderFile struct {
 }
 
 // folderOutput is where the image at rel (relative to the input folder)
-// goes: the same relative path under outDir, with its extension for PNG
-// and JPEG and .png for the formats zoomdiff does not write (WebP, BMP,
-// TIFF).
+// goes: the same relative path under outDir, with its extension for the
+// formats zoomdiff writes (PNG, JPEG, TIFF) and .png for the others (WebP,
+// BMP).
 func folderOutput(outDir, rel string) string {
-	ext := filepath.Ext(rel)
-	switch strings.ToLower(ext) {
-	case ".png", ".jpg", ".jpeg":
-	default:
-		rel = strings.TrimSuffix(rel, ext) + ".png"
+	if _, err := imageio.FormatFor(rel); err != nil {
+		rel = strings.TrimSuffix(rel, filepath.Ext(rel)) + ".png"
 	}
 	return filepath.Join(outDir, rel)
 }
