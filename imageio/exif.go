@@ -1,6 +1,9 @@
 package imageio
 
-import "encoding/binary"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // jpegOrientation returns the EXIF orientation (1–8) of a JPEG file, or 1
 // when there is none. A malformed EXIF block counts as none: the pixels are
@@ -86,7 +89,7 @@ func Orient(m *Image, o int) *Image {
 	case 8:
 		src = func(x, y int) int { return x*w + (w - 1 - y) }
 	}
-	d := &Image{W: dw, H: dh, Gray: m.Gray, Depth: m.Depth, ICC: m.ICC, Pix: make([]float32, len(m.Pix))}
+	d := &Image{W: dw, H: dh, Gray: m.Gray, Depth: m.Depth, ICC: m.ICC, EXIF: m.EXIF, Pix: make([]float32, len(m.Pix))}
 	if m.Alpha != nil {
 		d.Alpha = make([]float32, len(m.Alpha))
 	}
@@ -100,4 +103,58 @@ func Orient(m *Image, o int) *Image {
 		}
 	}
 	return d
+}
+
+// exifMarker opens the APP1 segment that holds a JPEG's EXIF block.
+const exifMarker = "Exif\x00\x00"
+
+// MaxEXIF is the largest EXIF block carried from an input to its outputs:
+// what one JPEG APP1 segment holds, so that every output format can carry
+// it. A larger one (rare: long maker notes) is left out.
+const MaxEXIF = 65535 - 2 - len(exifMarker)
+
+// jpegEXIF returns the TIFF structure of a JPEG's EXIF block, or nil.
+func jpegEXIF(data []byte) []byte {
+	var b []byte
+	jpegSegments(data, func(marker byte, seg []byte) bool {
+		if marker == 0xE1 && bytes.HasPrefix(seg, []byte(exifMarker)) {
+			b = seg[len(exifMarker):]
+			return false
+		}
+		return true
+	})
+	return b
+}
+
+// exifOf returns a file's EXIF block (a TIFF structure, as PNG's eXIf
+// chunk holds it: capture time, camera, exposure, GPS…) made upright: its
+// orientation, which Decode applies to the pixels, is set to 1, so that
+// viewers do not turn the outputs a second time. It is nil when there is
+// none, or it is malformed or over MaxEXIF.
+func exifOf(format string, data []byte) []byte {
+	var b []byte
+	switch format {
+	case "jpeg":
+		b = jpegEXIF(data)
+	case "png":
+		b = pngChunk(data, "eXIf")
+	case "webp":
+		b = bytes.TrimPrefix(webpChunk(data, "EXIF"), []byte(exifMarker)) // some writers keep the JPEG prefix
+	}
+	if len(b) < 8 || len(b) > MaxEXIF || !isTIFF(b) {
+		return nil
+	}
+	b = bytes.Clone(b)
+	if typ, count, v, bo, ok := tiffTag(b, tagOrientation); ok && typ == 3 && count == 1 {
+		bo.PutUint16(v, 1) // v is b's own bytes
+	}
+	return b
+}
+
+// jpegEXIFSegment is an APP1 segment holding the EXIF block b.
+func jpegEXIFSegment(b []byte) []byte {
+	seg := []byte{0xFF, 0xE1, 0, 0}
+	binary.BigEndian.PutUint16(seg[2:], uint16(2+len(exifMarker)+len(b)))
+	seg = append(seg, exifMarker...)
+	return append(seg, b...)
 }

@@ -42,6 +42,11 @@ type Image struct {
 	// that profile's colour space, and Encode embeds the profile again in
 	// PNG and JPEG output so that the colours mean the same thing.
 	ICC []byte
+	// EXIF is the source's EXIF block (a TIFF structure: capture time,
+	// camera, GPS…) from a JPEG, PNG or WebP, with its orientation set to
+	// 1 since Pix is upright; nil when it has none. Encode writes it again
+	// into PNG (eXIf) and JPEG (APP1) output; TIFF output leaves it out.
+	EXIF []byte
 }
 
 // New returns an opaque black w×h image. It panics on negative sizes,
@@ -58,6 +63,9 @@ func (m *Image) Clone() *Image {
 	c := &Image{W: m.W, H: m.H, Gray: m.Gray, Depth: m.Depth, Pix: append([]float32(nil), m.Pix...)}
 	if m.ICC != nil {
 		c.ICC = append([]byte(nil), m.ICC...)
+	}
+	if m.EXIF != nil {
+		c.EXIF = append([]byte(nil), m.EXIF...)
 	}
 	if m.Alpha != nil {
 		c.Alpha = append([]float32(nil), m.Alpha...)
@@ -88,7 +96,7 @@ func (m *Image) Crop(x0, y0, w, h int) (*Image, error) {
 	if x0 < 0 || y0 < 0 || w <= 0 || h <= 0 || x0+w > m.W || y0+h > m.H {
 		return nil, fmt.Errorf("crop %dx%d+%d+%d outside a %dx%d image", w, h, x0, y0, m.W, m.H)
 	}
-	c := &Image{W: w, H: h, Gray: m.Gray, Depth: m.Depth, ICC: append([]byte(nil), m.ICC...), Pix: make([]float32, w*h*3)}
+	c := &Image{W: w, H: h, Gray: m.Gray, Depth: m.Depth, ICC: append([]byte(nil), m.ICC...), EXIF: append([]byte(nil), m.EXIF...), Pix: make([]float32, w*h*3)}
 	for y := 0; y < h; y++ {
 		copy(c.Pix[y*w*3:(y+1)*w*3], m.Pix[((y0+y)*m.W+x0)*3:])
 	}

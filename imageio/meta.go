@@ -121,38 +121,43 @@ func iccOf(format string, data []byte) []byte {
 	return nil
 }
 
-// pngICC reads the iCCP chunk (profile name, NUL, compression method 0,
-// zlib stream) that precedes the image data.
-func pngICC(data []byte) []byte {
+// pngChunk returns the data of the first chunk of type typ before the
+// image data (IDAT) of a PNG file, or nil.
+func pngChunk(data []byte, typ string) []byte {
 	p := 8
 	for p+12 <= len(data) {
 		n := int64(binary.BigEndian.Uint32(data[p:]))
-		typ := string(data[p+4 : p+8])
 		if n > int64(len(data)-p-12) {
 			return nil
 		}
-		body := data[p+8 : p+8+int(n)]
-		switch typ {
-		case "iCCP":
-			i := bytes.IndexByte(body, 0)
-			if i < 1 || i > 79 || i+2 > len(body) || body[i+1] != 0 {
-				return nil
-			}
-			zr, err := zlib.NewReader(bytes.NewReader(body[i+2:]))
-			if err != nil {
-				return nil
-			}
-			prof, err := io.ReadAll(io.LimitReader(zr, MaxICC+1))
-			if err != nil || len(prof) == 0 || len(prof) > MaxICC {
-				return nil
-			}
-			return prof
+		switch t := string(data[p+4 : p+8]); t {
+		case typ:
+			return data[p+8 : p+8+int(n)]
 		case "IDAT", "IEND":
 			return nil
 		}
 		p += 12 + int(n)
 	}
 	return nil
+}
+
+// pngICC reads the iCCP chunk (profile name, NUL, compression method 0,
+// zlib stream) that precedes the image data.
+func pngICC(data []byte) []byte {
+	body := pngChunk(data, "iCCP")
+	i := bytes.IndexByte(body, 0)
+	if i < 1 || i > 79 || i+2 > len(body) || body[i+1] != 0 {
+		return nil
+	}
+	zr, err := zlib.NewReader(bytes.NewReader(body[i+2:]))
+	if err != nil {
+		return nil
+	}
+	prof, err := io.ReadAll(io.LimitReader(zr, MaxICC+1))
+	if err != nil || len(prof) == 0 || len(prof) > MaxICC {
+		return nil
+	}
+	return prof
 }
 
 // iccMarker opens every APP2 segment that carries a piece of an ICC
@@ -196,23 +201,30 @@ func jpegICC(data []byte) []byte {
 	return prof
 }
 
-// webpICC reads the ICCP chunk of an extended (VP8X) WebP file.
-func webpICC(data []byte) []byte {
+// webpChunk returns the data of the first chunk fourcc of an extended
+// (VP8X) WebP file, or nil.
+func webpChunk(data []byte, fourcc string) []byte {
 	p := 12
 	for p+8 <= len(data) {
 		n := int64(binary.LittleEndian.Uint32(data[p+4:]))
 		if n > int64(len(data)-p-8) {
 			return nil
 		}
-		if string(data[p:p+4]) == "ICCP" {
-			if n == 0 || n > MaxICC {
-				return nil
-			}
-			return bytes.Clone(data[p+8 : p+8+int(n)]) // not a view that would pin the whole file
+		if string(data[p:p+4]) == fourcc {
+			return data[p+8 : p+8+int(n)]
 		}
 		p += 8 + int(n) + int(n&1) // chunks are padded to an even size
 	}
 	return nil
+}
+
+// webpICC reads the ICCP chunk of an extended (VP8X) WebP file.
+func webpICC(data []byte) []byte {
+	prof := webpChunk(data, "ICCP")
+	if len(prof) == 0 || len(prof) > MaxICC {
+		return nil
+	}
+	return bytes.Clone(prof) // not a view that would pin the whole file
 }
 
 // ICCPChunk returns a whole PNG iCCP chunk (length, type, data, CRC)
@@ -231,11 +243,16 @@ func ICCPChunk(prof []byte) ([]byte, error) {
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	chunk := make([]byte, 8, body.Len()+12)
-	binary.BigEndian.PutUint32(chunk, uint32(body.Len()))
-	copy(chunk[4:], "iCCP")
-	chunk = append(chunk, body.Bytes()...)
-	return binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:])), nil
+	return PNGChunk("iCCP", body.Bytes()), nil
+}
+
+// PNGChunk returns a whole PNG chunk: length, type, data and CRC.
+func PNGChunk(typ string, data []byte) []byte {
+	chunk := make([]byte, 8, len(data)+12)
+	binary.BigEndian.PutUint32(chunk, uint32(len(data)))
+	copy(chunk[4:], typ)
+	chunk = append(chunk, data...)
+	return binary.BigEndian.AppendUint32(chunk, crc32.ChecksumIEEE(chunk[4:]))
 }
 
 // jpegICCMax is the most profile bytes one APP2 segment carries: 65535,
@@ -305,32 +322,50 @@ func (iw *insertWriter) finish() error {
 	return nil
 }
 
-// withICC wraps w so that prof is inserted where format f keeps it: after
-// the IHDR chunk of a PNG (signature 8 bytes, IHDR 25), right after the
-// SOI marker of a JPEG (the standard encoder writes no JFIF APP0, which
-// would have to come first). A nil or empty prof returns w unchanged.
-func withICC(w io.Writer, f Format, prof []byte) (*insertWriter, error) {
-	if len(prof) == 0 {
+// withMeta wraps w so that the ICC profile and the EXIF block (either
+// may be empty) are inserted where format f keeps them: after the IHDR
+// chunk of a PNG (signature 8 bytes, IHDR 25), the iCCP chunk before
+// eXIf; right after the SOI marker of a JPEG (the standard encoder writes
+// no JFIF APP0, which would have to come first), the EXIF APP1 before the
+// profile's APP2 segments. With neither it returns nil: w is used as is.
+func withMeta(w io.Writer, f Format, prof, exif []byte) (*insertWriter, error) {
+	if len(prof) == 0 && len(exif) == 0 {
 		return nil, nil
 	}
+	if len(exif) > MaxEXIF {
+		return nil, fmt.Errorf("EXIF block of %d bytes is over the limit of %d", len(exif), MaxEXIF)
+	}
+	var ins []byte
 	switch f {
 	case PNG:
-		chunk, err := ICCPChunk(prof)
-		if err != nil {
-			return nil, err
+		if len(prof) > 0 {
+			chunk, err := ICCPChunk(prof)
+			if err != nil {
+				return nil, err
+			}
+			ins = chunk
 		}
-		return &insertWriter{w: w, want: 33, ins: chunk, check: func(h []byte) error {
+		if len(exif) > 0 {
+			ins = append(ins, PNGChunk("eXIf", exif)...)
+		}
+		return &insertWriter{w: w, want: 33, ins: ins, check: func(h []byte) error {
 			if string(h[12:16]) != "IHDR" {
 				return errors.New("PNG encoder did not start with IHDR")
 			}
 			return nil
 		}}, nil
 	case JPEG:
-		segs, err := jpegICCSegments(prof)
-		if err != nil {
-			return nil, err
+		if len(exif) > 0 {
+			ins = jpegEXIFSegment(exif)
 		}
-		return &insertWriter{w: w, want: 2, ins: segs, check: func(h []byte) error {
+		if len(prof) > 0 {
+			segs, err := jpegICCSegments(prof)
+			if err != nil {
+				return nil, err
+			}
+			ins = append(ins, segs...)
+		}
+		return &insertWriter{w: w, want: 2, ins: ins, check: func(h []byte) error {
 			if h[0] != 0xFF || h[1] != 0xD8 {
 				return errors.New("JPEG encoder did not start with SOI")
 			}

@@ -98,7 +98,8 @@ var formats = []format{
 
 // Decode decodes an in-memory image file (one of FormatNames). The
 // orientation a JPEG's EXIF or a TIFF's own tag records is applied, so the
-// result is the picture as a viewer shows it. The source bit depth and any embedded ICC colour profile are kept in
+// result is the picture as a viewer shows it, and the EXIF block of a
+// JPEG, PNG or WebP is kept (upright) for the outputs. The source bit depth and any embedded ICC colour profile are kept in
 // the Image (Depth, ICC).
 func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	// The decoders are meant not to panic on bad input, but a panic here
@@ -141,6 +142,7 @@ func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	}
 	m.Depth = depthOf(f.name, data)
 	m.ICC = iccOf(f.name, data)
+	m.EXIF = exifOf(f.name, data)
 	return Orient(m, orientationOf(f.name, data)), nil
 }
 

@@ -13,7 +13,7 @@ import (
 // are known before the first pixel (uncompressed strips have known
 // sizes), and the pixels follow them. Little-endian, 8 or 16 bits a
 // sample, RGB, RGBA (unassociated alpha) or grey, the ICC profile in tag
-// 34675. Grey with alpha is stored as RGBA, since common readers
+// 34675; no EXIF (it would need an IFD of its own). Grey with alpha is stored as RGBA, since common readers
 // (x/image/tiff among them) do not read grey with an extra sample.
 type TIFFWriter struct {
 	out            io.Writer

@@ -23,6 +23,10 @@ type WriteOptions struct {
 	// segments, TIFF tag 34675); nil means the image's own, Image.ICC, and an empty
 	// non-nil slice means none.
 	ICC []byte
+	// EXIF is the EXIF block to embed in PNG and JPEG output (at most
+	// MaxEXIF bytes); nil means the image's own, Image.EXIF, and an empty
+	// non-nil slice means none.
+	EXIF []byte
 }
 
 // Format is an output file format.
@@ -106,7 +110,11 @@ func Encode(w io.Writer, m *Image, f Format, opt WriteOptions) error {
 	if f == JPEG && (q < 1 || q > 100) {
 		return fmt.Errorf("JPEG quality %d outside 1–100", q)
 	}
-	iw, err := withICC(w, f, iccFor(m, opt))
+	exif := opt.EXIF
+	if exif == nil {
+		exif = m.EXIF
+	}
+	iw, err := withMeta(w, f, iccFor(m, opt), exif)
 	if err != nil {
 		return err
 	}

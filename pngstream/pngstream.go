@@ -76,6 +76,9 @@ type Options struct {
 	// ICC, when not empty, is an ICC colour profile written, compressed,
 	// in an iCCP chunk after IHDR.
 	ICC []byte
+	// EXIF, when not empty, is an EXIF block (at most imageio.MaxEXIF
+	// bytes) written in an eXIf chunk after the profile.
+	EXIF []byte
 }
 
 // NewWriter returns a Writer for a width×height image with alpha (RGBA)
@@ -113,6 +116,8 @@ func NewWriterOptions(out io.Writer, width, height, level int, opt Options) *Wri
 		w.err = fmt.Errorf("pngstream: invalid size %dx%d", width, height)
 	case len(opt.ICC) > imageio.MaxICC:
 		w.err = fmt.Errorf("pngstream: ICC profile of %d bytes is over the limit of %d", len(opt.ICC), imageio.MaxICC)
+	case len(opt.EXIF) > imageio.MaxEXIF:
+		w.err = fmt.Errorf("pngstream: EXIF block of %d bytes is over the limit of %d", len(opt.EXIF), imageio.MaxEXIF)
 	case int64(width)*int64(max(w.channels, w.samples*w.bytes)) > math.MaxInt32:
 		// A row must fit in memory and in an int on every platform.
 		w.err = fmt.Errorf("pngstream: rows of %d pixels are too wide", width)
@@ -148,6 +153,11 @@ func (w *Writer) start() error {
 			return err
 		}
 		if _, err := w.out.Write(iccp); err != nil {
+			return err
+		}
+	}
+	if len(w.opt.EXIF) > 0 {
+		if err := WriteChunk(w.out, "eXIf", w.opt.EXIF); err != nil {
 			return err
 		}
 	}

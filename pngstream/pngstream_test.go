@@ -3,6 +3,7 @@ package pngstream
 import (
 	"bytes"
 	"compress/zlib"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -15,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/imageio/imagetest"
 )
 
 // testPix returns w×h×c values mixing smooth gradients, flat areas and
@@ -339,6 +341,7 @@ func BenchmarkImagePNG(b *testing.B) {
 func TestOptionsMatchImageio(t *testing.T) {
 	const w, h = 23, 17
 	prof := []byte("a made-up ICC profile, any bytes will do \x00\x01\x02")
+	exif := imagetest.EXIFSegment(1, binary.LittleEndian)[4+6:] // the TIFF structure of an APP1 segment
 	for _, gray := range []bool{false, true} {
 		for _, alpha := range []bool{false, true} {
 			for _, bits16 := range []bool{false, true} {
@@ -368,7 +371,7 @@ func TestOptionsMatchImageio(t *testing.T) {
 				}
 				name := fmt.Sprintf("gray %v alpha %v 16-bit %v", gray, alpha, bits16)
 				var ours, theirs bytes.Buffer
-				sw := NewWriterOptions(&ours, w, h, zlib.BestSpeed, Options{Alpha: alpha, Gray: gray, Bits16: bits16, ICC: prof})
+				sw := NewWriterOptions(&ours, w, h, zlib.BestSpeed, Options{Alpha: alpha, Gray: gray, Bits16: bits16, ICC: prof, EXIF: exif})
 				for y := 0; y < h; y += 5 {
 					n := min(5, h-y)
 					if err := sw.WriteRows(pix[y*w*ch:(y+n)*w*ch], n); err != nil {
@@ -378,7 +381,7 @@ func TestOptionsMatchImageio(t *testing.T) {
 				if err := sw.Close(); err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
-				if err := imageio.Encode(&theirs, m, imageio.PNG, imageio.WriteOptions{Bits16: bits16, ICC: prof}); err != nil {
+				if err := imageio.Encode(&theirs, m, imageio.PNG, imageio.WriteOptions{Bits16: bits16, ICC: prof, EXIF: exif}); err != nil {
 					t.Fatal(err)
 				}
 				a, err := imageio.Decode(ours.Bytes(), imageio.ReadOptions{})
@@ -389,9 +392,10 @@ func TestOptionsMatchImageio(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if a.Gray != gray || a.Depth != b.Depth || (a.Depth == 16) != bits16 || !bytes.Equal(a.ICC, prof) || (a.Alpha == nil) != (b.Alpha == nil) {
-					t.Errorf("%s: streamed grey %v depth %d profile %q alpha %v; imageio's depth %d alpha %v",
-						name, a.Gray, a.Depth, a.ICC, a.Alpha != nil, b.Depth, b.Alpha != nil)
+				if a.Gray != gray || a.Depth != b.Depth || (a.Depth == 16) != bits16 || !bytes.Equal(a.ICC, prof) || (a.Alpha == nil) != (b.Alpha == nil) ||
+					!bytes.Equal(a.EXIF, exif) || !bytes.Equal(b.EXIF, exif) {
+					t.Errorf("%s: streamed grey %v depth %d profile %q alpha %v EXIF %x; imageio's depth %d alpha %v EXIF %x",
+						name, a.Gray, a.Depth, a.ICC, a.Alpha != nil, a.EXIF, b.Depth, b.Alpha != nil, b.EXIF)
 					continue
 				}
 				sameSamples(t, name, a, b)

@@ -37,13 +37,16 @@ type Kind struct {
 
 // KindOf is how the samples and the mean of an upscale of in are stored in
 // format f: grey stays grey, alpha stays, a 16-bit input gives 16-bit PNG
-// and the input's ICC profile is embedded (base's own profile, if set,
-// wins). The std map is RGB with base's settings and the input's alpha.
+// or TIFF, and the input's ICC profile and EXIF block are embedded (base's
+// own, if set, win; TIFF carries no EXIF). The std map is RGB with base's settings and the input's alpha.
 func KindOf(in *imageio.Image, f imageio.Format, base imageio.WriteOptions) Kind {
 	k := Kind{Gray: in.Gray, Alpha: in.Alpha != nil, Write: base, PNGLevel: zlib.DefaultCompression}
 	k.Write.Bits16 = base.Bits16 || (f == imageio.PNG || f == imageio.TIFF) && in.Depth > 8
 	if k.Write.ICC == nil {
 		k.Write.ICC = in.ICC
+	}
+	if k.Write.EXIF == nil {
+		k.Write.EXIF = in.EXIF
 	}
 	return k
 }
@@ -55,7 +58,7 @@ func NewSink(dst io.Writer, f imageio.Format, w, h int, k Kind) (Sink, error) {
 	switch f {
 	case imageio.PNG:
 		return rowSink{pngstream.NewWriterOptions(dst, w, h, k.PNGLevel,
-			pngstream.Options{Alpha: k.Alpha, Gray: k.Gray, Bits16: k.Write.Bits16, ICC: k.Write.ICC})}, nil
+			pngstream.Options{Alpha: k.Alpha, Gray: k.Gray, Bits16: k.Write.Bits16, ICC: k.Write.ICC, EXIF: k.Write.EXIF})}, nil
 	case imageio.TIFF:
 		t, err := imageio.NewTIFFWriter(dst, w, h, imageio.TIFFOptions{Alpha: k.Alpha, Gray: k.Gray, Bits16: k.Write.Bits16, ICC: k.Write.ICC})
 		if err != nil {

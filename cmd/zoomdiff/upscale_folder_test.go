@@ -124,10 +124,14 @@ func TestUpscaleFolder(t *testing.T) {
 	checkSize(t, filepath.Join(out, "a.png"), 24, 16)
 	checkSize(t, filepath.Join(out, "sub1", "b.JPG"), 8, 16)
 	checkSize(t, filepath.Join(out, "sub2", "c.png"), 12, 10)
-	// The rotation is applied to the pixels, and no EXIF (so no second
-	// rotation in a viewer) is written.
-	if b, _ := os.ReadFile(filepath.Join(out, "sub1", "b.JPG")); bytes.Contains(b, []byte("Exif")) {
-		t.Error("the JPEG output carries EXIF")
+	// The rotation is applied to the pixels, and the EXIF block comes
+	// along upright (orientation 1), so a viewer does not turn it again:
+	// read back, the output is 8×16 as written.
+	if b, _ := os.ReadFile(filepath.Join(out, "sub1", "b.JPG")); !bytes.Contains(b, []byte("Exif\x00\x00")) {
+		t.Error("the JPEG output lost the input's EXIF block")
+	}
+	if m, err := imageio.Read(filepath.Join(out, "sub1", "b.JPG")); err != nil || m.W != 8 || m.H != 16 || m.EXIF == nil {
+		t.Errorf("the JPEG output reads back turned or without EXIF (%v)", err)
 	}
 
 	// A second run skips the outputs that exist: replace one with a marker
