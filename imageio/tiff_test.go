@@ -2,7 +2,9 @@ package imageio
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio/imagetest"
@@ -18,7 +20,7 @@ func TestTIFF16OrientationICC(t *testing.T) {
 		v[i] = uint16(i*4099 + 7) // not multiples of 257: 8 bits cannot hold them
 	}
 	icc := imagetest.FakeICC(300)
-	data := imagetest.TIFF(w, h, 3, 16, v, imagetest.TIFFTag{Tag: 274, Short: 6}, imagetest.TIFFTag{Tag: 34675, Bytes: icc})
+	data := testTIFF(w, h, 3, 16, v, tiffShorts(274, 6), tiffEntry{34675, 7, len(icc), icc})
 	m, err := Decode(data, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +69,7 @@ func TestTIFFGreyAndAlpha(t *testing.T) {
 		spp         int
 		grey, alpha bool
 	}{{1, true, false}, {4, false, true}} {
-		m, err := Decode(imagetest.TIFF(2, 2, c.spp, 8, v), ReadOptions{})
+		m, err := Decode(testTIFF(2, 2, c.spp, 8, v), ReadOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,14 +80,14 @@ func TestTIFFGreyAndAlpha(t *testing.T) {
 			t.Errorf("%d samples a pixel: second pixel %v, want %v", c.spp, got, want)
 		}
 	}
-	if _, err := Decode(imagetest.TIFF(2, 2, 2, 8, v), ReadOptions{}); err == nil {
+	if _, err := Decode(testTIFF(2, 2, 2, 8, v), ReadOptions{}); err == nil {
 		t.Error("grey with alpha decoded, which x/image/tiff does not support")
 	}
 }
 
 // Broken TIFFs give errors, never panics; a broken tag is ignored.
 func TestTIFFMalformed(t *testing.T) {
-	good := imagetest.TIFF(4, 4, 3, 8, make([]uint16, 48), imagetest.TIFFTag{Tag: 274, Short: 3})
+	good := testTIFF(4, 4, 3, 8, make([]uint16, 48), tiffShorts(274, 3))
 	for n := 0; n < len(good); n += 7 {
 		if _, err := Decode(good[:n], ReadOptions{}); err == nil && n < len(good) {
 			t.Fatalf("a TIFF cut at %d of %d bytes decoded", n, len(good))
@@ -95,11 +97,11 @@ func TestTIFFMalformed(t *testing.T) {
 		t.Error("garbage after a TIFF signature decoded")
 	}
 	// An orientation of 9 is no orientation.
-	bad := imagetest.TIFF(4, 2, 3, 8, make([]uint16, 24), imagetest.TIFFTag{Tag: 274, Short: 9})
+	bad := testTIFF(4, 2, 3, 8, make([]uint16, 24), tiffShorts(274, 9))
 	if m, err := Decode(bad, ReadOptions{}); err != nil || m.W != 4 || m.H != 2 {
 		t.Errorf("orientation 9: %v, want the image as stored", err)
 	}
-	huge := imagetest.TIFF(4, 4, 3, 8, make([]uint16, 48))
+	huge := testTIFF(4, 4, 3, 8, make([]uint16, 48))
 	if _, err := Decode(huge, ReadOptions{MaxPixels: 15}); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("16 pixels over a 15-pixel limit: %v", err)
 	}
@@ -211,4 +213,28 @@ func TestTIFFWriterChecks(t *testing.T) {
 	if _, err := NewTIFFWriter(&b, 1<<16, 1<<15, TIFFOptions{Bits16: true}); err == nil {
 		t.Error("a TIFF of 12 GiB accepted")
 	}
+}
+
+// testTIFF is an uncompressed little-endian TIFF of w×h pixels with spp
+// samples a pixel (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) of 8 or 16 bits,
+// samples taken from v (0–65535, scaled down for 8 bits), in one strip
+// with the directory after the pixels, as many writers place it (unlike
+// TIFFWriter), and the extra fields in it.
+func testTIFF(w, h, spp, bits int, v []uint16, extra ...tiffEntry) []byte {
+	b := []byte("II*\x00\x00\x00\x00\x00")
+	for _, s := range v[:w*h*spp] {
+		if bits == 16 {
+			b = binary.LittleEndian.AppendUint16(b, s)
+		} else {
+			b = append(b, byte(s>>8))
+		}
+	}
+	if len(b)%2 == 1 {
+		b = append(b, 0)
+	}
+	at := len(b)
+	binary.LittleEndian.PutUint32(b[4:], uint32(at))
+	es := append(tiffImageEntries(w, h, spp, bits/8, h, []int{8}, spp >= 3, spp == 2 || spp == 4, nil), extra...)
+	slices.SortFunc(es, func(a, b tiffEntry) int { return int(a.tag) - int(b.tag) })
+	return appendTIFFIFD(b, es, at)
 }

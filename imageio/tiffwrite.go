@@ -75,67 +75,49 @@ func NewTIFFWriter(out io.Writer, width, height int, opt TIFFOptions) (*TIFFWrit
 	return t, nil
 }
 
-// tiffDirectory is a TIFF's header, its one image file directory and the
-// directory's long values, laid out so that the pixels start right after.
-func tiffDirectory(width, height, spp, bytesPer, rowsPerStrip, strips int, rgb, alpha bool, icc []byte) ([]byte, error) {
-	le := binary.LittleEndian
-	type entry struct {
-		tag, typ uint16
-		count    int
-		value    []byte
+// tiffEntry is one field of a TIFF directory: its tag, type, value count
+// and value bytes.
+type tiffEntry struct {
+	tag, typ uint16
+	count    int
+	value    []byte
+}
+
+// tiffShorts and tiffLongs are SHORT and LONG fields (little-endian).
+func tiffShorts(tag uint16, vs ...int) tiffEntry {
+	var b []byte
+	for _, v := range vs {
+		b = binary.LittleEndian.AppendUint16(b, uint16(v))
 	}
-	shorts := func(tag uint16, vs ...int) entry {
-		var b []byte
-		for _, v := range vs {
-			b = le.AppendUint16(b, uint16(v))
-		}
-		return entry{tag, 3, len(vs), b}
+	return tiffEntry{tag, 3, len(vs), b}
+}
+
+func tiffLongs(tag uint16, vs ...int) tiffEntry {
+	var b []byte
+	for _, v := range vs {
+		b = binary.LittleEndian.AppendUint32(b, uint32(v))
 	}
-	longs := func(tag uint16, vs ...int) entry {
-		var b []byte
-		for _, v := range vs {
-			b = le.AppendUint32(b, uint32(v))
-		}
-		return entry{tag, 4, len(vs), b}
-	}
-	bits := make([]int, spp)
-	for i := range bits {
-		bits[i] = 8 * bytesPer
-	}
-	photometric := 1 // grey, black is zero
-	if rgb {
-		photometric = 2
-	}
-	offsets, counts := make([]int, strips), make([]int, strips)
-	rowBytes := width * spp * bytesPer
-	for i := range strips {
-		counts[i] = min(rowsPerStrip, height-i*rowsPerStrip) * rowBytes
-	}
-	es := []entry{longs(256, width), longs(257, height), shorts(258, bits...), shorts(259, 1), shorts(262, photometric),
-		longs(273, offsets...), shorts(277, spp), longs(278, rowsPerStrip), longs(279, counts...), shorts(284, 1)}
-	if alpha {
-		es = append(es, shorts(338, 2)) // unassociated alpha
-	}
-	if len(icc) > 0 {
-		es = append(es, entry{34675, 7, len(icc), icc})
-	}
-	// Where everything goes: header, directory, long values, pixels.
-	dirEnd := 8 + 2 + 12*len(es) + 4
-	size := dirEnd
+	return tiffEntry{tag, 4, len(vs), b}
+}
+
+// tiffIFDSize is the size of the directory of es with its long values.
+func tiffIFDSize(es []tiffEntry) int {
+	n := 2 + 12*len(es) + 4
 	for _, e := range es {
 		if len(e.value) > 4 {
-			size += (len(e.value) + 1) &^ 1
+			n += (len(e.value) + 1) &^ 1
 		}
 	}
-	if int64(size)+int64(rowBytes)*int64(height) > math.MaxUint32 {
-		return nil, errors.New("tiff: 4 GiB or more of pixels; baseline TIFF cannot address them (write PNG)")
-	}
-	for i := range offsets {
-		offsets[i] = size + i*rowsPerStrip*rowBytes
-	}
-	es[5] = longs(273, offsets...)
-	b := append([]byte("II*\x00"), 8, 0, 0, 0)
+	return n
+}
+
+// appendTIFFIFD appends the little-endian directory of es (sorted by tag)
+// placed at file offset at, its values longer than four bytes right after
+// it, and no further directory.
+func appendTIFFIFD(b []byte, es []tiffEntry, at int) []byte {
+	le := binary.LittleEndian
 	b = le.AppendUint16(b, uint16(len(es)))
+	values := at + 2 + 12*len(es) + 4
 	var tail []byte
 	for _, e := range es {
 		b = le.AppendUint16(b, e.tag)
@@ -146,14 +128,59 @@ func tiffDirectory(width, height, spp, bytesPer, rowsPerStrip, strips int, rgb, 
 			b = append(b, make([]byte, 4-len(e.value))...)
 			continue
 		}
-		b = le.AppendUint32(b, uint32(dirEnd+len(tail)))
+		b = le.AppendUint32(b, uint32(values+len(tail)))
 		tail = append(tail, e.value...)
 		if len(tail)%2 == 1 {
 			tail = append(tail, 0)
 		}
 	}
-	b = le.AppendUint32(b, 0) // no further directory
-	return append(b, tail...), nil
+	b = le.AppendUint32(b, 0)
+	return append(b, tail...)
+}
+
+// tiffImageEntries are the fields of a baseline image of spp samples of
+// 8·bytesPer bits, RGB or grey, alpha unassociated, in strips of
+// rowsPerStrip rows at the given offsets.
+func tiffImageEntries(width, height, spp, bytesPer, rowsPerStrip int, offsets []int, rgb, alpha bool, icc []byte) []tiffEntry {
+	bits := make([]int, spp)
+	for i := range bits {
+		bits[i] = 8 * bytesPer
+	}
+	photometric := 1 // grey, black is zero
+	if rgb {
+		photometric = 2
+	}
+	rowBytes := width * spp * bytesPer
+	counts := make([]int, len(offsets))
+	for i := range counts {
+		counts[i] = min(rowsPerStrip, height-i*rowsPerStrip) * rowBytes
+	}
+	es := []tiffEntry{tiffLongs(256, width), tiffLongs(257, height), tiffShorts(258, bits...), tiffShorts(259, 1),
+		tiffShorts(262, photometric), tiffLongs(273, offsets...), tiffShorts(277, spp), tiffLongs(278, rowsPerStrip),
+		tiffLongs(279, counts...), tiffShorts(284, 1)}
+	if alpha {
+		es = append(es, tiffShorts(338, 2)) // unassociated alpha
+	}
+	if len(icc) > 0 {
+		es = append(es, tiffEntry{tagICCProfile, 7, len(icc), icc})
+	}
+	return es
+}
+
+// tiffDirectory is a TIFF's header, its one image file directory and the
+// directory's long values, laid out so that the pixels start right after.
+func tiffDirectory(width, height, spp, bytesPer, rowsPerStrip, strips int, rgb, alpha bool, icc []byte) ([]byte, error) {
+	offsets := make([]int, strips)
+	size := 8 + tiffIFDSize(tiffImageEntries(width, height, spp, bytesPer, rowsPerStrip, offsets, rgb, alpha, icc))
+	rowBytes := width * spp * bytesPer
+	if int64(size)+int64(rowBytes)*int64(height) > math.MaxUint32 {
+		return nil, errors.New("tiff: 4 GiB or more of pixels; baseline TIFF cannot address them (write PNG)")
+	}
+	for i := range offsets {
+		offsets[i] = size + i*rowsPerStrip*rowBytes
+	}
+	b := append([]byte("II*\x00"), 8, 0, 0, 0)
+	return appendTIFFIFD(b, tiffImageEntries(width, height, spp, bytesPer, rowsPerStrip, offsets, rgb, alpha, icc), 8), nil
 }
 
 // WriteRows stores n rows of RGB (RGBA with Alpha) values in [0, 1],

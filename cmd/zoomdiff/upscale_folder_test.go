@@ -375,12 +375,13 @@ func TestUpscaleGreyStaysGrey(t *testing.T) {
 func TestUpscaleTIFF(t *testing.T) {
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out")
-	v := make([]uint16, 10*8*3)
-	for i := range v {
-		v[i] = uint16(i*2039 + 77)
+	m := testImage(10, 8, false)
+	for i := range m.Pix {
+		m.Pix[i] = float32((i*2039+77)%65536) / 65535
 	}
 	prof := imagetest.FakeICC(500)
-	writeBytes(t, filepath.Join(in, "shot.tiff"), imagetest.TIFF(10, 8, 3, 16, v, imagetest.TIFFTag{Tag: 34675, Bytes: prof}))
+	m.ICC = prof
+	writeBytes(t, filepath.Join(in, "shot.tiff"), encodeTo(t, m, imageio.TIFF, imageio.WriteOptions{Bits16: true}))
 	if err := runUpscale([]string{in, "-o", out, "--scale", "2", "--method", "bicubic", "--quiet"}); err != nil {
 		t.Fatal(err)
 	}
