@@ -153,6 +153,14 @@ func SRMethod(model, fallback string, params map[string]string) (render.Method, 
 			return nil, err
 		}
 	}
+	// Then with the model's own window, unless one was asked for.
+	if _, given := params["tile"]; !given {
+		tile, overlap := s.Config.Window()
+		opt.Tile = tile
+		if _, given := params["overlap"]; !given {
+			opt.Overlap = overlap
+		}
+	}
 	if auto && s.Config.Student > 0 {
 		opt.Sampler = diffusion.SamplerDDIM
 		if !stepsGiven {

@@ -330,3 +330,28 @@ func srOpts(set func(o *diffusion.SampleOptions)) diffusion.SampleOptions {
 	set(&o)
 	return o
 }
+
+// Each built-in model samples in its own U-Net window (diffusion
+// Config.Window): the benchmark model in DefaultTile, the real-photo
+// model in 64; a tile or overlap asked for wins.
+func TestModelWindows(t *testing.T) {
+	for _, c := range []struct {
+		model         string
+		params        map[string]string
+		tile, overlap int
+	}{
+		{"", nil, diffusion.DefaultTile, diffusion.DefaultTile / 4},
+		{"real", nil, 64, 16},
+		{"real", map[string]string{"steps": "10"}, 64, 16}, // the teacher as its student
+		{"", map[string]string{"tile": "48", "overlap": "4"}, 48, 4},
+		{"real", map[string]string{"overlap": "12"}, 64, 12},
+	} {
+		m, err := SRMethod(c.model, "builtin:sr", c.params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := m.(*diffusion.Upscaler).Opt; o.Tile != c.tile || o.Overlap != c.overlap {
+			t.Errorf("%q %v: window %d overlapping by %d, want %d by %d", c.model, c.params, o.Tile, o.Overlap, c.tile, c.overlap)
+		}
+	}
+}

@@ -57,6 +57,7 @@ func zoomLatent(ctx context.Context, model, input string, sample int, opt diffus
 		if s, err = models.SR(model); err != nil {
 			return nil, nil, err
 		}
+		opt.Tile, opt.Overlap = s.Config.Window()
 		lr, err := imageio.Read(input)
 		if err != nil {
 			return nil, nil, err
