@@ -173,8 +173,8 @@ func TestUpscaleParamsAndFlags(t *testing.T) {
 
 // `zoomdiff reconstruct` is `upscale --method reconstruct`: the
 // auto-encoder's round trip through the one render path, so it keeps alpha
-// and grey, writes any format (PNG and TIFF streamed, the same pixels), renders in bands that do not change the
-// pixels, and refuses what a deterministic method cannot do.
+// and grey, writes any format (PNG and TIFF streamed, the same pixels) and
+// renders in bands that do not change the pixels.
 func TestReconstructCommand(t *testing.T) {
 	dir := t.TempDir()
 	// A smooth picture, which the auto-encoder keeps.
@@ -251,13 +251,23 @@ func TestReconstructCommand(t *testing.T) {
 	if g, err := imageio.Read(filepath.Join(dir, "grey.png")); err != nil || !g.Gray {
 		t.Errorf("a grey input's round trip is not grey (%v)", err)
 	}
+}
+
+// TestReconstructRefuses: what a deterministic method cannot do, and a
+// model file that is not an auto-encoder, are refused before any output.
+func TestReconstructRefuses(t *testing.T) {
+	dir := t.TempDir()
+	inPath := filepath.Join(dir, "in.png")
+	if err := imageio.Write(inPath, testImage(24, 16, false)); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--samples", "2"}, "are for --method model or real"},
 		{[]string{"--band", "0"}, "--band 0"},
-		{[]string{"--model", filepath.Join(dir, "whole.png")}, "whole.png"},
+		{[]string{"--model", inPath}, "in.png"},
 	} {
 		err := runReconstruct(append([]string{inPath, "--scale", "2", "-o", filepath.Join(dir, "x.png")}, c.args...))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -266,5 +276,8 @@ func TestReconstructCommand(t *testing.T) {
 	}
 	if err := runUpscale([]string{inPath, "--scale", "2", "--method", "bicubic", "--band", "8", "-o", filepath.Join(dir, "x.png")}); err == nil || !strings.Contains(err.Error(), "render in bands") {
 		t.Errorf("--band with bicubic: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "x.png")); err == nil {
+		t.Error("a refused request wrote its output")
 	}
 }
