@@ -172,10 +172,10 @@ const DefaultGuidance = 2.0
 // ×4 26.600 / 5.43 and 26.629 / 5.31; photos@heldout ×4 34.739 / 6.60 and
 // 34.946 / 6.49 (96: 31.0 / 26.5 / 34.5, lower everywhere; 24 and 48
 // between; 16 lowers PSNR for lower NIQE). With the same overlap ratio the
-// U-Net covers about as many pixels, and attention costs less: the ×4
-// example's diffusion 2.1–2.2 → 1.5–1.6 s, an 800×450 photo ×2 25.5 →
-// 22.5 s. A model trained on the real-photo chain samples in realTile
-// windows instead (Config.Window).
+// U-Net covers about as many pixels, so the time stays about the same
+// (the ×4 example's diffusion 2.1–2.2 → 1.5–1.6 s, a 1600×900 photo ×2
+// 94.7 → 99.3 s). A model trained on the real-photo chain samples in
+// realTile windows instead (Config.Window).
 const DefaultTile = 32
 
 // realTile is the window of the models trained on the real-photo chain:
