@@ -1,5 +1,5 @@
 // Package imageio reads and writes the image files zoomdiff works on (PNG,
-// JPEG, WebP, BMP, TIFF in; PNG, JPEG out) and holds them as float32 pixels.
+// JPEG, WebP, BMP, TIFF, GIF in; PNG, JPEG, TIFF out) and holds them as float32 pixels.
 //
 // The in-memory layout, RGB interleaved row-major, is exactly the engine's
 // NHWC tensor with batch 1, so the networks read Image.Pix without copying.

@@ -358,7 +358,7 @@ func TestBadFilesGiveErrorsNamingTheFile(t *testing.T) {
 		"trunc.jpg":     jpg.Bytes()[:jpg.Len()/2],
 		"trunc.webp":    webpData[:len(webpData)-10],
 		"bmp.bmp":       append([]byte("BM"), make([]byte, 60)...),
-		"anim.gif":      append([]byte("GIF89a"), make([]byte, 60)...),
+		"empty.gif":     append([]byte("GIF89a"), make([]byte, 60)...),
 		"soi-only.jpeg": {0xFF, 0xD8, 0xFF},
 	}
 	for name, data := range cases {
@@ -375,8 +375,9 @@ func TestBadFilesGiveErrorsNamingTheFile(t *testing.T) {
 	if _, err := Read(filepath.Join(dir, "missing.png")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
-	if _, err := Read(filepath.Join(dir, "anim.gif")); !errors.Is(err, ErrUnsupported) {
-		t.Errorf("gif: %v, want ErrUnsupported", err)
+	psd := writeFile(t, dir, "layers.psd", append([]byte("8BPS"), make([]byte, 60)...))
+	if _, err := Read(psd); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("psd: %v, want ErrUnsupported", err)
 	}
 }
 

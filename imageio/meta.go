@@ -20,7 +20,7 @@ const MaxICC = 16 << 20
 // Info is what an image file says about itself in its headers, read
 // without decoding the pixels.
 type Info struct {
-	// Format is "png", "jpeg", "bmp", "webp" or "tiff".
+	// Format is "png", "jpeg", "bmp", "webp", "tiff" or "gif".
 	Format string
 	// W and H are the size as displayed (orientation applied).
 	W, H int

@@ -23,11 +23,11 @@ import (
 const DefaultMaxPixels = 1 << 28
 
 // FormatNames lists the formats Read decodes, for messages.
-const FormatNames = "PNG, JPEG, WebP, BMP or TIFF"
+const FormatNames = "PNG, JPEG, WebP, BMP, TIFF or GIF"
 
 // Extensions are the file name extensions of FormatNames, in lower case:
 // what folder walks pick up.
-var Extensions = []string{".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+var Extensions = []string{".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 
 // HasImageExt reports whether name ends in one of Extensions, in any case.
 func HasImageExt(name string) bool {
@@ -94,6 +94,8 @@ var formats = []format{
 		func(b []byte) (image.Image, error) { return webp.Decode(bytes.NewReader(b)) }},
 	// TIFF because photographers keep 16-bit work in it.
 	{"tiff", isTIFF, tiffConfig, tiffDecode},
+	// GIF because images saved from the web are; stills only.
+	{"gif", isGIF, gifConfig, gifDecode},
 }
 
 // Decode decodes an in-memory image file (one of FormatNames). The

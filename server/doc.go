@@ -26,7 +26,7 @@
 // # POST /v1/upscale
 //
 // A multipart/form-data body with the image as a file field named "image"
-// (PNG, JPEG, WebP, BMP or TIFF). The other fields may come from the form or the
+// (PNG, JPEG, WebP, BMP, TIFF or still GIF). The other fields may come from the form or the
 // query string:
 //
 //	scale    factor, MinScale…MaxScale (default 0.1…16); output ceil(W·s)×ceil(H·s)
@@ -76,7 +76,7 @@
 //	409  a job's image asked for before the job is done
 //	413  body over MaxUploadBytes; image header over MaxInputPixels (checked before decoding)
 //	415  a content type other than multipart/form-data (or, for generate, form or JSON);
-//	     an upload that is not a PNG, JPEG, WebP, BMP or TIFF
+//	     an upload that is not a PNG, JPEG, WebP, BMP, TIFF or GIF
 //	429  Workers+Queue requests already admitted, or all job places hold unfinished jobs;
 //	     with Retry-After
 //	501  /v1/generate without a Generator

@@ -297,7 +297,7 @@ func badUpscaleRequests(t *testing.T) []badRequest {
 		{"no boundary", func() ([]byte, string) { return good, "multipart/form-data" }, 400, "boundary"},
 		{"truncated upload", truncatedBody, 400, "truncated"},
 		{"truncated image", mp(good[:len(good)-40], "scale", "2"), 400, "decode"},
-		{"not an image", mp([]byte("GIF89a this is not supported"), "scale", "2"), 415, "not a PNG"},
+		{"not an image", mp([]byte("8BPS this is a Photoshop file"), "scale", "2"), 415, "not a PNG"},
 		{"empty image", mp([]byte{}, "scale", "2"), 400, "empty"},
 		{"no image", mp(nil, "scale", "2"), 400, "missing the image"},
 		{"file in another field", otherFile, 400, "is a file"},

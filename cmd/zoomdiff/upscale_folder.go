@@ -36,7 +36,7 @@ type folderFile struct {
 // folderOutput is where the image at rel (relative to the input folder)
 // goes: the same relative path under outDir, with its extension for the
 // formats zoomdiff writes (PNG, JPEG, TIFF) and .png for the others (WebP,
-// BMP).
+// BMP, GIF).
 func folderOutput(outDir, rel string) string {
 	if _, err := imageio.FormatFor(rel); err != nil {
 		rel = strings.TrimSuffix(rel, filepath.Ext(rel)) + ".png"
