@@ -56,19 +56,11 @@ func ProbeBytes(data []byte) (in Info, err error) {
 			in, err = Info{}, fmt.Errorf("header parser panicked: %v", r)
 		}
 	}()
-	f := formatOf(data)
-	if f == nil {
-		return Info{}, ErrUnsupported
-	}
-	cfg, err := f.config(data)
+	f, w, h, err := header(data)
 	if err != nil {
-		return Info{}, fmt.Errorf("%s header: %w", f.name, err)
+		return Info{}, err
 	}
-	in = Info{Format: f.name, W: cfg.Width, H: cfg.Height, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data)}
-	if o := orientationOf(f.name, data); o >= 5 && o <= 8 {
-		in.W, in.H = in.H, in.W
-	}
-	return in, nil
+	return Info{Format: f.name, W: w, H: h, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data)}, nil
 }
 
 func formatOf(data []byte) *format {

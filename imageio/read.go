@@ -100,9 +100,9 @@ var formats = []format{
 
 // Decode decodes an in-memory image file (one of FormatNames). The
 // orientation a JPEG's EXIF or a TIFF's own tag records is applied, so the
-// result is the picture as a viewer shows it, and the EXIF block of a
-// JPEG, PNG or WebP is kept (upright) for the outputs. The source bit depth and any embedded ICC colour profile are kept in
-// the Image (Depth, ICC).
+// result is the picture as a viewer shows it. The source bit depth, any
+// embedded ICC colour profile and the EXIF block of a JPEG, PNG or WebP
+// (upright) are kept in the Image (Depth, ICC, EXIF) for the outputs.
 func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	// The decoders are meant not to panic on bad input, but a panic here
 	// would take down a whole batch evaluation for one bad file, so turn any
@@ -112,23 +112,19 @@ func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 			m, err = nil, fmt.Errorf("decoder panicked: %v", r)
 		}
 	}()
-	f := formatOf(data)
-	if f == nil {
-		return nil, ErrUnsupported
-	}
-	cfg, err := f.config(data)
+	f, w, h, err := header(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s header: %w", f.name, err)
+		return nil, err
 	}
 	limit := opt.MaxPixels
 	if limit <= 0 {
 		limit = DefaultMaxPixels
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%s header: empty size %dx%d", f.name, cfg.Width, cfg.Height)
+	if w <= 0 || h <= 0 {
+		return nil, fmt.Errorf("%s header: empty size %dx%d", f.name, w, h)
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > limit {
-		return nil, fmt.Errorf("%w: %dx%d is over the limit of %d pixels", ErrTooLarge, cfg.Width, cfg.Height, limit)
+	if int64(w)*int64(h) > limit {
+		return nil, fmt.Errorf("%w: %dx%d is over the limit of %d pixels", ErrTooLarge, w, h, limit)
 	}
 	img, err := f.decode(data)
 	if err != nil {
@@ -173,12 +169,8 @@ func Config(path string) (w, h int, err error) {
 			k, rerr = fh.ReadAt(buf, 0)
 			buf = buf[:k]
 		}
-		cfg, cerr := configOf(buf)
+		_, w, h, cerr := header(buf)
 		if cerr == nil {
-			w, h = cfg.Width, cfg.Height
-			if o := orientationOf(formatOf(buf).name, buf); o >= 5 && o <= 8 {
-				w, h = h, w
-			}
 			return w, h, nil
 		}
 		if rerr != nil || isTIFF(buf) || errors.Is(cerr, ErrUnsupported) { // whole file read, or not an image at all
@@ -188,9 +180,20 @@ func Config(path string) (w, h int, err error) {
 	return 0, 0, fmt.Errorf("decode %s: header not found in the first %d MiB", path, second>>20)
 }
 
-func configOf(data []byte) (image.Config, error) {
-	if f := formatOf(data); f != nil {
-		return f.config(data)
+// header reads a file's format and its size as displayed (orientation
+// applied) from its header; ErrUnsupported (wrapped) for none of
+// FormatNames.
+func header(data []byte) (f *format, w, h int, err error) {
+	if f = formatOf(data); f == nil {
+		return nil, 0, 0, ErrUnsupported
 	}
-	return image.Config{}, ErrUnsupported
+	cfg, err := f.config(data)
+	if err != nil {
+		return nil, 0, 0, fmt.Errorf("%s header: %w", f.name, err)
+	}
+	w, h = cfg.Width, cfg.Height
+	if o := orientationOf(f.name, data); o >= 5 && o <= 8 {
+		w, h = h, w
+	}
+	return f, w, h, nil
 }
