@@ -331,11 +331,7 @@ func filterNone(out, cur []byte, limit int) int {
 // filterSub is FilterRow's type 1: each byte less the one a pixel to its
 // left.
 func filterSub(out, cur []byte, bpp, limit int) int {
-	sum := 0
-	for i := 0; i < bpp; i++ {
-		out[i] = cur[i]
-		sum += abs8(out[i])
-	}
+	sum := filterNone(out[:bpp], cur[:bpp], limit) // the first pixel has no left neighbour
 	for i := bpp; i < len(cur); i++ {
 		out[i] = cur[i] - cur[i-bpp]
 		if sum += abs8(out[i]); sum >= limit {
@@ -377,11 +373,9 @@ func filterAverage(out, cur, prev []byte, bpp, limit int) int {
 // filterPaeth is FilterRow's type 4: each byte less the Paeth predictor
 // of its left, upper and upper-left neighbours.
 func filterPaeth(out, cur, prev []byte, bpp, limit int) int {
-	sum := 0
-	for i := 0; i < bpp; i++ {
-		out[i] = cur[i] - prev[i] // left and upper-left are zero: the predictor is the upper byte
-		sum += abs8(out[i])
-	}
+	// The first pixel's left and upper-left neighbours are zero, so the
+	// predictor is the upper byte: Up's difference.
+	sum := filterUp(out[:bpp], cur[:bpp], prev[:bpp], limit)
 	for i := bpp; i < len(cur); i++ {
 		out[i] = cur[i] - paethPredictor(cur[i-bpp], prev[i], prev[i-bpp])
 		if sum += abs8(out[i]); sum >= limit {

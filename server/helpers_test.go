@@ -192,6 +192,18 @@ func testConfig(b *blocker) Config {
 	return cfg
 }
 
+// blockedConfig returns a blocker and a test config whose "block" method
+// waits on it: the start of every test about work in flight.
+func blockedConfig() (*blocker, Config) {
+	b := newBlocker()
+	return b, testConfig(b)
+}
+
+// blockedUpload is a ×2 upscale request of the "block" method.
+func blockedUpload(t testing.TB) (body []byte, contentType string) {
+	return smallUpload(t, "scale", "2", "method", "block")
+}
+
 func newTestServer(t *testing.T, cfg Config) (*Server, *httptest.Server) {
 	t.Helper()
 	s, err := New(cfg)

@@ -171,8 +171,7 @@ func TestJobs(t *testing.T) {
 }
 
 func TestJobCancelAndBounds(t *testing.T) {
-	b := newBlocker()
-	cfg := testConfig(b)
+	b, cfg := blockedConfig()
 	cfg.Workers, cfg.Queue, cfg.MaxJobs = 1, 4, 2
 	s, ts := newTestServer(t, cfg)
 	submit := func() (*http.Response, jobView, []byte) {
@@ -508,11 +507,10 @@ func TestDefaultMethod(t *testing.T) {
 // blocking method: the next request gets 429 with Retry-After at once,
 // and the admitted ones finish when released.
 func TestQueueFull(t *testing.T) {
-	b := newBlocker()
-	cfg := testConfig(b)
+	b, cfg := blockedConfig()
 	cfg.Workers, cfg.Queue = 1, 1
 	s, ts := newTestServer(t, cfg)
-	body, ct := smallUpload(t, "scale", "2", "method", "block")
+	body, ct := blockedUpload(t)
 	codes := make(chan int, 2)
 	for range 2 {
 		go func() {
@@ -548,11 +546,10 @@ func TestQueueFull(t *testing.T) {
 // TestClientGone checks that work is cancelled when the client
 // disconnects, and that the slot is freed.
 func TestClientGone(t *testing.T) {
-	b := newBlocker()
-	cfg := testConfig(b)
+	b, cfg := blockedConfig()
 	cfg.Workers = 1
 	s, ts := newTestServer(t, cfg)
-	body, ct := smallUpload(t, "scale", "2", "method", "block")
+	body, ct := blockedUpload(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -573,11 +570,10 @@ func TestClientGone(t *testing.T) {
 }
 
 func TestDeadline(t *testing.T) {
-	b := newBlocker()
-	cfg := testConfig(b)
+	b, cfg := blockedConfig()
 	cfg.Timeout = 50 * time.Millisecond
 	_, ts := newTestServer(t, cfg)
-	body, ct := smallUpload(t, "scale", "2", "method", "block")
+	body, ct := blockedUpload(t)
 	resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(errorOf(t, data), "limit") {
 		t.Fatalf("status %d: %s", resp.StatusCode, data)
@@ -624,11 +620,10 @@ func serveReturns(t *testing.T, result <-chan error, after string) {
 // TestGracefulShutdown: in-flight work finishes and is answered; new
 // connections are refused meanwhile; Serve returns once it is done.
 func TestGracefulShutdown(t *testing.T) {
-	b := newBlocker()
-	cfg := testConfig(b)
+	b, cfg := blockedConfig()
 	cfg.Grace = 20 * time.Second
 	s, url, stop, result := serve(t, cfg)
-	body, ct := smallUpload(t, "scale", "2", "method", "block")
+	body, ct := blockedUpload(t)
 	type answer struct {
 		code int
 		data []byte
@@ -665,11 +660,10 @@ func TestGracefulShutdown(t *testing.T) {
 // TestLongWork checks that work may outlast the body timeout: net/http's
 // ReadTimeout would cancel the request's context at that point.
 func TestLongWork(t *testing.T) {
-	b := newBlocker()
-	cfg := testConfig(b)
+	b, cfg := blockedConfig()
 	cfg.BodyTimeout = 100 * time.Millisecond
 	_, url, _, _ := serve(t, cfg)
-	body, ct := smallUpload(t, "scale", "2", "method", "block")
+	body, ct := blockedUpload(t)
 	go func() {
 		b.wait(t, 1)
 		time.Sleep(400 * time.Millisecond)
@@ -710,11 +704,10 @@ func TestSlowBody(t *testing.T) {
 // TestShutdownGraceOver: work that outlives the grace period is cancelled
 // and answered 503, and Serve still returns.
 func TestShutdownGraceOver(t *testing.T) {
-	b := newBlocker()
-	cfg := testConfig(b)
+	b, cfg := blockedConfig()
 	cfg.Grace = 100 * time.Millisecond
 	_, url, stop, result := serve(t, cfg)
-	body, ct := smallUpload(t, "scale", "2", "method", "block")
+	body, ct := blockedUpload(t)
 	codes := make(chan int, 1)
 	go func() {
 		resp, data := post(t, url+"/v1/upscale", ct, body)

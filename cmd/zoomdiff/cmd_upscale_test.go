@@ -171,8 +171,8 @@ func TestUpscaleParamsAndFlags(t *testing.T) {
 	}
 }
 
-// `zoomdiff reconstruct` is `upscale --method reconstruct`: the
-// auto-encoder's round trip through the one render path, so it keeps alpha
+// `upscale --method reconstruct` is the auto-encoder's round trip through
+// the one render path, so it keeps alpha
 // and grey, writes any format (PNG and TIFF streamed, the same pixels) and
 // renders in bands that do not change the pixels.
 func TestReconstructCommand(t *testing.T) {
@@ -200,7 +200,7 @@ func TestReconstructCommand(t *testing.T) {
 		"grey.png":  {greyPath, "--scale", "2", "--quiet"},
 	}
 	for name, args := range outs {
-		if err := runReconstruct(append(args, "-o", filepath.Join(dir, name))); err != nil {
+		if err := runUpscale(append([]string{"--method", "reconstruct", "-o", filepath.Join(dir, name)}, args...)); err != nil {
 			t.Fatalf("reconstruct %s: %v", name, err)
 		}
 	}
@@ -269,7 +269,7 @@ func TestReconstructRefuses(t *testing.T) {
 		{[]string{"--band", "0"}, "--band 0"},
 		{[]string{"--model", inPath}, "in.png"},
 	} {
-		err := runReconstruct(append([]string{inPath, "--scale", "2", "-o", filepath.Join(dir, "x.png")}, c.args...))
+		err := runUpscale(append([]string{"--method", "reconstruct", inPath, "--scale", "2", "-o", filepath.Join(dir, "x.png")}, c.args...))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("reconstruct %q: error %v, want one mentioning %q", c.args, err, c.want)
 		}

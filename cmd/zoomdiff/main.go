@@ -33,7 +33,6 @@ var commands = []*command{
 	{name: "generate", summary: "generate new images from noise with a generator model, at any size (the same samples at several sizes)", run: runGenerate},
 	{name: "models", summary: "list the built-in models (and any model files given) with their cards", run: runModels},
 	{name: "plot", summary: "draw CSV columns (e.g. a validation curve) as a PNG line chart", run: runPlot},
-	{name: "reconstruct", summary: "the auto-encoder's round trip alone at any size: upscale --method reconstruct", run: runReconstruct},
 	{name: "serve", summary: "serve the upscaling API and web page over HTTP", run: runServe},
 	{name: "sr-decoder", summary: "give an SR model the implicit decoder of an auto-encoder fine-tuned with train ae --set decoder-only=true", run: runSRDecoder},
 	{name: "strip", summary: "lay images side by side with labels, optionally the same crop of each (comparison figures)", run: runStrip},
