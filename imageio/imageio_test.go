@@ -379,6 +379,9 @@ func TestBadFilesGiveErrorsNamingTheFile(t *testing.T) {
 	if _, err := Read(psd); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("psd: %v, want ErrUnsupported", err)
 	}
+	if _, err := Read(writeFile(t, dir, "empty.png", nil)); err == nil || !strings.Contains(err.Error(), "empty file") {
+		t.Errorf("empty file: %v, want an error saying so", err)
+	}
 }
 
 // TestDecompressionBomb hands the reader a PNG whose header announces

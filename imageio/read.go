@@ -184,6 +184,11 @@ func Config(path string) (w, h int, err error) {
 // applied) from its header; ErrUnsupported (wrapped) for none of
 // FormatNames.
 func header(data []byte) (f *format, w, h int, err error) {
+	if len(data) == 0 {
+		// Say so rather than "unsupported": an empty file is usually a
+		// failed download or copy, not a format to convert.
+		return nil, 0, 0, fmt.Errorf("empty file: %w", ErrUnsupported)
+	}
 	if f = formatOf(data); f == nil {
 		return nil, 0, 0, ErrUnsupported
 	}
