@@ -195,6 +195,20 @@ func (c Config) Window() (tile, overlap int) {
 	return DefaultTile, DefaultTile / 4
 }
 
+// SampleOptions is how a model of this config samples unless told
+// otherwise: DefaultSampleOptions in the config's Window, and a student
+// (Student > 0) as it was distilled, DDIM, in DefaultStudentSteps. Every
+// front end starts from it once the model is known, so the model's own
+// defaults are written here only.
+func (c Config) SampleOptions() SampleOptions {
+	o := DefaultSampleOptions()
+	o.Tile, o.Overlap = c.Window()
+	if c.Student > 0 {
+		o.Sampler, o.Steps = SamplerDDIM, DefaultStudentSteps
+	}
+	return o
+}
+
 // TemperatureByScale, as SampleOptions.Temperature, asks for the default
 // τ of the output scale (see SampleOptions.Temperature).
 const TemperatureByScale = -1.0

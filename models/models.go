@@ -153,19 +153,10 @@ func SRMethod(model, fallback string, params map[string]string) (render.Method, 
 			return nil, err
 		}
 	}
-	// Then with the model's own window, unless one was asked for.
-	if _, given := params["tile"]; !given {
-		tile, overlap := s.Config.Window()
-		opt.Tile = tile
-		if _, given := params["overlap"]; !given {
-			opt.Overlap = overlap
-		}
-	}
-	if auto && s.Config.Student > 0 {
-		opt.Sampler = diffusion.SamplerDDIM
-		if !stepsGiven {
-			opt.Steps = diffusion.DefaultStudentSteps
-		}
+	// Then over the chosen model's own defaults (window; DDIM and its step
+	// count for a student), where the params leave them open.
+	if opt, err = diffusion.ParseSampleOptions(s.Config.SampleOptions(), params); err != nil {
+		return nil, err
 	}
 	if err := s.CheckOptions(opt); err != nil {
 		return nil, fmt.Errorf("%s: %w", model, err)

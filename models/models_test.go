@@ -355,3 +355,15 @@ func TestModelWindows(t *testing.T) {
 		}
 	}
 }
+
+// TestStudentDefaults: a student named as a file, with its sampler given
+// (so SamplerAuto does not choose), still samples as it was distilled.
+func TestStudentDefaults(t *testing.T) {
+	m, err := SRMethod("builtin:student", "builtin:sr", map[string]string{"sampler": diffusion.SamplerDDIM})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := m.(*diffusion.Upscaler).Opt; o.Steps != diffusion.DefaultStudentSteps || o.Tile != diffusion.DefaultTile {
+		t.Errorf("builtin:student: %d steps in %d windows, want %d in %d", o.Steps, o.Tile, diffusion.DefaultStudentSteps, diffusion.DefaultTile)
+	}
+}

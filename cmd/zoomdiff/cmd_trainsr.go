@@ -305,11 +305,8 @@ func (s *srStage) validation(tr *diffusion.Trainer) (func() (string, error), err
 	if valData == nil {
 		return nil, nil
 	}
-	up := &diffusion.Upscaler{SR: m, Opt: diffusion.DefaultSampleOptions()}
+	up := &diffusion.Upscaler{SR: m, Opt: m.Config.SampleOptions()}
 	up.Opt.Steps, up.Opt.Strength, up.Opt.Consistency = s.valSettings.Steps, s.valSettings.Strength, 0
-	if tr.Opt.Distill > 0 { // a student samples as it was distilled
-		up.Opt.Sampler = diffusion.SamplerDDIM
-	}
 	started := time.Now()
 	return func() (msg string, err error) {
 		err = tr.WithEMA(func() error {

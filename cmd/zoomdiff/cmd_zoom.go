@@ -47,7 +47,7 @@ func (v zoomView) frame(d *autoencoder.Decoder, i int) *imageio.Image {
 // zoomLatent samples the latent to zoom into: the super-resolved input
 // with the SR model when input is set, else sample number sample of the
 // generator's seed, and returns it with its decoder.
-func zoomLatent(ctx context.Context, model, input string, sample int, opt diffusion.SampleOptions) (*autoencoder.Decoder, *diffusion.Latent, error) {
+func zoomLatent(ctx context.Context, model, input string, sample, steps int, seed uint64, progress func(done, total int)) (*autoencoder.Decoder, *diffusion.Latent, error) {
 	var (
 		s    *diffusion.SR
 		lats []*diffusion.Latent
@@ -57,12 +57,11 @@ func zoomLatent(ctx context.Context, model, input string, sample int, opt diffus
 		if s, err = models.SR(model); err != nil {
 			return nil, nil, err
 		}
-		opt.Tile, opt.Overlap = s.Config.Window()
 		lr, err := imageio.Read(input)
 		if err != nil {
 			return nil, nil, err
 		}
-		if lats, err = s.Latents(ctx, lr, opt); err != nil {
+		if lats, err = s.Latents(ctx, lr, zoomOptions(s, steps, seed, progress)); err != nil {
 			return nil, nil, err
 		}
 		sample = 0
@@ -75,12 +74,21 @@ func zoomLatent(ctx context.Context, model, input string, sample int, opt diffus
 			return nil, nil, err
 		}
 		s = g.Model
-		if lats, err = g.Generate(ctx, sample+1, opt); err != nil {
+		if lats, err = g.Generate(ctx, sample+1, zoomOptions(s, steps, seed, progress)); err != nil {
 			return nil, nil, err
 		}
 	}
 	d, err := s.Decoder(lats[sample])
 	return d, lats[sample], err
+}
+
+// zoomOptions is how zoom samples with s: its model's defaults with the
+// steps and seed asked for. One set serves both kinds of model: τ by
+// scale is DefaultTemperature for SR latents and 1 for a generator.
+func zoomOptions(s *diffusion.SR, steps int, seed uint64, progress func(done, total int)) diffusion.SampleOptions {
+	opt := s.Config.SampleOptions()
+	opt.Steps, opt.Seed, opt.Progress = steps, seed, progress
+	return opt
 }
 
 func runZoom(args []string) error {
@@ -122,11 +130,7 @@ func runZoom(args []string) error {
 	ctx, stop := signalContext()
 	defer stop()
 	bar := progress.New(os.Stderr, "sample", *steps, *quiet)
-	// One set of options serves both kinds of model: τ by scale is
-	// DefaultTemperature for SR latents and 1 for a generator.
-	opt := diffusion.DefaultSampleOptions()
-	opt.Steps, opt.Seed, opt.Progress = *steps, *seed, func(done, _ int) { bar.Update(done, "") }
-	d, lat, err := zoomLatent(ctx, *model, *input, *sample, opt)
+	d, lat, err := zoomLatent(ctx, *model, *input, *sample, *steps, *seed, func(done, _ int) { bar.Update(done, "") })
 	if err != nil {
 		return err
 	}
