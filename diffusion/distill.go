@@ -11,8 +11,9 @@ import (
 )
 
 // A student is an SR model distilled from a teacher for few-step
-// sampling. The teacher's sampler (DPM-Solver++(2M), TeacherSteps: the
-// product's default) is deterministic given the initial noise, so each
+// sampling. The teacher's sampler (TeacherSampler in TeacherSteps: by
+// default DPM-Solver++(2M) in 10, the product's default before the
+// student; or DDIM at η = 0) is deterministic given the initial noise, so each
 // training crop gets one teacher answer: from x_T = τ·ε to ẑ0. The student
 // learns to predict that ẑ0 at each of its own timesteps (Timesteps(
 // Student): T−1, ¾T−1, ½T−1, ¼T−1 for four) from the state its own DDIM
@@ -41,7 +42,7 @@ import (
 // already know the data.
 func DefaultDistillOptions() TrainOptions {
 	o := DefaultTrainOptions()
-	o.Distill, o.TeacherSteps, o.TauLo, o.TauHi = 4, DefaultSRSteps, 0.7, 1
+	o.Distill, o.TeacherSampler, o.TeacherSteps, o.TauLo, o.TauHi = 4, SamplerDPM, DefaultSRSteps, 0.7, 1
 	o.Steps, o.LR, o.Warmup = 3000, 1e-4, 100
 	return o
 }
@@ -70,6 +71,9 @@ func (o TrainOptions) checkDistill(s *SR) error {
 	}
 	if o.Distill < 1 || o.Distill > s.Sched.T() || o.TeacherSteps < 1 || o.TeacherSteps > s.Sched.T() {
 		return fmt.Errorf("train options: student steps %d, teacher steps %d: want both in [1, %d]", o.Distill, o.TeacherSteps, s.Sched.T())
+	}
+	if o.TeacherSampler != SamplerDPM && o.TeacherSampler != SamplerDDIM {
+		return fmt.Errorf("train options: teacher sampler %q: want %s or %s, the deterministic ones", o.TeacherSampler, SamplerDPM, SamplerDDIM)
 	}
 	if !(o.TauLo >= 0 && o.TauLo <= o.TauHi && o.TauHi <= 2) {
 		return fmt.Errorf("train options: teacher noise temperature range [%v, %v]: want 0 ≤ lo ≤ hi ≤ 2", o.TauLo, o.TauHi)
@@ -132,11 +136,11 @@ func (t *Trainer) teacherPaths(cond *tensor.Tensor, first uint64, start, end []f
 	copy(start, x.Data)
 	noise := make([]func() float64, n)
 	for i := range noise {
-		noise[i] = func() float64 { return 0 } // DPM-Solver draws none
+		noise[i] = func() float64 { return 0 } // neither sampler draws any at η = 0
 	}
 	den := te.den()
 	ts := make([]float32, n)
-	err := den.Reverse(context.Background(), x, te.Sched.Timesteps(o.TeacherSteps), SampleOptions{Sampler: SamplerDPM}, noise, func(step int) ([]float32, error) {
+	err := den.Reverse(context.Background(), x, te.Sched.Timesteps(o.TeacherSteps), SampleOptions{Sampler: o.TeacherSampler}, noise, func(step int) ([]float32, error) {
 		for i := range ts {
 			ts[i] = float32(step)
 		}

@@ -255,3 +255,48 @@ func TestDistillResumeIsExact(t *testing.T) {
 		t.Error("a stage-2 run resumed from a student's state")
 	}
 }
+
+// TestTeacherSampler: with DDIM the teacher's one-step answer is its x0
+// prediction from the starting noise, x0 = (x_T − √(1−ᾱ_T)·ε̂)/√ᾱ_T; over
+// four steps DDIM and DPM-Solver answer differently (the option is used);
+// a stochastic sampler is refused.
+func TestTeacherSampler(t *testing.T) {
+	answers := func(sampler string, steps int) *Trainer {
+		tr := tinyStudent(t)
+		tr.Opt.TeacherSampler, tr.Opt.TeacherSteps = sampler, steps
+		if err := tr.refresh(0); err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	tr := answers(SamplerDDIM, 1)
+	p, sc, te := tr.pool, tr.SR.Sched, tr.Teacher
+	side := tr.Opt.Crop / tr.SR.AE.Config.Factor()
+	c := tr.SR.AE.Config.LatentCh
+	x, cond := tensor.New(1, side, side, c), tensor.New(1, side, side, c)
+	copy(x.Data, p.start[:p.perLat])
+	copy(cond.Data, p.cond[:p.perLat])
+	last := sc.T() - 1
+	out := te.UNet.Forward(nil, joinBatch(x, cond), []float32{float32(last)})
+	te.den().toEps(out.Data, x.Data, last)
+	aT, sT := sc.Coefs(last)
+	for j, e := range out.Data {
+		want := (float64(x.Data[j]) - sT*float64(e)) / aT
+		if !approxEq(float64(p.end[j]), want, 1e-4) {
+			t.Fatalf("DDIM teacher, one step: answer %v at %d, want %v", p.end[j], j, want)
+		}
+	}
+	ddim, dpm := answers(SamplerDDIM, 4).pool.end, answers(SamplerDPM, 4).pool.end
+	differ := false
+	for j := range ddim {
+		differ = differ || ddim[j] != dpm[j]
+	}
+	if !differ {
+		t.Error("four-step DDIM and DPM-Solver teachers gave the same answers")
+	}
+	o := DefaultDistillOptions()
+	o.Crop, o.TeacherSampler = 16, SamplerDDPM
+	if _, err := NewTrainer(tinySR(t, 5), synthSet(6, 40, 1), o); err == nil {
+		t.Error("a stochastic teacher sampler accepted")
+	}
+}

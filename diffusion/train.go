@@ -60,13 +60,15 @@ type TrainOptions struct {
 	Wide     float64 `opt:"wide" group:"align" help:"share of wide crops when max-scale exceeds the model's scale"`
 
 	// Distill, when above 0, trains a student for that many sampling steps
-	// from Trainer.Teacher (see DefaultDistillOptions): TeacherSteps is the
-	// teacher's DPM-Solver step count, and the teacher's starting noise is
-	// drawn at a temperature uniform in [TauLo, TauHi].
-	Distill      int     `opt:"distill" group:"distill" help:"sampling steps the student is distilled for (fewer work too where their timesteps are among these)"`
-	TeacherSteps int     `opt:"teacher-steps" group:"distill" help:"the teacher's DPM-Solver++(2M) steps per trajectory"`
-	TauLo        float64 `opt:"tau-lo" group:"distill" help:"lowest noise temperature of the teacher's trajectories"`
-	TauHi        float64 `opt:"tau-hi" group:"distill" help:"highest noise temperature of the teacher's trajectories"`
+	// from Trainer.Teacher (see DefaultDistillOptions): the teacher runs
+	// TeacherSteps of TeacherSampler (deterministic: DPM-Solver++(2M) or
+	// DDIM at η = 0) from noise drawn at a temperature uniform in
+	// [TauLo, TauHi].
+	Distill        int     `opt:"distill" group:"distill" help:"sampling steps the student is distilled for (fewer work too where their timesteps are among these)"`
+	TeacherSampler string  `opt:"teacher-sampler" group:"distill" help:"the teacher's sampler per trajectory: dpm++2m or ddim (η = 0)"`
+	TeacherSteps   int     `opt:"teacher-steps" group:"distill" help:"the teacher's steps per trajectory"`
+	TauLo          float64 `opt:"tau-lo" group:"distill" help:"lowest noise temperature of the teacher's trajectories"`
+	TauHi          float64 `opt:"tau-hi" group:"distill" help:"highest noise temperature of the teacher's trajectories"`
 
 	// LabelDrop is the share of a class-conditional generator's training
 	// crops shown without their class, so that one network also learns
