@@ -64,6 +64,7 @@ func TestTrainBaselines(t *testing.T) {
 		{[]string{"idm", "--data", data, "--out", filepath.Join(dir, "x"), "--set", "prediction=x0"}, "prediction"},
 		{[]string{"idm", "--data", data, "--out", filepath.Join(dir, "x"), "--set", "val-strength=1"}, "val-strength"},
 		{[]string{"lif"}, "liif, idm"},
+		{[]string{"liif", "--data", data, "--out", filepath.Join(dir, "missing", "x")}, "folder " + filepath.Join(dir, "missing") + " does not exist"},
 	} {
 		if err := runTrain(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("train %q: error %v, want one mentioning %q", c.args, err, c.want)

@@ -140,8 +140,7 @@ func parseUpscale(args []string) (*upscaleOptions, error) {
 		return nil, errors.New("give exactly one of --scale and --size")
 	}
 	o.in = fs.Arg(0)
-	st, err := os.Stat(o.in)
-	o.folder = err == nil && st.IsDir()
+	o.folder = isDir(o.in)
 	if o.folder && (o.mean != "" || o.std != "") {
 		return nil, errors.New("--mean and --std name single files: they are not for folder mode")
 	}

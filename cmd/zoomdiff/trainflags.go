@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
@@ -73,7 +74,17 @@ func (t *trainFlags) parse(args []string) error {
 	if t.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (usage: %s)", t.fs.Args(), t.synopsis)
 	}
+	// The first checkpoint comes minutes into a run: a mistyped folder
+	// must fail now, not then.
+	if dir := filepath.Dir(t.out); !isDir(dir) {
+		return fmt.Errorf("--out %s: the folder %s does not exist", t.out, dir)
+	}
 	return nil
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }
 
 // statePath is the training-state file beside the model file.
