@@ -82,6 +82,7 @@ func (t *trainFlags) parse(args []string) error {
 	return nil
 }
 
+// isDir reports whether path names an existing folder.
 func isDir(path string) bool {
 	fi, err := os.Stat(path)
 	return err == nil && fi.IsDir()
