@@ -83,8 +83,11 @@ func (d *Decoder) Rows(outH, outW, y0, y1 int) []float32 {
 	// The rendering's size: at most detail pixels a latent cell of the
 	// view, at most the output's (an infinite detail scale included).
 	mid := func(out, cells int, view float32) int {
+		// The view is a float32 fraction of the cells (5/24 say): round
+		// away its error before the ceiling, or a rendering at exactly
+		// detail pixels an input pixel gets a row or column more.
 		if v := d.detail * float64(cells) * float64(view); v < float64(out) {
-			return max(1, int(math.Ceil(v)))
+			return max(1, int(math.Ceil(v*(1-1e-6))))
 		}
 		return out
 	}

@@ -93,7 +93,7 @@ func (s *SR) CheckOptions(opt SampleOptions) error { return opt.resolve(s) }
 
 // ParseSampleOptions returns base with the sampler settings in params,
 // name=value strings (sampler, steps, eta, seed, strength, tile, overlap,
-// encode-tile, consistency, margin, temperature: a number or auto, for
+// encode-tile, consistency, margin, detail, temperature: a number or auto, for
 // TemperatureByScale), the form the CLI's --param flags and the server's
 // query parameters take. Unknown names are errors, so a typo does not
 // silently leave a default in place.
@@ -125,13 +125,15 @@ func ParseSampleOptions(base SampleOptions, params map[string]string) (SampleOpt
 			o.Consistency, err = strconv.Atoi(v)
 		case "margin":
 			o.Margin, err = strconv.Atoi(v)
+		case "detail":
+			o.Detail, err = strconv.ParseFloat(v, 64)
 		case "temperature":
 			o.Temperature = TemperatureByScale
 			if v != "auto" {
 				o.Temperature, err = strconv.ParseFloat(v, 64)
 			}
 		default:
-			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, encode-tile, consistency, margin, temperature)", k)
+			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, encode-tile, consistency, margin, detail, temperature)", k)
 		}
 		if err != nil {
 			return o, fmt.Errorf("sampling parameter %s=%q: %w", k, v, err)

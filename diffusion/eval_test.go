@@ -10,14 +10,14 @@ import (
 )
 
 func TestParseSampleOptions(t *testing.T) {
-	o, err := ParseSampleOptions(DefaultSampleOptions(), map[string]string{"sampler": "ddpm", "steps": "25", "eta": "0.5", "seed": "9", "tile": "32", "overlap": "8", "strength": "0.5"})
+	o, err := ParseSampleOptions(DefaultSampleOptions(), map[string]string{"sampler": "ddpm", "steps": "25", "eta": "0.5", "seed": "9", "tile": "32", "overlap": "8", "strength": "0.5", "detail": "6"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Sampler != "ddpm" || o.Steps != 25 || o.Eta != 0.5 || o.Seed != 9 || o.Tile != 32 || o.Overlap != 8 || o.Strength != 0.5 {
+	if o.Sampler != "ddpm" || o.Steps != 25 || o.Eta != 0.5 || o.Seed != 9 || o.Tile != 32 || o.Overlap != 8 || o.Strength != 0.5 || o.Detail != 6 {
 		t.Fatalf("parsed %+v", o)
 	}
-	for _, bad := range []map[string]string{{"steps": "x"}, {"eta": "NaN"}, {"seed": "-1"}, {"stpes": "5"}, {"temperature": "warm"}} {
+	for _, bad := range []map[string]string{{"steps": "x"}, {"eta": "NaN"}, {"seed": "-1"}, {"stpes": "5"}, {"temperature": "warm"}, {"detail": "fine"}} {
 		if _, err := ParseSampleOptions(DefaultSampleOptions(), bad); err == nil {
 			t.Errorf("%v accepted", bad)
 		}

@@ -3,6 +3,7 @@ package diffusion
 import (
 	"context"
 	"fmt"
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"math"
 	"math/rand/v2"
 	"time"
@@ -101,6 +102,15 @@ type SampleOptions struct {
 	// largest margin that adds no U-Net window
 	// along it (see SR.fitMargin). The output covers the input only.
 	Margin int
+	// Detail is the largest scale, in output pixels per input pixel, at
+	// which the implicit decoder draws every output pixel: a larger output
+	// is drawn at this scale and enlarged by bicubic interpolation (see
+	// autoencoder.Decoder.SetDetailScale), at least 1; math.Inf(1) draws
+	// every pixel at any scale. DefaultDetail keeps huge outputs fast with
+	// no visible change; a lower value trades the detail the decoder
+	// draws beyond it for fidelity (DefaultDetail's comment has the
+	// measurements).
+	Detail float64
 	// Class, for a class-conditional generator, is the class every
 	// sample is drawn from, by name or number; "" gives sample k of a
 	// seed's sequence the class k mod the number of classes, so that
@@ -126,7 +136,7 @@ type SampleOptions struct {
 // overlapping by 8.
 func DefaultSampleOptions() SampleOptions {
 	return SampleOptions{Sampler: DefaultSRSampler, Steps: DefaultSRSteps, Samples: 1, Temperature: TemperatureByScale,
-		Tile: DefaultTile, Overlap: DefaultTile / 4, EncodeTile: DefaultEncodeTile, Consistency: DefaultConsistency, Margin: DefaultMargin}
+		Tile: DefaultTile, Overlap: DefaultTile / 4, EncodeTile: DefaultEncodeTile, Consistency: DefaultConsistency, Margin: DefaultMargin, Detail: DefaultDetail}
 }
 
 // DefaultGenSampleOptions is how a generator samples: DefaultGenSampler
@@ -273,6 +283,11 @@ const DefaultMargin = 8
 // 27.055 (1.2×), the only one measurably lower.
 const DefaultEncodeTile = 96
 
+// DefaultDetail is SampleOptions.Detail by default: the decoder draws
+// every pixel up to ×32 and larger outputs are resized from ×32, within
+// 45 dB of drawing them all (autoencoder.DefaultDetailScale).
+const DefaultDetail = autoencoder.DefaultDetailScale
+
 // maxMargin bounds Margin: beyond the U-Net's receptive field more context
 // only costs time.
 const maxMargin = 64
@@ -325,6 +340,9 @@ func (o *SampleOptions) resolve(s *SR) error {
 	}
 	if o.Margin < 0 || o.Margin > maxMargin {
 		return fmt.Errorf("margin %d outside [0, %d]", o.Margin, maxMargin)
+	}
+	if !(o.Detail >= 1) {
+		return fmt.Errorf("detail scale %g: want at least 1", o.Detail)
 	}
 	if o.EncodeTile < 16 || o.EncodeTile > 1024 {
 		return fmt.Errorf("encode tile %d outside [16, 1024]", o.EncodeTile)

@@ -161,6 +161,10 @@ func (s *SR) Stream(ctx context.Context, lr *imageio.Image, outW, outH int, opt 
 		if src.Decs[k], err = s.Decoder(l); err != nil {
 			return nil, err
 		}
+		// Detail is per input pixel, the decoder's scale per latent cell.
+		if err := src.Decs[k].SetDetailScale(opt.Detail / float64(s.Config.upFactor())); err != nil {
+			return nil, err
+		}
 	}
 	return src, nil
 }

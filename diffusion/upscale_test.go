@@ -9,6 +9,8 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/metrics"
+	"github.com/zoomdiff/zoomdiff/resample"
 )
 
 func TestUpscaleShapesAtNonIntegerScales(t *testing.T) {
@@ -383,6 +385,52 @@ func TestLatentDecoderMatchesUpscale(t *testing.T) {
 	}
 	if _, err := s.Decoder(nil); err == nil {
 		t.Error("nil latent decoded")
+	}
+}
+
+// SampleOptions.Detail bounds the scale the decoder draws at: above it the
+// output is the rendering at Detail per input pixel, resized bicubically;
+// an unbounded one draws every pixel, and below 1 is refused.
+func TestUpscaleDetail(t *testing.T) {
+	s := tinySR(t, 9)
+	lr := synthImage(5, 7, 7)
+	ctx := context.Background()
+	// τ given: by default it depends on the output's scale, unknown here.
+	lats, err := s.Latents(ctx, lr, withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Temperature = 2, 2, 1 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Decoder(lats[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	const k = 8 // the output's scale
+	mid, err := resample.Resize(d.Window(2*7, 2*5, 0, 2*7, 0, 2*5), 2*5, 2*7, 3, k*5, k*7, resample.Options{Method: resample.Bicubic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exact := d.Window(k*7, k*5, 0, k*7, 0, k*5)
+	for _, c := range []struct {
+		detail float64
+		want   []float32
+	}{{math.Inf(1), exact}, {k, exact}, {2, mid}} {
+		outs, err := s.Upscale(ctx, lr, k*5, k*7, withOpts(func(o *SampleOptions) { o.Steps, o.Seed, o.Temperature, o.Detail = 2, 2, 1, c.detail }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range outs[0].Pix {
+			if w := min(max(c.want[i], 0), 1); math.Abs(float64(v-w)) > 1e-6 {
+				t.Fatalf("detail %v: value %d is %g, want %g", c.detail, i, v, w)
+			}
+		}
+	}
+	if metrics.PSNR(mid, exact, 1) > 80 {
+		t.Fatal("the resized rendering equals the exact one: the test cannot tell them apart")
+	}
+	for _, bad := range []float64{0, 0.5, math.NaN()} {
+		if _, err := s.Upscale(ctx, lr, k*5, k*7, withOpts(func(o *SampleOptions) { o.Steps, o.Detail = 2, bad })); err == nil {
+			t.Errorf("detail %v accepted", bad)
+		}
 	}
 }
 

@@ -124,6 +124,8 @@ func TestUpscaleSamples(t *testing.T) {
 		{[]string{in, "--scale", "2", "-o", out, "--steps", "0"}, "steps"},
 		{[]string{in, "--scale", "2", "-o", out, "--steps", "2", "--temperature", "3"}, "temperature 3"},
 		{[]string{in, "--scale", "2", "-o", out, "--method", "bicubic", "--temperature", "0.5"}, "for --method model"},
+		{[]string{in, "--scale", "2", "-o", out, "--steps", "2", "--detail", "0.5"}, "detail scale 0.5"},
+		{[]string{in, "--scale", "2", "-o", out, "--method", "bicubic", "--detail", "6"}, "for --method model"},
 		{[]string{in, "--scale", "2", "-o", filepath.Join(dir, "x.gif")}, "gif"},
 	} {
 		if err := runUpscale(c.args); err == nil || !strings.Contains(err.Error(), c.want) {
@@ -155,6 +157,9 @@ func TestUpscaleParamsAndFlags(t *testing.T) {
 	byFlag := run("f.png", "--steps", "2", "--temperature", "0.5")
 	flagWins := run("w.png", "--param", "steps=7", "--steps", "2", "--temperature", "0.5")
 	other := run("o.png", "--steps", "3", "--temperature", "0.5")
+	// Drawn at ×1 and enlarged: not what ×2 draws, the same by flag or param.
+	detail := run("d.png", "--steps", "2", "--temperature", "0.5", "--detail", "1")
+	detailParam := run("dp.png", "--steps", "2", "--temperature", "0.5", "--param", "detail=1")
 	same := func(a, b []float32) bool {
 		for i := range a {
 			if a[i] != b[i] {
@@ -168,6 +173,9 @@ func TestUpscaleParamsAndFlags(t *testing.T) {
 	}
 	if same(other, byFlag) {
 		t.Error("3 steps draw what 2 steps draw: the comparison cannot fail")
+	}
+	if same(detail, byFlag) || !same(detail, detailParam) {
+		t.Error("--detail 1 draws what the default draws, or not what --param detail=1 draws")
 	}
 }
 
