@@ -127,7 +127,7 @@ func checkUpscaleForm(t *testing.T, ctx context.Context, url, input string) {
 		// A deterministic method draws no samples: their fields go grey.
 		pollTrue(`(() => {
 			document.getElementById('method').dispatchEvent(new Event('change'));
-			return ['samples', 'seed', 'steps', 'temperature'].every((id) => document.getElementById(id).disabled);
+			return ['samples', 'seed', 'steps', 'temperature', 'detail'].every((id) => document.getElementById(id).disabled);
 		})()`, 5*time.Second),
 		chromedp.SetValue(chromedp.ID("scale"), "2"),
 		chromedp.Click(chromedp.ID("go")),

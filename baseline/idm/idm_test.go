@@ -159,6 +159,7 @@ func TestSampling(t *testing.T) {
 	}{
 		{withOpts(func(o *diffusion.SampleOptions) { o.Strength = 0.5 }), "strength"},
 		{withOpts(func(o *diffusion.SampleOptions) { o.Consistency = 2 }), "consistency"},
+		{withOpts(func(o *diffusion.SampleOptions) { o.Detail = 6 }), "detail"},
 		{withOpts(func(o *diffusion.SampleOptions) { o.Steps = 5000 }), "steps"},
 		{withOpts(func(o *diffusion.SampleOptions) { o.Sampler = "euler" }), "sampler"},
 		{withOpts(func(o *diffusion.SampleOptions) { o.Eta = math.NaN() }), "eta"},

@@ -49,8 +49,8 @@ func (m *Model) resolve(o diffusion.SampleOptions) (diffusion.SampleOptions, err
 		return o, fmt.Errorf("eta %g outside [0, 10]", o.Eta)
 	case o.Samples < 1 || o.Samples > maxSamples:
 		return o, fmt.Errorf("samples %d outside [1, %d]", o.Samples, maxSamples)
-	case o.Strength != 0 || o.Consistency != 0 || o.Margin != 0 || o.Temperature != 1:
-		return o, fmt.Errorf("idm samples from pure noise at τ = 1, has no back-projection and pads no margin: strength, temperature, consistency and margin are not its parameters")
+	case o.Strength != 0 || o.Consistency != 0 || o.Margin != 0 || o.Temperature != 1 || o.Detail != 0:
+		return o, fmt.Errorf("idm samples from pure noise at τ = 1 in image space, has no back-projection, pads no margin and has no latent decoder: strength, temperature, consistency, margin and detail are not its parameters")
 	case o.Overlap < 0 || o.Overlap >= o.Tile:
 		return o, fmt.Errorf("tile %d with overlap %d: want 0 ≤ overlap < tile", o.Tile, o.Overlap)
 	}

@@ -201,7 +201,7 @@ function methodChanged() {
   // Samples, seed and sampling settings mean something for generative
   // methods only; the server refuses samples for the others.
   const gen = !m || m.generative;
-  for (const id of ['samples', 'seed', 'dice', 'steps', 'temperature']) $(id).disabled = !gen;
+  for (const id of ['samples', 'seed', 'dice', 'steps', 'temperature', 'detail']) $(id).disabled = !gen;
 }
 
 // targetSize mirrors the server's rule (ceil(n·scale); a missing side keeps
@@ -252,6 +252,7 @@ async function upscale() {
     if ($('seed').value.trim()) fd.append('seed', $('seed').value.trim());
     if ($('steps').value.trim()) fd.append('steps', $('steps').value.trim());
     if ($('temperature').value.trim()) fd.append('param', 'temperature=' + $('temperature').value.trim());
+    if ($('detail').value.trim()) fd.append('param', 'detail=' + $('detail').value.trim());
   }
   fd.append('async', '1');
   resetViewer();
