@@ -8,6 +8,7 @@ import (
 	"reflect"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
+	"github.com/zoomdiff/zoomdiff/implicit"
 )
 
 // A student is an SR model distilled from a teacher for few-step
@@ -178,6 +179,36 @@ func (t *Trainer) distillBatch(rng *rand.Rand, b *batch, slots []int) {
 		}
 		copy(b.z0.Data[i*p.perLat:(i+1)*p.perLat], end)
 	}
+	if t.Opt.TeacherImageWeight > 0 {
+		t.teacherTargets(rng, b)
+	}
+}
+
+// teacherTargets draws the student's image-term targets: q random pixels
+// per crop of the decoder's rendering of the teacher's answer b.z0 at a
+// side log-uniform between the latent's (×1 of the LR) and the crop's.
+func (t *Trainer) teacherTargets(rng *rand.Rand, b *batch) {
+	s := t.SR
+	n, side := b.z0.Shape[0], b.z0.Shape[1]
+	b.size = targetSize(rng, side, t.Opt.Crop)
+	q := min(t.Opt.Queries, b.size*b.size)
+	b.ys, b.xs = make([]float32, n*q), make([]float32, n*q)
+	perm := make([]int, b.size*b.size)
+	for i := range n {
+		for k := range perm {
+			perm[k] = k
+		}
+		for j := range q {
+			r := j + rng.IntN(len(perm)-j)
+			perm[j], perm[r] = perm[r], perm[j]
+			b.ys[i*q+j], b.xs[i*q+j] = implicit.Centre(perm[j]/b.size, b.size), implicit.Centre(perm[j]%b.size, b.size)
+		}
+	}
+	z := tensor.New(b.z0.Shape...)
+	copy(z.Data, b.z0.Data)
+	s.denormalize(z.Data)
+	cell := 2 / float32(b.size)
+	b.target = s.AE.Query(nil, z, s.AE.Features(nil, z), b.ys, b.xs, cell, cell)
 }
 
 // CheckStudentOf reports whether s can be trained as a student of

@@ -1,6 +1,7 @@
 package diffusion
 
 import (
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -298,5 +299,57 @@ func TestTeacherSampler(t *testing.T) {
 	o.Crop, o.TeacherSampler = 16, SamplerDDPM
 	if _, err := NewTrainer(tinySR(t, 5), synthSet(6, 40, 1), o); err == nil {
 		t.Error("a stochastic teacher sampler accepted")
+	}
+}
+
+// TestDistillImageTerm: with teacher-image-weight the targets are pixels of
+// the decoder's rendering of the teacher's answer at the drawn side, and
+// training lowers the image term along with the latent one.
+func TestDistillImageTerm(t *testing.T) {
+	tr := tinyStudent(t)
+	tr.Opt.TeacherImageWeight, tr.Opt.Queries = 10, 20
+	probe := distillProbe(t, tr)
+	side := tr.Opt.Crop / tr.SR.AE.Config.Factor()
+	if probe.size < side || probe.size > tr.Opt.Crop || len(probe.ys) != tr.Opt.Batch*20 {
+		t.Fatalf("target side %d (want %d to %d), %d queries", probe.size, side, tr.Opt.Crop, len(probe.ys))
+	}
+	// Each target is the pixel of the whole rendering at its coordinates.
+	c := tr.SR.AE.Config.LatentCh
+	per := side * side * c
+	for i := range 2 {
+		z := tensor.New(1, side, side, c)
+		copy(z.Data, probe.z0.Data[i*per:(i+1)*per])
+		tr.SR.denormalize(z.Data)
+		d, err := tr.SR.AE.NewDecoder(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img := d.Window(probe.size, probe.size, 0, probe.size, 0, probe.size)
+		for j := range 20 {
+			q := i*20 + j
+			y := int(math.Round(float64((probe.ys[q]+1)*float32(probe.size)/2 - 0.5)))
+			x := int(math.Round(float64((probe.xs[q]+1)*float32(probe.size)/2 - 0.5)))
+			for ch := range 3 {
+				if got, want := probe.target.Data[q*3+ch], img[(y*probe.size+x)*3+ch]; !approxEq(float64(got), float64(want), 1e-5) {
+					t.Fatalf("crop %d query %d: target %g, rendering %g at (%d, %d)", i, j, got, want, y, x)
+				}
+			}
+		}
+	}
+	imageTerm := func() float64 {
+		_, _, img := tr.loss(nil, probe)
+		return float64(img.Data[0])
+	}
+	before := imageTerm()
+	tp := tensor.NewTape()
+	for tr.Step < tr.Opt.Steps {
+		if _, err := tr.TrainStep(tp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := imageTerm()
+	t.Logf("image term %.6f → %.6f", before, after)
+	if !(before > 0 && after < 0.7*before) {
+		t.Fatalf("image term %.6f → %.6f: want below 0.7 of the start", before, after)
 	}
 }

@@ -69,6 +69,13 @@ type TrainOptions struct {
 	TeacherSteps   int     `opt:"teacher-steps" group:"distill" help:"the teacher's steps per trajectory"`
 	TauLo          float64 `opt:"tau-lo" group:"distill" help:"lowest noise temperature of the teacher's trajectories"`
 	TauHi          float64 `opt:"tau-hi" group:"distill" help:"highest noise temperature of the teacher's trajectories"`
+	// TeacherImageWeight, when above 0, adds to the student's latent loss
+	// an image term: the decoder's rendering of the student's ẑ0 against
+	// its rendering of the teacher's answer, at Queries random pixels of a
+	// side drawn log-uniformly from ×1 to ×Scale of the LR, weighted so.
+	// The latent loss weighs every latent channel alike; the pixels are
+	// what PSNR and the eye see.
+	TeacherImageWeight float64 `opt:"teacher-image-weight" group:"distill" help:"weight of the student's image term against the teacher's decoded answer (0: off)"`
 
 	// LabelDrop is the share of a class-conditional generator's training
 	// crops shown without their class, so that one network also learns
@@ -284,6 +291,14 @@ func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor
 	}
 	out := s.UNet.ForwardClass(tp, joinBatch(b.zt, b.cond), tsf, b.labels)
 	switch {
+	case t.Opt.Distill > 0 && t.Opt.TeacherImageWeight > 0:
+		z0Hat := t.z0Hat(tp, out, b)
+		lat = tp.MSELoss(z0Hat, b.z0)
+		z := s.denormalizeTape(tp, z0Hat)
+		cell := 2 / float32(b.size)
+		di := tp.Sub(s.AE.Query(tp, z, s.AE.Features(tp, z), b.ys, b.xs, cell, cell), b.target)
+		img = tp.Scale(tp.Mean(tp.Mul(di, di)), float32(t.Opt.TeacherImageWeight))
+		return tp.Add(lat, img), lat, img
 	case t.Opt.Distill > 0:
 		return tp.MSELoss(t.z0Hat(tp, out, b), b.z0), nil, nil
 	case !t.Opt.Align:
@@ -400,7 +415,7 @@ func (t *Trainer) Run(ctx context.Context, log io.Writer, quiet bool, h trainloo
 	}
 	status := func() string {
 		d := math.Max(float64(n), 1)
-		if t.Opt.Align {
+		if t.Opt.Align || t.Opt.TeacherImageWeight > 0 {
 			return fmt.Sprintf("loss %.4f (latent %.4f, image %.5f)", sum.Total/d, sum.Latent/d, sum.Image/d)
 		}
 		return fmt.Sprintf("loss %.4f", sum.Total/d)
