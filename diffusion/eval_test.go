@@ -36,10 +36,11 @@ func TestParseSampleOptions(t *testing.T) {
 	}
 }
 
-// The default temperature is 0.9 up to ×6 and falls with log scale to 0.7
-// at ×12; Stream applies it.
+// The default temperature is 0.9 up to ×4, 0.817 at ×8 and 0.7 from ×12,
+// linear in log scale between; Stream applies it.
 func TestTemperatureFor(t *testing.T) {
-	for _, c := range []struct{ s, want float64 }{{1, 0.9}, {4, 0.9}, {6, 0.9}, {8, 0.9 - 0.2*math.Log(8.0/6)/math.Log(2)}, {12, 0.7}, {200, 0.7}} {
+	for _, c := range []struct{ s, want float64 }{{1, 0.9}, {4, 0.9}, {6, 0.9 - 0.083*math.Log(1.5)/math.Log(2)}, {8, 0.817},
+		{10, 0.817 - 0.117*math.Log(1.25)/math.Log(1.5)}, {12, 0.7}, {200, 0.7}} {
 		if got := TemperatureFor(c.s); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("TemperatureFor(%v) = %v, want %v", c.s, got, c.want)
 		}

@@ -223,7 +223,7 @@ func (c Config) SampleOptions() SampleOptions {
 // τ of the output scale (see SampleOptions.Temperature).
 const TemperatureByScale = -1.0
 
-// DefaultTemperature is super-resolution's τ by default up to ×6, chosen
+// DefaultTemperature is super-resolution's τ by default up to ×4, chosen
 // by measurement as the most natural setting tried (τ = 1, 0.95, 0.9, 0.8,
 // …) that beats bicubic by at least 0.3 dB PSNR-Y and in SSIM-Y there. On
 // 216-pixel centre crops of Set14 (20 steps, seed 0), τ = 1 falls short
@@ -232,22 +232,39 @@ const TemperatureByScale = -1.0
 // scale (×2 31.36 → 31.88, ×4 26.78 → 27.18, ×8 23.08 → 23.41, ×12 21.41
 // → 21.77; bicubic 30.10, 25.84, 22.77, 21.24) for NIQE 8–11 % higher (×4
 // 6.32 → 7.00; bicubic 8.98). τ = 0 adds 0.4 dB more at ×4 but NIQE 8.63,
-// near bicubic's. Beyond ×6 see TemperatureFor.
+// near bicubic's. Beyond ×4 see TemperatureFor.
 const DefaultTemperature = 0.9
 
+// temperatureKnots is the default τ by output scale: DefaultTemperature up
+// to ×4, 0.817 at ×8 (where the earlier schedule, falling from ×6, had
+// it), 0.7 from ×12, linear in log scale between.
+var temperatureKnots = [...]struct{ scale, tau float64 }{{4, DefaultTemperature}, {8, 0.817}, {12, 0.7}}
+
 // TemperatureFor is the default τ for an output scale s (the larger of
-// the two axes' ratios): DefaultTemperature up to ×6, then falling
-// linearly in log s to 0.7 at ×12 and beyond. Above ×4 the decoder
+// the two axes' ratios), from temperatureKnots. Above ×4 the decoder
 // magnifies the latent's invented detail over more output pixels, where a
-// wrong guess costs more PSNR: on the held-out photos (bsds500test@heldout,
-// 10 DPM-Solver steps) τ = 0.9 kept +0.47 / +0.36 dB over bicubic at
-// ×4 / ×6 but only +0.26 / +0.22 at ×8 / ×12; τ = 0.8 gives +0.39 / +0.34
-// there and 0.7 +0.45 / +0.40, with NIQE 7.26 → 7.78 → 8.13 at ×8 and
-// 8.25 → 8.55 → 8.72 at ×12 (bicubic 11.14 and 12.89).
+// wrong guess costs more PSNR. On the held-out photos (bsds500test@heldout,
+// 10 DPM-Solver steps) τ = 0.9 kept +0.47 dB over bicubic at ×4 but only
+// +0.26 / +0.22 at ×8 / ×12; τ = 0.8 gives +0.39 / +0.34 there and 0.7
+// +0.45 / +0.40, with NIQE 7.26 → 7.78 → 8.13 at ×8 and 8.25 → 8.55 →
+// 8.72 at ×12 (bicubic 11.14 and 12.89). At ×6, with the 2-step student in
+// 32-pixel windows, τ = 0.9 kept only +0.31 dB there (24.949 against
+// 24.642, NIQE 6.25), 0.85 +0.43 (NIQE 6.56) and 0.8 +0.51 (6.84), so the
+// fall starts at ×4 (τ 0.85 at ×6); starting it at ×4 and going straight
+// to 0.7 at ×12 would put ×8 at 0.77, buying 0.04–0.06 dB there for
+// 0.1–0.25 of NIQE (2026-12-07).
 func TemperatureFor(s float64) float64 {
-	const lo, from, to = 0.7, 6.0, 12.0
-	f := math.Log(s/from) / math.Log(to/from)
-	return DefaultTemperature - (DefaultTemperature-lo)*min(max(f, 0), 1)
+	k := temperatureKnots
+	if s <= k[0].scale {
+		return k[0].tau
+	}
+	for i := 1; i < len(k); i++ {
+		if s < k[i].scale {
+			f := math.Log(s/k[i-1].scale) / math.Log(k[i].scale/k[i-1].scale)
+			return k[i-1].tau + (k[i].tau-k[i-1].tau)*f
+		}
+	}
+	return k[len(k)-1].tau
 }
 
 // DefaultConsistency is the number of back-projection rounds by default.
