@@ -195,14 +195,7 @@ func (t *Trainer) teacherTargets(rng *rand.Rand, b *batch) {
 	b.ys, b.xs = make([]float32, n*q), make([]float32, n*q)
 	perm := make([]int, b.size*b.size)
 	for i := range n {
-		for k := range perm {
-			perm[k] = k
-		}
-		for j := range q {
-			r := j + rng.IntN(len(perm)-j)
-			perm[j], perm[r] = perm[r], perm[j]
-			b.ys[i*q+j], b.xs[i*q+j] = implicit.Centre(perm[j]/b.size, b.size), implicit.Centre(perm[j]%b.size, b.size)
-		}
+		implicit.PickPixels(rng, perm, b.size, nil, b.ys[i*q:(i+1)*q], b.xs[i*q:(i+1)*q], nil)
 	}
 	z := tensor.New(b.z0.Shape...)
 	copy(z.Data, b.z0.Data)
