@@ -188,7 +188,6 @@ func (t *Trainer) distillBatch(rng *rand.Rand, b *batch, slots []int) {
 // per crop of the decoder's rendering of the teacher's answer b.z0 at a
 // side log-uniform between the latent's (×1 of the LR) and the crop's.
 func (t *Trainer) teacherTargets(rng *rand.Rand, b *batch) {
-	s := t.SR
 	n, side := b.z0.Shape[0], b.z0.Shape[1]
 	b.size = targetSize(rng, side, t.Opt.Crop)
 	q := min(t.Opt.Queries, b.size*b.size)
@@ -197,11 +196,7 @@ func (t *Trainer) teacherTargets(rng *rand.Rand, b *batch) {
 	for i := range n {
 		implicit.PickPixels(rng, perm, b.size, nil, b.ys[i*q:(i+1)*q], b.xs[i*q:(i+1)*q], nil)
 	}
-	z := tensor.New(b.z0.Shape...)
-	copy(z.Data, b.z0.Data)
-	s.denormalize(z.Data)
-	cell := 2 / float32(b.size)
-	b.target = s.AE.Query(nil, z, s.AE.Features(nil, z), b.ys, b.xs, cell, cell)
+	b.target = t.SR.renderQueries(nil, b.z0, *b)
 }
 
 // CheckStudentOf reports whether s can be trained as a student of

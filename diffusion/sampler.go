@@ -3,11 +3,11 @@ package diffusion
 import (
 	"context"
 	"fmt"
-	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"math"
 	"math/rand/v2"
 	"time"
 
+	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 )
 

@@ -294,9 +294,7 @@ func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor
 	case t.Opt.Distill > 0 && t.Opt.TeacherImageWeight > 0:
 		z0Hat := t.z0Hat(tp, out, b)
 		lat = tp.MSELoss(z0Hat, b.z0)
-		z := s.denormalizeTape(tp, z0Hat)
-		cell := 2 / float32(b.size)
-		di := tp.Sub(s.AE.Query(tp, z, s.AE.Features(tp, z), b.ys, b.xs, cell, cell), b.target)
+		di := tp.Sub(s.renderQueries(tp, z0Hat, b), b.target)
 		img = tp.Scale(tp.Mean(tp.Mul(di, di)), float32(t.Opt.TeacherImageWeight))
 		return tp.Add(lat, img), lat, img
 	case t.Opt.Distill > 0:
@@ -317,12 +315,19 @@ func (t *Trainer) loss(tp *tensor.Tape, b batch) (total, lat, img *tensor.Tensor
 	}
 	d := tp.Sub(z0Hat, b.z0)
 	lat = tp.Scale(tp.Mean(tp.Mul(tp.Mul(d, d), w)), float32(t.Opt.LatentWeight))
-	z := s.denormalizeTape(tp, z0Hat)
-	cell := 2 / float32(b.size)
-	pred := s.AE.Query(tp, z, s.AE.Features(tp, z), b.ys, b.xs, cell, cell)
-	di := tp.Sub(pred, b.target)
+	di := tp.Sub(s.renderQueries(tp, z0Hat, b), b.target)
 	img = tp.Scale(tp.Mean(tp.Mul(tp.Mul(di, di), wq)), float32(t.Opt.ImageWeight))
 	return tp.Add(lat, img), lat, img
+}
+
+// renderQueries is the decoder's rendering of the normalised latents z
+// [B,h,w,C] at the batch's query points (b.ys, b.xs of an output of side
+// b.size), recorded on tp (nil: none) so that an image term's gradient
+// reaches z.
+func (s *SR) renderQueries(tp *tensor.Tape, z *tensor.Tensor, b batch) *tensor.Tensor {
+	z = s.denormalizeTape(tp, z)
+	cell := 2 / float32(b.size)
+	return s.AE.Query(tp, z, s.AE.Features(tp, z), b.ys, b.xs, cell, cell)
 }
 
 // z0Hat is the clean latent the U-Net's output out predicts for the
