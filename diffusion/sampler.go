@@ -267,6 +267,17 @@ func TemperatureFor(s float64) float64 {
 	return k[len(k)-1].tau
 }
 
+// TemperatureSchedule describes TemperatureFor's defaults in words, for
+// help texts, so that they are written once, in temperatureKnots.
+func TemperatureSchedule() string {
+	k := temperatureKnots
+	s := fmt.Sprintf("%g up to ×%g", k[0].tau, k[0].scale)
+	for _, p := range k[1:] {
+		s += fmt.Sprintf(", %.2g at ×%g", p.tau, p.scale)
+	}
+	return s + ", linear in log scale between"
+}
+
 // DefaultConsistency is the number of back-projection rounds by default.
 // On Set5 ×4 (20 DDIM steps) back-projection takes the LR consistency from
 // 34.8 to 48.6 dB and PSNR-Y from 29.30 to 29.63 dB. One round does it: the

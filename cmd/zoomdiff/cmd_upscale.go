@@ -98,7 +98,7 @@ func upscaleFlags() (*flag.FlagSet, *upscaleOptions) {
 	fs.StringVar(&o.sampler, "sampler", models.SamplerAuto, "model: "+models.SamplerAuto+" (the built-in few-step student, with "+diffusion.SamplerDDIM+", where it serves --steps; else "+diffusion.SamplerDPM+"), "+
 		diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
 	fs.Float64Var(&o.eta, "eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")
-	fs.Var(&o.temperature, "temperature", "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end; auto is 0.9 up to ×4, falling to 0.85 at ×6, 0.82 at ×8 and 0.7 at ×12")
+	fs.Var(&o.temperature, "temperature", "model: noise temperature τ in [0, 2]: 1 samples the model's distribution (most natural detail), lower trades detail for fidelity (PSNR), 0 is the deterministic mean-seeking end; auto is "+diffusion.TemperatureSchedule())
 	fs.IntVar(&o.consistency, "consistency", diffusion.DefaultConsistency, "model: back-projection rounds that make the output, down-sampled, match the input (0: none)")
 	fs.Float64Var(&o.detail, "detail", diffusion.DefaultDetail, "model: the largest scale at which the decoder draws every pixel; larger outputs are drawn at it and enlarged bicubically (lower: fewer invented fine details, higher PSNR/SSIM; faster huge outputs)")
 	fs.StringVar(&o.mean, "mean", "", "model: also write the mean of the samples to this file")
