@@ -1,6 +1,6 @@
-// Package baseline holds what the two comparison methods share: the
-// training scaffolding (optimiser, schedule, EMA, resumable state, the
-// trainloop wiring) and a quick validation on benchmark crops. The methods
+// Package baseline holds what the two comparison methods share: their
+// model files and the "random:" names for untrained weights (they train
+// with trainloop.Trainer, as the condition network does). The methods
 // themselves live below it:
 //
 //   - baseline/liif: LIIF (Chen et al., CVPR 2021), regression with an

@@ -1,6 +1,7 @@
 package diffusion
 
 import (
+	"context"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -32,9 +33,9 @@ func timed(b *testing.B, fn func()) {
 	b.ReportMetric((cpuTime()-c0).Seconds()/float64(b.N), "cpu-s/op")
 }
 
-// benchTrainer is the shipped configuration: the default auto-encoder and
-// U-Net, batch 8 of 64×64 HR crops (16×16 latents).
-func benchTrainer(b *testing.B, align bool) *Trainer {
+// benchModel is an SR model of the shipped configuration: the default
+// auto-encoder and U-Net, at ×4.
+func benchModel(b *testing.B) *SR {
 	ae, err := autoencoder.New(autoencoder.DefaultConfig(), 1)
 	if err != nil {
 		b.Fatal(err)
@@ -43,7 +44,13 @@ func benchTrainer(b *testing.B, align bool) *Trainer {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr, err := NewTrainer(s, synthSet(8, 96, 1), func() TrainOptions {
+	return s
+}
+
+// benchTrainer is the shipped configuration: the default auto-encoder and
+// U-Net, batch 8 of 64×64 HR crops (16×16 latents).
+func benchTrainer(b *testing.B, align bool) *Trainer {
+	tr, err := NewTrainer(benchModel(b), synthSet(8, 96, 1), func() TrainOptions {
 		o := DefaultTrainOptions()
 		if align {
 			o = DefaultAlignOptions()
@@ -148,4 +155,35 @@ func BenchmarkUNetStepRes2(b *testing.B) {
 	cfg := DefaultUNet(8)
 	cfg.NumResBlocks = 2
 	benchUNetStep(b, cfg)
+}
+
+// BenchmarkCondition computes the condition of a 256×256 input with the
+// shipped architectures, side by side: the encoder on the input
+// nearest-up-sampled ×4 (in DefaultEncodeTile windows, as sampling runs
+// it) and the condition network at the input's size.
+func BenchmarkCondition(b *testing.B) {
+	s := benchModel(b)
+	cfg := DefaultCondConfig()
+	cfg.LatentCh, cfg.Space = s.AE.Config.LatentCh, s.ConditionSpace()
+	n, err := NewCondNet(cfg, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SetCondNet(n); err != nil {
+		b.Fatal(err)
+	}
+	const side = 256
+	img := synthImage(side, side, 1)
+	for _, exact := range []bool{true, false} {
+		name := map[bool]string{true: "encoder", false: "network"}[exact]
+		b.Run(name, func(b *testing.B) {
+			opt := DefaultSampleOptions()
+			opt.ExactCondition = exact
+			timed(b, func() {
+				if _, err := s.encodeCondTiled(context.Background(), img.Pix, side, side, opt); err != nil {
+					b.Fatal(err)
+				}
+			})
+		})
+	}
 }

@@ -93,8 +93,8 @@ func (s *SR) CheckOptions(opt SampleOptions) error { return opt.resolve(s) }
 
 // ParseSampleOptions returns base with the sampler settings in params,
 // name=value strings (sampler, steps, eta, seed, strength, tile, overlap,
-// encode-tile, consistency, margin, detail, temperature: a number or auto, for
-// TemperatureByScale), the form the CLI's --param flags and the server's
+// encode-tile, exact-condition: true or false, consistency, margin, detail,
+// temperature: a number or auto, for TemperatureByScale), the form the CLI's --param flags and the server's
 // query parameters take. Unknown names are errors, so a typo does not
 // silently leave a default in place.
 func ParseSampleOptions(base SampleOptions, params map[string]string) (SampleOptions, error) {
@@ -121,6 +121,8 @@ func ParseSampleOptions(base SampleOptions, params map[string]string) (SampleOpt
 			o.Overlap, err = strconv.Atoi(v)
 		case "encode-tile":
 			o.EncodeTile, err = strconv.Atoi(v)
+		case "exact-condition":
+			o.ExactCondition, err = strconv.ParseBool(v)
 		case "consistency":
 			o.Consistency, err = strconv.Atoi(v)
 		case "margin":
@@ -133,7 +135,7 @@ func ParseSampleOptions(base SampleOptions, params map[string]string) (SampleOpt
 				o.Temperature, err = strconv.ParseFloat(v, 64)
 			}
 		default:
-			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, encode-tile, consistency, margin, detail, temperature)", k)
+			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, encode-tile, exact-condition, consistency, margin, detail, temperature)", k)
 		}
 		if err != nil {
 			return o, fmt.Errorf("sampling parameter %s=%q: %w", k, v, err)

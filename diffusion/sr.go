@@ -159,6 +159,10 @@ type SR struct {
 	UNet   *UNet
 	AE     *autoencoder.Model
 	Sched  *Schedule
+	// Cond, when set, computes the sampling condition at the input's size
+	// in place of the encoder (see CondNet and SetCondNet). It is not
+	// part of the model file: it has its own.
+	Cond *CondNet
 }
 
 // New builds an SR model around ae with a freshly initialised U-Net that

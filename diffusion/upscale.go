@@ -60,7 +60,7 @@ func (s *SR) Latents(ctx context.Context, lr *imageio.Image, opt SampleOptions) 
 	ph, pw := roundUp(lr.H+2*mgY, m), roundUp(lr.W+2*mgX, m)
 	padded := reflectPad(lr.Pix, lr.W, lr.H, pw, ph, mgY, mgX)
 	start := time.Now()
-	cond, err := s.encodeCondTiled(ctx, padded, ph, pw, opt.EncodeTile)
+	cond, err := s.encodeCondTiled(ctx, padded, ph, pw, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -187,27 +187,34 @@ func (s *SR) Upscale(ctx context.Context, lr *imageio.Image, outW, outH int, opt
 }
 
 // encodeCondTiled encodes the padded LR image (ph×pw, multiples of the
-// U-Net's Multiple) as the normalised condition latent. A latent no larger
-// than tile is encoded in one pass, exactly as in training; a larger one
-// window by window with a margin of context on every side that is then
-// discarded, so the encoder's full-resolution activations stay bounded.
-// The encoder's GroupNorm statistics are per window, as they were per
-// training crop.
-func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw, tile int) (*tensor.Tensor, error) {
+// U-Net's Multiple) as the normalised condition latent, by the model's
+// condition network where it has one (unless opt.ExactCondition) and by
+// the encoder otherwise.
+//
+// An input larger than one window is computed window by window with a
+// margin of context on every side that is then discarded, so the
+// activations at full resolution stay bounded. The network's margin is
+// its reach, so its windows give exactly the whole input's answer. The
+// encoder's windows are opt.EncodeTile latent pixels and a smaller input
+// is encoded in one pass, exactly as in training; its GroupNorm statistics
+// are per window, as they were per training crop.
+func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw int, opt SampleOptions) (*tensor.Tensor, error) {
 	k := s.Config.upFactor()
+	encode, tile, margin := s.encodeCond, opt.EncodeTile, (encodeMargin+k-1)/k
+	if s.Cond != nil && !opt.ExactCondition {
+		encode, tile, margin = s.condFromNet, condNetWindow, s.Cond.Config.Reach()
+	}
 	lh, lw := ph*k, pw*k
 	if lh <= tile && lw <= tile {
-		return s.encodeCond(tensor.FromData(pix, 1, ph, pw, 3)), nil
+		return encode(tensor.FromData(pix, 1, ph, pw, 3)), nil
 	}
 	c := s.AE.Config.LatentCh
 	out := tensor.New(1, lh, lw, c)
 	// Windows are cut in LR pixels; each covers k latent pixels per LR
-	// pixel. margin is the context encoded around a window's core and
-	// then dropped (encodeMargin). The windows along a side are as many
-	// as tile demands and of equal size, so no thin last window pays a
-	// full margin for a few pixels.
+	// pixel. The windows along a side are as many as tile demands and of
+	// equal size, so no thin last window pays a full margin for a few
+	// pixels.
 	coreY, coreX := balancedCore(ph, max(1, tile/k)), balancedCore(pw, max(1, tile/k))
-	margin := (encodeMargin + k - 1) / k
 	for y0 := 0; y0 < ph; y0 += coreY {
 		for x0 := 0; x0 < pw; x0 += coreX {
 			if err := ctx.Err(); err != nil {
@@ -220,7 +227,7 @@ func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw, tile in
 			for y := ey0; y < ey1; y++ {
 				copy(win.Data[(y-ey0)*(ex1-ex0)*3:(y-ey0+1)*(ex1-ex0)*3], pix[(y*pw+ex0)*3:(y*pw+ex1)*3])
 			}
-			z := s.encodeCond(win)
+			z := encode(win)
 			zw := (ex1 - ex0) * k
 			for y := y0 * k; y < y1*k; y++ {
 				src := z.Data[((y-ey0*k)*zw+(x0-ex0)*k)*c:]
@@ -230,6 +237,12 @@ func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw, tile in
 	}
 	return out, nil
 }
+
+// condNetWindow is the side, in input pixels, of the windows the
+// condition network runs on: its 64-channel activations over a window
+// and its margins take about 20 MB each, and the margins add 16 % to the
+// work.
+const condNetWindow = 256
 
 // encodeMargin is the context, in latent pixels, around each window of a
 // tiled encoding: the default encoder's receptive field reaches 38 image

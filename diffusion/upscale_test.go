@@ -276,7 +276,7 @@ func TestEncodeCondTiled(t *testing.T) {
 	s := tinySR(t, 7)
 	img := synthImage(72, 60, 5)
 	ctx := context.Background()
-	whole, err := s.encodeCondTiled(ctx, img.Pix, 60, 72, 128)
+	whole, err := s.encodeCondTiled(ctx, img.Pix, 60, 72, SampleOptions{EncodeTile: 128})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,7 +286,7 @@ func TestEncodeCondTiled(t *testing.T) {
 			t.Fatal("one-window encoding differs from the direct one")
 		}
 	}
-	tiled, err := s.encodeCondTiled(ctx, img.Pix, 60, 72, 32)
+	tiled, err := s.encodeCondTiled(ctx, img.Pix, 60, 72, SampleOptions{EncodeTile: 32})
 	if err != nil {
 		t.Fatal(err)
 	}

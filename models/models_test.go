@@ -72,7 +72,7 @@ func TestFind(t *testing.T) {
 	if _, ok := Find("builtin:nope"); ok {
 		t.Fatal("found a model that does not exist")
 	}
-	kinds := map[string]string{"builtin:ae": autoencoder.Kind, "builtin:sr": diffusion.Kind, "builtin:real": diffusion.Kind, "builtin:gen": diffusion.GenKind, "builtin:student": diffusion.Kind, "builtin:real-student": diffusion.Kind}
+	kinds := map[string]string{"builtin:ae": autoencoder.Kind, "builtin:sr": diffusion.Kind, "builtin:real": diffusion.Kind, "builtin:gen": diffusion.GenKind, "builtin:student": diffusion.Kind, "builtin:real-student": diffusion.Kind, "builtin:cond": diffusion.CondKind}
 	if b, ok := Find("real"); !ok || b.Name != "builtin:real" {
 		t.Errorf("Find(\"real\") = %q, %v: want builtin:real", b.Name, ok)
 	}
@@ -365,5 +365,42 @@ func TestStudentDefaults(t *testing.T) {
 	}
 	if o := m.(*diffusion.Upscaler).Opt; o.Steps != diffusion.DefaultStudentSteps || o.Tile != diffusion.DefaultTile {
 		t.Errorf("builtin:student: %d steps in %d windows, want %d in %d", o.Steps, o.Tile, diffusion.DefaultStudentSteps, diffusion.DefaultTile)
+	}
+}
+
+// The built-in condition network serves every built-in SR model, and the
+// default model's output with it stays within 40 dB of the output with the
+// exact encoder on the example photo (measured: 60 dB; models/README.md
+// has the benchmark scores).
+func TestBuiltinCondNet(t *testing.T) {
+	for _, name := range []string{"builtin:sr", "builtin:student", "builtin:real", "builtin:real-student"} {
+		s, err := SR(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Cond == nil {
+			t.Errorf("%s has no condition network", name)
+		}
+	}
+	_, lr := x4Pair(t, 0, 0, 120, 96)
+	up, err := SRMethod("", "builtin:sr", map[string]string{"seed": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := up.(*diffusion.Upscaler)
+	render := func(exact bool) *imageio.Image {
+		v := *u
+		v.Opt.ExactCondition = exact
+		out, err := v.Upscale(context.Background(), lr, lr.W*4, lr.H*4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	fast, exact := render(false), render(true)
+	p := metrics.PSNR(fast.Pix, exact.Pix, 1)
+	t.Logf("chelsea 120x96 x4, default model: the condition network's output is %.1f dB from the exact encoder's", p)
+	if p < 40 {
+		t.Errorf("output with the condition network %.1f dB from the exact one: want 40 dB or more", p)
 	}
 }

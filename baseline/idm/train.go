@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/zoomdiff/zoomdiff/baseline"
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
@@ -42,7 +41,7 @@ func DefaultTrainOptions() TrainOptions {
 // HR's size, a timestep t ~ U{0, T−1} and noise ε; the loss is the mean
 // squared error of the U-Net's ε̂ (or v̂) on the noised HR. Encoder,
 // up-sampler and U-Net train together, end to end.
-func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions) (*baseline.Trainer, error) {
+func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions) (*trainloop.Trainer, error) {
 	if m == nil || data == nil {
 		return nil, errors.New("idm trainer: no model or no data")
 	}
@@ -56,7 +55,7 @@ func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions) (*baseline.Traine
 		return nil, fmt.Errorf("idm trainer: no training photo gives a %d-pixel crop", opt.Crop)
 	}
 	loss := func(tp *tensor.Tape, rng *rand.Rand) (*tensor.Tensor, error) { return m.loss(tp, rng, data, opt) }
-	return baseline.NewTrainer(TrainKind, &m.Config, m.Named(), opt.Recipe, loss)
+	return trainloop.NewTrainer(TrainKind, &m.Config, m.Named(), opt.Recipe, loss)
 }
 
 // loss draws one batch and returns the denoising loss.

@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/zoomdiff/zoomdiff/baseline"
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
 	"github.com/zoomdiff/zoomdiff/implicit"
@@ -41,7 +40,10 @@ func DefaultTrainOptions() TrainOptions {
 // of Patch×Patch by our MATLAB-style bicubic with antialiasing (as the
 // benchmark degrades), and Queries distinct HR pixels as targets at the
 // cell size 2/round(Patch·s); the loss is L1 in LIIF's [−1, 1] range.
-func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions) (*baseline.Trainer, error) {
+// LIIF halves its rate every 200 epochs of 1,000 patches; a CPU run is far
+// too short for that staircase, so the rate follows the recipe's warm-up
+// and cosine over the steps we can afford, as our own stages do.
+func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions) (*trainloop.Trainer, error) {
 	switch {
 	case m == nil || data == nil:
 		return nil, errors.New("liif trainer: no model or no data")
@@ -54,7 +56,7 @@ func NewTrainer(m *Model, data *dataset.Set, opt TrainOptions) (*baseline.Traine
 		return nil, fmt.Errorf("liif trainer: scales up to x%g need %d-pixel crops, and no training photo is that large", opt.MaxScale, side)
 	}
 	loss := func(tp *tensor.Tape, rng *rand.Rand) (*tensor.Tensor, error) { return m.loss(tp, rng, data, opt) }
-	return baseline.NewTrainer(TrainKind, &m.Config, m.Params.List(), opt.Recipe, loss)
+	return trainloop.NewTrainer(TrainKind, &m.Config, m.Params.List(), opt.Recipe, loss)
 }
 
 // hrSide is the HR crop side for LR patches of side patch at scale s.

@@ -18,7 +18,7 @@ import (
 
 func runTrain(args []string) error {
 	return dispatch("train", []subcommand{{"ae", runTrainAE}, {"sr", runTrainSR}, {"align", runTrainAlign},
-		{"student", runTrainStudent}, {"gen", runTrainGen}, {"liif", runTrainLIIF}, {"idm", runTrainIDM}}, args)
+		{"student", runTrainStudent}, {"condition", runTrainCondition}, {"gen", runTrainGen}, {"liif", runTrainLIIF}, {"idm", runTrainIDM}}, args)
 }
 
 // signalContext is cancelled on SIGINT or SIGTERM, so long work can save

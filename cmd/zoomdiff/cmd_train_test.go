@@ -92,7 +92,7 @@ func trainFolders(t *testing.T) (dir, data, val string) {
 // Every stage builds its settings from its options structs (a clash of
 // keys would panic here) and refuses a key it does not read.
 func TestTrainStagesSettings(t *testing.T) {
-	for stage, foreign := range map[string]string{"ae": "snr-cap", "sr": "snr-cap", "align": "model-ch", "gen": "val-steps", "liif": "val-steps", "idm": "val-strength"} {
+	for stage, foreign := range map[string]string{"ae": "snr-cap", "sr": "snr-cap", "align": "model-ch", "gen": "val-steps", "liif": "val-steps", "idm": "val-strength", "condition": "snr-cap"} {
 		if err := runTrain([]string{stage, "-h"}); !errors.Is(err, flag.ErrHelp) {
 			t.Errorf("train %s -h: %v", stage, err)
 		}
@@ -100,6 +100,46 @@ func TestTrainStagesSettings(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "unknown setting") {
 			t.Errorf("train %s --set %s=1: %v, want an unknown setting", stage, foreign, err)
 		}
+	}
+}
+
+// train condition trains a condition network for the built-in models'
+// condition space, resumes, and the network serves builtin:sr; another
+// architecture cannot resume it.
+func TestTrainCondition(t *testing.T) {
+	dir, data, val := trainFolders(t)
+	out := filepath.Join(dir, "cond.safetensors")
+	args := []string{"condition", "--data", data, "--val", val, "--out", out, "--quiet",
+		"--set", "side=8,border=2,max-reduce=2,pool=4,batch=2,warmup=1,channels=4,blocks=1,checkpoint-every=2,val-every=2"}
+	if err := runTrain(append(args, "--set", "steps=3")); err != nil {
+		t.Fatalf("train condition: %v", err)
+	}
+	if err := runTrain(append(args, "--set", "steps=4", "--resume")); err != nil {
+		t.Fatalf("train condition --resume: %v", err)
+	}
+	ck, err := checkpoint.Open(out)
+	if err != nil || ck.Meta["steps"] != "4" || ck.Meta["stage"] != "condition" {
+		t.Fatalf("model file after resuming to step 4: %v %v", ck, err)
+	}
+	n, err := models.CondNet(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := models.SR("builtin:sr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetCondNet(n); err != nil {
+		t.Errorf("the trained network does not serve builtin:sr: %v", err)
+	}
+	if curve, err := os.ReadFile(out + ".val.csv"); err != nil || strings.Count(string(curve), "\n") != 4 {
+		t.Errorf("validation curve (%v):\n%s", err, curve)
+	}
+	if err := runTrain(append(args, "--set", "steps=5", "--resume", "--set", "channels=5")); err == nil {
+		t.Error("train condition resumed with another architecture")
+	}
+	if err := runTrain(append(args, "--model", "builtin:gen")); err == nil {
+		t.Error("train condition accepted a generator")
 	}
 }
 

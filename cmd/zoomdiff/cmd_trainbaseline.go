@@ -6,7 +6,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/zoomdiff/zoomdiff/baseline"
 	"github.com/zoomdiff/zoomdiff/baseline/idm"
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
 	"github.com/zoomdiff/zoomdiff/dataset"
@@ -43,7 +42,7 @@ type savable interface {
 // train wires checkpoints and validation to the trainer of a baseline
 // (stage liif or idm) and runs it; up renders with the model's live
 // parameters, for validation.
-func (f *baselineStage) train(tr *baseline.Trainer, stage string, m savable, up render.Method, set *dataset.Set) error {
+func (f *baselineStage) train(tr *trainloop.Trainer, stage string, m savable, up render.Method, set *dataset.Set) error {
 	label := "train " + stage
 	if f.resume {
 		if err := tr.Resume(f.statePath()); err != nil {

@@ -1,4 +1,4 @@
-package baseline
+package trainloop
 
 import (
 	"errors"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
 type toyConfig struct {
@@ -20,7 +19,7 @@ type toyConfig struct {
 // toyTrainer fits a vector to noisy draws around a fixed target: small
 // enough to run many steps, random enough that resuming must restore the
 // seed, the step and the optimiser to reproduce a run.
-func toyTrainer(t *testing.T, cfg *toyConfig, opt trainloop.Recipe) (*Trainer, *tensor.Tensor) {
+func toyTrainer(t *testing.T, cfg *toyConfig, opt Recipe) (*Trainer, *tensor.Tensor) {
 	t.Helper()
 	w := tensor.Param(cfg.Size)
 	loss := func(tp *tensor.Tape, rng *rand.Rand) (*tensor.Tensor, error) {
@@ -37,8 +36,8 @@ func toyTrainer(t *testing.T, cfg *toyConfig, opt trainloop.Recipe) (*Trainer, *
 	return tr, w
 }
 
-func toyOptions() trainloop.Recipe {
-	return trainloop.Recipe{Steps: 10, Batch: 1, LR: 0.1, MinLRFac: 0.1, Warmup: 2, EMADecay: 0.9, Seed: 5}
+func toyOptions() Recipe {
+	return Recipe{Steps: 10, Batch: 1, LR: 0.1, MinLRFac: 0.1, Warmup: 2, EMADecay: 0.9, Seed: 5}
 }
 
 func run(t *testing.T, tr *Trainer, steps int) []float64 {
@@ -136,8 +135,8 @@ func TestSkippedStep(t *testing.T) {
 	}
 }
 
-func TestOptionsAndNames(t *testing.T) {
-	for _, o := range []trainloop.Recipe{
+func TestRecipeAndConfigChecks(t *testing.T) {
+	for _, o := range []Recipe{
 		{Steps: 0, Batch: 1, LR: 1},
 		{Steps: 5, Batch: 1, LR: 0},
 		{Steps: 5, Batch: 1, LR: 1, MinLRFac: 2},
@@ -151,17 +150,5 @@ func TestOptionsAndNames(t *testing.T) {
 	}
 	if _, err := NewTrainer("k", toyConfig{1}, nil, toyOptions(), nil); err == nil {
 		t.Error("a config given by value was accepted")
-	}
-	for _, c := range []struct {
-		model string
-		ok    bool
-		err   string
-	}{
-		{"random:liif", true, ""}, {"x.safetensors", false, ""}, {"random:lif", false, "random:liif"}, {"random:", false, "random:liif"},
-	} {
-		ok, err := IsRandom(c.model, "liif")
-		if ok != c.ok || (err == nil) != (c.err == "") || (err != nil && !strings.Contains(err.Error(), c.err)) {
-			t.Errorf("IsRandom(%q) = %v, %v", c.model, ok, err)
-		}
 	}
 }

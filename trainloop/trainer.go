@@ -1,4 +1,4 @@
-package baseline
+package trainloop
 
 import (
 	"context"
@@ -11,7 +11,6 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
-	"github.com/zoomdiff/zoomdiff/trainloop"
 )
 
 // LossFunc builds one step's loss on tp. Everything random it draws from
@@ -19,25 +18,27 @@ import (
 // run draws exactly what an uninterrupted one would have.
 type LossFunc func(tp *tensor.Tape, rng *rand.Rand) (*tensor.Tensor, error)
 
-// Trainer is one baseline's training run: Adam over the parameters, a
-// warm-up + cosine learning-rate schedule over the step budget, optional
-// gradient clipping and EMA, and a resumable state.
+// Trainer is a training run whose step is one loss over a fixed set of
+// parameters (the baselines, the condition network): Adam over the
+// parameters, the recipe's warm-up + cosine learning rate, optional
+// gradient clipping and EMA, and a resumable state. The diffusion stages,
+// whose steps need more, drive Optimizer themselves.
 type Trainer struct {
 	// Kind names the training state in checkpoints, so a run of one
-	// baseline cannot resume as another.
+	// model cannot resume as another.
 	Kind string
 	// Config points to the model's architecture, stored with the state;
 	// a resumed run must have the same.
 	Config any
 	Params []checkpoint.Named
-	Opt    trainloop.Recipe
-	*trainloop.Optimizer
+	Opt    Recipe
+	*Optimizer
 
 	loss LossFunc
 }
 
 // NewTrainer sets up training of params with loss.
-func NewTrainer(kind string, config any, params []checkpoint.Named, opt trainloop.Recipe, loss LossFunc) (*Trainer, error) {
+func NewTrainer(kind string, config any, params []checkpoint.Named, opt Recipe, loss LossFunc) (*Trainer, error) {
 	if err := opt.Check(); err != nil {
 		return nil, err
 	}
@@ -48,12 +49,8 @@ func NewTrainer(kind string, config any, params []checkpoint.Named, opt trainloo
 	for i, p := range params {
 		ts[i] = p.T
 	}
-	// LIIF halves its rate every 200 epochs of 1,000 patches; a CPU run
-	// is far too short for that staircase, so the rate follows the
-	// recipe's warm-up and cosine over the steps we can afford, as our
-	// own stages do.
 	t := &Trainer{Kind: kind, Config: config, Params: params, Opt: opt, loss: loss}
-	t.Optimizer = trainloop.NewOptimizer(&t.Opt, ts)
+	t.Optimizer = NewOptimizer(&t.Opt, ts)
 	return t, nil
 }
 
@@ -71,8 +68,8 @@ func (t *Trainer) TrainStep(tp *tensor.Tape) (float64, error) {
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled,
-// reporting the mean loss since the last validation; see trainloop.Run.
-func (t *Trainer) Run(ctx context.Context, label string, log io.Writer, quiet bool, h trainloop.Hooks) error {
+// reporting the mean loss since the last validation; see Run.
+func (t *Trainer) Run(ctx context.Context, label string, log io.Writer, quiet bool, h Hooks) error {
 	tp := tensor.NewTape()
 	return t.RunMean(ctx, label, func() (float64, error) { return t.TrainStep(tp) }, log, quiet, h)
 }
