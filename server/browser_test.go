@@ -2,14 +2,18 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/zoomdiff/zoomdiff/diffusion"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser;
@@ -121,6 +125,8 @@ func checkUpscaleForm(t *testing.T, ctx context.Context, url, input string) {
 		chromedp.Navigate(url+"/"),
 		// The method list is filled from /v1/models.
 		chromedp.WaitReady(chromedp.CSS(`#method option[value="bicubic"]`)),
+		// And the temperature's help states the default schedule from it.
+		pollTrue(fmt.Sprintf(`document.getElementById('temperature').parentElement.title.includes(%s)`, strconv.Quote(diffusion.TemperatureSchedule())), 5*time.Second),
 		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
 		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
 		chromedp.SetValue(chromedp.ID("method"), "bicubic"),

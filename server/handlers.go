@@ -14,6 +14,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/zoomdiff/zoomdiff/diffusion"
 )
 
 //go:embed web
@@ -303,6 +305,9 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		"default":   s.defaultMethod,
 		"methods":   list,
 		"generator": s.generatorInfo(),
+		// The web page's help states the default temperature from here,
+		// so the schedule is written once, in package diffusion.
+		"defaults": map[string]any{"temperature": diffusion.TemperatureSchedule()},
 		"limits": map[string]any{
 			"max_upload_bytes":  s.cfg.MaxUploadBytes,
 			"max_input_pixels":  s.cfg.MaxInputPixels,

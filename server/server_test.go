@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/render"
@@ -441,9 +442,10 @@ func TestModelsHealthAndPage(t *testing.T) {
 	_, ts := newTestServer(t, cfg)
 	resp, data := get(t, ts.URL+"/v1/models")
 	var m struct {
-		Default string
-		Methods []modelInfo
-		Limits  map[string]float64
+		Default  string
+		Methods  []modelInfo
+		Limits   map[string]float64
+		Defaults map[string]string
 	}
 	if err := json.Unmarshal(data, &m); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("models: %d %v %s", resp.StatusCode, err, data)
@@ -455,7 +457,8 @@ func TestModelsHealthAndPage(t *testing.T) {
 	if m.Default != "bicubic" || !byName["bicubic"].Default || byName["bicubic"].Card != "the baseline" ||
 		byName["param"].Card != "a fake model card" || byName["model"].Available || byName["model"].Error == "" ||
 		!byName["param"].Generative || byName["bicubic"].Generative ||
-		m.Limits["max_scale"] != 16 || m.Limits["max_upload_bytes"] != 1<<20 {
+		m.Limits["max_scale"] != 16 || m.Limits["max_upload_bytes"] != 1<<20 ||
+		m.Defaults["temperature"] != diffusion.TemperatureSchedule() {
 		t.Errorf("models: %s", data)
 	}
 	resp, data = get(t, ts.URL+"/healthz")

@@ -33,6 +33,8 @@ async function init() {
   const L = m.limits;
   $('scale').min = L.min_scale; $('scale').max = L.max_scale;
   $('samples').max = L.max_samples; $('gn').max = L.max_generate; $('steps').max = L.max_steps;
+  const tau = $('temperature').parentElement;
+  tau.title = tau.title.replace('by scale', m.defaults.temperature);
   if (!m.generator.available) { $('gen-unavailable').hidden = false; }
   if (m.generator.classes) {
     for (const c of m.generator.classes) $('gclass').add(new Option(c, c));
