@@ -37,9 +37,12 @@ type CondConfig struct {
 // pixel against the encoder's 3.3 M at ×4).
 func DefaultCondConfig() CondConfig { return CondConfig{Channels: 64, Blocks: 4} }
 
-// Check refuses configs no network can have, or far beyond any trained here.
+// Check refuses configs no network can have, or far beyond any trained
+// here, so that a corrupt file cannot make the loader allocate gigabytes
+// before the weights' shapes are checked (at most 16 blocks of 256
+// channels: 19 M weights).
 func (c CondConfig) Check() error {
-	if c.Channels < 1 || c.Channels > 1024 || c.Blocks < 0 || c.Blocks > 64 || c.LatentCh < 3 || c.LatentCh > 256 {
+	if c.Channels < 1 || c.Channels > 256 || c.Blocks < 0 || c.Blocks > 16 || c.LatentCh < 3 || c.LatentCh > 256 {
 		return fmt.Errorf("condition network config %+v out of range", c)
 	}
 	return nil
@@ -147,18 +150,22 @@ func condFromCheckpoint(c *checkpoint.Checkpoint) (*CondNet, error) {
 // encoder frozen) can share a condition network.
 func (s *SR) ConditionSpace() string {
 	h := sha256.New()
-	put := func(v float32) { binary.Write(h, binary.LittleEndian, math.Float32bits(v)) }
+	var buf []byte
+	put := func(vs ...float32) {
+		buf = buf[:0]
+		for _, v := range vs {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		h.Write(buf)
+	}
 	fmt.Fprintf(h, "scale %d factor %d latent %d\n", s.Config.Scale, s.AE.Config.Factor(), s.AE.Config.LatentCh)
 	for i := range s.Config.LatentShift {
-		put(s.Config.LatentShift[i])
-		put(s.Config.LatentScale[i])
+		put(s.Config.LatentShift[i], s.Config.LatentScale[i])
 	}
 	for _, p := range s.AE.Params.List() {
 		if strings.HasPrefix(p.Name, "enc.") {
 			fmt.Fprintf(h, "%s %v\n", p.Name, p.T.Shape)
-			for _, v := range p.T.Data {
-				put(v)
-			}
+			put(p.T.Data...)
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
@@ -167,11 +174,13 @@ func (s *SR) ConditionSpace() string {
 // CheckCondNet reports whether n can stand in for s's encoder: a network
 // trained in s's condition space, for a model it fits (condNetFits).
 func (s *SR) CheckCondNet(n *CondNet) error {
-	switch {
-	case n == nil:
+	if n == nil {
 		return errors.New("condition network: none")
-	case s.condNetFits() != nil:
-		return s.condNetFits()
+	}
+	if err := s.condNetFits(); err != nil {
+		return err
+	}
+	switch {
 	case n.Config.LatentCh != s.AE.Config.LatentCh:
 		return fmt.Errorf("condition network: %d latent channels for a model of %d", n.Config.LatentCh, s.AE.Config.LatentCh)
 	case n.Config.Space != s.ConditionSpace():

@@ -165,8 +165,10 @@ func TestSetCondNetRefusesOtherSpaces(t *testing.T) {
 	if err := s.SetCondNet(nil); err != nil || s.Cond != nil {
 		t.Fatalf("SetCondNet(nil) = %v, left %v", err, s.Cond)
 	}
-	if _, err := NewCondNet(CondConfig{Channels: 0, Blocks: 1, LatentCh: 4}, 0); err == nil {
-		t.Fatal("a network of 0 channels was built")
+	for _, cfg := range []CondConfig{{Channels: 0, Blocks: 1, LatentCh: 4}, {Channels: 1024, Blocks: 64, LatentCh: 16}, {Channels: 8, Blocks: 1, LatentCh: 2}} {
+		if _, err := NewCondNet(cfg, 0); err == nil {
+			t.Errorf("a network of config %+v was built", cfg)
+		}
 	}
 }
 
