@@ -50,7 +50,7 @@ func List() []Builtin {
 		{Name: "builtin:student", Summary: "builtin:sr distilled for 4, 2 and 1 DDIM steps (regression on its 10-step DPM-Solver answers); the default model samples with it in 2 steps (--steps 4 or 1 too)", Data: studentFile},
 		{Name: "builtin:real", Summary: "builtin:sr fine-tuned on real-photo inputs (blur, resize, noise, JPEG: package degrade); for photos and web images rather than clean bicubic-shrunk ones", Data: realFile, Student: "builtin:real-student"},
 		{Name: "builtin:real-student", Summary: "builtin:real distilled for 4, 2 and 1 DDIM steps (regression on its 10-step DPM-Solver answers for degraded inputs); --model real samples with it in 2 steps (--steps 4 or 1 too)", Data: realStudentFile},
-		{Name: "builtin:cond", Summary: "condition network: computes the condition of builtin:sr, student, real and real-student at the input's size, 13x faster than their encoder (--param exact-condition=true: the encoder)", Data: condFile},
+		{Name: "builtin:cond", Summary: "condition network: computes the condition of builtin:sr, student, real and real-student at the input's size, 15x faster than their encoder (--param exact-condition=true: the encoder)", Data: condFile},
 		{Name: "builtin:gen", Summary: "generation from noise: class-conditional latent diffusion over builtin:ae's 8x8 latents of CIFAR-10 (32x32, 10 classes), v-prediction, classifier-free guidance; renders any size", Data: genFile},
 	}
 }
