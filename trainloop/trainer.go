@@ -68,7 +68,7 @@ func (t *Trainer) TrainStep(tp *tensor.Tape) (float64, error) {
 }
 
 // Run trains until Opt.Steps (or Opt.Until) or until ctx is cancelled,
-// reporting the mean loss since the last validation; see Run.
+// reporting the mean loss since the last validation (the function Run).
 func (t *Trainer) Run(ctx context.Context, label string, log io.Writer, quiet bool, h Hooks) error {
 	tp := tensor.NewTape()
 	return t.RunMean(ctx, label, func() (float64, error) { return t.TrainStep(tp) }, log, quiet, h)
