@@ -26,6 +26,10 @@ type Options struct {
 	// Params holds method-specific settings as name=value strings (e.g.
 	// steps, seed), so new methods need no change here or in the CLI.
 	Params map[string]string
+	// Condition is the condition network an SR model samples with (a
+	// file or a "builtin:" name); "" gives the model builtin:cond where
+	// it fits (models.SR).
+	Condition string
 }
 
 // Info describes a method.
@@ -56,10 +60,14 @@ var table = []entry{
 	kernel(resample.Lanczos3, "Lanczos-3 windowed sinc"),
 	{Info{liif.Kind, liif.Summary}, func(o Options) (render.Method, error) { return liif.NewMethod(o.Model, o.Params) }},
 	{Info{"model", "latent diffusion SR with the implicit decoder (--model FILE, default builtin:sr; params sampler, steps, eta, seed, strength, tile, overlap)"},
-		func(o Options) (render.Method, error) { return models.SRMethod(o.Model, "builtin:sr", o.Params) }},
+		func(o Options) (render.Method, error) {
+			return models.SRMethod(o.Model, "builtin:sr", o.Condition, o.Params)
+		}},
 	kernel(resample.Nearest, "nearest neighbour"),
 	{Info{"real", "the model method with builtin:real: for photos with blur, noise or JPEG artefacts (same params)"},
-		func(o Options) (render.Method, error) { return models.SRMethod(o.Model, "builtin:real", o.Params) }},
+		func(o Options) (render.Method, error) {
+			return models.SRMethod(o.Model, "builtin:real", o.Condition, o.Params)
+		}},
 	{Info{"reconstruct", "the auto-encoder's round trip alone, no diffusion: what stage 1 draws at any size (--model AE, default builtin:ae)"},
 		func(o Options) (render.Method, error) {
 			m, err := models.AutoEncoder(o.Model)

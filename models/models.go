@@ -144,9 +144,12 @@ const SamplerAuto = "auto"
 
 // SRMethod opens an SR model (a file or a "builtin:" name; "" means
 // fallback) as a render.Method with the sampling params (see
-// diffusion.ParseSampleOptions and SamplerAuto). The "model" method is
-// SRMethod with builtin:sr, "real" with builtin:real.
-func SRMethod(model, fallback string, params map[string]string) (render.Method, error) {
+// diffusion.ParseSampleOptions and SamplerAuto). condition names the
+// condition network the model samples with (a file or a "builtin:" name,
+// refused unless trained for the model's condition space); "" leaves the
+// model as SR loads it. The "model" method is SRMethod with builtin:sr,
+// "real" with builtin:real.
+func SRMethod(model, fallback, condition string, params map[string]string) (render.Method, error) {
 	auto := params["sampler"] == "" || params["sampler"] == SamplerAuto
 	_, stepsGiven := params["steps"]
 	if auto {
@@ -175,6 +178,15 @@ func SRMethod(model, fallback string, params map[string]string) (render.Method, 
 	if s == nil {
 		if s, err = SR(model); err != nil {
 			return nil, err
+		}
+	}
+	if condition != "" {
+		n, err := CondNet(condition)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.SetCondNet(n); err != nil {
+			return nil, fmt.Errorf("%s with %s: %w", model, condition, err)
 		}
 	}
 	// Then over the chosen model's own defaults (window; DDIM and its step

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
@@ -146,11 +147,11 @@ func TestStudentChoice(t *testing.T) {
 			{map[string]string{"steps": "4", "eta": "1"}, 0, diffusion.SamplerDPM},
 		} {
 			// The teacher as the fallback, and named (--model real).
-			m, err := SRMethod("", teacher, c.params)
+			m, err := SRMethod("", teacher, "", c.params)
 			if err != nil {
 				t.Fatalf("%s %v: %v", teacher, c.params, err)
 			}
-			named, err := SRMethod(strings.TrimPrefix(teacher, "builtin:"), "builtin:sr", c.params)
+			named, err := SRMethod(strings.TrimPrefix(teacher, "builtin:"), "builtin:sr", "", c.params)
 			if err != nil {
 				t.Fatalf("%s named, %v: %v", teacher, c.params, err)
 			}
@@ -168,7 +169,7 @@ func TestStudentChoice(t *testing.T) {
 				t.Errorf("%s, no steps asked for: %d steps, want the student's %d", teacher, u.Opt.Steps, diffusion.DefaultStudentSteps)
 			}
 		}
-		if _, err := SRMethod(b.Student, teacher, map[string]string{"steps": "3"}); err == nil {
+		if _, err := SRMethod(b.Student, teacher, "", map[string]string{"steps": "3"}); err == nil {
 			t.Errorf("%s accepted 3 steps", b.Student)
 		}
 	}
@@ -250,7 +251,7 @@ func upscalePSNRY(t *testing.T, model string, steps int, hr, lr *imageio.Image) 
 		out, err = resample.Image(lr, hr.W, hr.H, resample.Options{Method: resample.Bicubic})
 	} else {
 		var up render.Method
-		if up, err = SRMethod("", model, map[string]string{"steps": strconv.Itoa(steps), "seed": "1"}); err != nil {
+		if up, err = SRMethod("", model, "", map[string]string{"steps": strconv.Itoa(steps), "seed": "1"}); err != nil {
 			t.Fatal(err)
 		}
 		out, err = up.Upscale(context.Background(), lr, hr.W, hr.H)
@@ -346,7 +347,7 @@ func TestModelWindows(t *testing.T) {
 		{"", map[string]string{"tile": "48", "overlap": "4"}, 48, 4},
 		{"real", map[string]string{"overlap": "12"}, 64, 12},
 	} {
-		m, err := SRMethod(c.model, "builtin:sr", c.params)
+		m, err := SRMethod(c.model, "builtin:sr", "", c.params)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,7 +360,7 @@ func TestModelWindows(t *testing.T) {
 // TestStudentDefaults: a student named as a file, with its sampler given
 // (so SamplerAuto does not choose), still samples as it was distilled.
 func TestStudentDefaults(t *testing.T) {
-	m, err := SRMethod("builtin:student", "builtin:sr", map[string]string{"sampler": diffusion.SamplerDDIM})
+	m, err := SRMethod("builtin:student", "builtin:sr", "", map[string]string{"sampler": diffusion.SamplerDDIM})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +384,7 @@ func TestBuiltinCondNet(t *testing.T) {
 		}
 	}
 	_, lr := x4Pair(t, 0, 0, 120, 96)
-	up, err := SRMethod("", "builtin:sr", map[string]string{"seed": "1"})
+	up, err := SRMethod("", "builtin:sr", "", map[string]string{"seed": "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,5 +403,33 @@ func TestBuiltinCondNet(t *testing.T) {
 	t.Logf("chelsea 120x96 x4, default model: the condition network's output is %.1f dB from the exact encoder's", p)
 	if p < 40 {
 		t.Errorf("output with the condition network %.1f dB from the exact one: want 40 dB or more", p)
+	}
+}
+
+// SRMethod samples with the condition network it is given, and refuses
+// one trained for another condition space.
+func TestSRMethodCondition(t *testing.T) {
+	up, err := SRMethod("", "builtin:sr", "builtin:cond", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.(*diffusion.Upscaler).SR.Cond == nil {
+		t.Error("builtin:cond named, and the model has no condition network")
+	}
+	cfg := diffusion.DefaultCondConfig()
+	cfg.LatentCh, cfg.Space = 16, "another space"
+	n, err := diffusion.NewCondNet(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cond.safetensors")
+	if err := n.Save(path, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := SRMethod("", "builtin:sr", path, nil); err == nil || !strings.Contains(err.Error(), "condition space") {
+		t.Errorf("a network of another condition space: %v, want a refusal", err)
+	}
+	if _, err := SRMethod("", "builtin:sr", "builtin:ae", nil); err == nil {
+		t.Error("an auto-encoder was taken as a condition network")
 	}
 }

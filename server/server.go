@@ -63,6 +63,10 @@ type Config struct {
 	// Model is the weights file passed to learned methods as
 	// methods.Options.Model.
 	Model string `opt:"model" help:"weights file for the learned method"`
+	// Condition is the condition network the SR model samples with,
+	// passed as methods.Options.Condition ("": builtin:cond where it
+	// fits). Requests cannot name one: it is a file on the server.
+	Condition string `opt:"condition" help:"condition network file for the SR model (default: builtin:cond where it fits)"`
 	// Cards holds model-card text by method name, for methods that do not
 	// implement Carder.
 	Cards map[string]string
@@ -263,7 +267,7 @@ func (s *Server) base(name string) (*baseEntry, error) {
 		}
 		return b, nil
 	}
-	u, err := s.cfg.NewUpscaler(name, methods.Options{Model: s.cfg.Model})
+	u, err := s.cfg.NewUpscaler(name, methods.Options{Model: s.cfg.Model, Condition: s.cfg.Condition})
 	if err != nil {
 		// Cached too: the configuration does not change while serving, and
 		// a corrupt weights file must not be re-read for every request.
@@ -306,7 +310,7 @@ func (s *Server) upscaler(method string, params map[string]string) (render.Metho
 	if b.param != nil {
 		return b.param.WithParams(params)
 	}
-	return s.cfg.NewUpscaler(method, methods.Options{Model: s.cfg.Model, Params: params})
+	return s.cfg.NewUpscaler(method, methods.Options{Model: s.cfg.Model, Condition: s.cfg.Condition, Params: params})
 }
 
 // Handler returns the server's routes wrapped in the metrics and logging

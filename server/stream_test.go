@@ -186,7 +186,7 @@ func TestServerMatchesCLI(t *testing.T) {
 		if name != "model" {
 			return base(name, o)
 		}
-		return models.SRMethod(o.Model, "builtin:sr", o.Params) // as the CLI's model method builds it
+		return models.SRMethod(o.Model, "builtin:sr", o.Condition, o.Params) // as the CLI's model method builds it
 	}
 	_, ts := newTestServer(t, cfg)
 	pinned := filepath.Join("..", "cmd", "zoomdiff", "testdata", "pinned")

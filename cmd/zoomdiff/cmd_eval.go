@@ -38,6 +38,7 @@ func scaleList(s string) ([]float64, error) {
 type evalOptions struct {
 	data          string // --data as given: "" for the shared data's Set5 and Set14
 	method, model string
+	condition     string
 	params        paramFlags
 	asJSON, asCSV bool
 	cfg           evaluate.Config // what every dataset is evaluated with
@@ -51,6 +52,7 @@ func parseEval(args []string) (*evalOptions, error) {
 	scales := fs.String("scales", "2,3,4", "comma-separated scales above 1; non-integer ones are allowed")
 	fs.StringVar(&o.method, "method", "bicubic", "upscaling method: "+methodList()+", or reconstruct (auto-encoder round trip; --model, default the built-in one)")
 	fs.StringVar(&o.model, "model", "", "weights file, for learned methods")
+	fs.StringVar(&o.condition, "condition", "", "condition network file for the SR model, from zoomdiff train condition (default: builtin:cond where it fits)")
 	fs.Var(o.params, "param", "method setting name=value (repeatable)")
 	fs.BoolVar(&o.asJSON, "json", false, "print one JSON array instead of a table")
 	fs.BoolVar(&o.asCSV, "csv", false, "print CSV with a header row instead of a table (e.g. for zoomdiff plot -x psnr_y -y niqe)")
@@ -122,7 +124,7 @@ func runEval(args []string) error {
 	if o.method == "reconstruct" {
 		return evalReconstruction(sets, o.model, o.asJSON)
 	}
-	up, err := methods.New(o.method, methods.Options{Model: o.model, Params: o.params})
+	up, err := methods.New(o.method, methods.Options{Model: o.model, Condition: o.condition, Params: o.params})
 	if err != nil {
 		return err
 	}

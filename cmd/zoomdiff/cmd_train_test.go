@@ -132,6 +132,15 @@ func TestTrainCondition(t *testing.T) {
 	if err := s.SetCondNet(n); err != nil {
 		t.Errorf("the trained network does not serve builtin:sr: %v", err)
 	}
+	// upscale and eval sample with it when named.
+	in := filepath.Join(dir, "in.png")
+	writeTestPNG(t, in, 12, 10)
+	if err := runUpscale([]string{in, "--scale", "2", "--condition", out, "-o", filepath.Join(dir, "up.png"), "--quiet"}); err != nil {
+		t.Errorf("upscale --condition %s: %v", out, err)
+	}
+	if err := runUpscale([]string{in, "--scale", "2", "--condition", filepath.Join(dir, "none.safetensors"), "-o", filepath.Join(dir, "up.png"), "--quiet"}); err == nil {
+		t.Error("upscale --condition with a missing file succeeded")
+	}
 	if curve, err := os.ReadFile(out + ".val.csv"); err != nil || strings.Count(string(curve), "\n") != 4 {
 		t.Errorf("validation curve (%v):\n%s", err, curve)
 	}

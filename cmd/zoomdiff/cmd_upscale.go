@@ -61,6 +61,7 @@ func methodList() string {
 // the input and whether it is a folder.
 type upscaleOptions struct {
 	method, model string
+	condition     string
 	samples       int
 	seed          uint64
 	steps         int
@@ -91,6 +92,7 @@ func upscaleFlags() (*flag.FlagSet, *upscaleOptions) {
 	fs := flag.NewFlagSet("upscale", flag.ContinueOnError)
 	fs.StringVar(&o.method, "method", "model", "upscaling method: "+methodList())
 	fs.StringVar(&o.model, "model", "", "weights file or built-in name, for learned methods (model: default builtin:sr; real: builtin:real, the same as --model real)")
+	fs.StringVar(&o.condition, "condition", "", "condition network file for the SR model, from zoomdiff train condition (default: builtin:cond where it fits; --param exact-condition=true: the encoder)")
 	fs.IntVar(&o.samples, "samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
 	fs.Uint64Var(&o.seed, "seed", 0, "model: random seed; the same seed gives the same samples")
 	fs.IntVar(&o.steps, "steps", 0, fmt.Sprintf("model: denoising steps (default %d with the built-in few-step student, which the default model uses, %d with any other model)",
@@ -189,7 +191,7 @@ func (o *upscaleOptions) fileUpscale() (*fileUpscale, error) {
 		}
 	}
 	var err error
-	if u.method, err = methods.New(o.method, methods.Options{Model: o.model, Params: o.params}); err != nil {
+	if u.method, err = methods.New(o.method, methods.Options{Model: o.model, Condition: o.condition, Params: o.params}); err != nil {
 		return nil, err
 	}
 	_, streamed := u.method.(render.Streamer)
