@@ -93,9 +93,9 @@ func (s *SR) CheckOptions(opt SampleOptions) error { return opt.resolve(s) }
 
 // ParseSampleOptions returns base with the sampler settings in params,
 // name=value strings (sampler, steps, eta, seed, strength, tile, overlap,
-// encode-tile, exact-condition: true or false, consistency, margin, detail,
-// temperature: a number or auto, for TemperatureByScale), the form the CLI's --param flags and the server's
-// query parameters take. Unknown names are errors, so a typo does not
+// encode-tile, exact-condition: true or false, consistency, margin,
+// detail, temperature: a number or auto, for TemperatureByScale), the form
+// the CLI's --param flags and the server's query parameters take. Unknown names are errors, so a typo does not
 // silently leave a default in place.
 func ParseSampleOptions(base SampleOptions, params map[string]string) (SampleOptions, error) {
 	o := base
