@@ -43,7 +43,7 @@ func (d *Denoiser) PredictEps(ctx context.Context, x, cond *tensor.Tensor, t, ti
 	if err := d.UNet.CheckInput(&tensor.Tensor{Shape: []int{x.Shape[0], x.Shape[1], x.Shape[2], joined}}, ts); err != nil {
 		return nil, err
 	}
-	out, err := d.predictTiled(ctx, x, cond, t, newTilePlan(x.Shape[1], x.Shape[2], tile, overlap, m), guide{})
+	out, err := d.predictTiled(ctx, x, cond, t, newTilePlan(x.Shape[1], x.Shape[2], tile, overlap, m), guide{}, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -131,7 +131,11 @@ type SampleOptions struct {
 	Guidance float64
 	// Timings, when set, receives how long Latents spent in each phase.
 	Timings *Timings
-	// Progress, when set, is called after each denoising step.
+	// Progress, when set, is told how much of the sampling is done: done
+	// of total U-Net windows over all steps for a model that samples in
+	// windows (first with done = 0 as the first step starts, so that a
+	// large input's first report does not wait for a whole step), done of
+	// total steps for the other callers of Denoiser.Reverse.
 	Progress func(done, total int)
 
 	label int // Class resolved: its label, or −1 for every class in turn
@@ -570,8 +574,16 @@ func (s *SR) sampleLatents(ctx context.Context, h, w int, cond *tensor.Tensor, f
 	den := s.den()
 	plan := newTilePlan(h, w, opt.Tile, opt.Overlap, s.UNet.Config.Multiple())
 	g := guide{labels: s.labels(opt, first, opt.Samples), weight: opt.Guidance}
+	// Progress is reported here, window by window, not by Reverse.
+	var window func()
+	if report := opt.Progress; report != nil {
+		done, total := 0, len(ts)*plan.windows()
+		report(done, total)
+		window = func() { done++; report(done, total) }
+		opt.Progress = nil
+	}
 	err := den.Reverse(ctx, x, ts, opt, noise, func(t int) ([]float32, error) {
-		out, err := den.predictTiled(ctx, x, cond, t, plan, g)
+		out, err := den.predictTiled(ctx, x, cond, t, plan, g, window)
 		if err != nil {
 			return nil, err
 		}

@@ -28,6 +28,9 @@ func newTilePlan(h, w, tile, overlap, mult int) tilePlan {
 // tiling changes nothing.
 func (p tilePlan) single() bool { return len(p.y.starts) == 1 && len(p.x.starts) == 1 }
 
+// windows is how many U-Net windows one prediction over the plan runs.
+func (p tilePlan) windows() int { return len(p.y.starts) * len(p.x.starts) }
+
 // newTileAxis spreads windows of length tile evenly over n positions (n
 // and tile multiples of mult, so every window keeps the U-Net's size
 // constraint) with neighbours overlapping by at least overlap.
@@ -106,15 +109,20 @@ func tileCount(n, tile, overlap, mult int) int {
 // with the shared condition cond [1,H,W,C] and g's classes at timestep t: one pass when a
 // single window covers the latent, otherwise window by window, each
 // prediction weighted by its window's raised-cosine profile and the sum
-// normalised by the total weight, so seams blend smoothly.
-func (d *Denoiser) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, plan tilePlan, g guide) ([]float32, error) {
+// normalised by the total weight, so seams blend smoothly. done, when not
+// nil, is called after each window (the sampler's progress).
+func (d *Denoiser) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t int, plan tilePlan, g guide, done func()) ([]float32, error) {
 	n, h, w, c := x.Shape[0], x.Shape[1], x.Shape[2], x.Shape[3]
 	ts := make([]float32, n)
 	for i := range ts {
 		ts[i] = float32(t)
 	}
 	if plan.single() {
-		return d.forward(joinCond(x, cond, 0, 0, h, w), ts, g), nil
+		out := d.forward(joinCond(x, cond, 0, 0, h, w), ts, g)
+		if done != nil {
+			done()
+		}
+		return out, nil
 	}
 	// Weights are at most 1 and a position is covered by a few windows,
 	// so float32 sums lose nothing that matters and halve the memory of
@@ -141,6 +149,9 @@ func (d *Denoiser) predictTiled(ctx context.Context, x, cond *tensor.Tensor, t i
 					}
 				}
 			}
+		}
+		if done != nil {
+			done()
 		}
 	})
 	if err != nil {

@@ -199,7 +199,7 @@ func TestTiledMatchesUntiled(t *testing.T) {
 	x := randTensor(rng, 2, side, side, 4)
 	cond := randTensor(rng, 1, side, side, 4)
 	ctx := context.Background()
-	whole, err := s.den().predictTiled(ctx, x, cond, 300, newTilePlan(side, side, 64, 16, 2), guide{})
+	whole, err := s.den().predictTiled(ctx, x, cond, 300, newTilePlan(side, side, 64, 16, 2), guide{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestTiledMatchesUntiled(t *testing.T) {
 	if len(plan.y.starts) < 2 {
 		t.Fatalf("plan has %d windows per axis", len(plan.y.starts))
 	}
-	tiled, err := s.den().predictTiled(ctx, x, cond, 300, plan, guide{})
+	tiled, err := s.den().predictTiled(ctx, x, cond, 300, plan, guide{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,13 +341,35 @@ func TestUpscaleRejectsBadInput(t *testing.T) {
 	if _, err := s.Upscale(cancelled, good, 8, 8, withOpts(func(o *SampleOptions) { o.Steps = 3 })); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled context: %v", err)
 	}
-	// Progress reports every step.
-	var seen []int
-	if _, err := s.Latents(ctx, good, withOpts(func(o *SampleOptions) { o.Steps, o.Progress = 3, func(d, n int) { seen = append(seen, d*10+n) } })); err != nil {
-		t.Fatal(err)
-	}
-	if len(seen) != 3 || seen[2] != 33 {
-		t.Errorf("progress calls %v", seen)
+	// Progress counts U-Net windows over all steps, from 0 as sampling
+	// starts to the total, one at a time: one window a step here, and
+	// several a step in windows smaller than the latent.
+	for _, c := range []struct {
+		lr         *imageio.Image
+		tile       int
+		manyWindow bool
+	}{{good, 0, false}, {synthImage(20, 14, 6), 8, true}} {
+		var seen [][2]int
+		opt := withOpts(func(o *SampleOptions) {
+			o.Steps, o.Progress = 3, func(d, n int) { seen = append(seen, [2]int{d, n}) }
+			if c.tile > 0 {
+				o.Tile, o.Overlap = c.tile, c.tile/4
+			}
+		})
+		if _, err := s.Latents(ctx, c.lr, opt); err != nil {
+			t.Fatal(err)
+		}
+		total := 0
+		if len(seen) > 0 {
+			total = seen[0][1]
+		}
+		ok := total%3 == 0 && (total > 3) == c.manyWindow && len(seen) == total+1
+		for i, p := range seen {
+			ok = ok && p == [2]int{i, total}
+		}
+		if !ok {
+			t.Errorf("%dx%d in windows of %d: progress calls %v", c.lr.W, c.lr.H, c.tile, seen)
+		}
 	}
 }
 

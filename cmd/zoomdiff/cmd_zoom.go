@@ -129,8 +129,8 @@ func runZoom(args []string) error {
 	}
 	ctx, stop := signalContext()
 	defer stop()
-	bar := progress.New(os.Stderr, "sample", *steps, *quiet)
-	d, lat, err := zoomLatent(ctx, *model, *input, *sample, *steps, *seed, func(done, _ int) { bar.Update(done, "") })
+	bar := progress.New(os.Stderr, "sample (%)", 100, *quiet)
+	d, lat, err := zoomLatent(ctx, *model, *input, *sample, *steps, *seed, func(done, total int) { bar.Update(done*100/total, "") })
 	if err != nil {
 		return err
 	}

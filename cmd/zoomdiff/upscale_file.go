@@ -58,9 +58,13 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 	var tm diffusion.Timings
 	var bar stageBar = noBar{}
 	if m, ok := u.method.(*diffusion.Upscaler); ok {
-		bar = u.bar("sample", m.Opt.Steps)
 		m.Opt.Timings = &tm
-		m.Opt.Progress = func(done, total int) { bar.Update(done, "") }
+		m.Opt.Progress = func(done, total int) {
+			if done == 0 { // the bar's clock starts with the sampling, after the condition
+				bar = u.bar("sample (%)", 100)
+			}
+			bar.Update(done*100/total, "")
+		}
 	}
 	src, err := render.Prepare(ctx, u.method, lr, w, h, u.scale, u.samples)
 	bar.Finish()
