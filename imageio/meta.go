@@ -29,6 +29,10 @@ type Info struct {
 	// ICC is the embedded colour profile, nil when there is none (or when
 	// it is malformed: the pixels are still good).
 	ICC []byte
+	// JPEGQuality is, for a JPEG, the quality (1–100, libjpeg's scale) it
+	// was most likely saved at, estimated from its luminance quantisation
+	// table; 0 for other formats or a JPEG without one.
+	JPEGQuality int
 }
 
 // Probe reads the headers of the image file at path: its format, size, bit
@@ -60,7 +64,11 @@ func ProbeBytes(data []byte) (in Info, err error) {
 	if err != nil {
 		return Info{}, err
 	}
-	return Info{Format: f.name, W: w, H: h, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data)}, nil
+	in = Info{Format: f.name, W: w, H: h, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data)}
+	if f.name == "jpeg" {
+		in.JPEGQuality = jpegQuality(data)
+	}
+	return in, nil
 }
 
 func formatOf(data []byte) *format {

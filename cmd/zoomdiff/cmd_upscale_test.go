@@ -289,3 +289,47 @@ func TestReconstructRefuses(t *testing.T) {
 		t.Error("a refused request wrote its output")
 	}
 }
+
+// A JPEG saved at realJPEGQuality or lower gets a note pointing to --model
+// real when the default model upscales it, and only then: not a finer
+// JPEG, not a PNG, not with --model real or another method.
+func TestUpscaleJPEGNote(t *testing.T) {
+	dir := t.TempDir()
+	src := imageio.New(12, 8)
+	for i := range src.Pix {
+		src.Pix[i] = float32(i%7) / 6
+	}
+	write := func(name string, q int) string {
+		p := filepath.Join(dir, name)
+		if err := imageio.WriteWith(p, src, imageio.WriteOptions{Quality: q}); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	coarse, fine := write("coarse.jpg", realJPEGQuality-30), write("fine.jpg", realJPEGQuality+5)
+	png := write("clean.png", 0)
+	for _, c := range []struct {
+		args []string
+		note bool
+	}{
+		{[]string{coarse}, true},
+		{[]string{coarse, "--model", "builtin:sr"}, true},
+		{[]string{coarse, "--model", "real"}, false},
+		{[]string{coarse, "--method", "bicubic"}, false},
+		{[]string{fine}, false},
+		{[]string{png}, false},
+	} {
+		args := append(append([]string{}, c.args...), "--scale", "2", "-o", filepath.Join(dir, "out.png"))
+		if c.args[len(c.args)-1] != "bicubic" {
+			args = append(args, "--steps", "1")
+		}
+		var err error
+		got := captureStderr(t, func() { err = runUpscale(args) })
+		if err != nil {
+			t.Fatalf("upscale %v: %v", c.args, err)
+		}
+		if has := strings.Contains(got, "--model real is trained for compressed photos"); has != c.note {
+			t.Errorf("upscale %v: note %v, want %v; stderr:\n%s", c.args, has, c.note, got)
+		}
+	}
+}
