@@ -49,8 +49,11 @@
 //
 // A synchronous answer with one image is the PNG itself (image/png,
 // streamed row by row), with X-Zoomdiff-Method, X-Zoomdiff-Size (WxH) and
-// X-Zoomdiff-Seed headers. With format=json, and always with samples > 1,
-// the answer is JSON with the PNGs in base64:
+// X-Zoomdiff-Seed headers, and X-Zoomdiff-Note when methods.Note has
+// something to say about the input (a coarse JPEG given to the benchmark
+// model: method real serves it better). With format=json, and always with
+// samples > 1, the answer is JSON with the PNGs in base64 (and "note"
+// where there is one, as in the job's view):
 //
 //	{"method": "model", "width": 512, "height": 384,
 //	 "images": [{"seed": 7, "png": "iVBORw0…"}, {"seed": 8, "png": "…"}]}

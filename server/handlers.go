@@ -235,6 +235,9 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 	h := w.Header()
 	h.Set("X-Zoomdiff-Method", out.method)
 	h.Set("X-Zoomdiff-Size", fmt.Sprintf("%dx%d", out.w, out.h))
+	if out.note != "" {
+		h.Set("X-Zoomdiff-Note", out.note)
+	}
 	if !asJSON {
 		h.Set("X-Zoomdiff-Seed", strconv.FormatUint(out.seeds[0], 10))
 		h.Set("Content-Type", "image/png")
@@ -256,10 +259,11 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 	}
 	res := struct {
 		Method string  `json:"method"`
+		Note   string  `json:"note,omitempty"`
 		Width  int     `json:"width"`
 		Height int     `json:"height"`
 		Images []image `json:"images"`
-	}{Method: out.method, Width: out.w, Height: out.h}
+	}{Method: out.method, Note: out.note, Width: out.w, Height: out.h}
 	for i := range out.outputs {
 		var buf bytes.Buffer
 		if err := out.encode(ctx, i, &buf, nil); err != nil {

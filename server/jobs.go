@@ -33,6 +33,7 @@ type job struct {
 	started  time.Time
 	finished time.Time
 	method   string
+	note     string // the outcome's note, once done
 	w, h     int
 	seeds    []uint64
 	images   [][]byte // PNG files, once done
@@ -56,6 +57,7 @@ type jobView struct {
 	Error    string    `json:"error,omitempty"`
 	Code     int       `json:"code,omitempty"`
 	Method   string    `json:"method,omitempty"`
+	Note     string    `json:"note,omitempty"`
 	Width    int       `json:"width,omitempty"`
 	Height   int       `json:"height,omitempty"`
 	Seeds    []uint64  `json:"seeds,omitempty"`
@@ -191,7 +193,7 @@ func (st *jobStore) counts() map[string]int {
 // view renders a job; called with mu held.
 func (st *jobStore) view(j *job) jobView {
 	v := jobView{ID: j.id, Kind: j.kind, State: j.state, Progress: j.progress, Error: j.errMsg, Code: j.errCode,
-		Method: j.method, Width: j.w, Height: j.h, Seeds: j.seeds, Created: j.created}
+		Method: j.method, Note: j.note, Width: j.w, Height: j.h, Seeds: j.seeds, Created: j.created}
 	end := st.now()
 	if j.terminal() {
 		end = j.finished
@@ -291,7 +293,7 @@ func (s *Server) runJob(ctx context.Context, cancel context.CancelFunc, j *job, 
 		out.outputs[i] = nil
 	}
 	s.jobs.update(j, func(j *job) {
-		j.state, j.progress, j.method, j.w, j.h, j.seeds, j.images, j.bytes = stateDone, 1, out.method, out.w, out.h, out.seeds, pngs, total
+		j.state, j.progress, j.method, j.note, j.w, j.h, j.seeds, j.images, j.bytes = stateDone, 1, out.method, out.note, out.w, out.h, out.seeds, pngs, total
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/jpeg"
 	"io"
 	"math"
 	"net"
@@ -807,6 +808,67 @@ func TestMetricsFormat(t *testing.T) {
 				t.Errorf("bucket not cumulative: %q", line)
 			}
 			prev = v
+		}
+	}
+}
+
+// A coarse JPEG given to the benchmark model gets methods.Note's advice,
+// in the X-Zoomdiff-Note header of a PNG answer and in a job's view; a
+// PNG, a fine JPEG or another method gets none.
+func TestUpscaleNote(t *testing.T) {
+	cfg := testConfig(nil)
+	inner := cfg.NewUpscaler
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
+		if name == "model" { // the rule needs only the name: bicubic stands in
+			return inner("bicubic", o)
+		}
+		return inner(name, o)
+	}
+	_, ts := newTestServer(t, cfg)
+	m, err := imageio.Decode(pngBytes(t, 16, 12, false), imageio.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jpegAt := func(q int) []byte {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, m.ToImage(false), &jpeg.Options{Quality: q}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	coarse := jpegAt(methods.RealJPEGQuality - 20)
+	for _, c := range []struct {
+		name   string
+		img    []byte
+		method string
+		note   bool
+	}{
+		{"coarse JPEG, model", coarse, "model", true},
+		{"fine JPEG, model", jpegAt(methods.RealJPEGQuality + 5), "model", false},
+		{"PNG, model", pngBytes(t, 16, 12, false), "model", false},
+		{"coarse JPEG, bicubic", coarse, "bicubic", false},
+	} {
+		body, ct := multipartBody(t, c.img, "scale", "2", "method", c.method)
+		resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %s", c.name, resp.StatusCode, data)
+		}
+		if got := strings.Contains(resp.Header.Get("X-Zoomdiff-Note"), "compressed photos"); got != c.note {
+			t.Errorf("%s: X-Zoomdiff-Note %q, want one: %v", c.name, resp.Header.Get("X-Zoomdiff-Note"), c.note)
+		}
+		body, ct = multipartBody(t, c.img, "scale", "2", "method", c.method, "async", "1")
+		resp, data = post(t, ts.URL+"/v1/upscale", ct, body)
+		var v jobView
+		if err := json.Unmarshal(data, &v); err != nil || resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("%s async: %d %s", c.name, resp.StatusCode, data)
+		}
+		get(t, ts.URL+"/v1/jobs/"+v.ID+"/events") // returns once the job is done
+		_, data = get(t, ts.URL+"/v1/jobs/"+v.ID)
+		if err := json.Unmarshal(data, &v); err != nil || v.State != stateDone {
+			t.Fatalf("%s: job %s", c.name, data)
+		}
+		if got := strings.Contains(v.Note, "compressed photos"); got != c.note {
+			t.Errorf("%s: job note %q, want one: %v", c.name, v.Note, c.note)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/render"
 )
 
@@ -19,6 +20,7 @@ type outcome struct {
 	method string
 	w, h   int
 	seeds  []uint64
+	note   string // methods.Note for the input, or ""
 	// outputs has one single-sample Source per image. A streamed method's
 	// (the model's) rows are decoded only as the PNG is written, so an
 	// output of any size costs memory for a band, not for the image.
@@ -118,6 +120,9 @@ func (s *Server) runUpscale(ctx context.Context, req *upscaleRequest, report fun
 		return nil, err
 	}
 	out := &outcome{method: req.method, w: w, h: h, in: lr}
+	if info, err := imageio.ProbeBytes(req.image); err == nil {
+		out.note = methods.Note(req.method, s.cfg.Model, info)
+	}
 	for i := range req.samples {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -190,9 +190,9 @@ func (o *upscaleOptions) fileUpscale() (*fileUpscale, error) {
 			}
 		}
 	}
-	// The benchmark model notes a coarse JPEG input (realJPEGQuality).
-	b, builtin := models.Find(o.model)
-	u.jpegNote = o.method == "model" && !o.folder && (o.model == "" || builtin && b.Name == "builtin:sr")
+	if !o.folder {
+		u.note = func(in imageio.Info) string { return methods.Note(o.method, o.model, in) }
+	}
 	var err error
 	if u.method, err = methods.New(o.method, methods.Options{Model: o.model, Condition: o.condition, Params: o.params}); err != nil {
 		return nil, err

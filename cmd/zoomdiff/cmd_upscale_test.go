@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
@@ -306,7 +307,7 @@ func TestUpscaleJPEGNote(t *testing.T) {
 		}
 		return p
 	}
-	coarse, fine := write("coarse.jpg", realJPEGQuality-30), write("fine.jpg", realJPEGQuality+5)
+	coarse, fine := write("coarse.jpg", methods.RealJPEGQuality-30), write("fine.jpg", methods.RealJPEGQuality+5)
 	png := write("clean.png", 0)
 	for _, c := range []struct {
 		args []string
@@ -328,7 +329,7 @@ func TestUpscaleJPEGNote(t *testing.T) {
 		if err != nil {
 			t.Fatalf("upscale %v: %v", c.args, err)
 		}
-		if has := strings.Contains(got, "--model real is trained for compressed photos"); has != c.note {
+		if has := strings.Contains(got, "trained for compressed photos"); has != c.note {
 			t.Errorf("upscale %v: note %v, want %v; stderr:\n%s", c.args, has, c.note, got)
 		}
 	}

@@ -27,27 +27,15 @@ type fileUpscale struct {
 	write     imageio.WriteOptions
 	quiet     bool
 	stderr    io.Writer
-	// jpegNote has run say when the input is a JPEG saved at quality
-	// realJPEGQuality or lower, which --model real serves better than the
-	// default model (set for the default model, single files).
-	jpegNote bool
+	// note, when set, has run print methods.Note for the input: the
+	// method's name and Options.Model (single files; folder mode shows
+	// one bar).
+	note func(imageio.Info) string
 	// report, when set, takes the progress (stage "sample (%)" or "decode")
 	// instead of the bars, and the closing "wrote" line is left out: folder
 	// mode shows one bar for the whole run.
 	report func(stage string, done, total int)
 }
-
-// realJPEGQuality is the JPEG quality at or below which the default model
-// points to --model real. Measured ×4 with the default sampling on the
-// held-out bsds photos and Set14 saved as JPEG after the ÷4 at quality 75,
-// 85, 90 and 95, builtin:real against builtin:sr, PSNR-Y: +0.44, +0.40,
-// +0.34, +0.13 dB (bsds) and +0.40, +0.29, +0.15, −0.14 (Set14); on clean
-// inputs −0.12 and −0.40. Its NIQE is 0.8–1.3 higher at every quality:
-// smoother, with the blocks and ringing gone rather than sharpened (the
-// models card). `zoomdiff eval --method model|real --data
-// ../shared/data/train/bsds500test@heldout,../shared/data/val/Set14
-// --scales 4 --degrade jpeg:Q`.
-const realJPEGQuality = 90
 
 // run upscales in to out (and the mean and std files). What the input
 // carries survives in the samples and the mean: a grey input gives grey
@@ -62,9 +50,11 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 	if err != nil {
 		return err
 	}
-	if u.jpegNote && !u.quiet {
-		if info, err := imageio.Probe(in); err == nil && info.JPEGQuality > 0 && info.JPEGQuality <= realJPEGQuality {
-			fmt.Fprintf(u.stderr, "note: %s was saved as JPEG at quality %d or so; --model real is trained for compressed photos (measured +0.3 to +0.4 dB over this model on such inputs)\n", in, info.JPEGQuality)
+	if u.note != nil && !u.quiet {
+		if info, err := imageio.Probe(in); err == nil {
+			if n := u.note(info); n != "" {
+				fmt.Fprintf(u.stderr, "note: %s: %s (--model real)\n", in, n)
+			}
 		}
 	}
 	w, h, err := render.TargetSize(inW, inH, u.scale, u.size, u.maxPixels)

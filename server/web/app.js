@@ -327,6 +327,7 @@ function resetViewer() {
   $('download').classList.add('disabled');
   $('zoom').disabled = true;
   $('result-info').textContent = 'Working…';
+  $('note').hidden = true;
   if (state.beforeURL) { URL.revokeObjectURL(state.beforeURL); state.beforeURL = null; }
 }
 
@@ -336,6 +337,8 @@ function showResult(v, i) {
   img.hidden = false;
   $('stage').classList.remove('empty');
   $('result-info').textContent = `${v.width}×${v.height} · ${v.method} · seed ${v.seeds[i]}`;
+  $('note').textContent = v.note ? 'Note: ' + v.note + '.' : '';
+  $('note').hidden = !v.note;
   const a = $('download');
   a.href = v.images[i];
   a.download = `zoomdiff-${v.width}x${v.height}-${v.method}-${v.seeds[i]}.png`;
