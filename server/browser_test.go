@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/methods"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser;
@@ -47,6 +48,59 @@ func TestBrowser(t *testing.T) {
 	ctx, exceptions := startBrowser(t, exe, dir)
 	checkUpscaleForm(t, ctx, ts.URL, input)
 	checkGenerateTab(t, ctx)
+	if e := exceptions(); len(e) > 0 {
+		t.Errorf("page threw: %q", e)
+	}
+}
+
+// TestBrowserNote: a coarse JPEG upscaled with the model (bicubic standing
+// in, noteConfig) shows methods.Note under the result; the PNG upscaled
+// next hides it again.
+func TestBrowserNote(t *testing.T) {
+	exe := chromiumPath()
+	if _, err := os.Stat(exe); err != nil {
+		t.Skipf("skipping the browser test: no Chromium at %s (apt-get install chromium, or set ZOOMDIFF_CHROMIUM)", exe)
+	}
+	if testing.Short() {
+		t.Skip("skipping the browser test in -short mode")
+	}
+	_, ts := newTestServer(t, noteConfig())
+	dir := t.TempDir()
+	coarse, clean := filepath.Join(dir, "coarse.jpg"), filepath.Join(dir, "clean.png")
+	if err := os.WriteFile(coarse, jpegBytes(t, 40, 30, methods.RealJPEGQuality-30), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(clean, pngBytes(t, 40, 30, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, exceptions := startBrowser(t, exe, dir)
+	if err := chromedp.Do(ctx, chromedp.Navigate(ts.URL+"/"), chromedp.WaitReady(chromedp.CSS(`#method option[value="model"]`))); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		file string
+		note bool
+	}{{coarse, true}, {clean, false}} {
+		err := chromedp.Do(ctx,
+			chromedp.SetUploadFiles(chromedp.ID("file"), []string{c.file}),
+			pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
+			chromedp.SetValue(chromedp.ID("method"), "model"),
+			pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+			chromedp.SetValue(chromedp.ID("scale"), "2"),
+			chromedp.Click(chromedp.ID("go")),
+			pollTrue(`document.getElementById('status').textContent.startsWith('Done')`, 60*time.Second),
+		)
+		if err != nil {
+			t.Fatalf("%s: %v", c.file, err)
+		}
+		shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+			const n = document.getElementById('note');
+			return !n.hidden && n.textContent.includes('compressed photos');
+		})()`))
+		if err != nil || shown != c.note {
+			t.Errorf("%s: note shown %v (%v), want %v", filepath.Base(c.file), shown, err, c.note)
+		}
+	}
 	if e := exceptions(); len(e) > 0 {
 		t.Errorf("page threw: %q", e)
 	}

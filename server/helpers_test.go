@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"io"
 	"log/slog"
@@ -190,6 +191,33 @@ func testConfig(b *blocker) Config {
 			methods.Info{Name: "panic", Summary: "panics"})
 	}
 	return cfg
+}
+
+// noteConfig is testConfig with a "model" method, bicubic standing in for
+// the model: methods.Note's rule needs only the method's name.
+func noteConfig() Config {
+	cfg := testConfig(nil)
+	inner := cfg.NewUpscaler
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
+		if name == "model" {
+			return inner("bicubic", o)
+		}
+		return inner(name, o)
+	}
+	return cfg
+}
+
+// jpegBytes is pngBytes's picture saved as JPEG at quality q.
+func jpegBytes(t testing.TB, w, h, q int) []byte {
+	m, err := imageio.Decode(pngBytes(t, w, h, false), imageio.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, m.ToImage(false), &jpeg.Options{Quality: q}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }
 
 // blockedConfig returns a blocker and a test config whose "block" method

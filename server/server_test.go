@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/jpeg"
 	"io"
 	"math"
 	"net"
@@ -816,27 +815,8 @@ func TestMetricsFormat(t *testing.T) {
 // in the X-Zoomdiff-Note header of a PNG answer and in a job's view; a
 // PNG, a fine JPEG or another method gets none.
 func TestUpscaleNote(t *testing.T) {
-	cfg := testConfig(nil)
-	inner := cfg.NewUpscaler
-	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
-		if name == "model" { // the rule needs only the name: bicubic stands in
-			return inner("bicubic", o)
-		}
-		return inner(name, o)
-	}
-	_, ts := newTestServer(t, cfg)
-	m, err := imageio.Decode(pngBytes(t, 16, 12, false), imageio.ReadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jpegAt := func(q int) []byte {
-		var b bytes.Buffer
-		if err := jpeg.Encode(&b, m.ToImage(false), &jpeg.Options{Quality: q}); err != nil {
-			t.Fatal(err)
-		}
-		return b.Bytes()
-	}
-	coarse := jpegAt(methods.RealJPEGQuality - 20)
+	_, ts := newTestServer(t, noteConfig())
+	coarse := jpegBytes(t, 16, 12, methods.RealJPEGQuality-20)
 	for _, c := range []struct {
 		name   string
 		img    []byte
@@ -844,7 +824,7 @@ func TestUpscaleNote(t *testing.T) {
 		note   bool
 	}{
 		{"coarse JPEG, model", coarse, "model", true},
-		{"fine JPEG, model", jpegAt(methods.RealJPEGQuality + 5), "model", false},
+		{"fine JPEG, model", jpegBytes(t, 16, 12, methods.RealJPEGQuality+5), "model", false},
 		{"PNG, model", pngBytes(t, 16, 12, false), "model", false},
 		{"coarse JPEG, bicubic", coarse, "bicubic", false},
 	} {
