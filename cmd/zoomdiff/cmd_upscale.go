@@ -190,9 +190,7 @@ func (o *upscaleOptions) fileUpscale() (*fileUpscale, error) {
 			}
 		}
 	}
-	if !o.folder {
-		u.note = func(in imageio.Info) string { return methods.Note(o.method, o.model, in) }
-	}
+	u.note = func(in imageio.Info) string { return methods.Note(o.method, o.model, in) }
 	var err error
 	if u.method, err = methods.New(o.method, methods.Options{Model: o.model, Condition: o.condition, Params: o.params}); err != nil {
 		return nil, err
@@ -239,12 +237,14 @@ func (o *upscaleOptions) modelParams() error {
 // folderUpscale is folder mode: u upscales each image, reporting to the
 // folder's one bar, and a skip needs every sample file of an output.
 func (o *upscaleOptions) folderUpscale(u *fileUpscale) *folderUpscale {
-	return &folderUpscale{in: o.in, out: o.out, overwrite: o.overwrite, quiet: o.quiet, stderr: os.Stderr,
+	f := &folderUpscale{in: o.in, out: o.out, overwrite: o.overwrite, quiet: o.quiet, stderr: os.Stderr,
 		one: func(ctx context.Context, in, out string, report func(string, int, int)) error {
 			u.report = report
 			return u.run(ctx, in, out)
 		},
 		outputs: func(out string) []string { return render.SamplePaths(out, o.samples) }}
+	u.noted = f.noted
+	return f
 }
 
 // temperatureFlag is --temperature: "auto" (the default by output scale,

@@ -291,9 +291,10 @@ func TestReconstructRefuses(t *testing.T) {
 	}
 }
 
-// A JPEG saved at realJPEGQuality or lower gets a note pointing to --model
-// real when the default model upscales it, and only then: not a finer
-// JPEG, not a PNG, not with --model real or another method.
+// A JPEG saved at methods.RealJPEGQuality or lower gets a note pointing to
+// --model real when the default model upscales it, and only then: not a
+// finer JPEG, not a PNG, not with --model real or another method. Folder
+// mode says it once, in its closing summary.
 func TestUpscaleJPEGNote(t *testing.T) {
 	dir := t.TempDir()
 	src := imageio.New(12, 8)
@@ -332,5 +333,28 @@ func TestUpscaleJPEGNote(t *testing.T) {
 		if has := strings.Contains(got, "trained for compressed photos"); has != c.note {
 			t.Errorf("upscale %v: note %v, want %v; stderr:\n%s", c.args, has, c.note, got)
 		}
+	}
+	folder := filepath.Join(dir, "in")
+	for _, name := range []string{"a.jpg", "b.jpg", "c.png"} {
+		src, err := os.ReadFile(map[string]string{"a.jpg": coarse, "b.jpg": coarse, "c.png": png}[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(folder, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(folder, name), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	got := captureStderr(t, func() {
+		err = runUpscale([]string{folder, "--scale", "2", "--steps", "1", "-o", filepath.Join(dir, "out")})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(got, "trained for compressed photos"); n != 1 || !strings.Contains(got, "and 1 more inputs like it") {
+		t.Errorf("folder of two coarse JPEGs and a PNG: %d notes, want one summing up both; stderr:\n%s", n, got)
 	}
 }

@@ -27,10 +27,11 @@ type fileUpscale struct {
 	write     imageio.WriteOptions
 	quiet     bool
 	stderr    io.Writer
-	// note, when set, has run print methods.Note for the input: the
-	// method's name and Options.Model (single files; folder mode shows
-	// one bar).
-	note func(imageio.Info) string
+	// note, when set, is methods.Note for the method and model: run hands
+	// what it says of the input to noted, or prints it when noted is nil
+	// (folder mode collects the notes for its closing summary).
+	note  func(imageio.Info) string
+	noted func(in, note string)
 	// report, when set, takes the progress (stage "sample (%)" or "decode")
 	// instead of the bars, and the closing "wrote" line is left out: folder
 	// mode shows one bar for the whole run.
@@ -52,7 +53,11 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 	}
 	if u.note != nil && !u.quiet {
 		if info, err := imageio.Probe(in); err == nil {
-			if n := u.note(info); n != "" {
+			switch n := u.note(info); {
+			case n == "":
+			case u.noted != nil:
+				u.noted(in, n)
+			default:
 				fmt.Fprintf(u.stderr, "note: %s: %s (--model real)\n", in, n)
 			}
 		}

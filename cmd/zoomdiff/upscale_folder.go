@@ -25,6 +25,18 @@ type folderUpscale struct {
 	// outputs lists the files one writes for an output path (the model's
 	// samples OUT-1, OUT-2, …), all of which must exist for a skip.
 	outputs func(out string) []string
+	// notes counts the inputs one had a note on (methods.Note); first is
+	// the first of them with its note, for the closing summary.
+	notes int
+	first string
+}
+
+// noted records one's note on the input in (see fileUpscale.noted).
+func (f *folderUpscale) noted(in, note string) {
+	if f.notes == 0 {
+		f.first = in + ": " + note
+	}
+	f.notes++
 }
 
 // folderFile is one image found under the input folder.
@@ -223,6 +235,12 @@ func (r *folderRun) summary(total int) error {
 	if !r.quiet {
 		fmt.Fprintf(r.stderr, "%d upscaled, %d skipped, %d failed of %d files; outputs under %s\n",
 			r.done, r.skipped, len(r.failed), total, r.out)
+		switch {
+		case r.notes == 1:
+			fmt.Fprintf(r.stderr, "note: %s (--model real)\n", r.first)
+		case r.notes > 1:
+			fmt.Fprintf(r.stderr, "note: %s; and %d more inputs like it (--model real)\n", r.first, r.notes-1)
+		}
 	}
 	if len(r.failed) > 0 {
 		names := r.failed
