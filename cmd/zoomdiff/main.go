@@ -28,6 +28,7 @@ type command struct {
 var commands = []*command{
 	{name: "bench", summary: "bench scales: wall time and peak memory of our model and the baselines against the scale", run: runBench},
 	{name: "classifier", summary: "train or test the CIFAR-10 feature classifier used for feature FD", run: runClassifier},
+	{name: "compare", summary: "compare two evaluations (eval --json --per-image) image by image: each score's difference and its standard error", run: runCompare},
 	{name: "eval", summary: "run the SR benchmark protocol (PSNR/SSIM on Y) on image folders", run: runEval},
 	{name: "eval-gen", summary: "score a generator: feature FD (and FID) against held-out real images beside a floor and a ceiling, self-SSIM across sizes", run: runEvalGen},
 	{name: "generate", summary: "generate new images from noise with a generator model, at any size (the same samples at several sizes)", run: runGenerate},
