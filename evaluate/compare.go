@@ -120,13 +120,7 @@ func WriteComparisons(w io.Writer, cs []Comparison) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "dataset\tscale\timages\tΔ PSNR-Y (dB)\tΔ SSIM-Y\tΔ GMSD\tΔ NIQE\tΔ LR-PSNR\t")
 	for _, c := range cs {
-		set := c.Dataset
-		if c.Crop > 0 {
-			set = fmt.Sprintf("%s (centre %d)", set, c.Crop)
-		}
-		if c.Degradation != "" {
-			set += " " + c.Degradation
-		}
+		set := setLabel(c.Dataset, c.Crop, c.Degradation)
 		niqe := "–"
 		if c.NIQE.N > 0 {
 			niqe = fmt.Sprintf("%+.3f ± %.3f", c.NIQE.Mean, c.NIQE.StdErr)

@@ -22,13 +22,7 @@ func WriteTable(w io.Writer, rs []Result) error {
 	}
 	fmt.Fprintln(tw, head+"seconds\t")
 	for _, r := range rs {
-		set := r.Dataset
-		if r.Crop > 0 {
-			set = fmt.Sprintf("%s (centre %d)", set, r.Crop)
-		}
-		if r.Degradation != "" {
-			set += " " + r.Degradation
-		}
+		set := setLabel(r.Dataset, r.Crop, r.Degradation)
 		fmt.Fprintf(tw, "%s\t%s\t×%s\t%d\t%.3f\t%.4f\t%.3f\t%.2f\t%.4f\t%s\t",
 			set, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR, r.GMSD, niqeCell(r.NIQE, r))
 		if multi {
@@ -38,6 +32,18 @@ func WriteTable(w io.Writer, rs []Result) error {
 		fmt.Fprintf(tw, "%.2f\t\n", r.Seconds)
 	}
 	return tw.Flush()
+}
+
+// setLabel names a table row's images: the dataset, its centre crop and
+// the degradation of its inputs.
+func setLabel(dataset string, crop int, degradation string) string {
+	if crop > 0 {
+		dataset = fmt.Sprintf("%s (centre %d)", dataset, crop)
+	}
+	if degradation != "" {
+		dataset += " " + degradation
+	}
+	return dataset
 }
 
 // niqeCell prints a NIQE average, marking one over only some of the

@@ -26,12 +26,11 @@ func chromiumPath() string {
 	return "/usr/bin/chromium"
 }
 
-// TestBrowser drives the web page in headless Chromium: upload a 40×30
-// PNG, ask for ×2 bicubic, and check that a real 80×60 image appears (and
-// its comparison image), then that the generate tab reports the missing
-// generator. It is skipped where Chromium is not installed, so that
-// `go test ./...` passes on a machine with only Go; .ci/run installs it.
-func TestBrowser(t *testing.T) {
+// browserOrSkip returns the Chromium to drive, or skips the test where
+// there is none (so that `go test ./...` passes on a machine with only Go;
+// .ci/run installs it) and in -short mode.
+func browserOrSkip(t *testing.T) string {
+	t.Helper()
 	exe := chromiumPath()
 	if _, err := os.Stat(exe); err != nil {
 		t.Skipf("skipping the browser test: no Chromium at %s (apt-get install chromium, or set ZOOMDIFF_CHROMIUM)", exe)
@@ -39,6 +38,16 @@ func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the browser test in -short mode")
 	}
+	return exe
+}
+
+// TestBrowser drives the web page in headless Chromium: upload a 40×30
+// PNG, ask for ×2 bicubic, and check that a real 80×60 image appears (and
+// its comparison image), then that the generate tab reports the missing
+// generator. It is skipped where Chromium is not installed, so that
+// `go test ./...` passes on a machine with only Go; .ci/run installs it.
+func TestBrowser(t *testing.T) {
+	exe := browserOrSkip(t)
 	_, ts := newTestServer(t, testConfig(nil))
 	dir := t.TempDir()
 	input := filepath.Join(dir, "input.png")
@@ -57,13 +66,7 @@ func TestBrowser(t *testing.T) {
 // in, noteConfig) shows methods.Note under the result; the PNG upscaled
 // next hides it again.
 func TestBrowserNote(t *testing.T) {
-	exe := chromiumPath()
-	if _, err := os.Stat(exe); err != nil {
-		t.Skipf("skipping the browser test: no Chromium at %s (apt-get install chromium, or set ZOOMDIFF_CHROMIUM)", exe)
-	}
-	if testing.Short() {
-		t.Skip("skipping the browser test in -short mode")
-	}
+	exe := browserOrSkip(t)
 	_, ts := newTestServer(t, noteConfig())
 	dir := t.TempDir()
 	coarse, clean := filepath.Join(dir, "coarse.jpg"), filepath.Join(dir, "clean.png")
