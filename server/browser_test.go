@@ -15,6 +15,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/methods"
+	"github.com/zoomdiff/zoomdiff/models"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser;
@@ -184,6 +185,8 @@ func checkUpscaleForm(t *testing.T, ctx context.Context, url, input string) {
 		chromedp.WaitReady(chromedp.CSS(`#method option[value="bicubic"]`)),
 		// And the temperature's help states the default schedule from it.
 		pollTrue(fmt.Sprintf(`document.getElementById('temperature').parentElement.title.includes(%s)`, strconv.Quote(diffusion.TemperatureSchedule())), 5*time.Second),
+		// And the steps' help what the step counts sample.
+		pollTrue(fmt.Sprintf(`document.getElementById('steps').parentElement.title.includes(%s)`, strconv.Quote(models.StepsHelp())), 5*time.Second),
 		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
 		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
 		chromedp.SetValue(chromedp.ID("method"), "bicubic"),

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/models"
 )
 
 //go:embed web
@@ -309,9 +310,9 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		"default":   s.defaultMethod,
 		"methods":   list,
 		"generator": s.generatorInfo(),
-		// The web page's help states the default temperature from here,
-		// so the schedule is written once, in package diffusion.
-		"defaults": map[string]any{"temperature": diffusion.TemperatureSchedule()},
+		// The web page's help states the default temperature and steps
+		// from here, so they are written once (packages diffusion, models).
+		"defaults": map[string]any{"temperature": diffusion.TemperatureSchedule(), "steps": models.StepsHelp()},
 		"limits": map[string]any{
 			"max_upload_bytes":  s.cfg.MaxUploadBytes,
 			"max_input_pixels":  s.cfg.MaxInputPixels,

@@ -95,8 +95,7 @@ func upscaleFlags() (*flag.FlagSet, *upscaleOptions) {
 	fs.StringVar(&o.condition, "condition", "", "condition network file for the SR model, from zoomdiff train condition (default: builtin:cond where it fits; --param exact-condition=true: the encoder)")
 	fs.IntVar(&o.samples, "samples", 1, "model: independent samples to draw (OUT-1, OUT-2, … when more than one)")
 	fs.Uint64Var(&o.seed, "seed", 0, "model: random seed; the same seed gives the same samples")
-	fs.IntVar(&o.steps, "steps", 0, fmt.Sprintf("model: denoising steps (default %d with the built-in few-step student, which the default model uses, %d with any other model)",
-		diffusion.DefaultStudentSteps, diffusion.DefaultSRSteps))
+	fs.IntVar(&o.steps, "steps", 0, fmt.Sprintf("model: denoising steps: %s; %d with a model file", models.StepsHelp(), diffusion.DefaultSRSteps))
 	fs.StringVar(&o.sampler, "sampler", models.SamplerAuto, "model: "+models.SamplerAuto+" (the built-in few-step student, with "+diffusion.SamplerDDIM+", where it serves --steps; else "+diffusion.SamplerDPM+"), "+
 		diffusion.SamplerDPM+" (deterministic, second order: 10 steps match DDIM's 20), "+diffusion.SamplerDDIM+" or "+diffusion.SamplerDDPM)
 	fs.Float64Var(&o.eta, "eta", 0, "model: DDIM η (0 deterministic given the seed, 1 DDPM-like)")

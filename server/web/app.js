@@ -35,6 +35,7 @@ async function init() {
   $('samples').max = L.max_samples; $('gn').max = L.max_generate; $('steps').max = L.max_steps;
   const tau = $('temperature').parentElement;
   tau.title = tau.title.replace('by scale', m.defaults.temperature);
+  $('steps').parentElement.title = 'denoising steps: ' + m.defaults.steps;
   if (!m.generator.available) { $('gen-unavailable').hidden = false; }
   if (m.generator.classes) {
     for (const c of m.generator.classes) $('gclass').add(new Option(c, c));
