@@ -145,7 +145,7 @@ const SamplerAuto = "auto"
 // StepsHelp says what the steps setting does with the built-in SR
 // models, for the front ends' help (upscale --steps, the web page).
 func StepsHelp() string {
-	return fmt.Sprintf("%d, 1 or 4 sample the built-in model's distilled student (the default, %d); any other count the full model (%d: about 3x slower, 0.05-0.1 dB higher on clean photos, the same on textured ones)",
+	return fmt.Sprintf("%d, 1 or 4 sample the built-in model's distilled student (the default, %d); any other count the full model (%d: about 3x slower, about 0.05-0.1 dB higher on clean photos, the same on textured ones)",
 		diffusion.DefaultStudentSteps, diffusion.DefaultStudentSteps, diffusion.DefaultSRSteps)
 }
 
