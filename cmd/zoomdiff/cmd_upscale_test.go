@@ -354,7 +354,7 @@ func TestUpscaleJPEGNote(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(got, "trained for compressed photos"); n != 1 || !strings.Contains(got, "and 1 more inputs like it") {
+	if n := strings.Count(got, "trained for compressed photos"); n != 1 || !strings.Contains(got, "and 1 more input like it") {
 		t.Errorf("folder of two coarse JPEGs and a PNG: %d notes, want one summing up both; stderr:\n%s", n, got)
 	}
 }

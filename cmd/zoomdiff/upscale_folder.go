@@ -238,7 +238,9 @@ func (r *folderRun) summary(total int) error {
 		switch {
 		case r.notes == 1:
 			fmt.Fprintf(r.stderr, "note: %s (--model real)\n", r.first)
-		case r.notes > 1:
+		case r.notes == 2:
+			fmt.Fprintf(r.stderr, "note: %s; and 1 more input like it (--model real)\n", r.first)
+		case r.notes > 2:
 			fmt.Fprintf(r.stderr, "note: %s; and %d more inputs like it (--model real)\n", r.first, r.notes-1)
 		}
 	}
