@@ -252,6 +252,16 @@ func TestWriteFiles(t *testing.T) {
 	if err := WriteFiles(ctx, one, in, Files{Samples: []string{filepath.Join(dir, "d.gif")}}, Options{Band: 4}); err == nil {
 		t.Error("an unknown format was accepted")
 	}
+	// A missing folder is named by Check, before any work, not as a
+	// temporary file that could not be created after it.
+	for _, f := range []Files{
+		{Samples: []string{filepath.Join(dir, "no", "e.png")}},
+		{Samples: []string{filepath.Join(dir, "e.png")}, Mean: filepath.Join(dir, "a.png", "mean.png")},
+	} {
+		if err := f.Check(); err == nil || !strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), ".tmp") {
+			t.Errorf("%v: Check %v, want the missing folder named", f.Paths(), err)
+		}
+	}
 	for _, p := range []string{"a.png", "b.png", "c.png", "d.gif"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
 			t.Errorf("failed render left %s", p)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -167,11 +168,17 @@ func (f Files) Paths() []string {
 	return p
 }
 
-// Check refuses file names whose format is unknown, before any work.
+// Check refuses, before any work, file names whose format is unknown and
+// files whose folder does not exist (which would otherwise fail only when
+// the first byte is written, after all the sampling).
 func (f Files) Check() error {
 	for _, p := range f.Paths() {
 		if _, err := imageio.FormatFor(p); err != nil {
 			return err
+		}
+		dir := filepath.Dir(p)
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("write %s: the folder %s does not exist", p, dir)
 		}
 	}
 	return nil
