@@ -18,6 +18,17 @@ import (
 // complete, to check that the old file survives and nothing is left behind.
 var testHookBeforeRename func() error
 
+// CheckDir refuses a path whose folder does not exist (or is not a
+// folder): front ends call it before long work, so that a mistyped -o
+// fails at once rather than after the work, at the write.
+func CheckDir(path string) error {
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("write %s: the folder %s does not exist", path, dir)
+	}
+	return nil
+}
+
 // Write creates path with the bytes fill writes (buffered). On any error
 // the temporary file is removed and an existing file at path is left
 // untouched. The file gets mode 0644.
@@ -28,6 +39,9 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
+		if derr := CheckDir(path); derr != nil {
+			return derr // say so plainly, not as a temporary file's name
+		}
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmpName := tmp.Name()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,5 +64,27 @@ func TestWriteAll(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(dir); len(ents) != 3 {
 		t.Fatalf("temporary files left behind: %v", ents)
+	}
+}
+
+// A missing folder is said as such, by CheckDir and by Write, without the
+// temporary file's name; a file standing where the folder should be too.
+func TestMissingFolder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{filepath.Join(dir, "no", "x.png"), filepath.Join(file, "x.png")} {
+		if err := CheckDir(p); err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("CheckDir(%s): %v", p, err)
+		}
+		err := Write(p, func(w io.Writer) error { return nil })
+		if err == nil || !strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), ".tmp") {
+			t.Errorf("Write(%s): %v, want the missing folder named", p, err)
+		}
+	}
+	if err := CheckDir(filepath.Join(dir, "x.png")); err != nil {
+		t.Errorf("CheckDir in an existing folder: %v", err)
 	}
 }

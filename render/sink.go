@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -176,9 +175,8 @@ func (f Files) Check() error {
 		if _, err := imageio.FormatFor(p); err != nil {
 			return err
 		}
-		dir := filepath.Dir(p)
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fmt.Errorf("write %s: the folder %s does not exist", p, dir)
+		if err := atomicfile.CheckDir(p); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/zoomdiff/zoomdiff/anim"
+	"github.com/zoomdiff/zoomdiff/atomicfile"
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -114,6 +115,9 @@ func runZoom(args []string) error {
 	ext := strings.ToLower(filepath.Ext(*out))
 	if ext != ".gif" && ext != ".png" && ext != ".apng" {
 		return fmt.Errorf("%s: want a .gif, .png or .apng output", *out)
+	}
+	if err := atomicfile.CheckDir(*out); err != nil {
+		return err
 	}
 	var cx, cy float64
 	if _, err := fmt.Sscanf(*centre, "%g,%g", &cx, &cy); err != nil || !(cx >= 0 && cx <= 1 && cy >= 0 && cy <= 1) {
