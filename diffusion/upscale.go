@@ -205,8 +205,15 @@ func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw int, opt
 		encode, tile, margin = s.condFromNet, condNetWindow, s.Cond.Config.Reach()
 	}
 	lh, lw := ph*k, pw*k
+	report := opt.ConditionProgress
+	if report == nil {
+		report = func(int, int) {}
+	}
 	if lh <= tile && lw <= tile {
-		return encode(tensor.FromData(pix, 1, ph, pw, 3)), nil
+		report(0, 1)
+		z := encode(tensor.FromData(pix, 1, ph, pw, 3))
+		report(1, 1)
+		return z, nil
 	}
 	c := s.AE.Config.LatentCh
 	out := tensor.New(1, lh, lw, c)
@@ -215,6 +222,8 @@ func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw int, opt
 	// equal size, so no thin last window pays a full margin for a few
 	// pixels.
 	coreY, coreX := balancedCore(ph, max(1, tile/k)), balancedCore(pw, max(1, tile/k))
+	done, total := 0, ((ph+coreY-1)/coreY)*((pw+coreX-1)/coreX)
+	report(done, total)
 	for y0 := 0; y0 < ph; y0 += coreY {
 		for x0 := 0; x0 < pw; x0 += coreX {
 			if err := ctx.Err(); err != nil {
@@ -233,6 +242,8 @@ func (s *SR) encodeCondTiled(ctx context.Context, pix []float32, ph, pw int, opt
 				src := z.Data[((y-ey0*k)*zw+(x0-ex0)*k)*c:]
 				copy(out.Data[(y*lw+x0*k)*c:(y*lw+x1*k)*c], src[:(x1-x0)*k*c])
 			}
+			done++
+			report(done, total)
 		}
 	}
 	return out, nil

@@ -286,9 +286,18 @@ func TestEncodeCondTiled(t *testing.T) {
 			t.Fatal("one-window encoding differs from the direct one")
 		}
 	}
-	tiled, err := s.encodeCondTiled(ctx, img.Pix, 60, 72, SampleOptions{EncodeTile: 32})
+	// In windows it reports each as it is done, from 0.
+	var seen [][2]int
+	tiled, err := s.encodeCondTiled(ctx, img.Pix, 60, 72, SampleOptions{EncodeTile: 32, ConditionProgress: func(d, n int) { seen = append(seen, [2]int{d, n}) }})
 	if err != nil {
 		t.Fatal(err)
+	}
+	ok := len(seen) > 2 && len(seen) == seen[0][1]+1
+	for i, p := range seen {
+		ok = ok && p == [2]int{i, seen[0][1]}
+	}
+	if !ok {
+		t.Errorf("condition progress in windows of 32: %v", seen)
 	}
 	if !tensor.SameShape(tiled.Shape, whole.Shape) {
 		t.Fatalf("tiled shape %v, whole %v", tiled.Shape, whole.Shape)

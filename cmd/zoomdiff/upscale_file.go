@@ -75,8 +75,18 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 	var bar stageBar = noBar{}
 	if m, ok := u.method.(*diffusion.Upscaler); ok {
 		m.Opt.Timings = &tm
+		// The condition gets a bar of its own where it takes more than
+		// one window (a large input: seconds); the sampling's bar starts
+		// its clock after it, so that its ETA is the sampling's.
+		m.Opt.ConditionProgress = func(done, total int) {
+			if done == 0 && total > 1 {
+				bar = u.bar("condition", total)
+			}
+			bar.Update(done, "")
+		}
 		m.Opt.Progress = func(done, total int) {
-			if done == 0 { // the bar's clock starts with the sampling, after the condition
+			if done == 0 {
+				bar.Finish()
 				bar = u.bar("sample (%)", 100)
 			}
 			bar.Update(done*100/total, "")
