@@ -8,8 +8,10 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -23,8 +25,14 @@ var testHookBeforeRename func() error
 // fails at once rather than after the work, at the write.
 func CheckDir(path string) error {
 	dir := filepath.Dir(path)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("write %s: the folder %s does not exist", path, dir)
+	case err != nil:
+		return fmt.Errorf("write %s: %w", path, err)
+	case !st.IsDir():
+		return fmt.Errorf("write %s: %s is not a folder", path, dir)
 	}
 	return nil
 }

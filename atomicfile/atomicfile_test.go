@@ -75,13 +75,13 @@ func TestMissingFolder(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{filepath.Join(dir, "no", "x.png"), filepath.Join(file, "x.png")} {
-		if err := CheckDir(p); err == nil || !strings.Contains(err.Error(), "does not exist") {
-			t.Errorf("CheckDir(%s): %v", p, err)
+	for p, want := range map[string]string{filepath.Join(dir, "no", "x.png"): "does not exist", filepath.Join(file, "x.png"): "is not a folder"} {
+		if err := CheckDir(p); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckDir(%s): %v, want %q", p, err, want)
 		}
 		err := Write(p, func(w io.Writer) error { return nil })
-		if err == nil || !strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), ".tmp") {
-			t.Errorf("Write(%s): %v, want the missing folder named", p, err)
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), ".tmp") {
+			t.Errorf("Write(%s): %v, want %q without the temporary file", p, err, want)
 		}
 	}
 	if err := CheckDir(filepath.Join(dir, "x.png")); err != nil {

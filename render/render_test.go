@@ -258,7 +258,7 @@ func TestWriteFiles(t *testing.T) {
 		{Samples: []string{filepath.Join(dir, "no", "e.png")}},
 		{Samples: []string{filepath.Join(dir, "e.png")}, Mean: filepath.Join(dir, "a.png", "mean.png")},
 	} {
-		if err := f.Check(); err == nil || !strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), ".tmp") {
+		if err := f.Check(); err == nil || !strings.Contains(err.Error(), "folder") || strings.Contains(err.Error(), ".tmp") {
 			t.Errorf("%v: Check %v, want the missing folder named", f.Paths(), err)
 		}
 	}
