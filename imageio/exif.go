@@ -89,7 +89,7 @@ func Orient(m *Image, o int) *Image {
 	case 8:
 		src = func(x, y int) int { return x*w + (w - 1 - y) }
 	}
-	d := &Image{W: dw, H: dh, Gray: m.Gray, Depth: m.Depth, ICC: m.ICC, EXIF: m.EXIF, Pix: make([]float32, len(m.Pix))}
+	d := &Image{W: dw, H: dh, Gray: m.Gray, Depth: m.Depth, ICC: m.ICC, EXIF: m.EXIF, JPEGQuality: m.JPEGQuality, Pix: make([]float32, len(m.Pix))}
 	if m.Alpha != nil {
 		d.Alpha = make([]float32, len(m.Alpha))
 	}

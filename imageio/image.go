@@ -47,6 +47,9 @@ type Image struct {
 	// 1 since Pix is upright; nil when it has none. Encode writes it again
 	// into PNG (eXIf) and JPEG (APP1) output; TIFF output leaves it out.
 	EXIF []byte
+	// JPEGQuality is the quality a JPEG source was most likely saved at
+	// (Info.JPEGQuality); 0 for other sources.
+	JPEGQuality int
 }
 
 // New returns an opaque black w×h image. It panics on negative sizes,
@@ -60,7 +63,7 @@ func New(w, h int) *Image {
 
 // Clone returns a deep copy of m.
 func (m *Image) Clone() *Image {
-	c := &Image{W: m.W, H: m.H, Gray: m.Gray, Depth: m.Depth, Pix: append([]float32(nil), m.Pix...)}
+	c := &Image{W: m.W, H: m.H, Gray: m.Gray, Depth: m.Depth, JPEGQuality: m.JPEGQuality, Pix: append([]float32(nil), m.Pix...)}
 	if m.ICC != nil {
 		c.ICC = append([]byte(nil), m.ICC...)
 	}

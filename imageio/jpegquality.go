@@ -28,6 +28,14 @@ func ijgTable(q int) [64]int {
 	return t
 }
 
+// jpegQualityOf is jpegQuality for a JPEG file, 0 for the other formats.
+func jpegQualityOf(format string, data []byte) int {
+	if format != "jpeg" {
+		return 0
+	}
+	return jpegQuality(data)
+}
+
 // jpegQuality estimates the quality a JPEG file was saved at: the q of
 // ijgTable nearest (in summed absolute difference) to the file's
 // luminance table. 0 when the file has none. Encoders with tables of their

@@ -64,11 +64,7 @@ func ProbeBytes(data []byte) (in Info, err error) {
 	if err != nil {
 		return Info{}, err
 	}
-	in = Info{Format: f.name, W: w, H: h, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data)}
-	if f.name == "jpeg" {
-		in.JPEGQuality = jpegQuality(data)
-	}
-	return in, nil
+	return Info{Format: f.name, W: w, H: h, Depth: depthOf(f.name, data), ICC: iccOf(f.name, data), JPEGQuality: jpegQualityOf(f.name, data)}, nil
 }
 
 func formatOf(data []byte) *format {

@@ -141,6 +141,7 @@ func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	m.Depth = depthOf(f.name, data)
 	m.ICC = iccOf(f.name, data)
 	m.EXIF = exifOf(f.name, data)
+	m.JPEGQuality = jpegQualityOf(f.name, data)
 	return Orient(m, orientationOf(f.name, data)), nil
 }
 

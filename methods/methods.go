@@ -13,7 +13,6 @@ import (
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/baseline/idm"
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
-	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
@@ -117,16 +116,17 @@ func List() []Info {
 // where the benchmark model sharpens them (README, "Real photos").
 const RealJPEGQuality = 90
 
-// Note is what a front end tells its user before upscaling an image whose
-// header says in with method (and Options.Model model): for the benchmark
-// model and a JPEG saved at RealJPEGQuality or lower, that method real
-// serves it better; "" otherwise.
-func Note(method, model string, in imageio.Info) string {
-	if method != "model" || in.JPEGQuality == 0 || in.JPEGQuality > RealJPEGQuality {
+// Note is what a front end tells its user about upscaling with method (and
+// Options.Model model) an image saved as JPEG at jpegQuality
+// (imageio.Image.JPEGQuality; 0 for other formats): for the benchmark
+// model and a quality of RealJPEGQuality or lower, that method real serves
+// it better; "" otherwise.
+func Note(method, model string, jpegQuality int) string {
+	if method != "model" || jpegQuality == 0 || jpegQuality > RealJPEGQuality {
 		return ""
 	}
 	if b, ok := models.Find(model); model != "" && (!ok || b.Name != "builtin:sr") {
 		return ""
 	}
-	return fmt.Sprintf("the input was saved as JPEG at quality %d or so: the real method (builtin:real) is trained for compressed photos and scores 0.15 to 0.44 dB higher than this model on such inputs", in.JPEGQuality)
+	return fmt.Sprintf("the input was saved as JPEG at quality %d or so: the real method (builtin:real) is trained for compressed photos and scores 0.15 to 0.44 dB higher than this model on such inputs", jpegQuality)
 }

@@ -119,10 +119,7 @@ func (s *Server) runUpscale(ctx context.Context, req *upscaleRequest, report fun
 	if err != nil {
 		return nil, err
 	}
-	out := &outcome{method: req.method, w: w, h: h, in: lr}
-	if info, err := imageio.ProbeBytes(req.image); err == nil {
-		out.note = methods.Note(req.method, s.cfg.Model, info)
-	}
+	out := &outcome{method: req.method, w: w, h: h, in: lr, note: methods.Note(req.method, s.cfg.Model, lr.JPEGQuality)}
 	for i := range req.samples {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -189,7 +189,7 @@ func (o *upscaleOptions) fileUpscale() (*fileUpscale, error) {
 			}
 		}
 	}
-	u.note = func(in imageio.Info) string { return methods.Note(o.method, o.model, in) }
+	u.note = func(jpegQuality int) string { return methods.Note(o.method, o.model, jpegQuality) }
 	var err error
 	if u.method, err = methods.New(o.method, methods.Options{Model: o.model, Condition: o.condition, Params: o.params}); err != nil {
 		return nil, err

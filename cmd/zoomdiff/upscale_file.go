@@ -30,7 +30,7 @@ type fileUpscale struct {
 	// note, when set, is methods.Note for the method and model: run hands
 	// what it says of the input to noted, or prints it when noted is nil
 	// (folder mode collects the notes for its closing summary).
-	note  func(imageio.Info) string
+	note  func(jpegQuality int) string
 	noted func(in, note string)
 	// report, when set, takes the progress (stage "sample (%)" or "decode")
 	// instead of the bars, and the closing "wrote" line is left out: folder
@@ -51,17 +51,6 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 	if err != nil {
 		return err
 	}
-	if u.note != nil && !u.quiet {
-		if info, err := imageio.Probe(in); err == nil {
-			switch n := u.note(info); {
-			case n == "":
-			case u.noted != nil:
-				u.noted(in, n)
-			default:
-				fmt.Fprintf(u.stderr, "note: %s: %s (--model real)\n", in, n)
-			}
-		}
-	}
 	w, h, err := render.TargetSize(inW, inH, u.scale, u.size, u.maxPixels)
 	if err != nil {
 		return fmt.Errorf("%w (raise the limit with --max-pixels)", err)
@@ -69,6 +58,15 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 	lr, err := imageio.Read(in)
 	if err != nil {
 		return err
+	}
+	if u.note != nil && !u.quiet {
+		switch n := u.note(lr.JPEGQuality); {
+		case n == "":
+		case u.noted != nil:
+			u.noted(in, n)
+		default:
+			fmt.Fprintf(u.stderr, "note: %s: %s (--model real)\n", in, n)
+		}
 	}
 	start := time.Now()
 	var tm diffusion.Timings
