@@ -14,8 +14,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
+	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/render"
 )
 
 // chromiumPath is where Debian's chromium package puts the browser;
@@ -104,6 +106,152 @@ func TestBrowserNote(t *testing.T) {
 		if err != nil || shown != c.note {
 			t.Errorf("%s: note shown %v (%v), want %v", filepath.Base(c.file), shown, err, c.note)
 		}
+	}
+	if e := exceptions(); len(e) > 0 {
+		t.Errorf("page threw: %q", e)
+	}
+}
+
+// stagedStreamer is the streaming fake stopped in each stage until the
+// test lets it go on: half-way through its sampling (reported), then at
+// its first band of rows, which the server renders while encoding.
+type stagedStreamer struct {
+	*streamer
+	report  func(done, total int)
+	sampled chan struct{} // closed to end the sampling
+}
+
+func (s *stagedStreamer) SetProgress(f func(done, total int)) { s.report = f }
+
+func (s *stagedStreamer) Stream(ctx context.Context, lr *imageio.Image, w, h, n int) (render.Source, error) {
+	s.report(1, 2)
+	<-s.sampled
+	return s.streamer.Stream(ctx, lr, w, h, n)
+}
+
+// TestBrowserStages: while a job runs, the page names its stage with the
+// progress where it is measured (the sampling), and shows the encoding,
+// which is not, with an indeterminate bar. Before, it warns of an output
+// over the server's limit by the limit of the method chosen.
+func TestBrowserStages(t *testing.T) {
+	exe := browserOrSkip(t)
+	rendered := make(chan struct{})
+	st := &stagedStreamer{streamer: &streamer{fail: func(int) error { <-rendered; return nil }}, sampled: make(chan struct{})}
+	cfg := testConfig(nil)
+	base, list := cfg.NewUpscaler, cfg.Methods
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
+		if name == "staged" {
+			return st, nil
+		}
+		return base(name, o)
+	}
+	cfg.Methods = func() []methods.Info {
+		return append(list(), methods.Info{Name: "staged", Summary: "stops in each stage"})
+	}
+	// Under the 80×60 output: the page warns for a method that makes whole
+	// images, not for one that streams.
+	cfg.MaxOutputPixels = 4000
+	_, ts := newTestServer(t, cfg)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "input.png")
+	if err := os.WriteFile(input, pngBytes(t, 40, 30, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, exceptions := startBrowser(t, exe, dir)
+	choose := func(method string, warned bool) chromedp.Action[chromedp.Void] {
+		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			return chromedp.Do(ctx,
+				chromedp.SetValue(chromedp.ID("method"), method),
+				pollTrue(fmt.Sprintf(`(() => {
+					document.getElementById('method').dispatchEvent(new Event('change'));
+					return document.getElementById('out-info').textContent.includes('over the server') === %v;
+				})()`, warned), 5*time.Second))
+		})
+	}
+	status := func(text, bar string) chromedp.Action[chromedp.Void] {
+		return pollTrue(fmt.Sprintf(`(() => {
+			const p = document.getElementById('progress');
+			const bar = p.classList.contains('indeterminate') ? 'indeterminate' : p.firstElementChild.style.width;
+			return document.getElementById('status').textContent === %s && !p.hidden && bar === %s;
+		})()`, strconv.Quote(text), strconv.Quote(bar)), 20*time.Second)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitReady(chromedp.CSS(`#method option[value="staged"]`)),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
+		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
+		chromedp.SetValue(chromedp.ID("scale"), "2"),
+		choose("bicubic", true),
+		choose("staged", false),
+		chromedp.Click(chromedp.ID("go")),
+		status("Sampling… 50%", "50%"),
+	)
+	if err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("status")))
+		t.Fatalf("waiting for the sampling: %v (status %q)", err, text)
+	}
+	close(st.sampled)
+	if err := chromedp.Do(ctx, status("Rendering the result…", "indeterminate")); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("status")))
+		t.Fatalf("waiting for the encoding: %v (status %q)", err, text)
+	}
+	close(rendered)
+	if err := chromedp.Do(ctx, pollTrue(`document.getElementById('status').textContent.startsWith('Done')`, 20*time.Second)); err != nil {
+		t.Fatalf("waiting for the result: %v", err)
+	}
+	if e := exceptions(); len(e) > 0 {
+		t.Errorf("page threw: %q", e)
+	}
+}
+
+// TestBrowserCancel: cancelling a running job on the page says so, and
+// nothing that comes after (its event stream ending) turns it into an
+// error.
+func TestBrowserCancel(t *testing.T) {
+	exe := browserOrSkip(t)
+	st := &stagedStreamer{streamer: &streamer{}, sampled: make(chan struct{})}
+	defer close(st.sampled)
+	cfg := testConfig(nil)
+	base, list := cfg.NewUpscaler, cfg.Methods
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
+		if name == "staged" {
+			return st, nil
+		}
+		return base(name, o)
+	}
+	cfg.Methods = func() []methods.Info {
+		return append(list(), methods.Info{Name: "staged", Summary: "stops in each stage"})
+	}
+	_, ts := newTestServer(t, cfg)
+	dir := t.TempDir()
+	input := filepath.Join(dir, "input.png")
+	if err := os.WriteFile(input, pngBytes(t, 40, 30, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, exceptions := startBrowser(t, exe, dir)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitReady(chromedp.CSS(`#method option[value="staged"]`)),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
+		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
+		chromedp.SetValue(chromedp.ID("method"), "staged"),
+		pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+		chromedp.SetValue(chromedp.ID("scale"), "2"),
+		chromedp.Click(chromedp.ID("go")),
+		pollTrue(`document.getElementById('status').textContent.startsWith('Sampling')`, 20*time.Second),
+		chromedp.Click(chromedp.ID("go")), // now Cancel
+		pollTrue(`document.getElementById('go').textContent === 'Upscale'`, 20*time.Second),
+	)
+	if err != nil {
+		t.Fatalf("driving the page: %v", err)
+	}
+	time.Sleep(300 * time.Millisecond) // anything late would land now
+	status, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const s = document.getElementById('status');
+		return s.textContent + (s.classList.contains('error') ? ' (error)' : '');
+	})()`))
+	if err != nil || status != "Cancelled." {
+		t.Errorf("status after cancelling %q (%v), want Cancelled.", status, err)
 	}
 	if e := exceptions(); len(e) > 0 {
 		t.Errorf("page threw: %q", e)

@@ -14,7 +14,7 @@
 //
 //	POST   /v1/upscale              upscale one image (below)
 //	POST   /v1/generate             generate images (below); 501 without a Generator
-//	GET    /v1/jobs/{id}            an async job's state, progress and result links
+//	GET    /v1/jobs/{id}            an async job's state, stage, progress and result links
 //	GET    /v1/jobs/{id}/events     the same as Server-Sent Events ("job" events) until the job ends
 //	GET    /v1/jobs/{id}/images/{i} a finished job's i-th PNG
 //	DELETE /v1/jobs/{id}            cancel a job and forget it (204)
@@ -36,7 +36,8 @@
 //	         for a generative method (/v1/models says which)
 //	seed     0…2⁶⁴−1; without one a random seed is drawn and reported
 //	steps    1…MaxSteps, passed to the method as the param steps
-//	param    name=value, repeatable: any other method setting (e.g. param=eta=0.5)
+//	param    name=value, repeatable: any other method setting (e.g. param=eta=0.5);
+//	         param=steps is held to MaxSteps too, and param=tile (the sampling window) to MaxTile
 //	async    1/true: answer 202 with a job (Location: /v1/jobs/{id}) instead of the image
 //	format   png (one image, the default for one sample) or json (the default for more)
 //
@@ -57,6 +58,11 @@
 //
 //	{"method": "model", "width": 512, "height": 384,
 //	 "images": [{"seed": 7, "png": "iVBORw0…"}, {"seed": 8, "png": "…"}]}
+//
+// A streamed PNG that fails after its first bytes went out (the method
+// errs, the deadline passes) is cut off, the connection closed before the
+// body's end, so that clients see a broken transfer, never a whole-looking
+// 200; one that fails before answers with the error.
 //
 // Base64 JSON rather than a zip or multipart answer because browsers and
 // every HTTP client read it without extra code; for large or many samples
@@ -89,7 +95,13 @@
 //
 // A client that disconnects cancels its request's work (the method sees
 // its context end). Async jobs are not tied to the connection: they run
-// until done, Timeout, DELETE, or the end of shutdown. Finished jobs are
+// until done, Timeout, DELETE, or the end of shutdown. A running job's
+// view says its stage, where the method tells: "condition" (the model
+// computes its condition from the input), "sampling", then "encoding"
+// (its images are rendered, the model decoding them now, and compressed).
+// Its progress, from 0 to 1, gives each sample an equal share, the
+// model's condition a tenth of it and its sampling the rest; it reaches 1
+// as the encoding starts, which it does not measure. Finished jobs are
 // kept JobTTL (default 10 min) and at most MaxJobs of them (the oldest
 // finished goes first), holding at most MaxJobBytes of PNGs.
 //

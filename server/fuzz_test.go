@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,6 +67,13 @@ func FuzzParseUpscaleRequest(f *testing.F) {
 		}
 		if _, bad := req.params["seed"]; bad {
 			t.Fatal("seed leaked into params")
+		}
+		for name, hi := range map[string]int{"steps": s.cfg.MaxSteps, "tile": s.cfg.MaxTile} {
+			if v, ok := req.params[name]; ok {
+				if n, err := strconv.Atoi(v); err != nil || n < 1 || n > hi {
+					t.Fatalf("accepted %s %q", name, v)
+				}
+			}
 		}
 	})
 }

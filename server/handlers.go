@@ -130,7 +130,7 @@ func (s *Server) handleUpscale(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.dispatch(w, r, "upscale", req.delivery, func(ctx context.Context, report func(float64)) (*outcome, error) {
+	s.dispatch(w, r, "upscale", req.delivery, func(ctx context.Context, report reporter) (*outcome, error) {
 		return s.runUpscale(ctx, req, report)
 	})
 }
@@ -149,7 +149,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.dispatch(w, r, "generate", req.delivery, func(ctx context.Context, report func(float64)) (*outcome, error) {
+	s.dispatch(w, r, "generate", req.delivery, func(ctx context.Context, report reporter) (*outcome, error) {
 		return s.runGenerate(ctx, req, report)
 	})
 }
@@ -172,7 +172,7 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, allowImage, allo
 
 // dispatch runs a parsed request's work as d asks: as a job of this kind,
 // or at once, answering with its images.
-func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, kind string, d delivery, run func(context.Context, func(float64)) (*outcome, error)) {
+func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, kind string, d delivery, run func(context.Context, reporter) (*outcome, error)) {
 	if d.async {
 		s.submitJob(w, kind, run)
 		return
@@ -205,7 +205,7 @@ func refuse(w http.ResponseWriter, err error) {
 
 // runSync admits, queues and runs work for a synchronous request and
 // writes its images.
-func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, run func(context.Context, func(float64)) (*outcome, error)) {
+func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, run func(context.Context, reporter) (*outcome, error)) {
 	if !s.pool.tryAdmit() {
 		writeError(w, s.errBusy())
 		return
@@ -221,36 +221,54 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 	// The slot is held until the answer is written: the images are in
 	// memory until then, and the slot count is what bounds that memory.
 	defer release()
-	out, err := safeRun(ctx, nil, run)
-	if err != nil {
+	failed := func(err error) {
 		e := s.classify(ctx, r.Context(), err)
 		if e.Code >= 500 && e.Code != http.StatusServiceUnavailable {
 			s.log.Error("work failed", "route", r.URL.Path, "err", err)
 		}
 		writeError(w, e)
+	}
+	out, err := safeRun(ctx, nil, run)
+	if err != nil {
+		failed(err)
 		return
 	}
 	rc := http.NewResponseController(w)
 	renew := func() { rc.SetWriteDeadline(time.Now().Add(writeTimeout)) }
 	renew()
-	h := w.Header()
-	h.Set("X-Zoomdiff-Method", out.method)
-	h.Set("X-Zoomdiff-Size", fmt.Sprintf("%dx%d", out.w, out.h))
-	if out.note != "" {
-		h.Set("X-Zoomdiff-Note", out.note)
+	resultHeaders := func(h http.Header) {
+		h.Set("X-Zoomdiff-Method", out.method)
+		h.Set("X-Zoomdiff-Size", fmt.Sprintf("%dx%d", out.w, out.h))
+		if out.note != "" {
+			h.Set("X-Zoomdiff-Note", out.note)
+		}
 	}
 	if !asJSON {
-		h.Set("X-Zoomdiff-Seed", strconv.FormatUint(out.seeds[0], 10))
-		h.Set("Content-Type", "image/png")
-		h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="zoomdiff-%dx%d.png"`, out.w, out.h))
 		// Streamed row by row: no encoded copy of a large answer is held.
-		bw := bufio.NewWriterSize(w, 64<<10)
-		if err := out.encode(ctx, 0, bw, renew); err != nil {
-			s.log.Warn("writing the answer", "err", err)
-			return
+		// A streamed method renders as the PNG is written, so the headers
+		// wait for its first bytes: a render that fails before them can
+		// still answer with its error.
+		body := &headersOnWrite{w: w, set: func(h http.Header) {
+			resultHeaders(h)
+			h.Set("X-Zoomdiff-Seed", strconv.FormatUint(out.seeds[0], 10))
+			h.Set("Content-Type", "image/png")
+			h.Set("Content-Disposition", fmt.Sprintf(`inline; filename="zoomdiff-%dx%d.png"`, out.w, out.h))
+		}}
+		bw := bufio.NewWriterSize(body, 64<<10)
+		err := out.encode(ctx, 0, bw, renew)
+		if err == nil {
+			err = bw.Flush()
 		}
-		if err := bw.Flush(); err != nil {
-			s.log.Debug("writing the answer", "err", err)
+		switch {
+		case err == nil:
+		case !body.started:
+			failed(fmt.Errorf("rendering the image: %w", err))
+		default:
+			// The 200 is sent. Ending the body as usual would hand the
+			// client a cut-off PNG as a whole one; cutting the connection
+			// tells it the answer broke.
+			s.log.Warn("writing the answer", "err", err)
+			panic(http.ErrAbortHandler)
 		}
 		return
 	}
@@ -268,13 +286,29 @@ func (s *Server) runSync(w http.ResponseWriter, r *http.Request, asJSON bool, ru
 	for i := range out.outputs {
 		var buf bytes.Buffer
 		if err := out.encode(ctx, i, &buf, nil); err != nil {
-			writeError(w, s.classify(ctx, r.Context(), fmt.Errorf("encoding image %d: %w", i, err)))
+			failed(fmt.Errorf("encoding image %d: %w", i, err))
 			return
 		}
 		res.Images = append(res.Images, image{out.seeds[i], base64.StdEncoding.EncodeToString(buf.Bytes())})
 		out.outputs[i] = nil // let it go before the next one is encoded
 	}
+	resultHeaders(w.Header())
 	writeJSON(w, http.StatusOK, res)
+}
+
+// headersOnWrite sets a response's headers just before its first byte.
+type headersOnWrite struct {
+	w       http.ResponseWriter
+	set     func(http.Header)
+	started bool
+}
+
+func (o *headersOnWrite) Write(p []byte) (int, error) {
+	if !o.started {
+		o.started = true
+		o.set(o.w.Header())
+	}
+	return o.w.Write(p)
 }
 
 // modelInfo is one entry of /v1/models.
@@ -285,9 +319,12 @@ type modelInfo struct {
 	Available bool   `json:"available"`
 	// Generative says the method draws different samples for one input
 	// (seed, samples and sampling settings apply).
-	Generative bool   `json:"generative"`
-	Error      string `json:"error,omitempty"`
-	Default    bool   `json:"default,omitempty"`
+	Generative bool `json:"generative"`
+	// Streams says the method renders band by band, so that its outputs
+	// may be as large as max_streamed_pixels rather than max_output_pixels.
+	Streams bool   `json:"streams"`
+	Error   string `json:"error,omitempty"`
+	Default bool   `json:"default,omitempty"`
 }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
@@ -299,7 +336,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		if b, err := s.base(m.Name); err != nil {
 			info.Available, info.Error = false, err.Error()
 		} else {
-			info.Generative = b.generative
+			info.Generative, info.Streams = b.generative, b.streams
 			if b.card != "" {
 				info.Card = b.card
 			}
@@ -314,18 +351,20 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		// from here, so they are written once (packages diffusion, models).
 		"defaults": map[string]any{"temperature": diffusion.TemperatureSchedule(), "steps": models.StepsHelp()},
 		"limits": map[string]any{
-			"max_upload_bytes":  s.cfg.MaxUploadBytes,
-			"max_input_pixels":  s.cfg.MaxInputPixels,
-			"max_output_pixels": s.cfg.MaxOutputPixels,
-			"min_scale":         s.cfg.MinScale,
-			"max_scale":         s.cfg.MaxScale,
-			"max_samples":       s.cfg.MaxSamples,
-			"max_generate":      s.cfg.MaxGenerate,
-			"max_steps":         s.cfg.MaxSteps,
-			"workers":           s.cfg.Workers,
-			"queue":             s.cfg.Queue,
-			"timeout_seconds":   s.cfg.Timeout.Seconds(),
-			"job_ttl_seconds":   s.cfg.JobTTL.Seconds(),
+			"max_upload_bytes":    s.cfg.MaxUploadBytes,
+			"max_input_pixels":    s.cfg.MaxInputPixels,
+			"max_output_pixels":   s.cfg.MaxOutputPixels,
+			"max_streamed_pixels": s.cfg.MaxStreamedPixels,
+			"min_scale":           s.cfg.MinScale,
+			"max_scale":           s.cfg.MaxScale,
+			"max_samples":         s.cfg.MaxSamples,
+			"max_generate":        s.cfg.MaxGenerate,
+			"max_steps":           s.cfg.MaxSteps,
+			"max_tile":            s.cfg.MaxTile,
+			"workers":             s.cfg.Workers,
+			"queue":               s.cfg.Queue,
+			"timeout_seconds":     s.cfg.Timeout.Seconds(),
+			"job_ttl_seconds":     s.cfg.JobTTL.Seconds(),
 		},
 	})
 }

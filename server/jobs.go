@@ -26,6 +26,7 @@ const (
 type job struct {
 	id, kind string
 	state    string
+	stage    string // what a running job does now: a stage* constant, or ""
 	progress float64
 	errMsg   string
 	errCode  int
@@ -53,6 +54,7 @@ type jobView struct {
 	ID       string    `json:"id"`
 	Kind     string    `json:"kind"`
 	State    string    `json:"state"`
+	Stage    string    `json:"stage,omitempty"` // while running: condition, sampling or encoding; absent where unknown
 	Progress float64   `json:"progress"`
 	Error    string    `json:"error,omitempty"`
 	Code     int       `json:"code,omitempty"`
@@ -190,10 +192,20 @@ func (st *jobStore) counts() map[string]int {
 	return c
 }
 
+// viewOf renders a job, stored or no longer.
+func (st *jobStore) viewOf(j *job) jobView {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.view(j)
+}
+
 // view renders a job; called with mu held.
 func (st *jobStore) view(j *job) jobView {
 	v := jobView{ID: j.id, Kind: j.kind, State: j.state, Progress: j.progress, Error: j.errMsg, Code: j.errCode,
 		Method: j.method, Note: j.note, Width: j.w, Height: j.h, Seeds: j.seeds, Created: j.created}
+	if j.state == stateRunning {
+		v.Stage = j.stage
+	}
 	end := st.now()
 	if j.terminal() {
 		end = j.finished
@@ -209,7 +221,7 @@ func (st *jobStore) view(j *job) jobView {
 // submitJob admits work as a job and answers 202 with its view; the work
 // runs in the background under the server's work context, not the
 // request's, so the client may disconnect and poll later.
-func (s *Server) submitJob(w http.ResponseWriter, kind string, run func(context.Context, func(float64)) (*outcome, error)) {
+func (s *Server) submitJob(w http.ResponseWriter, kind string, run func(context.Context, reporter) (*outcome, error)) {
 	v, err := s.startJob(kind, run)
 	if err != nil {
 		writeError(w, err)
@@ -221,7 +233,7 @@ func (s *Server) submitJob(w http.ResponseWriter, kind string, run func(context.
 
 // startJob admits and starts a job. It holds jobsMu, which shutdown takes
 // to set draining, so that no job starts once shutdown waits for them.
-func (s *Server) startJob(kind string, run func(context.Context, func(float64)) (*outcome, error)) (jobView, *apiError) {
+func (s *Server) startJob(kind string, run func(context.Context, reporter) (*outcome, error)) (jobView, *apiError) {
 	s.jobsMu.Lock()
 	defer s.jobsMu.Unlock()
 	if s.draining.Load() {
@@ -239,15 +251,13 @@ func (s *Server) startJob(kind string, run func(context.Context, func(float64)) 
 			Msg:        fmt.Sprintf("all %d job places hold unfinished jobs; retry later", s.cfg.MaxJobs),
 			RetryAfter: s.pool.retryAfter()}
 	}
-	s.jobs.mu.Lock()
-	v := s.jobs.view(j)
-	s.jobs.mu.Unlock()
+	v := s.jobs.viewOf(j)
 	s.jobsWG.Add(1)
 	go s.runJob(ctx, cancel, j, run)
 	return v, nil
 }
 
-func (s *Server) runJob(ctx context.Context, cancel context.CancelFunc, j *job, run func(context.Context, func(float64)) (*outcome, error)) {
+func (s *Server) runJob(ctx context.Context, cancel context.CancelFunc, j *job, run func(context.Context, reporter) (*outcome, error)) {
 	defer s.jobsWG.Done()
 	defer s.pool.leave()
 	defer cancel()
@@ -267,12 +277,13 @@ func (s *Server) runJob(ctx context.Context, cancel context.CancelFunc, j *job, 
 	}
 	defer release()
 	s.jobs.update(j, func(j *job) { j.state, j.started = stateRunning, time.Now() })
-	last := 0.0
-	report := func(p float64) {
-		// Wake watchers at most once per percent, not at every step.
-		if p-last >= 0.01 || p == 1 {
-			last = p
-			s.jobs.update(j, func(j *job) { j.progress = p })
+	last, lastStage := 0.0, ""
+	report := func(stage string, p float64) {
+		// Wake watchers at most once per percent, not at every step, but
+		// at every change of stage.
+		if stage != lastStage || p-last >= 0.01 || p == 1 {
+			last, lastStage = p, stage
+			s.jobs.update(j, func(j *job) { j.stage, j.progress = stage, p })
 		}
 	}
 	out, err := safeRun(ctx, report, run)
@@ -280,6 +291,7 @@ func (s *Server) runJob(ctx context.Context, cancel context.CancelFunc, j *job, 
 		fail(err)
 		return
 	}
+	s.jobs.update(j, func(j *job) { j.stage = stageEncoding })
 	var pngs [][]byte
 	var total int64
 	for i := range out.outputs {
@@ -351,7 +363,7 @@ func (s *Server) handleJobImage(w http.ResponseWriter, r *http.Request) {
 // per change, until the job ends, the client leaves or the server stops.
 func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	v, _, changed, ok := s.jobs.get(id)
+	v, j, changed, ok := s.jobs.get(id)
 	if !ok {
 		writeError(w, errNoJob)
 		return
@@ -391,10 +403,17 @@ func (s *Server) handleJobEvents(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
-		if v, _, changed, ok = s.jobs.get(id); !ok {
+		nv, nj, nchanged, ok := s.jobs.get(id)
+		if !ok {
+			// A job its client deleted was cancelled first: watchers get
+			// that end, as they would any other, rather than "gone".
+			if v = s.jobs.viewOf(j); v.State == stateCancelled {
+				continue
+			}
 			fmt.Fprintf(w, "event: gone\ndata: {\"error\":%q}\n\n", errNoJob.Msg)
 			rc.Flush()
 			return
 		}
+		v, j, changed = nv, nj, nchanged
 	}
 }

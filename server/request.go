@@ -447,11 +447,7 @@ func (s *Server) parseUpscaleFields(v url.Values) (*upscaleRequest, error) {
 		return nil, err
 	}
 	if st := f.get("steps"); st != "" {
-		n, err := f.intField("steps", 0, 1, s.cfg.MaxSteps)
-		if err != nil {
-			return nil, err
-		}
-		req.params["steps"] = strconv.Itoa(n)
+		req.params["steps"] = st // bounded below with the params
 	}
 	for _, p := range f.v["param"] {
 		k, val, ok := strings.Cut(p, "=")
@@ -463,6 +459,20 @@ func (s *Server) parseUpscaleFields(v url.Values) (*upscaleRequest, error) {
 			return nil, errorf(http.StatusBadRequest, "param %s given twice (or also as its own field)", k)
 		}
 		req.params[k] = strings.TrimSpace(val)
+	}
+	// The params that set a request's cost are bounded however they come:
+	// param=steps=N must not pass MaxSteps, nor a large tile the memory.
+	for _, b := range []struct {
+		name string
+		max  int
+	}{{"steps", s.cfg.MaxSteps}, {"tile", s.cfg.MaxTile}} {
+		v, ok := req.params[b.name]
+		if !ok {
+			continue
+		}
+		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > b.max {
+			return nil, errorf(http.StatusBadRequest, "%s %q: want a whole number from 1 to %d", b.name, truncate(v, 64), b.max)
+		}
 	}
 	if req.delivery, err = f.deliveryFields(req.samples); err != nil {
 		return nil, err

@@ -328,6 +328,11 @@ func badUpscaleRequests(t *testing.T) []badRequest {
 		{"repeated field", mp(good, "scale", "2", "scale", "3"), 400, "given 2 times"},
 		{"bad param", mp(good, "scale", "2", "param", "novalue"), 400, "param"},
 		{"param seed", mp(good, "scale", "2", "param", "seed=3"), 400, "seed"},
+		// The limits hold whichever way a setting comes.
+		{"param steps too many", mp(good, "scale", "2", "method", "param", "param", "steps=1001"), 400, "steps"},
+		{"param steps text", mp(good, "scale", "2", "method", "param", "param", "steps=ten"), 400, "steps"},
+		{"steps field and param", mp(good, "scale", "2", "method", "param", "steps", "2", "param", "steps=3"), 400, "steps given twice"},
+		{"param tile too large", mp(good, "scale", "2", "method", "param", "param", "tile=100000"), 400, "tile"},
 		{"long field", mp(good, "scale", strings.Repeat("9", 5000)), 400, "longer than"},
 		{"png with samples", mp(good, "scale", "2", "method", "param", "samples", "2", "format", "png"), 400, "format png"},
 		{"samples of a deterministic method", mp(good, "scale", "2", "method", "bicubic", "samples", "2"), 400, "draws one output"},
@@ -437,7 +442,7 @@ func TestGenerate(t *testing.T) {
 }
 
 func TestModelsHealthAndPage(t *testing.T) {
-	cfg := testConfig(nil)
+	cfg := withStreamer(&streamer{})
 	cfg.Cards = map[string]string{"bicubic": "the baseline"}
 	_, ts := newTestServer(t, cfg)
 	resp, data := get(t, ts.URL+"/v1/models")
@@ -457,6 +462,7 @@ func TestModelsHealthAndPage(t *testing.T) {
 	if m.Default != "bicubic" || !byName["bicubic"].Default || byName["bicubic"].Card != "the baseline" ||
 		byName["param"].Card != "a fake model card" || byName["model"].Available || byName["model"].Error == "" ||
 		!byName["param"].Generative || byName["bicubic"].Generative ||
+		!byName["stream"].Streams || byName["bicubic"].Streams || m.Limits["max_streamed_pixels"] != 8192*8192 ||
 		m.Limits["max_scale"] != 16 || m.Limits["max_upload_bytes"] != 1<<20 ||
 		m.Defaults["temperature"] != diffusion.TemperatureSchedule() {
 		t.Errorf("models: %s", data)
@@ -850,5 +856,54 @@ func TestUpscaleNote(t *testing.T) {
 		if got := strings.Contains(v.Note, "compressed photos"); got != c.note {
 			t.Errorf("%s: job note %q, want one: %v", c.name, v.Note, c.note)
 		}
+	}
+}
+
+// A method that is not generative is not handed the seed the server draws
+// for sampling: LIIF takes no parameters and refused every request.
+func TestDeterministicMethodWithoutSeed(t *testing.T) {
+	cfg := testConfig(nil)
+	cfg.Model = "random:liif" // untrained weights: the test is about the request, not the pixels
+	_, ts := newTestServer(t, cfg)
+	body, ct := smallUpload(t, "scale", "2", "method", "liif")
+	if resp, data := post(t, ts.URL+"/v1/upscale", ct, body); resp.StatusCode != 200 {
+		t.Fatalf("liif: %d %s", resp.StatusCode, data)
+	} else if m := decodePNG(t, data); m.W != 16 || m.H != 16 {
+		t.Errorf("liif gave %dx%d, want 16x16", m.W, m.H)
+	}
+	// Settings the client gives are still the method's to refuse.
+	body, ct = smallUpload(t, "scale", "2", "method", "liif", "param", "eta=1")
+	if resp, data := post(t, ts.URL+"/v1/upscale", ct, body); resp.StatusCode != 400 || !strings.Contains(errorOf(t, data), "no parameters") {
+		t.Errorf("liif with a param: %d %s", resp.StatusCode, data)
+	}
+}
+
+// Deleting a job ends its event stream with the job cancelled, as any
+// other end would, not with "gone" (which the web page shows as an error).
+func TestJobEventsOnDelete(t *testing.T) {
+	b, cfg := blockedConfig()
+	defer close(b.release)
+	_, ts := newTestServer(t, cfg)
+	body, ct := smallUpload(t, "scale", "2", "method", "block", "async", "1")
+	_, data := post(t, ts.URL+"/v1/upscale", ct, body)
+	var v jobView
+	json.Unmarshal(data, &v)
+	b.wait(t, 1)
+	resp, err := http.Get(ts.URL + "/v1/jobs/" + v.ID + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, 1024)
+	if n, err := resp.Body.Read(first); err != nil || !strings.Contains(string(first[:n]), `"state":"running"`) {
+		t.Fatalf("first event %q (%v)", first[:n], err)
+	}
+	req, _ := http.NewRequest("DELETE", ts.URL+"/v1/jobs/"+v.ID, nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("delete: %v %v", resp, err)
+	}
+	rest, _ := io.ReadAll(resp.Body)
+	if !strings.HasPrefix(string(rest), "event: job\n") || !strings.Contains(string(rest), `"state":"cancelled"`) {
+		t.Errorf("the stream ended with %q, want the job cancelled", rest)
 	}
 }

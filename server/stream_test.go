@@ -3,14 +3,17 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"image/png"
 	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -28,6 +31,9 @@ import (
 type streamer struct {
 	maxBand atomic.Int64
 	delay   time.Duration // slept per band: a render slower than the write deadline
+	// fail, when set, is called with each band's first row, and its error
+	// is the band's: a method that breaks (or panics) mid-render.
+	fail func(y0 int) error
 }
 
 func (s *streamer) Name() string { return "stream" }
@@ -49,6 +55,11 @@ func (g *gradient) AlphaRows(y0, y1 int) []float32 { return nil }
 func (g *gradient) value(x, y, c int) float32      { return float32((x+2*y+c*50)%256) / 255 }
 func (g *gradient) Rows(_, y0, y1 int) ([]float32, error) {
 	time.Sleep(g.s.delay)
+	if g.s.fail != nil {
+		if err := g.s.fail(y0); err != nil {
+			return nil, err
+		}
+	}
 	if n := int64(y1 - y0); n > g.s.maxBand.Load() {
 		g.s.maxBand.Store(n)
 	}
@@ -230,5 +241,177 @@ func TestSlowStreamedAnswer(t *testing.T) {
 	}
 	if m := decodePNG(t, data); m.W != 640 || m.H != 640 {
 		t.Fatalf("answer %dx%d, want 640x640", m.W, m.H)
+	}
+}
+
+// A streamed method renders as its answer is written, so it can fail
+// after the answer began. Before its first bytes, the answer is the
+// error; after them, the connection is cut, so that the client sees a
+// broken transfer rather than a 200 with a cut-off PNG.
+func TestStreamedAnswerFails(t *testing.T) {
+	failAt := 0
+	st := &streamer{fail: func(y0 int) error {
+		if y0 >= failAt {
+			return errors.New("the decoder broke")
+		}
+		return nil
+	}}
+	_, ts := newTestServer(t, withStreamer(st))
+	body, ct := multipartBody(t, pngBytes(t, 256, 256, false), "size", "2048x2048", "method", "stream")
+	answer := func() (*http.Response, []byte, error) {
+		req, _ := http.NewRequest("POST", ts.URL+"/v1/upscale", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		return resp, data, err
+	}
+
+	failAt = 2 * render.DefaultBand // within the first 64 KiB written
+	resp, data, _ := answer()
+	if resp.StatusCode != 500 || !strings.Contains(errorOf(t, data), "the decoder broke") || resp.Header.Get("Content-Disposition") != "" {
+		t.Errorf("failing before the first bytes: %d %v %s", resp.StatusCode, resp.Header, data)
+	}
+
+	failAt = 2048 - render.DefaultBand // the last band: the rows before it are sent
+	resp, data, err := answer()
+	if resp.StatusCode != 200 {
+		t.Fatalf("failing mid-way: %d %s", resp.StatusCode, data)
+	}
+	if err == nil {
+		t.Errorf("the broken answer (%d bytes) read as complete", len(data))
+	}
+	t.Logf("broken after %d bytes: %v", len(data), err)
+}
+
+// A method that panics while its rows are rendered for a job fails the
+// job with a 500; it must not take the server down with it (the job's
+// goroutine is not a handler, which net/http would recover).
+func TestJobPanicsWhileEncoding(t *testing.T) {
+	st := &streamer{fail: func(y0 int) error {
+		var m map[string]int
+		m["boom"]++ // a bug in the method
+		return nil
+	}}
+	s, ts := newTestServer(t, withStreamer(st))
+	body, ct := multipartBody(t, pngBytes(t, 16, 16, false), "scale", "2", "method", "stream", "async", "1")
+	resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
+	if resp.StatusCode != 202 {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	var v jobView
+	json.Unmarshal(data, &v)
+	waitFor(t, "the job to fail", func() bool {
+		v, _, _, _ = s.jobs.get(v.ID)
+		return v.State == stateFailed
+	})
+	if v.Code != 500 || !strings.Contains(v.Error, "panicked") {
+		t.Errorf("job failed with %d %q, want 500 naming the panic", v.Code, v.Error)
+	}
+	if resp, _ := get(t, ts.URL+"/healthz"); resp.StatusCode != 200 {
+		t.Errorf("health after the panic: %d", resp.StatusCode)
+	}
+}
+
+// The model's progress covers both its stages, sample by sample: the
+// condition (here two windows of the condition network) fills the first
+// tenth of each sample's share, the sampling the rest, and the fraction
+// never goes back.
+func TestModelProgressStages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the built-in model in -short mode")
+	}
+	cfg := testConfig(nil)
+	base := cfg.NewUpscaler
+	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
+		if name != "model" {
+			return base(name, o)
+		}
+		return models.SRMethod(o.Model, "builtin:sr", o.Condition, o.Params)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := s.parseUpscaleFields(url.Values{"method": {"model"}, "scale": {"2"}, "samples": {"2"}, "seed": {"5"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.image = pngBytes(t, 320, 24, false) // wider than one window of the condition network
+	type report struct {
+		stage string
+		p     float64
+	}
+	var got []report
+	if _, err := s.runUpscale(context.Background(), req, func(stage string, p float64) { got = append(got, report{stage, p}) }); err != nil {
+		t.Fatal(err)
+	}
+	sample, conds, prev := -1, [2]int{}, report{}
+	for _, r := range got {
+		if r.p < prev.p || r.p > 1 {
+			t.Fatalf("progress went from %v to %v: %v", prev, r, got)
+		}
+		if r.stage == stageCondition && prev.stage != stageCondition {
+			sample++
+		}
+		prev = r
+		if sample < 0 || r.stage == "" {
+			continue
+		}
+		lo, split, hi := float64(sample)/2, (float64(sample)+conditionShare)/2, float64(sample+1)/2
+		switch r.stage {
+		case stageCondition:
+			conds[sample]++
+			if r.p < lo || r.p > split {
+				t.Errorf("sample %d's condition at %v, want within [%v, %v]", sample, r.p, lo, split)
+			}
+		case stageSampling:
+			if r.p < split || r.p > hi {
+				t.Errorf("sample %d's sampling at %v, want within [%v, %v]", sample, r.p, split, hi)
+			}
+		default:
+			t.Errorf("stage %q", r.stage)
+		}
+	}
+	// Two windows: reported at 0, 1 and 2 done, for each sample.
+	if sample != 1 || conds[0] != 3 || conds[1] != 3 || prev.p != 1 {
+		t.Errorf("%d samples with %v condition reports, ending at %v: %v", sample+1, conds, prev.p, got)
+	}
+}
+
+// A running job's view names its stage: here the encoding, in which a
+// streamed method renders its rows; a finished job names none.
+func TestJobStage(t *testing.T) {
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	st := &streamer{fail: func(int) error {
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		<-release
+		return nil
+	}}
+	s, ts := newTestServer(t, withStreamer(st))
+	body, ct := multipartBody(t, pngBytes(t, 16, 16, false), "scale", "2", "method", "stream", "async", "1")
+	resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
+	if resp.StatusCode != 202 {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	var v jobView
+	json.Unmarshal(data, &v)
+	<-held
+	if _, data := get(t, ts.URL+"/v1/jobs/"+v.ID); !strings.Contains(string(data), `"stage": "encoding"`) {
+		t.Errorf("job while its rows are rendered: %s", data)
+	}
+	close(release)
+	waitFor(t, "the job", func() bool {
+		v, _, _, _ = s.jobs.get(v.ID)
+		return v.State == stateDone
+	})
+	if v.Stage != "" || v.Progress != 1 {
+		t.Errorf("done job: stage %q, progress %v", v.Stage, v.Progress)
 	}
 }

@@ -127,11 +127,26 @@ async function poll(id, onUpdate) {
   }
 }
 
+// stageText names a running job's stage (the API's stage field).
+const stageText = { condition: 'Preparing the input', sampling: 'Sampling', encoding: 'Rendering the result' };
+
 function describe(v) {
   if (v.state === 'queued') return 'Queued, waiting for a worker…';
-  if (v.state === 'running') return v.progress > 0 ? `Working… ${Math.round(v.progress * 100)}%` : 'Working…';
+  if (v.state === 'running') {
+    const what = stageText[v.stage] || 'Working';
+    return measured(v) ? `${what}… ${Math.round(v.progress * 100)}%` : `${what}…`;
+  }
   return v.state;
 }
+
+// measured says whether a running job's progress says how far it is: not
+// before its first report, nor while it encodes (which the server does not
+// measure; its progress is then already 1).
+function measured(v) { return v.state === 'running' && v.progress > 0 && v.stage !== 'encoding'; }
+
+// jobProgress is the bar for a job's view: its fraction where measured,
+// else indeterminate until the job ends.
+function jobProgress(v) { return terminal(v) ? 1 : measured(v) ? v.progress : NaN; }
 
 // ---- upscale ---------------------------------------------------------------
 
@@ -205,6 +220,7 @@ function methodChanged() {
   // methods only; the server refuses samples for the others.
   const gen = !m || m.generative;
   for (const id of ['samples', 'seed', 'dice', 'steps', 'temperature', 'detail']) $(id).disabled = !gen;
+  updateOut(); // the output limit depends on the method
 }
 
 // targetSize mirrors the server's rule (ceil(n·scale); a missing side keeps
@@ -230,7 +246,10 @@ function updateOut() {
   if (!t) { $('out-info').textContent = ''; return; }
   const mp = (t.w * t.h / 1e6).toFixed(t.w * t.h < 1e6 ? 2 : 1);
   let text = `Output ${t.w}×${t.h} (${mp} MP)`;
-  if (L && t.w * t.h > L.max_output_pixels) text += ` — over the server's ${(L.max_output_pixels / 1e6).toFixed(1)} MP limit`;
+  // A method that renders band by band (the model) may make larger outputs.
+  const m = state.models && state.models.methods.find((x) => x.name === $('method').value);
+  const limit = L && (m && m.streams ? L.max_streamed_pixels : L.max_output_pixels);
+  if (limit && t.w * t.h > limit) text += ` — over the server's ${(limit / 1e6).toFixed(1)} MP limit for ${m ? m.name : 'this method'}`;
   $('out-info').textContent = text;
 }
 
@@ -281,7 +300,7 @@ async function upscale() {
   try {
     const v = await watchJob(job.id, (v) => {
       status('status', describe(v));
-      progress('progress', v.state === 'running' && v.progress > 0 ? v.progress : (terminal(v) ? 1 : NaN));
+      progress('progress', jobProgress(v));
     });
     if (v.state !== 'done') {
       status('status', v.state === 'cancelled' ? 'Cancelled.' : 'Failed: ' + v.error, v.state !== 'cancelled');
@@ -412,7 +431,7 @@ async function generate() {
     const job = await r.json();
     const v = await watchJob(job.id, (v) => {
       status('gstatus', describe(v));
-      progress('gprogress', v.state === 'running' && v.progress > 0 ? v.progress : (terminal(v) ? 1 : NaN));
+      progress('gprogress', jobProgress(v));
     });
     if (v.state !== 'done') { status('gstatus', 'Failed: ' + v.error, true); progress('gprogress', null); return; }
     status('gstatus', `Done in ${v.elapsed_seconds.toFixed(1)} s`);
