@@ -21,8 +21,10 @@ import (
 var testHookBeforeRename func() error
 
 // CheckDir refuses a path whose folder does not exist (or is not a
-// folder): front ends call it before long work, so that a mistyped -o
-// fails at once rather than after the work, at the write.
+// folder) or cannot be written in, and a path that is itself a folder,
+// which the final rename cannot replace: front ends call it before long
+// work, so that a mistyped -o fails at once rather than after the work,
+// at the write.
 func CheckDir(path string) error {
 	dir := filepath.Dir(path)
 	st, err := os.Stat(dir)
@@ -34,6 +36,31 @@ func CheckDir(path string) error {
 	case !st.IsDir():
 		return fmt.Errorf("write %s: %s is not a folder", path, dir)
 	}
+	if err := notFolder(path); err != nil {
+		return err
+	}
+	// Creating a file is the one test of writing that holds whatever
+	// forbids it (permissions, ACLs, a read-only mount); Write creates its
+	// temporary file the same way.
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // not the probe's name, which means nothing to the user
+		}
+		return fmt.Errorf("write %s: cannot create files in %s: %w", path, dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// notFolder refuses a path that is a folder: the rename at the end of
+// Write would fail on it, with the temporary file's name.
+func notFolder(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("write %s: it is a folder, not a file", path)
+	}
 	return nil
 }
 
@@ -41,6 +68,9 @@ func CheckDir(path string) error {
 // the temporary file is removed and an existing file at path is left
 // untouched. The file gets mode 0644.
 func Write(path string, fill func(w io.Writer) error) (err error) {
+	if err := notFolder(path); err != nil {
+		return err // before fill's work, which the rename would throw away
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -87,4 +87,43 @@ func TestMissingFolder(t *testing.T) {
 	if err := CheckDir(filepath.Join(dir, "x.png")); err != nil {
 		t.Errorf("CheckDir in an existing folder: %v", err)
 	}
+	// A folder where the file should go is refused before fill runs,
+	// not by the rename after it.
+	folder := filepath.Join(dir, "d.png")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckDir(folder); err == nil || !strings.Contains(err.Error(), "is a folder") {
+		t.Errorf("CheckDir(%s): %v, want it refused as a folder", folder, err)
+	}
+	filled := false
+	err := Write(folder, func(w io.Writer) error { filled = true; return nil })
+	if err == nil || filled || !strings.Contains(err.Error(), "is a folder") || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("Write(%s): %v (fill ran: %v), want it refused as a folder before fill", folder, err, filled)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("CheckDir left files behind: %v", ents)
+	}
+}
+
+// A folder that cannot be written in is refused by CheckDir, before the
+// work, and said plainly by Write.
+func TestReadOnlyFolder(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ro")
+	if err := os.Mkdir(dir, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.CreateTemp(dir, "probe"); err == nil { // root writes anyway
+		f.Close()
+		os.Remove(f.Name())
+		t.Skip("this user can write in a read-only folder")
+	}
+	p := filepath.Join(dir, "x.png")
+	if err := CheckDir(p); err == nil || !strings.Contains(err.Error(), "cannot create files in") {
+		t.Errorf("CheckDir(%s): %v, want it refused", p, err)
+	}
+	err := Write(p, func(w io.Writer) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "cannot create files in") || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("Write(%s): %v, want the folder said to be read-only, without the temporary file", p, err)
+	}
 }

@@ -91,6 +91,10 @@ func (u *Upscaler) SetProgress(f func(done, total int)) { u.Opt.Progress = f }
 // refuse bad settings before any work starts.
 func (s *SR) CheckOptions(opt SampleOptions) error { return opt.resolve(s) }
 
+// SampleParams names, for help texts, the parameters ParseSampleOptions
+// reads.
+const SampleParams = "sampler, steps, eta, seed, strength, tile, overlap, encode-tile, exact-condition, consistency, margin, detail, temperature"
+
 // ParseSampleOptions returns base with the sampler settings in params,
 // name=value strings (sampler, steps, eta, seed, strength, tile, overlap,
 // encode-tile, exact-condition: true or false, consistency, margin,
@@ -135,7 +139,7 @@ func ParseSampleOptions(base SampleOptions, params map[string]string) (SampleOpt
 				o.Temperature, err = strconv.ParseFloat(v, 64)
 			}
 		default:
-			return o, fmt.Errorf("unknown sampling parameter %q (have sampler, steps, eta, seed, strength, tile, overlap, encode-tile, exact-condition, consistency, margin, detail, temperature)", k)
+			return o, fmt.Errorf("unknown sampling parameter %q (have %s)", k, SampleParams)
 		}
 		if err != nil {
 			return o, fmt.Errorf("sampling parameter %s=%q: %w", k, v, err)

@@ -127,3 +127,23 @@ func TestUpscalerAndOptions(t *testing.T) {
 		}
 	}
 }
+
+// Each kind of model starts from its own defaults: a generator those of
+// generate (its sampler, steps, τ = 1 and the model's guidance), so that
+// zoom --seed draws the sample generate draws; the real-photo model its
+// window; a student its DDIM steps.
+func TestConfigSampleOptions(t *testing.T) {
+	if got, want := (Config{Generator: true}).SampleOptions(), DefaultGenSampleOptions(); got.Sampler != want.Sampler ||
+		got.Steps != want.Steps || got.Temperature != want.Temperature || got.Guidance != GuidanceByModel {
+		t.Errorf("generator: %+v, want %+v", got, want)
+	}
+	if got := (Config{}).SampleOptions(); got.Sampler != DefaultSRSampler || got.Steps != DefaultSRSteps || got.Tile != DefaultTile || got.Guidance != 0 {
+		t.Errorf("SR model: %+v", got)
+	}
+	if got := (Config{Degradation: DegradeReal}).SampleOptions(); got.Tile != realTile || got.Overlap != realTile/4 {
+		t.Errorf("real-photo model: window %d/%d, want %d/%d", got.Tile, got.Overlap, realTile, realTile/4)
+	}
+	if got := (Config{Student: 4}).SampleOptions(); got.Sampler != SamplerDDIM || got.Steps != DefaultStudentSteps {
+		t.Errorf("student: %s in %d steps", got.Sampler, got.Steps)
+	}
+}

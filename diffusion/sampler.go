@@ -221,11 +221,15 @@ func (c Config) Window() (tile, overlap int) {
 }
 
 // SampleOptions is how a model of this config samples unless told
-// otherwise: DefaultSampleOptions in the config's Window, and a student
-// (Student > 0) as it was distilled, DDIM, in DefaultStudentSteps. Every
-// front end starts from it once the model is known, so the model's own
-// defaults are written here only.
+// otherwise: a generator as DefaultGenSampleOptions says; an SR model by
+// DefaultSampleOptions in the config's Window, and a student (Student >
+// 0) as it was distilled, DDIM, in DefaultStudentSteps. Every front end
+// starts from it once the model is known, so the model's own defaults are
+// written here only.
 func (c Config) SampleOptions() SampleOptions {
+	if c.Generator {
+		return DefaultGenSampleOptions()
+	}
 	o := DefaultSampleOptions()
 	o.Tile, o.Overlap = c.Window()
 	if c.Student > 0 {

@@ -5,23 +5,6 @@ import (
 	"encoding/binary"
 )
 
-// jpegOrientation returns the EXIF orientation (1–8) of a JPEG file, or 1
-// when there is none. A malformed EXIF block counts as none: the pixels are
-// still good, and refusing a photo over broken metadata would help nobody.
-func jpegOrientation(data []byte) int {
-	o := 1
-	jpegSegments(data, func(marker byte, seg []byte) bool {
-		if marker == 0xE1 && len(seg) >= 6 && string(seg[:6]) == "Exif\x00\x00" {
-			if v := tiffOrientation(seg[6:]); v != 0 {
-				o = v
-				return false
-			}
-		}
-		return true
-	})
-	return o
-}
-
 // jpegSegments calls f with the marker and payload of every segment of a
 // JPEG file before its first scan, in order, until f returns false. It stops
 // silently at the first malformed segment, so callers see only segments
@@ -132,15 +115,7 @@ func jpegEXIF(data []byte) []byte {
 // viewers do not turn the outputs a second time. It is nil when there is
 // none, or it is malformed or over MaxEXIF.
 func exifOf(format string, data []byte) []byte {
-	var b []byte
-	switch format {
-	case "jpeg":
-		b = jpegEXIF(data)
-	case "png":
-		b = pngChunk(data, "eXIf")
-	case "webp":
-		b = bytes.TrimPrefix(webpChunk(data, "EXIF"), []byte(exifMarker)) // some writers keep the JPEG prefix
-	}
+	b := rawEXIF(format, data)
 	if len(b) < 8 || len(b) > MaxEXIF || !isTIFF(b) {
 		return nil
 	}
@@ -149,6 +124,20 @@ func exifOf(format string, data []byte) []byte {
 		bo.PutUint16(v, 1) // v is b's own bytes
 	}
 	return b
+}
+
+// rawEXIF returns the EXIF block (a TIFF structure) that a JPEG, PNG or
+// WebP file holds, as it is there, or nil.
+func rawEXIF(format string, data []byte) []byte {
+	switch format {
+	case "jpeg":
+		return jpegEXIF(data)
+	case "png":
+		return pngChunk(data, "eXIf")
+	case "webp":
+		return bytes.TrimPrefix(webpChunk(data, "EXIF"), []byte(exifMarker)) // some writers keep the JPEG prefix
+	}
+	return nil
 }
 
 // jpegEXIFSegment is an APP1 segment holding the EXIF block b.

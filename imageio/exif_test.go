@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"image/jpeg"
+	"slices"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio/imagetest"
@@ -74,5 +75,33 @@ func TestEXIFBounds(t *testing.T) {
 	m := New(2, 2)
 	if err := Encode(&bytes.Buffer{}, m, JPEG, WriteOptions{EXIF: big}); err == nil {
 		t.Error("an EXIF block over MaxEXIF was written")
+	}
+}
+
+// A PNG's eXIf orientation is applied to its pixels as a JPEG's is, since
+// the EXIF carried to the outputs says 1: an output must not show the
+// picture turned otherwise than its input did. Config swaps the sides too.
+func TestPNGEXIFOrientationApplied(t *testing.T) {
+	seg := imagetest.EXIFSegment(6, binary.LittleEndian)
+	m := FromImage(quadrants())
+	var b bytes.Buffer
+	if err := Encode(&b, m, PNG, WriteOptions{EXIF: seg[4+len(exifMarker):]}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Decode(b.Bytes(), ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.W != 16 || back.H != 32 {
+		t.Fatalf("%dx%d, want the 32x16 picture turned to 16x32", back.W, back.H)
+	}
+	if want := Orient(m, 6); !slices.Equal(back.Pix, want.Pix) {
+		t.Error("pixels not turned as orientation 6 says")
+	}
+	if o := tiffOrientation(back.EXIF); o != 1 {
+		t.Errorf("kept EXIF says orientation %d, want 1", o)
+	}
+	if in, err := ProbeBytes(b.Bytes()); err != nil || in.W != 16 || in.H != 32 {
+		t.Errorf("probed %dx%d (%v), want 16x32", in.W, in.H, err)
 	}
 }

@@ -38,7 +38,9 @@ type Image struct {
 	// WriteOptions.Bits16 (zoomdiff upscale does so for PNG output).
 	Depth int
 	// ICC is the source's embedded ICC colour profile (PNG iCCP, JPEG APP2,
-	// WebP ICCP, TIFF tag 34675), nil when it has none. Pix holds the samples as stored, in
+	// WebP ICCP, TIFF tag 34675), nil when it has none or its colour space
+	// is neither RGB nor grey (a CMYK JPEG's, whose pixels the decoder
+	// converted to RGB). Pix holds the samples as stored, in
 	// that profile's colour space, and Encode embeds the profile again in
 	// PNG and JPEG output so that the colours mean the same thing.
 	ICC []byte

@@ -371,6 +371,10 @@ func TestBadFilesGiveErrorsNamingTheFile(t *testing.T) {
 		if !strings.HasPrefix(err.Error(), "decode "+p+": ") {
 			t.Errorf("%s: error %q does not name the file", name, err)
 		}
+		// The standard decoders name their format themselves: once is enough.
+		if f := strings.TrimPrefix(filepath.Ext(name), "."); strings.HasPrefix(strings.TrimPrefix(err.Error(), "decode "+p+": "), f+": "+f+":") {
+			t.Errorf("%s: error %q names the format twice", name, err)
+		}
 	}
 	if _, err := Read(filepath.Join(dir, "missing.png")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)

@@ -27,7 +27,8 @@ type Info struct {
 	// Depth is the bits per sample: 16 for 16-bit PNGs and TIFFs, else 8.
 	Depth int
 	// ICC is the embedded colour profile, nil when there is none (or when
-	// it is malformed: the pixels are still good).
+	// it is malformed, or not for RGB or grey pixels: the pixels are
+	// still good).
 	ICC []byte
 	// JPEGQuality is, for a JPEG, the quality (1–100, libjpeg's scale) it
 	// was most likely saved at, estimated from its luminance quantisation
@@ -90,31 +91,54 @@ func depthOf(format string, data []byte) int {
 }
 
 // orientationOf is the orientation (1–8, 1 when none) recorded in a
-// file: a JPEG's EXIF or a TIFF's own tag.
+// file: the EXIF block of a JPEG, PNG or WebP, or a TIFF's own tag. Every
+// one is applied to the pixels, since the EXIF carried to the outputs says
+// 1 (exifOf).
 func orientationOf(format string, data []byte) int {
-	switch format {
-	case "jpeg":
-		return jpegOrientation(data)
-	case "tiff":
+	if format == "tiff" {
 		return max(1, tiffOrientation(data))
+	}
+	if b := rawEXIF(format, data); isTIFF(b) {
+		return max(1, tiffOrientation(b))
 	}
 	return 1
 }
 
 // iccOf returns the ICC profile embedded in a file of the given format, or
-// nil when there is none or it is malformed.
+// nil when there is none, it is malformed, or it is not for the decoded
+// pixels (see iccForDecoded).
 func iccOf(format string, data []byte) []byte {
+	var prof []byte
 	switch format {
 	case "png":
-		return pngICC(data)
+		prof = pngICC(data)
 	case "jpeg":
-		return jpegICC(data)
+		prof = jpegICC(data)
 	case "webp":
-		return webpICC(data)
+		prof = webpICC(data)
 	case "tiff":
-		return tiffICC(data)
+		prof = tiffICC(data)
 	}
-	return nil
+	if !iccForDecoded(prof) {
+		return nil
+	}
+	return prof
+}
+
+// iccForDecoded reports whether a profile describes pixels as Decode
+// returns them: RGB or grey. A CMYK JPEG's profile (colour space "CMYK"
+// at bytes 16–19 of the header) does not: the decoder has converted the
+// pixels to RGB, and embedded in an RGB output the profile would be
+// invalid (libpng drops it with a warning) or misread.
+func iccForDecoded(prof []byte) bool {
+	if len(prof) < 20 {
+		return false
+	}
+	switch string(prof[16:20]) {
+	case "RGB ", "GRAY":
+		return true
+	}
+	return false
 }
 
 // pngChunk returns the data of the first chunk of type typ before the

@@ -170,6 +170,26 @@ func TestICCMalformedIgnored(t *testing.T) {
 	}
 }
 
+// A profile for other pixels than Decode returns (a CMYK JPEG's: the
+// decoder converts the pixels to RGB) is dropped, by Decode and Probe
+// alike, so that it is not embedded in RGB outputs; RGB and grey ones stay.
+func TestICCOfOtherColourSpaceDropped(t *testing.T) {
+	var plain bytes.Buffer
+	if err := jpeg.Encode(&plain, image.NewRGBA(image.Rect(0, 0, 4, 4)), nil); err != nil {
+		t.Fatal(err)
+	}
+	for space, keep := range map[string]bool{"CMYK": false, "Lab ": false, "RGB ": true, "GRAY": true} {
+		prof := imagetest.FakeICC(300)
+		copy(prof[16:], space)
+		data := append(append([]byte{0xFF, 0xD8}, must(jpegICCSegments(prof))...), plain.Bytes()[2:]...)
+		m := must(Decode(data, ReadOptions{}))
+		info := must(ProbeBytes(data))
+		if got := m.ICC != nil; got != keep || (info.ICC != nil) != keep {
+			t.Errorf("a %q profile: Decode kept it %v, Probe %v; want %v", space, got, info.ICC != nil, keep)
+		}
+	}
+}
+
 // Depth records 16-bit PNG sources; everything else is 8.
 func TestDepth(t *testing.T) {
 	dir := t.TempDir()

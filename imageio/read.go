@@ -128,6 +128,9 @@ func Decode(data []byte, opt ReadOptions) (m *Image, err error) {
 	}
 	img, err := f.decode(data)
 	if err != nil {
+		if strings.HasPrefix(err.Error(), f.name+":") { // the standard decoders name themselves
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
 	m = FromImage(img)

@@ -13,6 +13,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/baseline/idm"
 	"github.com/zoomdiff/zoomdiff/baseline/liif"
+	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/models"
 	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
@@ -59,7 +60,7 @@ var table = []entry{
 	{Info{idm.Kind, idm.Summary}, func(o Options) (render.Method, error) { return idm.NewMethod(o.Model, o.Params) }},
 	kernel(resample.Lanczos3, "Lanczos-3 windowed sinc"),
 	{Info{liif.Kind, liif.Summary}, func(o Options) (render.Method, error) { return liif.NewMethod(o.Model, o.Params) }},
-	{Info{"model", "latent diffusion SR with the implicit decoder (--model FILE, default builtin:sr; params sampler, steps, eta, seed, strength, tile, overlap)"},
+	{Info{"model", "latent diffusion SR with the implicit decoder (--model FILE, default builtin:sr; params " + diffusion.SampleParams + ")"},
 		func(o Options) (render.Method, error) {
 			return models.SRMethod(o.Model, "builtin:sr", o.Condition, o.Params)
 		}},

@@ -150,7 +150,8 @@ func StepsHelp() string {
 }
 
 // SRMethod opens an SR model (a file or a "builtin:" name; "" means
-// fallback) as a render.Method with the sampling params (see
+// fallback) as a render.Method, a *diffusion.Upscaler, with the sampling
+// params (see
 // diffusion.ParseSampleOptions and SamplerAuto). condition names the
 // condition network the model samples with (a file or a "builtin:" name,
 // refused unless trained for the model's condition space); "" leaves the

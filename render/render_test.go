@@ -36,10 +36,19 @@ func TestTargetSize(t *testing.T) {
 		{2, "10x10", 1e8}, {0, "", 1e8}, {-1, "", 1e8}, {math.NaN(), "", 1e8}, {math.Inf(1), "", 1e8},
 		{1e300, "", 1e8}, {1001, "", 1e8}, {0, "abc", 1e8}, {0, "0x5", 1e8}, {0, "-5x5", 1e8}, {0, "x", 1e8},
 		{0, "1.5x2", 1e8}, {0, "20x20", 399}, {0, "3000000000x1", 1 << 62}, {2, "", 0},
+		// A side derived past 2³¹−1 under a raised pixel limit.
+		{0, "x1500000000", 1 << 62}, {3e7, "", 1 << 62},
 	} {
 		if w, h, err := TargetSize(100, 50, c.scale, c.size, c.max); err == nil {
 			t.Errorf("TargetSize(100x50, %v, %q, %d) = %dx%d, want an error", c.scale, c.size, c.max, w, h)
 		}
+	}
+	// Only the pixel limit is ErrOverLimit: front ends say how to raise it.
+	if _, _, err := TargetSize(100, 50, 4, "", 100); !errors.Is(err, ErrOverLimit) {
+		t.Errorf("over the limit: %v, want ErrOverLimit", err)
+	}
+	if _, _, err := TargetSize(100, 50, 0, "0x5", 1e8); err == nil || errors.Is(err, ErrOverLimit) {
+		t.Errorf("a bad size: %v, want an error other than ErrOverLimit", err)
 	}
 	if _, _, err := TargetSize(100, 50, 1001, "", 1<<40); err != nil {
 		t.Errorf("a raised limit was not honoured: %v", err)
@@ -260,6 +269,20 @@ func TestWriteFiles(t *testing.T) {
 	} {
 		if err := f.Check(); err == nil || !strings.Contains(err.Error(), "folder") || strings.Contains(err.Error(), ".tmp") {
 			t.Errorf("%v: Check %v, want the missing folder named", f.Paths(), err)
+		}
+	}
+	// One file named twice would keep one of the two outputs; a JPEG
+	// quality the encoder refuses would fail only after the work.
+	for _, c := range []struct {
+		f    Files
+		want string
+	}{
+		{Files{Samples: SamplePaths(filepath.Join(dir, "f.png"), 2), Mean: filepath.Join(dir, "f-1.png")}, "same file"},
+		{Files{Samples: SamplePaths(filepath.Join(dir, "f.png"), 2), Mean: filepath.Join(dir, "m.png"), Std: filepath.Join(dir, ".", "m.png")}, "same file"},
+		{Files{Samples: []string{filepath.Join(dir, "f.jpg")}, Write: imageio.WriteOptions{Quality: 101}}, "quality 101"},
+	} {
+		if err := c.f.Check(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: Check %v, want an error mentioning %q", c.f.Paths(), err, c.want)
 		}
 	}
 	for _, p := range []string{"a.png", "b.png", "c.png", "d.gif"} {

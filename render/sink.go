@@ -167,17 +167,32 @@ func (f Files) Paths() []string {
 	return p
 }
 
-// Check refuses, before any work, file names whose format is unknown and
+// Check refuses, before any work, file names whose format is unknown,
 // files whose folder does not exist (which would otherwise fail only when
-// the first byte is written, after all the sampling).
+// the first byte is written, after all the sampling), a JPEG quality
+// outside 1–100, and one file named twice (--mean naming a sample), which
+// would keep only one of the outputs.
 func (f Files) Check() error {
+	seen := map[string]string{}
 	for _, p := range f.Paths() {
-		if _, err := imageio.FormatFor(p); err != nil {
+		format, err := imageio.FormatFor(p)
+		if err != nil {
 			return err
+		}
+		if q := f.Write.Quality; format == imageio.JPEG && (q < 0 || q > 100) {
+			return fmt.Errorf("write %s: JPEG quality %d outside 1–100", p, q)
 		}
 		if err := atomicfile.CheckDir(p); err != nil {
 			return err
 		}
+		key := p
+		if a, err := filepath.Abs(p); err == nil {
+			key = a
+		}
+		if first, ok := seen[key]; ok {
+			return fmt.Errorf("%s and %s name the same file: each output needs its own", first, p)
+		}
+		seen[key] = p
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -20,6 +21,11 @@ const DefaultMaxOutputPixels = 100_000_000
 // it (a 64×64 input at ×200, 164 MP, peaks at about 300 MiB): it only
 // guards against typos, ×4000 instead of ×4 taking days.
 const DefaultMaxStreamedPixels = 1_000_000_000
+
+// ErrOverLimit is returned (wrapped) by TargetSize for an output with more
+// pixels than its limit, so that front ends can say how to raise it
+// without saying so of every other mistake.
+var ErrOverLimit = errors.New("over the limit")
 
 // ParseSize reads an output size "WxH", "Wx" or "xH": a missing side is
 // returned as 0, to be derived from the aspect ratio (see TargetSize).
@@ -87,7 +93,13 @@ func TargetSize(inW, inH int, scale float64, size string, maxPixels int64) (w, h
 		fw, fh = math.Ceil(float64(inW)*scale), math.Ceil(float64(inH)*scale)
 	}
 	if fw*fh > float64(maxPixels) {
-		return 0, 0, fmt.Errorf("output %sx%s is %.4g pixels, over the limit of %d", side(fw), side(fh), fw*fh, maxPixels)
+		return 0, 0, fmt.Errorf("output %sx%s is %.4g pixels, %w of %d", side(fw), side(fh), fw*fh, ErrOverLimit, maxPixels)
+	}
+	// A side derived from the aspect ratio or a scale can pass a raised
+	// pixel limit and still be longer than a PNG or TIFF row can be (or
+	// than an int holds on 32-bit platforms).
+	if fw > math.MaxInt32 || fh > math.MaxInt32 {
+		return 0, 0, fmt.Errorf("output %sx%s: a side is over %d pixels, more than PNG or TIFF can store", side(fw), side(fh), math.MaxInt32)
 	}
 	if scale != 0 {
 		return resample.ScaledSize(inW, scale), resample.ScaledSize(inH, scale), nil

@@ -121,6 +121,10 @@ func runGenerate(args []string) error {
 	if *size != "" && *sizes != "" {
 		return errors.New("give --size or --sizes, not both")
 	}
+	// Said before the sampling, not by the first write after it.
+	if st, err := os.Stat(*out); err == nil && !st.IsDir() {
+		return fmt.Errorf("-o %s is a file: it names the output folder", *out)
+	}
 	if *sizes == "" {
 		*sizes = *size
 	}

@@ -3,12 +3,14 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"image/gif"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/featdist"
 	"github.com/zoomdiff/zoomdiff/imageio"
+	"github.com/zoomdiff/zoomdiff/models"
 )
 
 // tinyGeneratorFile writes an untrained generator on a tiny auto-encoder
@@ -79,6 +82,7 @@ func TestGenerateAndZoomCommands(t *testing.T) {
 		{[]string{"--model", model, "--size", "16", "--sizes", "32", "-o", out}, "not both"},
 		{[]string{"--model", model}, "usage"},
 		{[]string{"--model", filepath.Join(dir, "none"), "-o", out}, "none"},
+		{[]string{"--model", model, "--n", "1", "-o", model}, "is a file"},
 	} {
 		if err := runGenerate(append(c.args, "--quiet")); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("generate %q: %v, want an error with %q", c.args, err, c.want)
@@ -97,6 +101,9 @@ func TestGenerateAndZoomCommands(t *testing.T) {
 	}
 	if err := runZoom([]string{"--model", model, "--max-zoom", "0.5", "-o", anim, "--quiet"}); err == nil {
 		t.Error("zoom accepted a zoom below 1")
+	}
+	if err := runZoom([]string{"--model", model, "--delay", "-1s", "-o", anim, "--quiet"}); err == nil || !strings.Contains(err.Error(), "--delay -1s") {
+		t.Errorf("zoom --delay -1s: %v, want the flag refused before any work", err)
 	}
 }
 
@@ -163,5 +170,28 @@ func TestEvalGenCommand(t *testing.T) {
 	}
 	if err := runEvalGen([]string{"--classifier", clsPath, "--real", real, "--model", model, filepath.Join(dir, "x")}); err == nil {
 		t.Error("eval-gen accepted both --model and a folder")
+	}
+}
+
+// zoom --seed K --sample k zooms into the latent generate draws as its
+// sample k: the generator's own sampler and steps, not the SR model's.
+func TestZoomDrawsGeneratesSample(t *testing.T) {
+	model := tinyGeneratorFile(t, t.TempDir())
+	g, err := models.Generator(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := diffusion.DefaultGenSampleOptions()
+	opt.Seed = 7
+	want, err := g.Generate(context.Background(), 3, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, got, err := zoomLatent(context.Background(), model, "", 2, map[string]string{"seed": "7"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Z.Data, want[2].Z.Data) {
+		t.Error("zoom --seed 7 --sample 2 drew another latent than generate's sample 2")
 	}
 }

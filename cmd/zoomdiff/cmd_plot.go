@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -29,6 +30,9 @@ func runPlot(args []string) error {
 	}
 	if fs.NArg() == 0 || *out == "" {
 		return errors.New("usage: zoomdiff plot [LABEL=]FILE.csv ... -o chart.png")
+	}
+	if err := checkPNGOutput(*out); err != nil {
+		return err
 	}
 	chart := plot.Chart{Title: *title, XLabel: *xlabel, YLabel: *ylabel}
 	if chart.XLabel == "" {
@@ -55,6 +59,16 @@ func runPlot(args []string) error {
 		return err
 	}
 	return atomicfile.Write(*out, func(w io.Writer) error { return png.Encode(w, img) })
+}
+
+// checkPNGOutput refuses an output name that does not end in .png for the
+// commands that write only PNG (plot, strip): a chart.jpg would be a PNG
+// under a JPEG name, which some programs refuse to open.
+func checkPNGOutput(path string) error {
+	if !strings.EqualFold(filepath.Ext(path), ".png") {
+		return fmt.Errorf("-o %s: the output is a PNG image: name it .png", path)
+	}
+	return atomicfile.CheckDir(path)
 }
 
 // readSeries reads one CSV with a header row into a series per y column.

@@ -27,6 +27,9 @@ func runStrip(args []string) error {
 	if *out == "" || fs.NArg() == 0 {
 		return errors.New("usage: zoomdiff strip -o OUT.png [--height H] [--crop X,Y,W,H] IMAGE[=LABEL] ...")
 	}
+	if err := checkPNGOutput(*out); err != nil {
+		return err
+	}
 	if *height < 8 || *height > 4096 {
 		return fmt.Errorf("--height %d outside [8, 4096]", *height)
 	}

@@ -133,14 +133,24 @@ func parseUpscale(args []string) (*upscaleOptions, error) {
 	o.set = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
 	switch {
-	case o.set["scale"] && !(o.scale > 0):
+	case o.set["scale"] && !(o.scale > 0 && !math.IsInf(o.scale, 1)):
 		return nil, fmt.Errorf("scale %g: want a finite number above 0", o.scale)
+	case o.maxPixels < 0:
+		return nil, fmt.Errorf("--max-pixels %d: want a number of pixels (0: the default)", o.maxPixels)
+	case o.quality < 1 || o.quality > 100:
+		// Checked here, not by the JPEG encoder after all the work.
+		return nil, fmt.Errorf("--quality %d: want 1 to 100", o.quality)
 	case fs.NArg() != 1:
 		return nil, errors.New("want exactly one input file or folder (usage: zoomdiff upscale INPUT (--scale S | --size WxH) -o OUTPUT)")
 	case o.out == "":
 		return nil, errors.New("no output file: give -o OUTPUT")
 	case o.set["scale"] == (o.size != ""):
 		return nil, errors.New("give exactly one of --scale and --size")
+	}
+	if o.size != "" {
+		if _, _, err := render.ParseSize(o.size); err != nil {
+			return nil, err
+		}
 	}
 	o.in = fs.Arg(0)
 	o.folder = isDir(o.in)

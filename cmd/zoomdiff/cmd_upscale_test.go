@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -202,11 +204,11 @@ func TestReconstructCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	outs := map[string][]string{
-		"whole.png": {inPath, "--scale", "2.5", "--quiet"},
-		"bands.png": {inPath, "--scale", "2.5", "--band", "7", "--quiet"},
-		"out.jpg":   {inPath, "--size", "30x", "--quiet"},
-		"whole.tif": {inPath, "--scale", "2.5", "--quiet"},
-		"grey.png":  {greyPath, "--scale", "2", "--quiet"},
+		"whole.png":    {inPath, "--scale", "2.5", "--quiet"},
+		"bands.png":    {inPath, "--scale", "2.5", "--band", "7", "--quiet"},
+		"out.jpg":      {inPath, "--size", "30x", "--quiet"},
+		"whole.tif":    {inPath, "--scale", "2.5", "--quiet"},
+		"grey-out.png": {greyPath, "--scale", "2", "--quiet"},
 	}
 	for name, args := range outs {
 		if err := runUpscale(append([]string{"--method", "reconstruct", "-o", filepath.Join(dir, name)}, args...)); err != nil {
@@ -257,7 +259,7 @@ func TestReconstructCommand(t *testing.T) {
 		t.Errorf("round trip against bicubic: %.1f dB, want a recognisable picture", p)
 	}
 	checkSize(t, filepath.Join(dir, "out.jpg"), 30, 20)
-	if g, err := imageio.Read(filepath.Join(dir, "grey.png")); err != nil || !g.Gray {
+	if g, err := imageio.Read(filepath.Join(dir, "grey-out.png")); err != nil || !g.Gray {
 		t.Errorf("a grey input's round trip is not grey (%v)", err)
 	}
 }
@@ -356,5 +358,68 @@ func TestUpscaleJPEGNote(t *testing.T) {
 	}
 	if n := strings.Count(got, "trained for compressed photos"); n != 1 || !strings.Contains(got, "and 1 more input like it") {
 		t.Errorf("folder of two coarse JPEGs and a PNG: %d notes, want one summing up both; stderr:\n%s", n, got)
+	}
+}
+
+// Mistakes in the command line are refused before any work, with a
+// message about the mistake: a flag missing its value at the end (which
+// would take the input as its value), an output that is the input or a
+// folder, a JPEG quality outside 1–100, and a bad --size or --scale,
+// which are no reason to raise --max-pixels.
+func TestUpscaleRefusesBeforeWork(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.png")
+	writeTestPNG(t, in, 12, 10)
+	original, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder.png")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.png")
+	if err := os.Symlink(in, link); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.png")
+	for _, c := range []struct {
+		args     []string
+		want     string
+		notWants []string
+	}{
+		{[]string{in, "--scale", "2", "--method", "bicubic", "-o"}, "flag needs an argument: -o", nil},
+		{[]string{in, "-o", out, "--method", "bicubic", "--scale"}, "flag needs an argument: --scale", nil},
+		{[]string{in, "--scale", "2", "--method", "bicubic", "-o", in}, "is the input", nil},
+		{[]string{in, "--scale", "2", "--method", "bicubic", "-o", link}, "is the input", nil},
+		{[]string{in, "--scale", "2", "--method", "bicubic", "-o", folder}, "is a folder", []string{".tmp"}},
+		{[]string{in, "--scale", "2", "--method", "bicubic", "--quality", "101", "-o", filepath.Join(dir, "a.jpg")}, "quality 101", nil},
+		{[]string{in, "--scale", "2", "--method", "bicubic", "--quality", "0", "-o", filepath.Join(dir, "a.jpg")}, "quality 0", nil},
+		{[]string{in, "--size", "0x10", "--method", "bicubic", "-o", out}, `"0" is not a whole number`, []string{"max-pixels"}},
+		{[]string{in, "--scale", "Inf", "--method", "bicubic", "-o", out}, "scale +Inf", []string{"max-pixels"}},
+		{[]string{in, "--scale", "2", "--max-pixels", "-1", "--method", "bicubic", "-o", out}, "--max-pixels -1", []string{"raise"}},
+	} {
+		var err error
+		stderr := captureStderr(t, func() { err = runUpscale(c.args) })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("upscale %q: error %v, want one mentioning %q", c.args, err, c.want)
+			continue
+		}
+		for _, no := range c.notWants {
+			if strings.Contains(err.Error(), no) {
+				t.Errorf("upscale %q: error %v mentions %q", c.args, err, no)
+			}
+		}
+		if regexp.MustCompile(`decode \d+/\d+`).MatchString(stderr) { // the bar of the rendering
+			t.Errorf("upscale %q: refused after the work (%q)", c.args, stderr)
+		}
+	}
+	if b, err := os.ReadFile(in); err != nil || !bytes.Equal(b, original) {
+		t.Errorf("the input was changed (%v)", err)
+	}
+	for _, p := range []string{out, filepath.Join(dir, "a.jpg")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a refused request wrote %s", p)
+		}
 	}
 }

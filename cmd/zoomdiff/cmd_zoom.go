@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -47,22 +48,27 @@ func (v zoomView) frame(d *autoencoder.Decoder, i int) *imageio.Image {
 
 // zoomLatent samples the latent to zoom into: the super-resolved input
 // with the SR model when input is set, else sample number sample of the
-// generator's seed, and returns it with its decoder.
-func zoomLatent(ctx context.Context, model, input string, sample, steps int, seed uint64, progress func(done, total int)) (*autoencoder.Decoder, *diffusion.Latent, error) {
+// generator's seed, and returns it with its decoder. Each is sampled as
+// its own command samples it (upscale's model and sampler for the
+// input, generate's for a seed, so zoom --seed K --sample k zooms into
+// generate's sample k), with params (steps, seed) over those defaults.
+func zoomLatent(ctx context.Context, model, input string, sample int, params map[string]string, progress func(done, total int)) (*autoencoder.Decoder, *diffusion.Latent, error) {
 	var (
 		s    *diffusion.SR
 		lats []*diffusion.Latent
 	)
 	if input != "" {
-		var err error
-		if s, err = models.SR(model); err != nil {
+		m, err := models.SRMethod(model, "builtin:sr", "", params)
+		if err != nil {
 			return nil, nil, err
 		}
+		up := m.(*diffusion.Upscaler)
 		lr, err := imageio.Read(input)
 		if err != nil {
 			return nil, nil, err
 		}
-		if lats, err = s.Latents(ctx, lr, zoomOptions(s, steps, seed, progress)); err != nil {
+		s, up.Opt.Progress = up.SR, progress
+		if lats, err = s.Latents(ctx, lr, up.Opt); err != nil {
 			return nil, nil, err
 		}
 		sample = 0
@@ -75,21 +81,17 @@ func zoomLatent(ctx context.Context, model, input string, sample, steps int, see
 			return nil, nil, err
 		}
 		s = g.Model
-		if lats, err = g.Generate(ctx, sample+1, zoomOptions(s, steps, seed, progress)); err != nil {
+		opt, err := diffusion.ParseSampleOptions(s.Config.SampleOptions(), params)
+		if err != nil {
+			return nil, nil, err
+		}
+		opt.Progress = progress
+		if lats, err = g.Generate(ctx, sample+1, opt); err != nil {
 			return nil, nil, err
 		}
 	}
 	d, err := s.Decoder(lats[sample])
 	return d, lats[sample], err
-}
-
-// zoomOptions is how zoom samples with s: its model's defaults with the
-// steps and seed asked for. One set serves both kinds of model: τ by
-// scale is DefaultTemperature for SR latents and 1 for a generator.
-func zoomOptions(s *diffusion.SR, steps int, seed uint64, progress func(done, total int)) diffusion.SampleOptions {
-	opt := s.Config.SampleOptions()
-	opt.Steps, opt.Seed, opt.Progress = steps, seed, progress
-	return opt
 }
 
 func runZoom(args []string) error {
@@ -104,7 +106,7 @@ func runZoom(args []string) error {
 	maxZoom := fs.Float64("max-zoom", 8, "magnification of the last frame over the first")
 	centre := fs.String("centre", "0.5,0.5", "point zoomed into, as fractions x,y of the width and height")
 	delay := fs.Duration("delay", 80*time.Millisecond, "time each frame shows")
-	steps := fs.Int("steps", diffusion.DefaultSRSteps, "denoising steps")
+	steps := fs.Int("steps", 0, "denoising steps (default: the model's own, as upscale and generate sample it)")
 	quiet := fs.Bool("quiet", false, "print nothing but errors")
 	if err := parseArgs(fs, args); err != nil {
 		return err
@@ -130,11 +132,19 @@ func runZoom(args []string) error {
 		return fmt.Errorf("--frames %d: want 1 to 1000", *frames)
 	case !(*maxZoom >= 1 && *maxZoom <= 10000):
 		return fmt.Errorf("--max-zoom %g: want 1 to 10000", *maxZoom)
+	case *delay < 0: // else refused by the encoder, after all the work
+		return fmt.Errorf("--delay %v: want a duration of 0 or more (0: 100ms)", *delay)
 	}
 	ctx, stop := signalContext()
 	defer stop()
 	bar := progress.New(os.Stderr, "sample (%)", 100, *quiet)
-	d, lat, err := zoomLatent(ctx, *model, *input, *sample, *steps, *seed, func(done, total int) { bar.Update(done*100/total, "") })
+	params := map[string]string{"seed": strconv.FormatUint(*seed, 10)}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "steps" {
+			params["steps"] = strconv.Itoa(*steps)
+		}
+	})
+	d, lat, err := zoomLatent(ctx, *model, *input, *sample, params, func(done, total int) { bar.Update(done*100/total, "") })
 	if err != nil {
 		return err
 	}

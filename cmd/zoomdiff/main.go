@@ -37,7 +37,7 @@ var commands = []*command{
 	{name: "serve", summary: "serve the upscaling API and web page over HTTP", run: runServe},
 	{name: "sr-decoder", summary: "give an SR model the implicit decoder of an auto-encoder fine-tuned with train ae --set decoder-only=true", run: runSRDecoder},
 	{name: "strip", summary: "lay images side by side with labels, optionally the same crop of each (comparison figures)", run: runStrip},
-	{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), student (few-step distillation), gen (generation from noise), or a baseline: liif, idm", run: runTrain},
+	{name: "train", summary: "train a stage: ae (auto-encoder + implicit decoder), sr (latent diffusion), align (alignment fine-tuning), student (few-step distillation), condition (the condition network), gen (generation from noise), or a baseline: liif, idm", run: runTrain},
 	{name: "upscale", summary: "resize an image by any scale or to any size", run: runUpscale},
 	{name: "version", summary: "print the version and the compute backend in use", run: runVersion},
 	{name: "zoom", summary: "animate a continuous zoom into one generated or super-resolved latent (GIF or APNG)", run: runZoom},
@@ -63,7 +63,8 @@ type subcommand struct {
 	run  func(args []string) error
 }
 
-// dispatch runs the subcommand of parent named by args[0].
+// dispatch runs the subcommand of parent named by args[0]; -h, --help or
+// help lists the subcommands (flag.ErrHelp, so the exit status is 0).
 func dispatch(parent string, table []subcommand, args []string) error {
 	names := make([]string, len(table))
 	for i, c := range table {
@@ -74,6 +75,11 @@ func dispatch(parent string, table []subcommand, args []string) error {
 	}
 	if len(args) == 0 {
 		return fmt.Errorf("usage: zoomdiff %s %s [flags]", parent, strings.Join(names, "|"))
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprintf(os.Stderr, "usage: zoomdiff %s %s [flags]\n\nRun `zoomdiff %s COMMAND -h` for a command's flags.\n",
+			parent, strings.Join(names, "|"), parent)
+		return flag.ErrHelp
 	}
 	return fmt.Errorf("unknown %s command %q (have: %s; usage: zoomdiff %s COMMAND [flags])", parent, args[0], strings.Join(names, ", "), parent)
 }
@@ -167,12 +173,24 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 			continue
 		}
 		// A non-boolean flag takes the next argument as its value.
-		if f := fs.Lookup(name); f != nil && i+1 < len(args) {
-			if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !bf.IsBoolFlag() {
-				flags = append(flags, args[i+1])
-				i++
-			}
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
 		}
+		if bf, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && bf.IsBoolFlag() {
+			continue
+		}
+		if i+1 == len(args) {
+			// Said here: left to fs.Parse, the flag would take the
+			// first positional argument, moved after it, as its value
+			// (`upscale in.png -o` would read -o in.png, no input).
+			err := fmt.Errorf("flag needs an argument: %s", a)
+			fmt.Fprintln(fs.Output(), err)
+			fs.Usage()
+			return err
+		}
+		flags = append(flags, args[i+1])
+		i++
 	}
 	return fs.Parse(append(flags, pos...))
 }

@@ -18,20 +18,21 @@ func TestCommandTable(t *testing.T) {
 	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != len(names) {
 		t.Fatalf("command names not sorted or not unique: %v", names)
 	}
+	// A two-word command answers -h with its list and each of its
+	// subcommands with its flags.
+	sub := map[string]string{"bench": "scales", "classifier": "train", "train": "condition"}
 	for _, c := range commands {
-		args := []string{"-h"}
-		switch c.name {
-		case "bench":
-			args = []string{"scales", "-h"}
-		case "classifier":
-			args = []string{"train", "-h"}
-		case "train":
-			args = []string{"sr", "-h"}
-		case "version", "models":
+		if c.name == "version" || c.name == "models" {
 			continue // no flags of their own to ask about
 		}
-		if err := c.run(args); !errors.Is(err, flag.ErrHelp) {
-			t.Errorf("%s %s: %v, want the usage", c.name, strings.Join(args, " "), err)
+		asks := [][]string{{"-h"}}
+		if s, ok := sub[c.name]; ok {
+			asks = append(asks, []string{s, "-h"})
+		}
+		for _, args := range asks {
+			if err := c.run(args); !errors.Is(err, flag.ErrHelp) {
+				t.Errorf("%s %s: %v, want the usage", c.name, strings.Join(args, " "), err)
+			}
 		}
 	}
 	if findCommand("upscale") == nil || findCommand("upscal") != nil {

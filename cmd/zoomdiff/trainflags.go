@@ -33,7 +33,7 @@ type trainFlags struct {
 // runSettings are a training run's settings besides its recipe.
 type runSettings struct {
 	CheckpointEvery int  `opt:"checkpoint-every" help:"steps between checkpoints (the model file and OUT.train)"`
-	ValEvery        int  `opt:"val-every" help:"steps between validations (with --val)"`
+	ValEvery        int  `opt:"val-every" help:"steps between validations (of --val, or of the images a generator's .tar holds back)"`
 	Half            bool `opt:"f16" help:"store the model file in float16"`
 }
 

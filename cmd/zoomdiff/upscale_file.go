@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -47,13 +49,19 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 	if err := files.Check(); err != nil {
 		return err
 	}
+	if err := notInput(in, files.Paths()); err != nil {
+		return err
+	}
 	inW, inH, err := imageio.Config(in)
 	if err != nil {
 		return err
 	}
 	w, h, err := render.TargetSize(inW, inH, u.scale, u.size, u.maxPixels)
+	if errors.Is(err, render.ErrOverLimit) {
+		return fmt.Errorf("%s: %w (raise the limit with --max-pixels)", in, err)
+	}
 	if err != nil {
-		return fmt.Errorf("%w (raise the limit with --max-pixels)", err)
+		return fmt.Errorf("%s: %w", in, err)
 	}
 	lr, err := imageio.Read(in)
 	if err != nil {
@@ -112,6 +120,22 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 			tm.Encode.Seconds(), tm.Diffusion.Seconds(), time.Since(renderStart).Seconds())
 	} else {
 		fmt.Fprintf(u.stderr, "wrote %s (%dx%d, %s)\n", paths, w, h, u.method.Name())
+	}
+	return nil
+}
+
+// notInput refuses outputs that are the input file itself (by name, a
+// link or another path to it): the atomic write would replace the
+// original with its upscale, which folder mode refuses too.
+func notInput(in string, outs []string) error {
+	inInfo, err := os.Stat(in)
+	if err != nil {
+		return nil // Config says what is wrong with the input
+	}
+	for _, o := range outs {
+		if st, err := os.Stat(o); err == nil && os.SameFile(inInfo, st) {
+			return fmt.Errorf("output %s is the input %s: it would replace the original (name another file)", o, in)
+		}
 	}
 	return nil
 }

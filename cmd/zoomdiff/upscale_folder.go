@@ -162,8 +162,7 @@ func (f *folderUpscale) checkFolders() (os.FileInfo, error) {
 type folderRun struct {
 	*folderUpscale
 	bar     *progress.Bar
-	inputs  map[string]bool   // every input, made absolute
-	claimed map[string]string // absolute output path: the input writing it
+	clash   []error // the i-th file's outputs replace an input or another's outputs (nil: they do not)
 	failed  []string
 	done    int
 	skipped int
@@ -172,12 +171,23 @@ type folderRun struct {
 // newFolderRun starts the run of files. Inputs are listed before anything
 // is written, so outputs can never be picked up as inputs; but with DIR
 // inside OUTDIR an output could still land on an input, and a.png and
-// a.webp both make a.png: inputs and claimed catch both.
+// a.webp both make a.png: claim catches both, before any file is done.
+// The files that keep their name claim first, so that a.png gets a.png
+// whatever the walk's order (a.gif comes before it), and a.gif or a.webp
+// fails.
 func newFolderRun(f *folderUpscale, files []folderFile) *folderRun {
-	r := &folderRun{folderUpscale: f, inputs: map[string]bool{}, claimed: map[string]string{},
+	r := &folderRun{folderUpscale: f, clash: make([]error, len(files)),
 		bar: progress.New(f.stderr, "upscale", len(files), f.quiet)}
+	inputs, claimed := map[string]bool{}, map[string]string{}
 	for _, file := range files {
-		r.inputs[absPath(file.in)] = true
+		inputs[absPath(file.in)] = true
+	}
+	for _, keepsName := range []bool{true, false} {
+		for i, file := range files {
+			if _, err := imageio.FormatFor(file.in); (err == nil) == keepsName {
+				r.clash[i] = claim(r.outputs(file.out), file.rel, inputs, claimed)
+			}
+		}
 	}
 	return r
 }
@@ -199,11 +209,11 @@ func (r *folderRun) upscale(ctx context.Context, i int, file folderFile) (interr
 		r.say("failed %s: %v", file.rel, err)
 		r.failed = append(r.failed, file.rel)
 	}
-	outs := r.outputs(file.out)
-	if err := claim(outs, file.rel, r.inputs, r.claimed); err != nil {
+	if err := r.clash[i]; err != nil {
 		fail(err)
 		return false
 	}
+	outs := r.outputs(file.out)
 	if !r.overwrite && allExist(outs) {
 		r.skipped++
 		if !r.quiet {

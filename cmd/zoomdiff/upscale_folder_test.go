@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"image/gif"
 	"image/png"
 	"io"
 	"io/fs"
@@ -409,4 +410,26 @@ func TestUpscaleTIFF(t *testing.T) {
 			t.Errorf("%s holds only 8-bit values", path)
 		}
 	}
+}
+
+// a.png keeps its name whatever the walk's order: a.gif and a.webp, which
+// become .png too, come first in the walk but fail, not a.png.
+func TestUpscaleFolderNameClash(t *testing.T) {
+	root := t.TempDir()
+	in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
+	writeBytes(t, filepath.Join(in, "a.png"), encodeTo(t, testImage(6, 4, false), imageio.PNG, imageio.WriteOptions{}))
+	var g bytes.Buffer
+	if err := gif.Encode(&g, testImage(3, 2, false).ToImage(false), nil); err != nil {
+		t.Fatal(err)
+	}
+	writeBytes(t, filepath.Join(in, "a.gif"), g.Bytes())
+	var err error
+	stderr := captureStderr(t, func() { err = runUpscale([]string{in, "-o", out, "--scale", "2", "--method", "bicubic", "--quiet"}) })
+	if err == nil || !strings.Contains(err.Error(), "1 of 2 files failed: a.gif") {
+		t.Errorf("error %v, want a.gif to fail", err)
+	}
+	if !strings.Contains(stderr, "already the output of a.png") {
+		t.Errorf("printed %q, want a.gif's output said to be a.png's", stderr)
+	}
+	checkSize(t, filepath.Join(out, "a.png"), 12, 8) // a.png's, not a.gif's 6×4
 }
