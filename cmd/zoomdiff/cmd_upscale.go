@@ -157,6 +157,9 @@ func parseUpscale(args []string) (*upscaleOptions, error) {
 	if o.folder && (o.mean != "" || o.std != "") {
 		return nil, errors.New("--mean and --std name single files: they are not for folder mode")
 	}
+	if f, err := imageio.FormatFor(o.out); !o.folder && err == nil && f == imageio.JPEG && o.bits16 {
+		return nil, fmt.Errorf("--16 with %s: JPEG holds 8 bits a sample; write .png or .tif", o.out)
+	}
 	return o, nil
 }
 
@@ -177,7 +180,12 @@ func runUpscale(args []string) error {
 	if o.folder {
 		return o.folderUpscale(u).run(ctx)
 	}
-	return u.run(ctx, o.in, o.out)
+	if err := u.run(ctx, o.in, o.out); errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted: %s not written", o.out)
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // fileUpscale builds the upscaler of one file from the options. The

@@ -94,6 +94,10 @@ func zoomLatent(ctx context.Context, model, input string, sample int, params map
 	return d, lats[sample], err
 }
 
+// maxZoomFrame bounds a frame's sides: --frame bounds the width, and the
+// input's aspect sets the height.
+const maxZoomFrame = 2048
+
 func runZoom(args []string) error {
 	fs := flag.NewFlagSet("zoom", flag.ContinueOnError)
 	model := fs.String("model", "", "generator (with --seed) or SR model (with --input); default the built-in one")
@@ -126,8 +130,8 @@ func runZoom(args []string) error {
 		return fmt.Errorf("--centre %q: want x,y fractions in [0, 1]", *centre)
 	}
 	switch {
-	case *frame < 16 || *frame > 2048:
-		return fmt.Errorf("--frame %d: want 16 to 2048 pixels", *frame)
+	case *frame < 16 || *frame > maxZoomFrame:
+		return fmt.Errorf("--frame %d: want 16 to %d pixels", *frame, maxZoomFrame)
 	case *frames < 1 || *frames > 1000:
 		return fmt.Errorf("--frames %d: want 1 to 1000", *frames)
 	case !(*maxZoom >= 1 && *maxZoom <= 10000):
@@ -151,6 +155,9 @@ func runZoom(args []string) error {
 	bar.Finish()
 	v := zoomView{fw: *frame, fh: max(1, int(math.Round(float64(*frame)*float64(lat.InH)/float64(lat.InW)))),
 		frames: *frames, maxZoom: *maxZoom, cx: cx, cy: cy}
+	if v.fh > maxZoomFrame {
+		return fmt.Errorf("frames of %dx%d for the %dx%d input: want at most %d rows (a smaller --frame)", v.fw, v.fh, lat.InW, lat.InH, maxZoomFrame)
+	}
 	bar = progress.New(os.Stderr, "frames", v.frames, *quiet)
 	imgs := make([]image.Image, v.frames)
 	for i := range imgs {
