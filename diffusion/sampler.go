@@ -405,8 +405,12 @@ func (o *SampleOptions) resolve(s *SR) error {
 	}
 	m := s.UNet.Config.Multiple()
 	o.Tile = max(m, o.Tile/m*m)
-	if o.Overlap >= o.Tile {
-		return fmt.Errorf("tile %d with overlap %d: want overlap < tile", o.Tile, o.Overlap)
+	// Above half the window every latent pixel is under three windows or
+	// more a side, and the work grows as tile/(tile−overlap) squared: an
+	// overlap of 31 in windows of 32 took 30.8 s on the README's example
+	// against the default's 2.3 s, for nothing measured.
+	if 2*o.Overlap > o.Tile {
+		return fmt.Errorf("tile %d with overlap %d: want an overlap of at most half the tile", o.Tile, o.Overlap)
 	}
 	return nil
 }

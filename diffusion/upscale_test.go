@@ -337,6 +337,7 @@ func TestUpscaleRejectsBadInput(t *testing.T) {
 		{"NaN eta", good, 8, 8, withOpts(func(o *SampleOptions) { o.Eta = math.NaN() })},
 		{"too many samples", good, 8, 8, withOpts(func(o *SampleOptions) { o.Samples = 1000 })},
 		{"overlap ≥ tile", good, 8, 8, withOpts(func(o *SampleOptions) { o.Tile, o.Overlap = 8, 8 })},
+		{"overlap over half the tile", good, 8, 8, withOpts(func(o *SampleOptions) { o.Tile, o.Overlap = 8, 5 })},
 		{"negative tile", good, 8, 8, withOpts(func(o *SampleOptions) { o.Tile = -64 })},
 		{"strength above 1", good, 8, 8, withOpts(func(o *SampleOptions) { o.Strength = 1.5 })},
 	}
