@@ -86,7 +86,7 @@
 //	413  body over MaxUploadBytes; image header over MaxInputPixels (checked before decoding)
 //	415  a content type other than multipart/form-data (or, for generate, form or JSON);
 //	     an upload that is not a PNG, JPEG, WebP, BMP, TIFF or GIF
-//	429  Workers+Queue requests already admitted, or all job places hold unfinished jobs;
+//	429  Workers+Queue requests already admitted, MaxUploads uploads being read, or all job places hold unfinished jobs;
 //	     with Retry-After
 //	501  /v1/generate without a Generator
 //	503  the request outlived Timeout (queueing included), or the server is shutting down;

@@ -162,6 +162,16 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request, allowImage, allo
 		refuse(w, s.errDraining())
 		return nil, nil, false
 	}
+	if allowImage {
+		select {
+		case s.uploads <- struct{}{}:
+			defer func() { <-s.uploads }()
+		default:
+			refuse(w, &apiError{Code: http.StatusTooManyRequests, RetryAfter: s.pool.retryAfter(),
+				Msg: fmt.Sprintf("server is busy reading %d uploads; retry later", s.cfg.MaxUploads)})
+			return nil, nil, false
+		}
+	}
 	fields, img, err := s.readFields(w, r, allowImage, allowJSON)
 	if err != nil {
 		refuse(w, err)

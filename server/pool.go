@@ -11,7 +11,8 @@ import (
 // pool admits at most workers+queue requests and runs at most workers of
 // them at once. Admission is decided immediately (a full pool answers 429
 // without waiting), so the memory held by waiting requests (their uploads)
-// is bounded by queue × MaxUploadBytes.
+// is bounded by queue × MaxUploadBytes; uploads still being read are
+// bounded by Config.MaxUploads.
 type pool struct {
 	workers int
 	admit   chan struct{} // one token per admitted request

@@ -91,6 +91,12 @@ type Config struct {
 
 	// MaxUploadBytes bounds a request body.
 	MaxUploadBytes int64 `opt:"max-upload" help:"largest request body in bytes"`
+	// MaxUploads bounds the image uploads read at once. Each holds up to
+	// MaxUploadBytes before its request is admitted or refused (the pool
+	// bounds only admitted ones), so without it many clients uploading
+	// together could hold gigabytes; beyond it a request gets 429 before
+	// its body is read.
+	MaxUploads int `opt:"max-uploads" help:"most image uploads read at once"`
 	// BodyTimeout bounds how long a client may take to send its request
 	// body, so that slow-drip uploads cannot hold connections and memory
 	// forever.
@@ -143,15 +149,15 @@ type Config struct {
 
 // DefaultConfig serves the methods table's methods with 2 workers and a
 // queue of 8, 5 minutes a request, 30 s of grace at shutdown, 32 MiB
-// uploads sent within a minute, inputs and whole outputs up to 4096×4096
-// pixels and the model's streamed outputs up to 8192×8192, scales 0.1 to
-// 16, at most 4 samples, 4 generated images, 1000 steps and sampling
+// uploads sent within a minute and 8 of them read at once, inputs and
+// whole outputs up to 4096×4096 pixels and the model's streamed outputs
+// up to 8192×8192, scales 0.1 to 16, at most 4 samples, 4 generated images, 1000 steps and sampling
 // windows of 96 a request (every window measured in models/README.md),
 // and 32 async jobs kept 10 minutes within 512 MiB.
 func DefaultConfig() Config {
 	return Config{
 		Workers: 2, Queue: 8, Timeout: 5 * time.Minute, Grace: 30 * time.Second,
-		MaxUploadBytes: 32 << 20, BodyTimeout: time.Minute,
+		MaxUploadBytes: 32 << 20, MaxUploads: 8, BodyTimeout: time.Minute,
 		MaxInputPixels: 4096 * 4096, MaxOutputPixels: 4096 * 4096, MaxStreamedPixels: 8192 * 8192,
 		MinScale: 0.1, MaxScale: 16, MaxSamples: 4, MaxGenerate: 4, MaxSteps: 1000, MaxTile: 96,
 		MaxJobs: 32, JobTTL: 10 * time.Minute, MaxJobBytes: 512 << 20,
@@ -166,8 +172,8 @@ func (c Config) Check() error {
 		return fmt.Errorf("server: %d workers and a queue of %d: want at least 1 worker and a queue of at least 0", c.Workers, c.Queue)
 	case c.Timeout <= 0 || c.Grace < 0 || c.BodyTimeout <= 0 || c.JobTTL <= 0:
 		return fmt.Errorf("server: timeout %v, grace %v, body timeout %v, job TTL %v: want positive durations (grace may be 0)", c.Timeout, c.Grace, c.BodyTimeout, c.JobTTL)
-	case c.MaxUploadBytes < 1 || c.MaxInputPixels < 1 || c.MaxOutputPixels < 1 || c.MaxStreamedPixels < 1 || c.MaxJobBytes < 1:
-		return errors.New("server: the upload, pixel and job-byte limits must be at least 1")
+	case c.MaxUploadBytes < 1 || c.MaxUploads < 1 || c.MaxInputPixels < 1 || c.MaxOutputPixels < 1 || c.MaxStreamedPixels < 1 || c.MaxJobBytes < 1:
+		return errors.New("server: the upload, concurrent-upload, pixel and job-byte limits must be at least 1")
 	case c.MaxSamples < 1 || c.MaxGenerate < 1 || c.MaxSteps < 1 || c.MaxTile < 1 || c.MaxJobs < 1:
 		return fmt.Errorf("server: max samples %d, generate %d, steps %d, tile %d and jobs %d must be at least 1", c.MaxSamples, c.MaxGenerate, c.MaxSteps, c.MaxTile, c.MaxJobs)
 	case !(c.MinScale > 0) || !(c.MaxScale >= c.MinScale) || math.IsInf(c.MaxScale, 0):
@@ -184,6 +190,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	pool    *pool
+	uploads chan struct{} // one token per image upload being read (Config.MaxUploads)
 	jobs    *jobStore
 	metrics *metrics
 	mux     *http.ServeMux
@@ -228,6 +235,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		pool:    newPool(cfg.Workers, cfg.Queue),
+		uploads: make(chan struct{}, cfg.MaxUploads),
 		jobs:    newJobStore(cfg.MaxJobs, cfg.JobTTL, cfg.MaxJobBytes),
 		metrics: newMetrics(),
 		quit:    make(chan struct{}),

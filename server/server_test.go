@@ -907,3 +907,50 @@ func TestJobEventsOnDelete(t *testing.T) {
 		t.Errorf("the stream ended with %q, want the job cancelled", rest)
 	}
 }
+
+// TestUploadsBounded: with MaxUploads uploads being read, the next
+// request gets 429 with Retry-After before its body is read; once the
+// slow upload is whole, it is served and the place is free again.
+func TestUploadsBounded(t *testing.T) {
+	cfg := testConfig(nil)
+	cfg.MaxUploads = 1
+	s, ts := newTestServer(t, cfg)
+	body, ct := smallUpload(t, "scale", "2", "method", "bicubic")
+	pr, pw := io.Pipe()
+	slow := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", ts.URL+"/v1/upscale", pr)
+		req.Header.Set("Content-Type", ct)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	if _, err := pw.Write(body[:len(body)/2]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the slow upload being read", func() bool { return len(s.uploads) == 1 })
+	resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" || !strings.Contains(errorOf(t, data), "uploads") {
+		t.Fatalf("second upload while one is read: %d %v %s", resp.StatusCode, resp.Header, data)
+	}
+	if _, err := pw.Write(body[len(body)/2:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if c := <-slow; c != 200 {
+		t.Fatalf("the slow upload: %d", c)
+	}
+	if resp, data := post(t, ts.URL+"/v1/upscale", ct, body); resp.StatusCode != 200 {
+		t.Errorf("an upload after the slow one: %d %s", resp.StatusCode, data)
+	}
+	// Generation carries no image: it never waits on the upload places.
+	s.uploads <- struct{}{}
+	defer func() { <-s.uploads }()
+	if resp, _ := post(t, ts.URL+"/v1/generate", "", nil); resp.StatusCode == 429 {
+		t.Error("generate refused for want of an upload place")
+	}
+}
