@@ -92,7 +92,7 @@ func LoadDirs(dirs []string, minSide int) (*Set, error) {
 	s := &Set{}
 	for _, dir := range dirs {
 		if _, err := os.Stat(strings.TrimSuffix(dir, HeldOutSuffix)); err != nil {
-			return nil, fmt.Errorf("data folder: %w", err)
+			return nil, fmt.Errorf("image folder: %w", err)
 		}
 		files, err := ImageFiles(dir)
 		if err != nil {
@@ -114,9 +114,18 @@ func LoadDirs(dirs []string, minSide int) (*Set, error) {
 		}
 	}
 	if len(s.Photos) == 0 {
-		return nil, fmt.Errorf("no usable images (%s of at least %d px) in %s", imageio.FormatNames, minSide, strings.Join(dirs, ", "))
+		return nil, fmt.Errorf("%s in %s", noImages(minSide), strings.Join(dirs, ", "))
 	}
 	return s, nil
+}
+
+// noImages says what a source without one usable image lacked: images of
+// at least minSide pixels a side, or with minSide at most 1 any image.
+func noImages(minSide int) string {
+	if minSide > 1 {
+		return fmt.Sprintf("no usable images (%s of at least %d px)", imageio.FormatNames, minSide)
+	}
+	return fmt.Sprintf("no images (%s)", imageio.FormatNames)
 }
 
 // Crop fills dst (size·size·3 floats in [0, 1]) with a random square crop

@@ -75,7 +75,7 @@ func ReadTar(r io.Reader, opt TarOptions) (*Labeled, error) {
 		return nil, err
 	}
 	if len(items) == 0 {
-		return nil, fmt.Errorf("no usable images (%s of at least %d px)", imageio.FormatNames, opt.MinSide)
+		return nil, errors.New(noImages(opt.MinSide))
 	}
 	return labeled(items), nil
 }

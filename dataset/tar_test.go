@@ -279,3 +279,19 @@ func TestLoadCIFAR(t *testing.T) {
 	}
 	t.Logf("classes %v", l.Classes)
 }
+
+// A source without images says so, and names a least size only when one
+// was asked for ("of at least 0 px" read as a broken check).
+func TestNoImagesMessage(t *testing.T) {
+	p := writeTemp(t, "notes.tar", tarBytes(t, []member{{name: "a/notes.txt", data: []byte("x")}}, true))
+	if _, err := LoadTar(p, TarOptions{}); err == nil || !strings.Contains(err.Error(), "no images") || strings.Contains(err.Error(), "at least") {
+		t.Errorf("archive without images: %v", err)
+	}
+	empty := t.TempDir()
+	if _, err := LoadDirs([]string{empty}, 1); err == nil || !strings.Contains(err.Error(), "no images") || strings.Contains(err.Error(), "at least") {
+		t.Errorf("empty folder: %v", err)
+	}
+	if _, err := LoadDirs([]string{empty}, 32); err == nil || !strings.Contains(err.Error(), "at least 32 px") {
+		t.Errorf("empty folder, 32-pixel photos wanted: %v", err)
+	}
+}

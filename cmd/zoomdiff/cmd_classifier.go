@@ -88,6 +88,25 @@ func newClassifierRun(args []string) (*classifierRun, error) {
 	if r.data == "" || r.out == "" {
 		return nil, errors.New("usage: " + synopsis)
 	}
+	if err := checkOut(r.out, map[string]string{r.data: "--data"}); err != nil {
+		return nil, err
+	}
+	if r.resume {
+		if err := checkState(r.statePath(), r.out); err != nil {
+			return nil, err
+		}
+	}
+	if r.checkpointEvery < 0 {
+		return nil, fmt.Errorf("--checkpoint-every %d: want 0 (only at the end) or more", r.checkpointEvery)
+	}
+	// The held-out images give the accuracy reported at each checkpoint
+	// and at the end: without them the run would fail there, not now.
+	if r.holdout < 1 {
+		return nil, fmt.Errorf("--holdout %d: the test accuracy needs at least 1 held-out image per class", r.holdout)
+	}
+	if isDir(r.data) {
+		return nil, fmt.Errorf("--data %s is a folder: classifier train reads a labelled .tar or .tar.gz (one folder per class inside)", r.data)
+	}
 	var err error
 	if r.train, r.held, err = loadSplit(r.data, r.holdout); err != nil {
 		return nil, err

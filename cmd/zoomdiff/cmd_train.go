@@ -117,7 +117,7 @@ func appendCSV(path, header, row string) error {
 func aeValidation(tr *autoencoder.Trainer, folder, curve string) (func() (string, error), error) {
 	files, err := dataset.ImageFiles(folder)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("--val: %w", err)
 	}
 	var images []*imageio.Image
 	for _, f := range files {
@@ -129,6 +129,13 @@ func aeValidation(tr *autoencoder.Trainer, folder, curve string) (func() (string
 	}
 	if len(images) == 0 {
 		return nil, fmt.Errorf("--val %s: no images", folder)
+	}
+	err = tryValidation(folder, images, func(imgs []*imageio.Image) error {
+		_, _, err := tr.Validate(imgs)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	started := time.Now()
 	return func() (string, error) {
@@ -145,4 +152,24 @@ func aeValidation(tr *autoencoder.Trainer, folder, curve string) (func() (string
 		}
 		return "val PSNR-Y (raw/EMA) " + strings.Join(parts, ", "), nil
 	}, nil
+}
+
+// tryValidation runs validate on the image of imgs (the --val folders')
+// with the shortest side, before the first step: a setting or an image
+// the stage's validation cannot use must stop the run now, not at its
+// first validation, maybe an hour in.
+func tryValidation(val string, imgs []*imageio.Image, validate func([]*imageio.Image) error) error {
+	if len(imgs) == 0 {
+		return nil
+	}
+	least := imgs[0]
+	for _, m := range imgs[1:] {
+		if min(m.W, m.H) < min(least.W, least.H) {
+			least = m
+		}
+	}
+	if err := validate([]*imageio.Image{least}); err != nil {
+		return fmt.Errorf("--val %s, tried on its smallest image (%dx%d): %w", val, least.W, least.H, err)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset"
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/evaluate"
+	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/trainloop"
 )
@@ -46,7 +47,7 @@ func (f *baselineStage) train(tr *trainloop.Trainer, stage string, m savable, up
 	label := "train " + stage
 	if f.resume {
 		if err := tr.Resume(f.statePath()); err != nil {
-			return fmt.Errorf("resume: %w", err)
+			return err
 		}
 	}
 	count := 0
@@ -65,12 +66,22 @@ func (f *baselineStage) train(tr *trainloop.Trainer, stage string, m savable, up
 		},
 	}
 	if f.val != "" {
+		if err := f.valSettings.check(1); err != nil {
+			return err
+		}
 		vs, err := dataset.LoadDirs([]string{f.val}, 1)
 		if err != nil {
-			return err
+			return fmt.Errorf("--val: %w", err)
 		}
 		imgs := vs.Images()
 		imgs = imgs[:min(len(imgs), f.valSettings.Images)]
+		err = tryValidation(f.val, imgs, func(imgs []*imageio.Image) error {
+			_, err := evaluate.ValidateCrops(context.Background(), up, imgs, f.valSettings.Scale, f.valSettings.Crop)
+			return err
+		})
+		if err != nil {
+			return err
+		}
 		started := time.Now()
 		hooks.ValidateEvery = f.run.ValEvery
 		hooks.Validate = func() (string, error) {

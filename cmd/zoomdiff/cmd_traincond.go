@@ -47,7 +47,7 @@ func runTrainCondition(args []string) error {
 	}
 	if t.resume {
 		if err := tr.Resume(t.statePath()); err != nil {
-			return fmt.Errorf("resume: %w", err)
+			return err
 		}
 	}
 	t.logf("data: %d photos, %.1f Mpx; condition network: %d parameters; start at step %d; the first step encodes the pool of %d inputs (minutes)",
@@ -64,7 +64,7 @@ func runTrainCondition(args []string) error {
 	if t.val != "" {
 		vs, err := dataset.LoadDirs(strings.Split(t.val, ","), minSide)
 		if err != nil {
-			return err
+			return fmt.Errorf("--val: %w", err)
 		}
 		// Fixed inputs, the same at every validation and in every run.
 		pool, err := s.NewCondPool(rand.New(rand.NewPCG(0, 0)), vs, condValInputs, opt)

@@ -18,8 +18,9 @@ func isTar(path string) bool {
 
 // loadGenData reads generation data: a .tar/.tar.gz of images (held back
 // perClass images of every class folder for validation, as the classifier
-// and eval-gen hold them back) or comma-separated folders (nothing held
-// back). Crops are only mirrored, never rotated.
+// and eval-gen hold them back; held is nil when perClass is 0) or
+// comma-separated folders (nothing held back). Crops are only mirrored,
+// never rotated.
 func loadGenData(path string, perClass, minSide int) (train, held *dataset.Set, classes []string, err error) {
 	if !isTar(path) {
 		train, err = dataset.LoadDirs(strings.Split(path, ","), minSide)
@@ -33,8 +34,13 @@ func loadGenData(path string, perClass, minSide int) (train, held *dataset.Set, 
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	train, held = &tr.Set, &hd.Set
-	for _, s := range []*dataset.Set{train, held} {
+	sets := []*dataset.Set{&tr.Set}
+	if len(hd.Photos) > 0 { // holdout=0: nothing to validate on
+		sets = append(sets, &hd.Set)
+		held = &hd.Set
+	}
+	train = &tr.Set
+	for _, s := range sets {
 		for _, p := range s.Photos {
 			if p.W < minSide || p.H < minSide {
 				return nil, nil, nil, fmt.Errorf("%s: %s is %dx%d, smaller than the %d-pixel crop", path, p.Name, p.W, p.H, minSide)

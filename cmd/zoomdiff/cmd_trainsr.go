@@ -41,6 +41,18 @@ type valSettings struct {
 	Strength float64 `opt:"val-strength" group:"val-strength" help:"sampling strength when validating (0: from pure noise)"`
 }
 
+// check refuses a count of images below least, or a crop, that no
+// validation can use, before the run rather than at its first validation.
+func (v valSettings) check(least int) error {
+	if v.Images < least {
+		return fmt.Errorf("val-images %d: want at least %d", v.Images, least)
+	}
+	if v.Crop < 1 {
+		return fmt.Errorf("val-crop %d: want at least 1", v.Crop)
+	}
+	return nil
+}
+
 // freshModel shapes a diffusion model trained from scratch: its U-Net,
 // what it predicts and how its latents are normalised. It is ignored
 // when a stage starts from a model file or resumes.
@@ -124,14 +136,14 @@ func runTrainAlign(args []string) error {
 	if err := s.parse(args); err != nil {
 		return err
 	}
+	if *model == "" && !s.resume { // before the data, which may take minutes to read
+		return errors.New("--model is required (the stage-2 SR model)")
+	}
 	set, err := s.dataDirs(s.opt.Crop)
 	if err != nil {
 		return err
 	}
 	return s.train("align", set, func() (*diffusion.Trainer, error) {
-		if *model == "" {
-			return nil, errors.New("--model is required (the stage-2 SR model)")
-		}
 		return s.fineTune(*model, set, "")
 	})
 }
@@ -183,6 +195,16 @@ func (s *srStage) train(stage string, set *dataset.Set, start func() (*diffusion
 	if err != nil {
 		return err
 	}
+	// A resumed trainer is rebuilt from the state's own config, whose
+	// kind matches the state whatever the stage: train sr and train gen
+	// must still not take each other's runs.
+	if gen := stage == "gen"; s.resume && tr.SR.Config.Generator != gen {
+		other := "gen"
+		if gen {
+			other = "sr"
+		}
+		return fmt.Errorf("resume: %s holds a run of train %s, not of train %s", s.statePath(), other, stage)
+	}
 	return s.runTrainer(tr, set, stage)
 }
 
@@ -192,11 +214,7 @@ func (s *srStage) start(set *dataset.Set, begin func() (*diffusion.Trainer, erro
 	if !s.resume {
 		return begin()
 	}
-	tr, err := diffusion.Resume(s.statePath(), set, s.opt)
-	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
-	}
-	return tr, nil
+	return diffusion.Resume(s.statePath(), set, s.opt)
 }
 
 // fineTune starts from the SR model in path, with its LRs made by
@@ -292,13 +310,16 @@ func (s *srStage) validation(tr *diffusion.Trainer) (func() (string, error), err
 	valData, lossCrops := s.held, 256
 	var imgs []*imageio.Image
 	if valData == nil && s.val != "" {
+		if err := s.valSettings.check(0); err != nil { // 0 images: the loss alone
+			return nil, err
+		}
 		dirs := strings.Split(s.val, ",")
 		var err error
 		if imgs, err = roundRobinImages(dirs, s.valSettings.Images); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--val: %w", err)
 		}
 		if valData, err = dataset.LoadDirs(dirs, tr.Opt.Crop); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("--val: %w", err)
 		}
 		lossCrops = 32
 	}
@@ -307,6 +328,13 @@ func (s *srStage) validation(tr *diffusion.Trainer) (func() (string, error), err
 	}
 	up := &diffusion.Upscaler{SR: m, Opt: m.Config.SampleOptions()}
 	up.Opt.Steps, up.Opt.Strength, up.Opt.Consistency = s.valSettings.Steps, s.valSettings.Strength, 0
+	err := tryValidation(s.val, imgs, func(imgs []*imageio.Image) error {
+		_, err := evaluate.ValidateCrops(context.Background(), up, imgs, float64(m.Config.Scale), s.valSettings.Crop)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	started := time.Now()
 	return func() (msg string, err error) {
 		err = tr.WithEMA(func() error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/internal/optflag"
 )
 
@@ -63,7 +64,9 @@ func newTrainFlags(stage, synopsis, valHelp string, run runSettings, groups []st
 	return t
 }
 
-// parse reads args and checks that --data and --out were given.
+// parse reads args and checks that --data and --out were given, that
+// --out can be written without overwriting an input (checkOut) and, with
+// --resume, that there is a state to resume.
 func (t *trainFlags) parse(args []string) error {
 	if err := parseArgs(t.fs, args); err != nil {
 		return err
@@ -74,10 +77,68 @@ func (t *trainFlags) parse(args []string) error {
 	if t.fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (usage: %s)", t.fs.Args(), t.synopsis)
 	}
-	// The first checkpoint comes minutes into a run: a mistyped folder
-	// must fail now, not then.
-	if dir := filepath.Dir(t.out); !isDir(dir) {
-		return fmt.Errorf("--out %s: the folder %s does not exist", t.out, dir)
+	if t.run.CheckpointEvery < 0 || t.run.ValEvery < 0 {
+		return fmt.Errorf("checkpoint-every %d, val-every %d: want 0 (at the end only; no validation) or more", t.run.CheckpointEvery, t.run.ValEvery)
+	}
+	inputs := map[string]string{}
+	for _, d := range strings.Split(t.data, ",") {
+		inputs[strings.TrimSuffix(d, dataset.HeldOutSuffix)] = "--data"
+	}
+	if t.val != "" {
+		for _, d := range strings.Split(t.val, ",") {
+			inputs[strings.TrimSuffix(d, dataset.HeldOutSuffix)] = "--val"
+		}
+	}
+	for _, name := range modelInputFlags {
+		if f := t.fs.Lookup(name); f != nil && f.Value.String() != "" {
+			inputs[f.Value.String()] = "--" + name
+		}
+	}
+	if err := checkOut(t.out, inputs); err != nil {
+		return err
+	}
+	if t.resume {
+		return checkState(t.statePath(), t.out)
+	}
+	return nil
+}
+
+// checkState refuses --resume without a training state at path, the one
+// a run with --out out writes, before the data is read.
+func checkState(path, out string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("--resume: no training state: %w (a run with --out %s writes it at each checkpoint)", err, out)
+	}
+	return nil
+}
+
+// modelInputFlags are the flags by which stages read model files: a
+// checkpoint must not overwrite them (train student reads --teacher
+// again with --resume).
+var modelInputFlags = []string{"init", "ae", "model", "teacher"}
+
+// checkOut refuses an output path the run could not write, or whose
+// checkpoints would overwrite one of inputs (paths, to the flag naming
+// them) or a photo. The first checkpoint comes minutes into a run: a
+// mistyped --out must fail now, not then.
+func checkOut(out string, inputs map[string]string) error {
+	if dir := filepath.Dir(out); !isDir(dir) {
+		return fmt.Errorf("--out %s: the folder %s does not exist", out, dir)
+	}
+	if isDir(out) {
+		return fmt.Errorf("--out %s is a folder: name the model file to write", out)
+	}
+	if imageio.HasImageExt(out) || isTar(out) {
+		return fmt.Errorf("--out %s: a model file named like an image or an archive would overwrite data; name a .safetensors file", out)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return nil // a new file
+	}
+	for in, flag := range inputs {
+		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
+			return fmt.Errorf("--out %s is the %s file: its checkpoints would overwrite it; name another file", out, flag)
+		}
 	}
 	return nil
 }
@@ -97,7 +158,13 @@ func (t *trainFlags) curvePath() string { return t.out + ".val.csv" }
 // dataDirs loads the training folders, refusing photos smaller than
 // minSide.
 func (t *trainFlags) dataDirs(minSide int) (*dataset.Set, error) {
-	return dataset.LoadDirs(strings.Split(t.data, ","), minSide)
+	dirs := strings.Split(t.data, ",")
+	for _, d := range dirs {
+		if isTar(d) {
+			return nil, fmt.Errorf("--data %s: only train gen and classifier train read archives; unpack it and name the folder", d)
+		}
+	}
+	return dataset.LoadDirs(dirs, minSide)
 }
 
 // logf prints a progress line unless --quiet was given.

@@ -2,6 +2,8 @@ package checkpoint
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -373,5 +375,51 @@ func TestLoadTrainMismatches(t *testing.T) {
 	swapped.ema.Swap()
 	if err := SaveTrain(filepath.Join(dir, "s"), swapped.state(), false); err == nil {
 		t.Error("saved while EMA swapped")
+	}
+}
+
+// A file that is no whole checkpoint (truncated, missing, a folder) is an
+// error naming it once and saying what is wrong, for a model and for a
+// training state alike.
+func TestUnreadableFilesNamedOnce(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "m.safetensors")
+	if err := Save(file, "enc", nil, model(2, 1), nil, safetensors.F32); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "m.safetensors.train")
+	if err := SaveTrain(state, newRun().state(), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{file, state} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, b[:len(b)-8], 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	folder := filepath.Join(dir, "f.train")
+	if err := os.Mkdir(folder, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "none.train")
+	for _, c := range []struct {
+		path, want string
+		load       func(string) error
+	}{
+		{file, "truncated", func(p string) error { _, err := Open(p); return err }},
+		{state, "truncated", func(p string) error { return LoadTrain(p, newRun().state()) }},
+		{folder, "is a folder", func(p string) error { return LoadTrain(p, newRun().state()) }},
+		{missing, "no such file", func(p string) error { _, err := Open(p); return err }},
+	} {
+		err := c.load(c.path)
+		if err == nil || strings.Count(err.Error(), c.path) != 1 || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want an error naming the file once and saying %q", c.path, err, c.want)
+		}
+	}
+	if _, err := Open(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: %v, want fs.ErrNotExist", err)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"slices"
@@ -262,22 +263,35 @@ func WriteFile(path string, entries []Entry, meta map[string]string, dtype DType
 	return atomicfile.Write(path, func(w io.Writer) error { return Write(w, entries, meta, dtype) })
 }
 
-// ReadFile reads and validates the safetensors file at path.
+// ReadFile reads and validates the safetensors file at path. Its errors
+// leave the path out, as Read's do: every caller names the file in its
+// own terms ("checkpoint PATH: …"), and the path said twice over hid what
+// was wrong.
 func ReadFile(path string) (*File, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", withoutPath(err))
 	}
 	defer fh.Close()
 	st, err := fh.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("safetensors: %w", err)
+		return nil, fmt.Errorf("safetensors: %w", withoutPath(err))
 	}
-	f, err := Read(fh, st.Size())
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+	if st.IsDir() {
+		return nil, errors.New("safetensors: is a folder, not a file")
 	}
-	return f, nil
+	return Read(fh, st.Size())
+}
+
+// withoutPath is the cause inside an *fs.PathError ("no such file or
+// directory"), which errors.Is still matches to fs.ErrNotExist and the
+// like, and any other error as it is.
+func withoutPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // ReadBytes decodes a safetensors file held in memory, such as one embedded
