@@ -1,10 +1,10 @@
 package evaluate
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -12,7 +12,10 @@ import (
 // mean over the images both scored of B's score minus A's, and its
 // standard error (the differences' sample standard deviation over √N; 0
 // with one image). A mean within about two standard errors of 0 is what
-// the images cannot tell apart from no difference.
+// the images cannot tell apart from no difference. Images where the
+// difference is not finite (a PSNR of +Inf, an output equal to its
+// reference, on either side) are left out, so N can be below the images
+// both scored.
 type Difference struct {
 	Mean, StdErr float64
 	N            int // images in the mean
@@ -40,30 +43,72 @@ type Comparison struct {
 // scale, crop and degradation and compares each pair image by image (by
 // file name). Both need per-image scores (Config.PerImage, eval's
 // --per-image). Results without a partner are left out; it fails when
-// none pair, or a pair shares no image.
+// none pair, a pair shares no image, or either side holds two results of
+// the same dataset, scale, crop and degradation (two folders of the same
+// name, or a scale given twice), which could not be told apart.
 func Compare(a, b []Result) ([]Comparison, error) {
-	var out []Comparison
-	for _, ra := range a {
-		for _, rb := range b {
-			if ra.Dataset != rb.Dataset || ra.Scale != rb.Scale || ra.Crop != rb.Crop || ra.Degradation != rb.Degradation {
-				continue
+	bs := make(map[resultKey]Result, len(b))
+	for i, rs := range [][]Result{a, b} {
+		seen := map[resultKey]bool{}
+		for _, r := range rs {
+			k := keyOf(r)
+			if seen[k] {
+				return nil, fmt.Errorf("%s has two results for %s: two datasets of that name, or a scale given twice", "AB"[i:i+1], k)
 			}
-			c, err := compare(ra, rb)
-			if err != nil {
-				return nil, err
+			seen[k] = true
+			if i == 1 {
+				bs[k] = r
 			}
-			out = append(out, c)
 		}
 	}
+	var out []Comparison
+	for _, ra := range a {
+		rb, ok := bs[keyOf(ra)]
+		if !ok {
+			continue
+		}
+		c, err := compare(ra, rb)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
 	if len(out) == 0 {
-		return nil, errors.New("no dataset, scale, crop and degradation in common")
+		return nil, fmt.Errorf("no dataset, scale, crop and degradation in common: A has %s; B has %s", keyList(a), keyList(b))
 	}
 	return out, nil
 }
 
+// resultKey is what Compare pairs results on.
+type resultKey struct {
+	dataset     string
+	scale       float64
+	crop        int
+	degradation string
+}
+
+func keyOf(r Result) resultKey { return resultKey{r.Dataset, r.Scale, r.Crop, r.Degradation} }
+
+// String names the key as the tables label a row: "Set5 (centre 96) jpeg:75 ×4".
+func (k resultKey) String() string {
+	return setLabel(k.dataset, k.crop, k.degradation) + " ×" + FormatScale(k.scale)
+}
+
+// keyList names the keys of rs, or says there are none.
+func keyList(rs []Result) string {
+	if len(rs) == 0 {
+		return "no results"
+	}
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = keyOf(r).String()
+	}
+	return strings.Join(names, ", ")
+}
+
 // compare is Compare of one pair.
 func compare(a, b Result) (Comparison, error) {
-	name := fmt.Sprintf("%s ×%s", a.Dataset, FormatScale(a.Scale))
+	name := keyOf(a)
 	if len(a.PerImage) == 0 || len(b.PerImage) == 0 {
 		return Comparison{}, fmt.Errorf("%s: no per-image scores (evaluate with --json --per-image)", name)
 	}
@@ -72,25 +117,35 @@ func compare(a, b Result) (Comparison, error) {
 		bs[s.Name] = s.Scores
 	}
 	var d struct{ psnr, ssim, gmsd, niqe, lr []float64 }
+	images := 0
 	for _, sa := range a.PerImage {
 		sb, ok := bs[sa.Name]
 		if !ok {
 			continue
 		}
-		d.psnr = append(d.psnr, sb.PSNRY-sa.PSNRY)
-		d.ssim = append(d.ssim, sb.SSIMY-sa.SSIMY)
-		d.gmsd = append(d.gmsd, sb.GMSD-sa.GMSD)
-		d.lr = append(d.lr, sb.LRPSNR-sa.LRPSNR)
+		images++
+		d.psnr = appendFinite(d.psnr, sb.PSNRY-sa.PSNRY)
+		d.ssim = appendFinite(d.ssim, sb.SSIMY-sa.SSIMY)
+		d.gmsd = appendFinite(d.gmsd, sb.GMSD-sa.GMSD)
+		d.lr = appendFinite(d.lr, sb.LRPSNR-sa.LRPSNR)
 		if sa.NIQE > 0 && sb.NIQE > 0 {
-			d.niqe = append(d.niqe, sb.NIQE-sa.NIQE)
+			d.niqe = appendFinite(d.niqe, sb.NIQE-sa.NIQE)
 		}
 	}
-	if len(d.psnr) == 0 {
+	if images == 0 {
 		return Comparison{}, fmt.Errorf("%s: the two results share no image", name)
 	}
 	return Comparison{Dataset: a.Dataset, Scale: a.Scale, Crop: a.Crop, Degradation: a.Degradation,
-		Images: len(d.psnr), PSNRY: difference(d.psnr), SSIMY: difference(d.ssim), GMSD: difference(d.gmsd),
+		Images: images, PSNRY: difference(d.psnr), SSIMY: difference(d.ssim), GMSD: difference(d.gmsd),
 		NIQE: difference(d.niqe), LRPSNR: difference(d.lr)}, nil
+}
+
+// appendFinite appends x to v unless it is infinite or NaN.
+func appendFinite(v []float64, x float64) []float64 {
+	if math.IsInf(x, 0) || math.IsNaN(x) {
+		return v
+	}
+	return append(v, x)
 }
 
 // difference is the mean of v and its standard error.
@@ -121,12 +176,22 @@ func WriteComparisons(w io.Writer, cs []Comparison) error {
 	fmt.Fprintln(tw, "dataset\tscale\timages\tΔ PSNR-Y (dB)\tΔ SSIM-Y\tΔ GMSD\tΔ NIQE\tΔ LR-PSNR\t")
 	for _, c := range cs {
 		set := setLabel(c.Dataset, c.Crop, c.Degradation)
-		niqe := "–"
-		if c.NIQE.N > 0 {
-			niqe = fmt.Sprintf("%+.3f ± %.3f", c.NIQE.Mean, c.NIQE.StdErr)
-		}
-		fmt.Fprintf(tw, "%s\t×%s\t%d\t%+.3f ± %.3f\t%+.4f ± %.4f\t%+.4f ± %.4f\t%s\t%+.2f ± %.2f\t\n", set, FormatScale(c.Scale), c.Images,
-			c.PSNRY.Mean, c.PSNRY.StdErr, c.SSIMY.Mean, c.SSIMY.StdErr, c.GMSD.Mean, c.GMSD.StdErr, niqe, c.LRPSNR.Mean, c.LRPSNR.StdErr)
+		fmt.Fprintf(tw, "%s\t×%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", set, FormatScale(c.Scale), c.Images, diffCell(c.PSNRY, c.Images, 3),
+			diffCell(c.SSIMY, c.Images, 4), diffCell(c.GMSD, c.Images, 4), diffCell(c.NIQE, c.Images, 3), diffCell(c.LRPSNR, c.Images, 2))
 	}
 	return tw.Flush()
+}
+
+// diffCell prints a difference with prec decimals, marking one over only
+// some of the images ("+0.120 ± 0.030 (3/5)") and a dash when it covers
+// none.
+func diffCell(d Difference, images, prec int) string {
+	if d.N == 0 {
+		return "–"
+	}
+	cell := fmt.Sprintf("%+.*f ± %.*f", prec, d.Mean, prec, d.StdErr)
+	if d.N < images {
+		cell += fmt.Sprintf(" (%d/%d)", d.N, images)
+	}
+	return cell
 }

@@ -72,3 +72,27 @@ func TestCompare(t *testing.T) {
 		t.Error("no shared dataset: no error")
 	}
 }
+
+// A side holding two results of the same dataset and settings (two
+// folders of one name, a scale given twice) is refused rather than
+// paired crosswise, and results that do not pair say what each side has.
+func TestCompareRefusesAmbiguousAndUnmatched(t *testing.T) {
+	one := result("Set", 2, []float64{30}, []float64{0})
+	other := result("Set", 2, []float64{31}, []float64{0})
+	other.PerImage[0].Name = "z"
+	if _, err := Compare([]Result{one, other}, []Result{one}); err == nil || !strings.Contains(err.Error(), "A has two results for Set ×2") {
+		t.Errorf("two results for Set ×2 in A: %v", err)
+	}
+	if _, err := Compare([]Result{one}, []Result{one, one}); err == nil || !strings.Contains(err.Error(), "B has two results for Set ×2") {
+		t.Errorf("two results for Set ×2 in B: %v", err)
+	}
+	x3 := result("Set", 3, []float64{30}, []float64{0})
+	x3.Degradation = "jpeg:75"
+	_, err := Compare([]Result{one}, []Result{x3})
+	if err == nil || !strings.Contains(err.Error(), "A has Set ×2; B has Set jpeg:75 ×3") {
+		t.Errorf("nothing in common: %v, want what each side has", err)
+	}
+	if _, err := Compare([]Result{one}, nil); err == nil || !strings.Contains(err.Error(), "B has no results") {
+		t.Errorf("B empty: %v", err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/dataset/datatest"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -189,6 +190,10 @@ func TestRunErrors(t *testing.T) {
 	}
 	if _, err := LoadDataset(t.TempDir()); err == nil {
 		t.Error("loaded an empty dataset")
+	}
+	// A folder with images but none on the held-out list says so.
+	if _, err := LoadDataset(filepath.Dir(d.Files[0]) + "@heldout"); err == nil || !strings.Contains(err.Error(), "none of the images in "+filepath.Dir(d.Files[0])+" is on the held-out list") {
+		t.Errorf("DIR@heldout of a folder without held-out photos: %v", err)
 	}
 }
 
@@ -416,5 +421,119 @@ func TestValidateCrops(t *testing.T) {
 	}
 	if _, err := ValidateCrops(context.Background(), render.Resampler{}, imgs[1:2], 4, 32); err == nil {
 		t.Error("no usable image: no error")
+	}
+}
+
+// Files of one name in two sub-folders are two images: results name each
+// by its path under the dataset's folder, so compare pairs them rightly.
+func TestRunNamesImagesByRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	for i, sub := range []string{"a", "b"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := imageio.Write(filepath.Join(dir, sub, "x.png"), texture(40+4*i, 36)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := LoadDataset(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{2}, PerImage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rs[0].PerImage; n[0].Name != "a/x.png" || n[1].Name != "b/x.png" {
+		t.Errorf("images named %q and %q, want a/x.png and b/x.png", n[0].Name, n[1].Name)
+	}
+	if cs, err := Compare(rs, rs); err != nil || cs[0].Images != 2 {
+		t.Errorf("compare paired %+v (%v), want 2 images", cs, err)
+	}
+	one, err := LoadDataset(filepath.Join(dir, "a", "x.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err = Run(context.Background(), one, render.Resampler{}, Config{Scales: []float64{2}, PerImage: true})
+	if err != nil || rs[0].PerImage[0].Name != "x.png" {
+		t.Errorf("a one-file dataset: %+v (%v), want the image named x.png", rs, err)
+	}
+}
+
+// The protocol is on colour, as MATLAB's imread and BasicSR read a PNG:
+// an image with a (varying) alpha channel scores as the same image
+// without one, rather than having its LR made by an alpha-weighted resize.
+func TestRunIgnoresAlpha(t *testing.T) {
+	opaque, translucent := t.TempDir(), t.TempDir()
+	m := texture(48, 40)
+	if err := imageio.Write(filepath.Join(opaque, "x.png"), m); err != nil {
+		t.Fatal(err)
+	}
+	m.Alpha = make([]float32, m.W*m.H)
+	for i := range m.Alpha {
+		m.Alpha[i] = float32(i%m.W) / float32(m.W-1)
+	}
+	if err := imageio.Write(filepath.Join(translucent, "x.png"), m); err != nil {
+		t.Fatal(err)
+	}
+	var got [2]Scores
+	for i, dir := range []string{opaque, translucent} {
+		d, err := LoadDataset(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[i] = rs[0].Scores
+	}
+	if got[0] != got[1] {
+		t.Errorf("with alpha %+v, without %+v: want the same scores", got[1], got[0])
+	}
+}
+
+// failUpscaler fails the test if the method is asked for anything.
+type failUpscaler struct{ t *testing.T }
+
+func (failUpscaler) Name() string { return "fail" }
+func (f failUpscaler) Upscale(_ context.Context, lr *imageio.Image, w, h int) (*imageio.Image, error) {
+	f.t.Errorf("upscaled %dx%d to %dx%d: the run should have been refused first", lr.W, lr.H, w, h)
+	return imageio.New(w, h), nil
+}
+
+// What the border shave leaves must hold one SSIM window: a crop too
+// small for the largest scale is refused before any image is read, and
+// an image too small before the method runs on it, each saying why.
+func TestRunRefusesTooSmallToScore(t *testing.T) {
+	d := writeSet(t, 1) // 40×36
+	_, err := Run(context.Background(), d, failUpscaler{t}, Config{Scales: []float64{2, 4}, Crop: 18})
+	if err == nil || !strings.Contains(err.Error(), "crop 18 at ×4 leaves 8x8") || !strings.Contains(err.Error(), "want a crop of 20 or more") {
+		t.Errorf("crop 18 at ×4: %v", err)
+	}
+	dir := t.TempDir()
+	small := filepath.Join(dir, "small.png")
+	if err := imageio.Write(small, texture(14, 30)); err != nil {
+		t.Fatal(err)
+	}
+	d, err = LoadDataset(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), d, failUpscaler{t}, Config{Scales: []float64{2}})
+	if err == nil || !strings.Contains(err.Error(), small) || !strings.Contains(err.Error(), "14x30 leaves 10x26") {
+		t.Errorf("a 14x30 image at ×2: %v", err)
+	}
+	// 16 pixels leave 12 after a 2-pixel shave, enough; 15 are cut to 14.
+	for side, ok := range map[int]bool{15: false, 16: true} {
+		if err := imageio.Write(small, texture(side, side)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{2}}); (err == nil) != ok {
+			t.Errorf("a %dx%[1]d image at ×2: %v", side, err)
+		}
+	}
+	if _, err := Run(context.Background(), writeSet(t, 1), render.Resampler{}, Config{Scales: []float64{2, 4}, Crop: 20}); err != nil {
+		t.Errorf("crop 20 at ×2 and ×4: %v", err)
 	}
 }

@@ -44,12 +44,11 @@ func Degrade(hr *imageio.Image, s float64) (crop, lr *imageio.Image, err error) 
 	if !(s > 0) || math.IsInf(s, 0) {
 		return nil, nil, fmt.Errorf("scale %v is not a positive finite number", s)
 	}
-	lw, lh := int(math.Floor(float64(hr.W)/s+1e-9)), int(math.Floor(float64(hr.H)/s+1e-9))
+	lw, cw := lrSide(hr.W, s)
+	lh, ch := lrSide(hr.H, s)
 	if lw < 1 || lh < 1 {
 		return nil, nil, fmt.Errorf("a %dx%d image is too small for scale %v", hr.W, hr.H, s)
 	}
-	cw, ch := int(math.Round(float64(lw)*s)), int(math.Round(float64(lh)*s))
-	cw, ch = min(cw, hr.W), min(ch, hr.H)
 	if crop, err = hr.Crop(0, 0, cw, ch); err != nil {
 		return nil, nil, err
 	}
@@ -62,6 +61,20 @@ func Degrade(hr *imageio.Image, s float64) (crop, lr *imageio.Image, err error) 
 	}
 	lr.Quantize8()
 	return crop, lr, nil
+}
+
+// lrSide is Degrade's LR side for an HR side n at scale s, and the side
+// HR is cropped to.
+func lrSide(n int, s float64) (lr, hr int) {
+	lr = int(math.Floor(float64(n)/s + 1e-9))
+	return lr, min(int(math.Round(float64(lr)*s)), n)
+}
+
+// scoredSide is how many pixels of an HR side n the protocol scores at
+// scale s: Degrade's crop less the border shave on both ends.
+func scoredSide(n int, s float64) int {
+	_, hr := lrSide(n, s)
+	return hr - 2*ShaveFor(s)
 }
 
 // CenterCrop cuts img to its centre side×side (a side longer than the
@@ -161,7 +174,7 @@ func (s *Scores) add(o Scores, w float64) {
 
 // ImageScore is one image's scores at one scale.
 type ImageScore struct {
-	Name string `json:"name"` // file name within the dataset
+	Name string `json:"name"` // the file's path within the dataset's folder (Dataset.Dir)
 	Scores
 }
 
@@ -221,8 +234,22 @@ type Config struct {
 
 // Dataset is a named list of HR image files.
 type Dataset struct {
-	Name  string   // reported in results, usually the folder's name
+	Name string // reported in results, usually the folder's name
+	// Dir is the folder the files lie under: results name an image by its
+	// path below it ("sub/x.png"), so that files of one name in two
+	// sub-folders stay two images. Empty: by the file's base name.
+	Dir   string
 	Files []string // image paths, evaluated in this order
+}
+
+// imageName is what results call the image at path (see Dir), with
+// forward slashes whatever the system, so that results compare across
+// systems.
+func (d Dataset) imageName(path string) string {
+	if rel, err := filepath.Rel(d.Dir, path); d.Dir != "" && err == nil && rel != "." && filepath.IsLocal(rel) {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.Base(path)
 }
 
 // LoadDataset lists the images under dir, sorted by name, as
@@ -234,19 +261,24 @@ func LoadDataset(dir string) (Dataset, error) {
 	if err != nil {
 		return Dataset{}, fmt.Errorf("dataset %s: %w", dir, err)
 	}
-	name := filepath.Base(filepath.Clean(strings.TrimSuffix(dir, dataset.HeldOutSuffix)))
+	root := strings.TrimSuffix(dir, dataset.HeldOutSuffix)
+	name := filepath.Base(filepath.Clean(root))
 	if strings.HasSuffix(dir, dataset.HeldOutSuffix) {
 		name += dataset.HeldOutSuffix
 	}
 	if len(files) == 0 {
+		if others, err := dataset.ImageFiles(root); root != dir && err == nil && len(others) > 0 {
+			return Dataset{}, fmt.Errorf("dataset %s: none of the images in %s is on the held-out list, which %s keeps alone", dir, root, dataset.HeldOutSuffix)
+		}
 		return Dataset{}, fmt.Errorf("dataset %s: no images", dir)
 	}
-	return Dataset{Name: name, Files: files}, nil
+	return Dataset{Name: name, Dir: root, Files: files}, nil
 }
 
 // Run evaluates up on every image of d at every scale of cfg and returns
 // one Result per scale, in cfg.Scales order. Images are evaluated in
-// parallel; the first error stops the run.
+// parallel; the first error stops the run. An image's alpha channel is
+// ignored, as the protocol's MATLAB imread ignores it.
 func Run(ctx context.Context, d Dataset, up render.Method, cfg Config) ([]Result, error) {
 	if err := cfg.check(up); err != nil {
 		return nil, err
@@ -275,10 +307,30 @@ func (cfg Config) check(up render.Method) error {
 	if cfg.Crop < 0 {
 		return fmt.Errorf("crop %d: want 0 (whole images) or a side in pixels", cfg.Crop)
 	}
+	if cfg.Crop > 0 {
+		for _, s := range cfg.Scales {
+			if side := scoredSide(cfg.Crop, s); side < metrics.SSIMMinSide {
+				return fmt.Errorf("crop %d at ×%v leaves %dx%d pixels to score, less than SSIM's %dx%d window (the border shave is %d pixels): want a crop of %d or more",
+					cfg.Crop, s, max(side, 0), max(side, 0), metrics.SSIMMinSide, metrics.SSIMMinSide, ShaveFor(s), minCrop(cfg.Scales))
+			}
+		}
+	}
 	if cfg.Samples > 1 && !render.Generative(up) {
 		return fmt.Errorf("method %s draws one output per image, not %d samples", up.Name(), cfg.Samples)
 	}
 	return nil
+}
+
+// minCrop is the smallest crop side that leaves an SSIM window to score
+// at every scale.
+func minCrop(scales []float64) int {
+	side := metrics.SSIMMinSide
+	for _, s := range scales {
+		for scoredSide(side, s) < metrics.SSIMMinSide {
+			side++
+		}
+	}
+	return side
 }
 
 // scoreAll scores every image of d at every scale on cfg.Workers
@@ -312,7 +364,7 @@ func scoreAll(ctx context.Context, d Dataset, up render.Method, cfg Config) (sco
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				if err := runImage(ctx, d.Files[i], up, cfg, i, scores, secs); err != nil {
+				if err := runImage(ctx, d.Files[i], d.imageName(d.Files[i]), up, cfg, i, scores, secs); err != nil {
 					fail(err)
 				}
 			}
@@ -360,16 +412,19 @@ func summarize(d Dataset, up render.Method, cfg Config, s float64, scores []Imag
 	return r
 }
 
-// runImage reads one HR file and scores it at every scale.
-func runImage(ctx context.Context, path string, up render.Method, cfg Config, i int, scores [][]ImageScore, secs [][]float64) error {
+// runImage reads one HR file and scores it at every scale, naming the
+// scores name.
+func runImage(ctx context.Context, path, name string, up render.Method, cfg Config, i int, scores [][]ImageScore, secs [][]float64) error {
 	hr, err := imageio.Read(path)
 	if err != nil {
 		return err
 	}
+	// The protocol is on colour as MATLAB's imread reads it; an alpha
+	// channel would weight the bicubic resize and give another LR.
+	hr.Alpha = nil
 	if hr, err = CenterCrop(hr, cfg.Crop); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	name := filepath.Base(path)
 	for si, s := range cfg.Scales {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -377,6 +432,12 @@ func runImage(ctx context.Context, path string, up render.Method, cfg Config, i 
 		crop, lr, err := Degrade(hr, s)
 		if err != nil {
 			return fmt.Errorf("%s ×%v: %w", path, s, err)
+		}
+		// Refused before the method runs, which may take minutes.
+		shave := ShaveFor(s)
+		if w, h := crop.W-2*shave, crop.H-2*shave; w < metrics.SSIMMinSide || h < metrics.SSIMMinSide {
+			return fmt.Errorf("%s ×%v: %dx%d leaves %dx%d pixels to score (cropped to %dx%d for the scale, less a %d-pixel border), less than SSIM's %dx%d window",
+				path, s, hr.W, hr.H, max(w, 0), max(h, 0), crop.W, crop.H, shave, metrics.SSIMMinSide, metrics.SSIMMinSide)
 		}
 		if cfg.Input != (degrade.Input{}) {
 			if err := cfg.Input.Apply(lr.Pix, lr.W, lr.H, name+"@"+FormatScale(s)); err != nil {
@@ -399,7 +460,7 @@ func runImage(ctx context.Context, path string, up render.Method, cfg Config, i 
 				outs[k] = sr
 			}
 		}
-		sc, err := scoreSamples(name, crop, lr, outs, ShaveFor(s))
+		sc, err := scoreSamples(name, crop, lr, outs, shave)
 		if err != nil {
 			return fmt.Errorf("%s ×%v: %w", path, s, err)
 		}

@@ -330,13 +330,22 @@ func reflectRows(z []float64, d, k int, x []float64) {
 // leading 2×2 block), applying each plane rotation to the rows of z when z
 // is not nil. On return diag holds the eigenvalues.
 func tridiagQL(diag, off, z []float64, d int) error {
+	// An off-diagonal is negligible beside its two diagonal entries, or
+	// beside the whole matrix: a singular matrix (a covariance of fewer
+	// vectors than dimensions) has runs of eigenvalues at rounding level,
+	// where the first test alone is never met.
+	var norm float64
+	for i := range d {
+		norm = max(norm, math.Abs(diag[i])+math.Abs(off[i]))
+	}
+	floor := 0x1p-52 * norm
 	for l := 0; l < d; l++ {
 		for iter := 0; ; iter++ {
 			// Find the first negligible off-diagonal at or after l: the block
 			// l..m is unreduced.
 			m := l
 			for ; m < d-1; m++ {
-				if math.Abs(off[m]) <= 1e-15*(math.Abs(diag[m])+math.Abs(diag[m+1])) {
+				if a := math.Abs(off[m]); a <= 1e-15*(math.Abs(diag[m])+math.Abs(diag[m+1])) || a <= floor {
 					break
 				}
 			}

@@ -13,6 +13,9 @@ const (
 	ssimK2     = 0.03
 )
 
+// SSIMMinSide is the fewest pixels a side SSIM can score: one window.
+const SSIMMinSide = 2*ssimRadius + 1
+
 // ssimWindow is the normalised 1-D Gaussian whose outer product is
 // fspecial('gaussian', 11, 1.5); the 2-D window is separable, so filtering
 // costs 22 rather than 121 multiplies per pixel. (fspecial also zeroes
@@ -41,7 +44,7 @@ func SSIM(a, b []float32, w, h int, peak float64) (float64, error) {
 	if len(a) != w*h || len(b) != w*h {
 		return 0, fmt.Errorf("SSIM: planes of %d and %d values for %dx%d", len(a), len(b), w, h)
 	}
-	n := 2*ssimRadius + 1
+	n := SSIMMinSide
 	if w < n || h < n {
 		return 0, fmt.Errorf("SSIM needs at least %dx%d pixels, got %dx%d", n, n, w, h)
 	}

@@ -39,7 +39,7 @@ func runCompare(args []string) error {
 	}
 	cs, err := evaluate.Compare(rs[0], rs[1])
 	if err != nil {
-		return fmt.Errorf("compare %s and %s: %w", fs.Arg(0), fs.Arg(1), err)
+		return fmt.Errorf("compare %s (A) and %s (B): %w", fs.Arg(0), fs.Arg(1), err)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,16 +19,22 @@ import (
 	"github.com/zoomdiff/zoomdiff/evaluate"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/methods"
+	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/resample"
 )
 
-// scaleList parses "2,3,4" or "2.5,6" into benchmark scales (each > 1).
+// scaleList parses "2,3,4" or "2.5,6" into benchmark scales (each > 1,
+// none twice: results are told apart by dataset and scale).
 func scaleList(s string) ([]float64, error) {
 	var out []float64
 	for _, f := range strings.Split(s, ",") {
 		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v <= 1 {
 			return nil, fmt.Errorf("scales %q: %q is not a number above 1", s, f)
+		}
+		if slices.Contains(out, v) {
+			return nil, fmt.Errorf("scales %q: %v is given twice", s, v)
 		}
 		out = append(out, v)
 	}
@@ -98,11 +105,21 @@ func loadEvalSets(data string) ([]evaluate.Dataset, error) {
 		dirs = []string{filepath.Join(root, "val", "Set5"), filepath.Join(root, "val", "Set14")}
 	}
 	var sets []evaluate.Dataset
+	from := map[string]string{} // dataset name → the folder that has it
 	for _, d := range dirs {
-		set, err := evaluate.LoadDataset(strings.TrimSpace(d))
+		d = strings.TrimSpace(d)
+		if d == "" {
+			return nil, fmt.Errorf("--data %q: an empty folder name", data)
+		}
+		set, err := evaluate.LoadDataset(d)
 		if err != nil {
 			return nil, err
 		}
+		// Results, tables and compare tell datasets apart by name alone.
+		if prev, ok := from[set.Name]; ok {
+			return nil, fmt.Errorf("--data: %s and %s would both be reported as dataset %q", prev, d, set.Name)
+		}
+		from[set.Name] = d
 		sets = append(sets, set)
 	}
 	return sets, nil
@@ -122,7 +139,7 @@ func runEval(args []string) error {
 		return err
 	}
 	if o.method == "reconstruct" {
-		return evalReconstruction(sets, o.model, o.asJSON)
+		return evalReconstruction(sets, o.model, o.asJSON, o.asCSV)
 	}
 	up, err := methods.New(o.method, methods.Options{Model: o.model, Condition: o.condition, Params: o.params})
 	if err != nil {
@@ -157,9 +174,9 @@ func writeEvalResults(all []evaluate.Result, asJSON, asCSV bool) error {
 }
 
 // evalReconstruction encodes each HR image with a stage-1 model and decodes
-// it at its own size, half and a quarter (rows with scale 1, 0.5, 0.25).
-// An empty model means the built-in one.
-func evalReconstruction(sets []evaluate.Dataset, model string, asJSON bool) error {
+// it at its own size, half and a quarter (rows with scale 1, 0.5, 0.25),
+// printed as writeEvalResults does. An empty model means the built-in one.
+func evalReconstruction(sets []evaluate.Dataset, model string, asJSON, asCSV bool) error {
 	m, err := models.AutoEncoder(model)
 	if err != nil {
 		return err
@@ -171,6 +188,15 @@ func evalReconstruction(sets []evaluate.Dataset, model string, asJSON bool) erro
 			img, err := imageio.Read(f)
 			if err != nil {
 				return err
+			}
+			// Checked here, since the round trip's error could not say which file.
+			for _, s := range autoencoder.ReconScales {
+				shave := autoencoder.ReconShave(s)
+				w, h := resample.ScaledSize(img.W, s)-2*shave, resample.ScaledSize(img.H, s)-2*shave
+				if w < metrics.SSIMMinSide || h < metrics.SSIMMinSide {
+					return fmt.Errorf("%s: %dx%d decoded at ×%v leaves %dx%d pixels to score after a %d-pixel border, less than SSIM's %dx%d window",
+						f, img.W, img.H, s, max(w, 0), max(h, 0), shave, metrics.SSIMMinSide, metrics.SSIMMinSide)
+				}
 			}
 			images = append(images, img)
 		}
@@ -185,5 +211,5 @@ func evalReconstruction(sets []evaluate.Dataset, model string, asJSON bool) erro
 				Seconds: time.Since(start).Seconds()})
 		}
 	}
-	return writeEvalResults(all, asJSON, false) // --csv has no effect here: reconstruct prints a table
+	return writeEvalResults(all, asJSON, asCSV)
 }

@@ -105,3 +105,48 @@ func TestCompareCommand(t *testing.T) {
 		}
 	}
 }
+
+// Results are told apart by dataset name and scale, so --data with two
+// folders of one name (or one folder twice) and --scales with a scale
+// twice are refused before any work, naming what clashes; so is an empty
+// folder name.
+func TestEvalRefusesAmbiguousResults(t *testing.T) {
+	a, b := filepath.Join(t.TempDir(), "Set"), filepath.Join(t.TempDir(), "Set")
+	for _, d := range []string{a, b} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeTestPNG(t, filepath.Join(d, "x.png"), 40, 30)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--data", a + "," + b}, `would both be reported as dataset "Set"`},
+		{[]string{"--data", a + "," + a}, `would both be reported as dataset "Set"`},
+		{[]string{"--data", a, "--scales", "2,3,2.0"}, "2 is given twice"},
+		{[]string{"--data", a + ","}, "an empty folder name"},
+	} {
+		_, err := captureStdout(t, func() error { return runEval(c.args) })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("eval %q: %v, want an error mentioning %q", c.args, err, c.want)
+		}
+	}
+}
+
+// The auto-encoder round trip prints CSV on --csv as the others do, and
+// an image too small to score at a quarter of its size is refused by name.
+func TestEvalReconstruct(t *testing.T) {
+	dir := t.TempDir()
+	writeTestPNG(t, filepath.Join(dir, "x.png"), 64, 56)
+	out, err := captureStdout(t, func() error { return runEval([]string{"--method", "reconstruct", "--data", dir, "--csv"}) })
+	if err != nil || !strings.HasPrefix(out, "dataset,method,scale") || !strings.Contains(out, ",reconstruct,0.25,") {
+		t.Errorf("reconstruct --csv (%v):\n%s", err, out)
+	}
+	small := filepath.Join(dir, "small.png")
+	writeTestPNG(t, small, 40, 32)
+	_, err = captureStdout(t, func() error { return runEval([]string{"--method", "reconstruct", "--data", dir}) })
+	if err == nil || !strings.Contains(err.Error(), small+": 40x32 decoded at ×0.25 leaves 8x6") {
+		t.Errorf("reconstruct of a 40x32 image: %v", err)
+	}
+}

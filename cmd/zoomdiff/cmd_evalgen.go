@@ -119,6 +119,11 @@ func runEvalGen(args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, g := range groups {
+		if len(g.Images) <= metrics.DefaultManifoldK {
+			return fmt.Errorf("%d generated images: precision and recall need more than %d (--n)", len(g.Images), metrics.DefaultManifoldK)
+		}
+	}
 	train, held, err := loadSplit(*realData, *holdout)
 	if err != nil {
 		return err
