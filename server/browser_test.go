@@ -137,17 +137,7 @@ func TestBrowserStages(t *testing.T) {
 	exe := browserOrSkip(t)
 	rendered := make(chan struct{})
 	st := &stagedStreamer{streamer: &streamer{fail: func(int) error { <-rendered; return nil }}, sampled: make(chan struct{})}
-	cfg := testConfig(nil)
-	base, list := cfg.NewUpscaler, cfg.Methods
-	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
-		if name == "staged" {
-			return st, nil
-		}
-		return base(name, o)
-	}
-	cfg.Methods = func() []methods.Info {
-		return append(list(), methods.Info{Name: "staged", Summary: "stops in each stage"})
-	}
+	cfg := withMethod("staged", "stops in each stage", st)
 	// Under the 80×60 output: the page warns for a method that makes whole
 	// images, not for one that streams.
 	cfg.MaxOutputPixels = 4000
@@ -211,17 +201,7 @@ func TestBrowserCancel(t *testing.T) {
 	exe := browserOrSkip(t)
 	st := &stagedStreamer{streamer: &streamer{}, sampled: make(chan struct{})}
 	defer close(st.sampled)
-	cfg := testConfig(nil)
-	base, list := cfg.NewUpscaler, cfg.Methods
-	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
-		if name == "staged" {
-			return st, nil
-		}
-		return base(name, o)
-	}
-	cfg.Methods = func() []methods.Info {
-		return append(list(), methods.Info{Name: "staged", Summary: "stops in each stage"})
-	}
+	cfg := withMethod("staged", "stops in each stage", st)
 	_, ts := newTestServer(t, cfg)
 	dir := t.TempDir()
 	input := filepath.Join(dir, "input.png")

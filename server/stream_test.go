@@ -73,17 +73,20 @@ func (g *gradient) Rows(_, y0, y1 int) ([]float32, error) {
 }
 
 // withStreamer is the test config with st offered as method "stream".
-func withStreamer(st *streamer) Config {
+func withStreamer(st *streamer) Config { return withMethod("stream", "streams a gradient", st) }
+
+// withMethod is testConfig with one more method, m, called name.
+func withMethod(name, summary string, m render.Method) Config {
 	cfg := testConfig(nil)
 	base, list := cfg.NewUpscaler, cfg.Methods
-	cfg.NewUpscaler = func(name string, o methods.Options) (render.Method, error) {
-		if name == "stream" {
-			return st, nil
+	cfg.NewUpscaler = func(n string, o methods.Options) (render.Method, error) {
+		if n == name {
+			return m, nil
 		}
-		return base(name, o)
+		return base(n, o)
 	}
 	cfg.Methods = func() []methods.Info {
-		return append(list(), methods.Info{Name: "stream", Summary: "streams a gradient"})
+		return append(list(), methods.Info{Name: name, Summary: summary})
 	}
 	return cfg
 }
