@@ -44,6 +44,7 @@ type classifierRun struct {
 	data, out       string
 	holdout         int
 	resume          bool
+	restart         bool
 	checkpointEvery int
 	train, held     *dataset.Labeled
 	tr              *featdist.Trainer
@@ -78,9 +79,10 @@ func newClassifierRun(args []string) (*classifierRun, error) {
 	fs.StringVar(&r.out, "out", "", "output model file (.safetensors); the training state goes to OUT.train")
 	fs.IntVar(&r.holdout, "holdout", 500, "images per class held back for the test accuracy")
 	fs.BoolVar(&r.resume, "resume", false, "continue the run saved in OUT.train")
+	fs.BoolVar(&r.restart, "restart", false, "start a new run over the one OUT.train holds (replaced at the first checkpoint)")
 	fs.IntVar(&r.checkpointEvery, "checkpoint-every", 500, "steps between checkpoints (OUT and OUT.train) and held-out accuracy reports (0: only at the end)")
 	topt, cfg := featdist.DefaultTrainOptions(), featdist.DefaultConfig(nil)
-	synopsis := "zoomdiff classifier train --data FILE.tar.gz --out FILE.safetensors [--resume] [--set KEY=VALUE ...]"
+	synopsis := "zoomdiff classifier train --data FILE.tar.gz --out FILE.safetensors [--resume | --restart] [--set KEY=VALUE ...]"
 	fs.Usage = optflag.Usage(fs, synopsis, optflag.Add(fs, "set", nil, &topt, &cfg))
 	if err := parseArgs(fs, args); err != nil {
 		return nil, err
@@ -91,10 +93,8 @@ func newClassifierRun(args []string) (*classifierRun, error) {
 	if err := checkOut(r.out, map[string]string{r.data: "--data"}); err != nil {
 		return nil, err
 	}
-	if r.resume {
-		if err := checkState(r.statePath(), r.out); err != nil {
-			return nil, err
-		}
+	if err := checkRun(r.statePath(), r.out, r.resume, r.restart); err != nil {
+		return nil, err
 	}
 	if r.checkpointEvery < 0 {
 		return nil, fmt.Errorf("--checkpoint-every %d: want 0 (only at the end) or more", r.checkpointEvery)

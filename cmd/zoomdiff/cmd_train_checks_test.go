@@ -205,3 +205,31 @@ func TestClassifierTrainChecks(t *testing.T) {
 		mustNotExist(t, out+".train")
 	}
 }
+
+// A new run over an existing state needs --restart (a forgotten --resume
+// would otherwise lose the run at the first checkpoint), --resume needs a
+// state, and the two together are refused.
+func TestCheckRun(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.safetensors")
+	state := out + ".train"
+	for _, c := range []struct {
+		exists, resume, restart bool
+		want                    string
+	}{
+		{false, false, false, ""}, {false, false, true, ""}, {false, true, false, "no training state"},
+		{true, false, false, "--restart to start over"}, {true, true, false, ""}, {true, false, true, ""},
+		{true, true, true, "not both"},
+	} {
+		os.Remove(state)
+		if c.exists {
+			if err := os.WriteFile(state, []byte("state"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := checkRun(state, out, c.resume, c.restart)
+		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("state %v, resume %v, restart %v: %v, want %q", c.exists, c.resume, c.restart, err, c.want)
+		}
+	}
+}

@@ -164,7 +164,7 @@ func TestTrainStudent(t *testing.T) {
 	for _, init := range []string{"", "builtin:student"} {
 		a := args
 		if init != "" {
-			a = append(a, "--init", init)
+			a = append(a, "--init", init, "--restart") // over the first run's state
 		}
 		if err := runTrain(a); err != nil {
 			t.Fatalf("train student (init %q): %v", init, err)
@@ -181,7 +181,7 @@ func TestTrainStudent(t *testing.T) {
 		}
 		os.Remove(out + ".val.csv")
 	}
-	err := runTrain(append(args, "--init", "builtin:real"))
+	err := runTrain(append(args, "--init", "builtin:real", "--restart"))
 	if err == nil || !strings.Contains(err.Error(), "--init builtin:real") {
 		t.Errorf("train student --init builtin:real: %v, want a refusal", err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -25,6 +26,7 @@ type trainFlags struct {
 	val      string
 	out      string
 	resume   bool
+	restart  bool
 	quiet    bool
 	card     paramFlags
 	run      runSettings
@@ -54,6 +56,7 @@ func newTrainFlags(stage, synopsis, valHelp string, run runSettings, groups []st
 	fs.StringVar(&t.data, "data", "", "comma-separated folders of training photos (searched recursively)")
 	fs.StringVar(&t.out, "out", "", "model file to write (the training state goes to OUT.train)")
 	fs.BoolVar(&t.resume, "resume", false, "continue from OUT.train")
+	fs.BoolVar(&t.restart, "restart", false, "start a new run over the one OUT.train holds (replaced at the first checkpoint)")
 	fs.BoolVar(&t.quiet, "quiet", false, "print nothing but errors")
 	fs.Var(t.card, "card", "model-card entry KEY=VALUE stored in the model file (repeatable), e.g. data=... or training=...")
 	if valHelp != "" {
@@ -97,17 +100,22 @@ func (t *trainFlags) parse(args []string) error {
 	if err := checkOut(t.out, inputs); err != nil {
 		return err
 	}
-	if t.resume {
-		return checkState(t.statePath(), t.out)
-	}
-	return nil
+	return checkRun(t.statePath(), t.out, t.resume, t.restart)
 }
 
-// checkState refuses --resume without a training state at path, the one
-// a run with --out out writes, before the data is read.
-func checkState(path, out string) error {
-	if _, err := os.Stat(path); err != nil {
+// checkRun refuses --resume without a training state at path, the one a
+// run with --out out writes, and a new run over an existing state unless
+// restart: its first checkpoint would replace hours of training that a
+// forgotten --resume meant to continue.
+func checkRun(path, out string, resume, restart bool) error {
+	_, err := os.Stat(path)
+	switch {
+	case resume && restart:
+		return errors.New("--resume continues the run in OUT.train, --restart replaces it: not both")
+	case resume && err != nil:
 		return fmt.Errorf("--resume: no training state: %w (a run with --out %s writes it at each checkpoint)", err, out)
+	case !resume && !restart && err == nil:
+		return fmt.Errorf("%s holds a run of --out %s: --resume to continue it, or --restart to start over and replace it", path, out)
 	}
 	return nil
 }
