@@ -22,9 +22,17 @@ func runTrain(args []string) error {
 }
 
 // signalContext is cancelled on SIGINT or SIGTERM, so long work can save
-// its state and stop cleanly.
+// its state and stop cleanly. The first signal is the only one it takes:
+// a second Ctrl-C ends the process at once, for work (a long step, a
+// validation) that would take too long to reach its next check. Writes
+// stay atomic, so that leaves no half-written file either.
 func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	return ctx, stop
 }
 
 func runTrainAE(args []string) error {
