@@ -20,6 +20,7 @@ package autoencoder
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
@@ -54,20 +55,37 @@ func DefaultConfig() Config {
 // Factor is the spatial down-sampling factor of the encoder.
 func (c Config) Factor() int { return 1 << (len(c.ChMult) - 1) }
 
-// Check rejects configurations the networks cannot be built from.
+// Check rejects configurations the networks cannot be built from, naming
+// every bad field (by its JSON name, with the --set name in brackets where
+// it differs) and what is wrong with it.
 func (c Config) Check() error {
-	switch {
-	case c.Channels < 1 || len(c.ChMult) < 1 || c.NumResBlocks < 0 || len(c.MLP) < 1:
-		return fmt.Errorf("autoencoder config: channels, ch_mult and mlp must be set: %+v", c)
-	case c.GlobalSkip && c.LatentCh < 3:
-		return fmt.Errorf("autoencoder config: the global skip needs at least 3 latent channels, have %d", c.LatentCh)
-	case c.LatentCh < 1:
-		return fmt.Errorf("autoencoder config: latent_channels %d", c.LatentCh)
+	var bad []string
+	if c.Channels < 1 {
+		bad = append(bad, fmt.Sprintf("channels %d: want at least 1", c.Channels))
 	}
-	for _, m := range c.ChMult {
-		if m < 1 {
-			return fmt.Errorf("autoencoder config: ch_mult %v", c.ChMult)
-		}
+	if len(c.ChMult) == 0 {
+		bad = append(bad, "ch_mult (ch-mult) is empty: want a width multiplier per level, e.g. 1,2,2")
+	} else if slices.ContainsFunc(c.ChMult, func(m int) bool { return m < 1 }) {
+		bad = append(bad, fmt.Sprintf("ch_mult (ch-mult) %v: want every multiplier at least 1", c.ChMult))
+	}
+	if c.NumResBlocks < 0 {
+		bad = append(bad, fmt.Sprintf("num_res_blocks (num-res) %d: want 0 or more", c.NumResBlocks))
+	}
+	switch {
+	case c.GlobalSkip && c.LatentCh < 3:
+		bad = append(bad, fmt.Sprintf("latent_channels (latent) %d: the global skip needs at least 3", c.LatentCh))
+	case c.LatentCh < 1:
+		bad = append(bad, fmt.Sprintf("latent_channels (latent) %d: want at least 1", c.LatentCh))
+	}
+	if len(c.MLP) == 0 {
+		bad = append(bad, "mlp is empty: want the LIIF MLP's hidden widths, e.g. 128,128,128")
+	} else if slices.ContainsFunc(c.MLP, func(w int) bool { return w < 1 }) {
+		// A width of 0 is not caught by the layers themselves: it panics in
+		// the first matrix multiply.
+		bad = append(bad, fmt.Sprintf("mlp %v: want every width at least 1", c.MLP))
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("autoencoder config: %s", strings.Join(bad, "; "))
 	}
 	return nil
 }

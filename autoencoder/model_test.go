@@ -3,6 +3,7 @@ package autoencoder
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/engine/tensor"
@@ -219,5 +220,42 @@ func TestDecoderDetailScale(t *testing.T) {
 		if err := d.SetDetailScale(bad); err == nil {
 			t.Fatalf("detail scale %v: want an error", bad)
 		}
+	}
+}
+
+// Check names each bad field and what is wrong with it, rather than
+// listing fields that may be fine; every bad field of one config is named.
+func TestConfigCheckNamesTheBadField(t *testing.T) {
+	with := func(f func(*Config)) Config {
+		c := tinyConfig(true)
+		f(&c)
+		return c
+	}
+	for _, c := range []struct {
+		cfg  Config
+		want []string
+	}{
+		{with(func(c *Config) { c.NumResBlocks = -1 }), []string{"num_res_blocks (num-res) -1: want 0 or more"}},
+		{with(func(c *Config) { c.Channels = 0 }), []string{"channels 0: want at least 1"}},
+		{with(func(c *Config) { c.ChMult = nil }), []string{"ch_mult (ch-mult) is empty"}},
+		{with(func(c *Config) { c.ChMult = []int{1, 0} }), []string{"ch_mult (ch-mult) [1 0]: want every multiplier at least 1"}},
+		{with(func(c *Config) { c.LatentCh = 2 }), []string{"latent_channels (latent) 2: the global skip needs at least 3"}},
+		{with(func(c *Config) { c.GlobalSkip, c.LatentCh = false, 0 }), []string{"latent_channels (latent) 0: want at least 1"}},
+		{with(func(c *Config) { c.MLP = nil }), []string{"mlp is empty"}},
+		{with(func(c *Config) { c.MLP = []int{8, 0} }), []string{"mlp [8 0]: want every width at least 1"}},
+		{with(func(c *Config) { c.Channels, c.NumResBlocks = -2, -1 }), []string{"channels -2", "num_res_blocks (num-res) -1"}},
+	} {
+		err := c.cfg.Check()
+		for _, w := range c.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%+v: %v, want an error with %q", c.cfg, err, w)
+			}
+		}
+		if err != nil && len(c.want) == 1 && strings.Count(err.Error(), ";") > 0 {
+			t.Errorf("%+v: %v, want only the bad field named", c.cfg, err)
+		}
+	}
+	if err := tinyConfig(true).Check(); err != nil {
+		t.Errorf("tiny config: %v", err)
 	}
 }

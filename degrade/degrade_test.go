@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/resample"
@@ -256,6 +257,21 @@ func TestInput(t *testing.T) {
 	}
 	if in, err := ParseInput("none"); err != nil || in != (Input{}) {
 		t.Errorf("none: %+v, %v", in, err)
+	}
+	// An Input holds one of each kind: a kind given twice would have all but
+	// its last ignored, so it is refused, saying which. The order written
+	// does not matter (noise is always added first).
+	for s, want := range map[string]string{
+		"jpeg:50,jpeg:60":          "jpeg is given twice",
+		"noise:5,noise:10":         "noise is given twice",
+		"noise:5,jpeg:80,noise:10": "noise is given twice",
+	} {
+		if _, err := ParseInput(s); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseInput(%q): %v, want an error saying %q", s, err, want)
+		}
+	}
+	if in, err := ParseInput("jpeg:80,noise:10"); err != nil || in != (Input{NoiseSigma: 10, JPEGQuality: 80}) {
+		t.Errorf("ParseInput(jpeg:80,noise:10) = %+v, %v", in, err)
 	}
 	// Noise is seeded by the name: the same name, the same image; the
 	// JPEG that follows is quality 60 by its tables.

@@ -21,12 +21,15 @@ type Input struct {
 
 // ParseInput reads a comma-separated list of "noise:SIGMA" and
 // "jpeg:QUALITY", e.g. "jpeg:60" or "noise:10,jpeg:80"; "" and "none" are
-// the zero Input.
+// the zero Input. An Input holds one of each kind, the noise always added
+// before the compression whatever the order written, so a kind given twice
+// ("jpeg:50,jpeg:60") is refused rather than all but its last ignored.
 func ParseInput(s string) (Input, error) {
 	var in Input
 	if s == "" || s == "none" {
 		return in, nil
 	}
+	seen := map[string]bool{}
 	for _, part := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(part), ":")
 		if !ok {
@@ -48,6 +51,10 @@ func ParseInput(s string) (Input, error) {
 		default:
 			return Input{}, fmt.Errorf("degradation %q: unknown kind %q (want noise or jpeg)", part, k)
 		}
+		if seen[k] {
+			return Input{}, fmt.Errorf("degradation %q: %s is given twice; an input is degraded once by each kind", s, k)
+		}
+		seen[k] = true
 	}
 	return in, nil
 }

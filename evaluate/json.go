@@ -44,29 +44,41 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 // tag. The conversions list the fields in order, so that a field added to
 // one type and not the other fails to compile.
 type scoresJSON struct {
-	PSNRY        jsonFloat `json:"psnr_y"`
-	SSIMY        jsonFloat `json:"ssim_y"`
-	PSNRRGB      jsonFloat `json:"psnr_rgb"`
-	LRPSNR       jsonFloat `json:"lr_psnr"`
-	GMSD         jsonFloat `json:"gmsd"`
-	NIQE         jsonFloat `json:"niqe,omitempty"`
-	MeanPSNRY    jsonFloat `json:"mean_psnr_y,omitempty"`
-	MeanSSIMY    jsonFloat `json:"mean_ssim_y,omitempty"`
-	MeanGMSD     jsonFloat `json:"mean_gmsd,omitempty"`
-	MeanNIQE     jsonFloat `json:"mean_niqe,omitempty"`
-	DiversityStd jsonFloat `json:"diversity_std,omitempty"`
+	PSNRY   jsonFloat `json:"psnr_y"`
+	SSIMY   jsonFloat `json:"ssim_y"`
+	PSNRRGB jsonFloat `json:"psnr_rgb"`
+	// LRPSNR and GMSD are nil, written as null, where they were not
+	// measured (Result.PSNRSSIMOnly).
+	LRPSNR       *jsonFloat `json:"lr_psnr"`
+	GMSD         *jsonFloat `json:"gmsd"`
+	NIQE         jsonFloat  `json:"niqe,omitempty"`
+	MeanPSNRY    jsonFloat  `json:"mean_psnr_y,omitempty"`
+	MeanSSIMY    jsonFloat  `json:"mean_ssim_y,omitempty"`
+	MeanGMSD     jsonFloat  `json:"mean_gmsd,omitempty"`
+	MeanNIQE     jsonFloat  `json:"mean_niqe,omitempty"`
+	DiversityStd jsonFloat  `json:"diversity_std,omitempty"`
 }
 
 func (s Scores) toJSON() scoresJSON {
-	return scoresJSON{jsonFloat(s.PSNRY), jsonFloat(s.SSIMY), jsonFloat(s.PSNRRGB), jsonFloat(s.LRPSNR), jsonFloat(s.GMSD),
+	lr, gmsd := jsonFloat(s.LRPSNR), jsonFloat(s.GMSD)
+	return scoresJSON{jsonFloat(s.PSNRY), jsonFloat(s.SSIMY), jsonFloat(s.PSNRRGB), &lr, &gmsd,
 		jsonFloat(s.NIQE), jsonFloat(s.MeanPSNRY), jsonFloat(s.MeanSSIMY), jsonFloat(s.MeanGMSD), jsonFloat(s.MeanNIQE),
 		jsonFloat(s.DiversityStd)}
 }
 
 func (s scoresJSON) scores() Scores {
-	return Scores{float64(s.PSNRY), float64(s.SSIMY), float64(s.PSNRRGB), float64(s.LRPSNR), float64(s.GMSD),
+	return Scores{float64(s.PSNRY), float64(s.SSIMY), float64(s.PSNRRGB), s.LRPSNR.value(), s.GMSD.value(),
 		float64(s.NIQE), float64(s.MeanPSNRY), float64(s.MeanSSIMY), float64(s.MeanGMSD), float64(s.MeanNIQE),
 		float64(s.DiversityStd)}
+}
+
+// value is the score f points to, 0 for one not measured (nil), as
+// Scores holds it.
+func (f *jsonFloat) value() float64 {
+	if f == nil {
+		return 0
+	}
+	return float64(*f)
 }
 
 // imageScoreJSON is ImageScore as JSON carries it.
@@ -107,9 +119,14 @@ type resultJSON struct {
 	PerImage    []ImageScore `json:"per_image,omitempty"`
 }
 
-// MarshalJSON writes r with non-finite scores as strings (jsonFloat).
+// MarshalJSON writes r with non-finite scores as strings (jsonFloat) and
+// the scores it did not measure as null.
 func (r Result) MarshalJSON() ([]byte, error) {
-	return json.Marshal(resultJSON{r.Dataset, r.Method, r.Scale, r.Images, r.Scores.toJSON(), r.NIQEImages, r.Samples,
+	sc := r.Scores.toJSON()
+	if r.PSNRSSIMOnly {
+		sc.LRPSNR, sc.GMSD = nil, nil
+	}
+	return json.Marshal(resultJSON{r.Dataset, r.Method, r.Scale, r.Images, sc, r.NIQEImages, r.Samples,
 		r.Shave, r.Crop, r.Degradation, r.Seconds, r.PerImage})
 }
 
@@ -119,7 +136,7 @@ func (r *Result) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &v); err != nil {
 		return err
 	}
-	*r = Result{v.Dataset, v.Method, v.Scale, v.Images, v.scores(), v.NIQEImages, v.Samples, v.Shave, v.Crop,
-		v.Degradation, v.Seconds, v.PerImage}
+	*r = Result{v.Dataset, v.Method, v.Scale, v.Images, v.scores(), v.NIQEImages, v.LRPSNR == nil && v.GMSD == nil,
+		v.Samples, v.Shave, v.Crop, v.Degradation, v.Seconds, v.PerImage}
 	return nil
 }

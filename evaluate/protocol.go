@@ -190,8 +190,13 @@ type Result struct {
 	// drawn per image, is above 1.
 	Scores
 	NIQEImages int `json:"niqe_images,omitempty"`
-	Samples    int `json:"samples"`
-	Shave      int `json:"shave"` // border pixels ignored on each side
+	// PSNRSSIMOnly marks a result that measured PSNR and SSIM alone, as the
+	// auto-encoder's round trip does (it has no LR input to be consistent
+	// with, and does not compute GMSD): its LRPSNR and GMSD are not scores,
+	// and tables, CSV and JSON show them as not measured rather than as 0.
+	PSNRSSIMOnly bool `json:"-"`
+	Samples      int  `json:"samples"`
+	Shave        int  `json:"shave"` // border pixels ignored on each side
 	// Crop is the side of the HR centre crop each image was cut to first
 	// (Config.Crop); 0 for whole images.
 	Crop int `json:"crop,omitempty"`

@@ -23,15 +23,26 @@ func WriteTable(w io.Writer, rs []Result) error {
 	fmt.Fprintln(tw, head+"seconds\t")
 	for _, r := range rs {
 		set := setLabel(r.Dataset, r.Crop, r.Degradation)
-		fmt.Fprintf(tw, "%s\t%s\t×%s\t%d\t%.3f\t%.4f\t%.3f\t%.2f\t%.4f\t%s\t",
-			set, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB, r.LRPSNR, r.GMSD, niqeCell(r.NIQE, r))
+		fmt.Fprintf(tw, "%s\t%s\t×%s\t%d\t%.3f\t%.4f\t%.3f\t%s\t%s\t%s\t",
+			set, r.Method, FormatScale(r.Scale), r.Images, r.PSNRY, r.SSIMY, r.PSNRRGB,
+			cell("%.2f", r.LRPSNR, !r.PSNRSSIMOnly), cell("%.4f", r.GMSD, !r.PSNRSSIMOnly), niqeCell(r.NIQE, r))
 		if multi {
-			fmt.Fprintf(tw, "%d\t%.3f\t%.4f\t%.4f\t%s\t%.2f\t", max(1, r.Samples), r.MeanPSNRY, r.MeanSSIMY, r.MeanGMSD,
-				niqeCell(r.MeanNIQE, r), r.DiversityStd)
+			m := r.Samples > 1 // a row of one sample has no mean or spread
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t", max(1, r.Samples), cell("%.3f", r.MeanPSNRY, m), cell("%.4f", r.MeanSSIMY, m),
+				cell("%.4f", r.MeanGMSD, m), niqeCell(r.MeanNIQE, r), cell("%.2f", r.DiversityStd, m))
 		}
 		fmt.Fprintf(tw, "%.2f\t\n", r.Seconds)
 	}
 	return tw.Flush()
+}
+
+// cell prints a table's score with format, or a dash where it was not
+// measured, so that a 0 is never read as a score.
+func cell(format string, v float64, measured bool) string {
+	if !measured {
+		return "–"
+	}
+	return fmt.Sprintf(format, v)
 }
 
 // setLabel names a table row's images: the dataset, its centre crop and
@@ -47,10 +58,11 @@ func setLabel(dataset string, crop int, degradation string) string {
 }
 
 // niqeCell prints a NIQE average, marking one over only some of the
-// images ("4.12 (3/5)") and a dash when no image was large enough.
+// images ("4.12 (3/5)"), and a dash where there is none: no image was
+// large enough, or, for the samples' mean, there was one sample.
 func niqeCell(v float64, r Result) string {
 	switch {
-	case r.NIQEImages == 0:
+	case r.NIQEImages == 0 || v == 0:
 		return "–"
 	case r.NIQEImages < r.Images:
 		return fmt.Sprintf("%.3f (%d/%d)", v, r.NIQEImages, r.Images)
@@ -63,15 +75,25 @@ var csvHeader = []string{"dataset", "method", "scale", "images", "crop", "degrad
 	"niqe_images", "samples", "mean_psnr_y", "mean_ssim_y", "mean_gmsd", "mean_niqe", "diversity_std", "seconds"}
 
 // WriteCSV prints results as CSV with a header row, e.g. for
-// `zoomdiff plot -x psnr_y -y niqe`.
+// `zoomdiff plot -x psnr_y -y niqe`. A score that was not measured (a
+// dash in the table, left out or null in the JSON) is an empty cell, not
+// a 0 that would read, and plot, as a score.
 func WriteCSV(w io.Writer, rs []Result) error {
 	cw := csv.NewWriter(w)
 	cw.Write(csvHeader)
+	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	opt := func(v float64, measured bool) string {
+		if !measured {
+			return ""
+		}
+		return f(v)
+	}
 	for _, r := range rs {
-		f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+		full, niqe, multi := !r.PSNRSSIMOnly, r.NIQEImages > 0, r.Samples > 1
 		cw.Write([]string{r.Dataset, r.Method, FormatScale(r.Scale), strconv.Itoa(r.Images), strconv.Itoa(r.Crop),
-			r.Degradation, f(r.PSNRY), f(r.SSIMY), f(r.PSNRRGB), f(r.LRPSNR), f(r.GMSD), f(r.NIQE), strconv.Itoa(r.NIQEImages),
-			strconv.Itoa(r.Samples), f(r.MeanPSNRY), f(r.MeanSSIMY), f(r.MeanGMSD), f(r.MeanNIQE), f(r.DiversityStd), f(r.Seconds)})
+			r.Degradation, f(r.PSNRY), f(r.SSIMY), f(r.PSNRRGB), opt(r.LRPSNR, full), opt(r.GMSD, full), opt(r.NIQE, niqe),
+			strconv.Itoa(r.NIQEImages), strconv.Itoa(r.Samples), opt(r.MeanPSNRY, multi), opt(r.MeanSSIMY, multi),
+			opt(r.MeanGMSD, multi), opt(r.MeanNIQE, multi && niqe), opt(r.DiversityStd, multi), f(r.Seconds)})
 	}
 	cw.Flush()
 	return cw.Error()

@@ -21,6 +21,7 @@ import (
 	"github.com/zoomdiff/zoomdiff/methods"
 	"github.com/zoomdiff/zoomdiff/metrics"
 	"github.com/zoomdiff/zoomdiff/models"
+	"github.com/zoomdiff/zoomdiff/render"
 	"github.com/zoomdiff/zoomdiff/resample"
 )
 
@@ -47,6 +48,7 @@ type evalOptions struct {
 	method, model string
 	condition     string
 	params        paramFlags
+	learnedFlags  []string // which of --model, --param and --seed were given, which a resampling kernel ignores
 	asJSON, asCSV bool
 	cfg           evaluate.Config // what every dataset is evaluated with
 }
@@ -65,7 +67,7 @@ func parseEval(args []string) (*evalOptions, error) {
 	fs.BoolVar(&o.asCSV, "csv", false, "print CSV with a header row instead of a table (e.g. for zoomdiff plot -x psnr_y -y niqe)")
 	fs.IntVar(&o.cfg.Workers, "workers", 0, "images evaluated at once (0: one per core)")
 	fs.BoolVar(&o.cfg.FloatOutput, "float", false, "score outputs unrounded instead of as 8-bit files")
-	perImage := fs.Bool("per-image", false, "include per-image scores (JSON only)")
+	perImage := fs.Bool("per-image", false, "include per-image scores (with --json only; what zoomdiff compare reads)")
 	fs.IntVar(&o.cfg.Samples, "samples", 1, "outputs drawn per image by a generative method: each is scored, and their mean and spread")
 	seed := fs.String("seed", "", "random seed of a generative method (same as --param seed=K)")
 	fs.IntVar(&o.cfg.Crop, "crop", 0, "evaluate each image's HR centre crop of this side (0: whole images), e.g. to compare costly methods on the same pixels")
@@ -76,6 +78,22 @@ func parseEval(args []string) (*evalOptions, error) {
 	if fs.NArg() != 0 {
 		return nil, fmt.Errorf("unexpected arguments %q: folders go in --data", fs.Args())
 	}
+	// Combinations that would otherwise be ignored without a word.
+	switch {
+	case o.asJSON && o.asCSV:
+		return nil, errors.New("--json and --csv ask for two formats of one output: give one of them, or neither for a table")
+	case *perImage && !o.asJSON:
+		return nil, errors.New("--per-image adds each image's scores to the --json output, which zoomdiff compare reads; a table or CSV holds the averages only")
+	}
+	if o.method == "reconstruct" {
+		if given := givenFlags(fs, "scales", "samples", "seed", "param", "condition", "crop", "degrade", "workers", "float", "per-image"); len(given) > 0 {
+			return nil, fmt.Errorf("%s: not for --method reconstruct, which decodes each whole image at scales %s (it takes --data, --model and --json or --csv)",
+				strings.Join(given, ", "), reconScaleList())
+		}
+	}
+	if o.condition != "" && !strings.EqualFold(o.method, "model") && !strings.EqualFold(o.method, "real") {
+		return nil, fmt.Errorf("--condition: for --method model or real, not %s", o.method)
+	}
 	var err error
 	if o.cfg.Input, err = degrade.ParseInput(*degradation); err != nil {
 		return nil, err
@@ -84,13 +102,40 @@ func parseEval(args []string) (*evalOptions, error) {
 		return nil, fmt.Errorf("--samples %d outside [1, 64]", o.cfg.Samples)
 	}
 	if *seed != "" {
+		if v, ok := o.params["seed"]; ok {
+			return nil, fmt.Errorf("--seed %s and --param seed=%s: give one of them", *seed, v)
+		}
 		o.params["seed"] = *seed
 	}
 	if o.cfg.Scales, err = scaleList(*scales); err != nil {
 		return nil, err
 	}
-	o.cfg.PerImage = *perImage && o.asJSON
+	o.cfg.PerImage = *perImage
+	o.learnedFlags = givenFlags(fs, "model", "param", "seed")
 	return o, nil
+}
+
+// reconScaleList names the round trip's decode scales: "×1, ×0.5 and ×0.25".
+func reconScaleList() string {
+	names := make([]string, len(autoencoder.ReconScales))
+	for i, s := range autoencoder.ReconScales {
+		names[i] = "×" + evaluate.FormatScale(s)
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// givenFlags returns those of names that the command line set, as
+// "--name", in the order of names.
+func givenFlags(fs *flag.FlagSet, names ...string) []string {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var out []string
+	for _, n := range names {
+		if set[n] {
+			out = append(out, "--"+n)
+		}
+	}
+	return out
 }
 
 // loadEvalSets loads every folder of --data, or the shared data's Set5
@@ -144,6 +189,11 @@ func runEval(args []string) error {
 	up, err := methods.New(o.method, methods.Options{Model: o.model, Condition: o.condition, Params: o.params})
 	if err != nil {
 		return err
+	}
+	// A resampling kernel ignores these (methods.New accepts them, since
+	// the server passes them to every method); given here, they are a mistake.
+	if _, kernel := up.(render.Resampler); kernel && len(o.learnedFlags) > 0 {
+		return fmt.Errorf("%s: for learned methods; %s is a resampling kernel and takes none", strings.Join(o.learnedFlags, ", "), o.method)
 	}
 	ctx, stop := signalContext()
 	defer stop()
@@ -206,9 +256,10 @@ func evalReconstruction(sets []evaluate.Dataset, model string, asJSON, asCSV boo
 			return err
 		}
 		for _, r := range rs {
+			// One deterministic output an image, scored by PSNR and SSIM alone.
 			all = append(all, evaluate.Result{Dataset: set.Name, Method: "reconstruct", Scale: r.Scale, Images: r.Images,
-				Scores: evaluate.Scores{PSNRY: r.PSNRY, SSIMY: r.SSIMY, PSNRRGB: r.PSNRRGB}, Shave: autoencoder.ReconShave(r.Scale),
-				Seconds: time.Since(start).Seconds()})
+				Scores: evaluate.Scores{PSNRY: r.PSNRY, SSIMY: r.SSIMY, PSNRRGB: r.PSNRRGB}, PSNRSSIMOnly: true, Samples: 1,
+				Shave: autoencoder.ReconShave(r.Scale), Seconds: time.Since(start).Seconds()})
 		}
 	}
 	return writeEvalResults(all, asJSON, asCSV)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,6 +138,9 @@ func TestEvalRefusesAmbiguousResults(t *testing.T) {
 
 // The auto-encoder round trip prints CSV on --csv as the others do, and
 // an image too small to score at a quarter of its size is refused by name.
+// It measures PSNR and SSIM alone, from one output an image: its rows say
+// 1 sample, and LR-PSNR and GMSD are shown as not measured (a dash, an
+// empty CSV cell, a JSON null), never as a score of 0.
 func TestEvalReconstruct(t *testing.T) {
 	dir := t.TempDir()
 	writeTestPNG(t, filepath.Join(dir, "x.png"), 64, 56)
@@ -143,10 +148,56 @@ func TestEvalReconstruct(t *testing.T) {
 	if err != nil || !strings.HasPrefix(out, "dataset,method,scale") || !strings.Contains(out, ",reconstruct,0.25,") {
 		t.Errorf("reconstruct --csv (%v):\n%s", err, out)
 	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 4 {
+		t.Fatalf("reconstruct --csv: %v\n%s", err, out)
+	}
+	cell := func(name string) string { return rows[1][slices.Index(rows[0], name)] }
+	if cell("samples") != "1" || cell("lr_psnr") != "" || cell("gmsd") != "" || cell("psnr_y") == "" {
+		t.Errorf("reconstruct --csv row %q: want 1 sample, a PSNR-Y, and LR-PSNR and GMSD empty", rows[1])
+	}
+	table, err := captureStdout(t, func() error { return runEval([]string{"--method", "reconstruct", "--data", dir}) })
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if c := strings.Fields(lines[len(lines)-1]); err != nil || len(c) != 11 || c[7] != "–" || c[8] != "–" {
+		t.Errorf("reconstruct table (%v): want a dash for LR-PSNR and GMSD\n%s", err, table)
+	}
+	js, err := captureStdout(t, func() error { return runEval([]string{"--method", "reconstruct", "--data", dir, "--json"}) })
+	var rs []map[string]any
+	if err != nil || json.Unmarshal([]byte(js), &rs) != nil || len(rs) != 3 || rs[0]["samples"] != 1.0 || rs[0]["gmsd"] != nil || rs[0]["lr_psnr"] != nil {
+		t.Errorf("reconstruct --json (%v): want 1 sample and null LR-PSNR and GMSD\n%s", err, js)
+	}
 	small := filepath.Join(dir, "small.png")
 	writeTestPNG(t, small, 40, 32)
 	_, err = captureStdout(t, func() error { return runEval([]string{"--method", "reconstruct", "--data", dir}) })
 	if err == nil || !strings.Contains(err.Error(), small+": 40x32 decoded at ×0.25 leaves 8x6") {
 		t.Errorf("reconstruct of a 40x32 image: %v", err)
+	}
+}
+
+// Flags and combinations that would change nothing are refused, saying
+// what works, before any image is read or model loaded.
+func TestEvalRefusesIgnoredFlags(t *testing.T) {
+	dir := t.TempDir()
+	writeTestPNG(t, filepath.Join(dir, "x.png"), 64, 56) // large enough for every scale and the round trip
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--per-image"}, "--per-image adds each image's scores to the --json output"},
+		{[]string{"--per-image", "--csv"}, "--per-image adds each image's scores to the --json output"},
+		{[]string{"--json", "--csv"}, "give one of them"},
+		{[]string{"--degrade", "jpeg:50,jpeg:60"}, "jpeg is given twice"},
+		{[]string{"--method", "reconstruct", "--scales", "2"}, "--scales: not for --method reconstruct"},
+		{[]string{"--method", "reconstruct", "--json", "--per-image", "--crop", "32"}, "--crop, --per-image: not for --method reconstruct"},
+		{[]string{"--method", "reconstruct", "--degrade", "jpeg:60"}, "--degrade: not for --method reconstruct"},
+		{[]string{"--method", "bicubic", "--seed", "3"}, "--seed: for learned methods; bicubic is a resampling kernel"},
+		{[]string{"--method", "nearest", "--model", "x.safetensors", "--param", "steps=2"}, "--model, --param: for learned methods"},
+		{[]string{"--method", "bilinear", "--condition", "builtin:cond"}, "--condition: for --method model or real, not bilinear"},
+		{[]string{"--method", "model", "--seed", "1", "--param", "seed=2"}, "--seed 1 and --param seed=2: give one of them"},
+	} {
+		_, err := captureStdout(t, func() error { return runEval(append([]string{"--data", dir}, c.args...)) })
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("eval %q: %v, want an error with %q", c.args, err, c.want)
+		}
 	}
 }

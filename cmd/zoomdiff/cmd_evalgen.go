@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -49,18 +50,23 @@ type genScore struct {
 // reconstructions of those images), Blurred what heavy blur scores (a
 // ceiling a useful generator must stay well below).
 type genReport struct {
-	Classifier      string  `json:"classifier"`
-	ClassifierAcc   string  `json:"classifier_test_accuracy,omitempty"`
-	Reference       string  `json:"reference"`
-	ReferenceImages int     `json:"reference_images"`
-	Model           string  `json:"model,omitempty"`
-	Steps           int     `json:"steps,omitempty"`
-	Sampler         string  `json:"sampler,omitempty"`
-	Guidance        float64 `json:"guidance,omitempty"`
+	Classifier      string `json:"classifier"`
+	ClassifierAcc   string `json:"classifier_test_accuracy,omitempty"`
+	Reference       string `json:"reference"`
+	ReferenceImages int    `json:"reference_images"`
+	Model           string `json:"model,omitempty"`
+	Steps           int    `json:"steps,omitempty"`
+	Sampler         string `json:"sampler,omitempty"`
+	// Guidance is the classifier-free guidance weight a class-conditional
+	// generator sampled with, written even when 0 (none); absent for an
+	// unconditional generator or a folder of images.
+	Guidance *float64 `json:"guidance,omitempty"`
 	// Classes are a class-conditional generator's, sample k drawn from
 	// class k mod len(Classes).
-	Classes         []string   `json:"classes,omitempty"`
-	Seed            uint64     `json:"seed"`
+	Classes []string `json:"classes,omitempty"`
+	// Seed is the sampling seed with --model; absent for a folder of
+	// images, which were not sampled here.
+	Seed            *uint64    `json:"seed,omitempty"`
 	N               int        `json:"n"`
 	Real            setScore   `json:"real"`
 	Recon           setScore   `json:"recon"`
@@ -108,6 +114,17 @@ func runEvalGen(args []string) error {
 	if !(*blur > 1) {
 		return fmt.Errorf("--blur %g: want a factor above 1", *blur)
 	}
+	// Checked before any work: the sampling flags shape what --model
+	// draws, and a folder's images are scored as they are.
+	var szs []genSize
+	if *model != "" {
+		var err error
+		if szs, err = parseGenSizes(*sizes); err != nil {
+			return fmt.Errorf("--sizes: %w", err)
+		}
+	} else if given := givenFlags(fs, "n", "sizes", "seed", "steps", "sampler", "guidance"); len(given) > 0 {
+		return fmt.Errorf("%s: for --model only; the images of %s are scored as they are", strings.Join(given, ", "), fs.Arg(0))
+	}
 	m, err := featdist.LoadClassifier(*clsPath)
 	if err != nil {
 		return err
@@ -115,7 +132,7 @@ func runEvalGen(args []string) error {
 	rep := genReport{Classifier: *clsPath, ClassifierAcc: m.Card["test_accuracy"], Reference: *realData, Model: *model, Blur: *blur}
 	opt := diffusion.DefaultGenSampleOptions()
 	opt.Steps, opt.Sampler, opt.Seed, opt.Guidance = *steps, *sampler, *seed, guidance.w
-	groups, ae, err := evalGenInputs(&rep, *model, fs.Arg(0), *aePath, *n, *sizes, opt, *quiet)
+	groups, ae, err := evalGenInputs(&rep, *model, fs.Arg(0), *aePath, *n, szs, opt, *quiet)
 	if err != nil {
 		return err
 	}
@@ -163,7 +180,7 @@ func runEvalGen(args []string) error {
 // generator at model (when given) or read from the folder dir, and the
 // auto-encoder of the reconstruction floor: aePath, else the generator's,
 // else the built-in one.
-func evalGenInputs(rep *genReport, model, dir, aePath string, n int, sizes string, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, *autoencoder.Model, error) {
+func evalGenInputs(rep *genReport, model, dir, aePath string, n int, sizes []genSize, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, *autoencoder.Model, error) {
 	var groups []featdist.Group
 	var ae *autoencoder.Model
 	var err error
@@ -253,16 +270,19 @@ func writeJSON(path string, v any) error {
 // and decodes each at every size: one group per size, the same keys
 // (sample numbers) in each. It records the sampling in rep and returns
 // the generator's auto-encoder too, for the reconstruction floor.
-func sampleGroups(rep *genReport, model string, n int, sizes string, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, *autoencoder.Model, error) {
+func sampleGroups(rep *genReport, model string, n int, sizes []genSize, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, *autoencoder.Model, error) {
 	g, err := models.Generator(model)
 	if err != nil {
 		return nil, nil, err
 	}
 	start := time.Now()
 	groups, err := generateGroups(g, n, sizes, opt, quiet)
-	rep.Seconds, rep.Steps, rep.Sampler, rep.Seed = time.Since(start).Seconds(), opt.Steps, opt.Sampler, opt.Seed
+	rep.Seconds, rep.Steps, rep.Sampler, rep.Seed = time.Since(start).Seconds(), opt.Steps, opt.Sampler, &opt.Seed
 	rep.Classes = g.Model.Config.Classes
-	rep.Guidance = diffusion.GuidanceFor(opt.Guidance, len(rep.Classes))
+	if len(rep.Classes) > 0 {
+		w := diffusion.GuidanceFor(opt.Guidance, len(rep.Classes))
+		rep.Guidance = &w
+	}
 	return groups, g.Model.AE, err
 }
 
@@ -299,11 +319,7 @@ func classAccuracy(scores []genScore, groups []featdist.Group, m *featdist.Class
 
 // generateGroups samples n images with g and decodes each at every size:
 // one group per size, the same keys (sample numbers) in each.
-func generateGroups(g *diffusion.Generator, n int, sizes string, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, error) {
-	szs, err := parseGenSizes(sizes)
-	if err != nil {
-		return nil, fmt.Errorf("--sizes: %w", err)
-	}
+func generateGroups(g *diffusion.Generator, n int, szs []genSize, opt diffusion.SampleOptions, quiet bool) ([]featdist.Group, error) {
 	bar := progress.New(os.Stderr, "sample (%)", 100, quiet)
 	opt.Progress = func(done, total int) { bar.Update(done*100/total, "") }
 	lats, err := g.Generate(context.Background(), n, opt)
@@ -342,8 +358,12 @@ func reconstructAll(ae *autoencoder.Model, imgs []*imageio.Image) ([]*imageio.Im
 }
 
 func printGenReport(w io.Writer, rep genReport) {
+	testAcc := rep.ClassifierAcc
+	if testAcc == "" {
+		testAcc = "not in its card" // rather than an empty field
+	}
 	fmt.Fprintf(w, "feature FD to %d held-out real images (classifier %s, test accuracy %s), n = %d:\n",
-		rep.ReferenceImages, rep.Classifier, rep.ClassifierAcc, rep.N)
+		rep.ReferenceImages, rep.Classifier, testAcc, rep.N)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "images\tfeature FD\tprecision\trecall\tFID\tclass accuracy\t\n")
 	row := func(name string, s setScore, fid, acc string) {
@@ -375,10 +395,10 @@ func printGenReport(w io.Writer, rep genReport) {
 		}
 		fmt.Fprintln(w)
 	}
-	if rep.Seconds > 0 {
-		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d %s steps, seed %d", rep.Seconds, rep.Steps, rep.Sampler, rep.Seed)
-		if len(rep.Classes) > 0 {
-			fmt.Fprintf(w, "; %d classes in turn, guidance %g", len(rep.Classes), rep.Guidance)
+	if rep.Seed != nil { // sampled here, not read from a folder
+		fmt.Fprintf(w, "sampling and decoding: %.0f s (%d %s steps, seed %d", rep.Seconds, rep.Steps, rep.Sampler, *rep.Seed)
+		if rep.Guidance != nil {
+			fmt.Fprintf(w, "; %d classes in turn, guidance %g", len(rep.Classes), *rep.Guidance)
 		}
 		fmt.Fprintln(w, ")")
 	}

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,7 +35,10 @@ type genSize struct {
 // such images is the memory that matters.
 const maxGenSide = 4096
 
-// parseGenSizes reads "32,64,128" or "48x32,96x64".
+// parseGenSizes reads "32,64,128" or "48x32,96x64". A size given twice
+// ("32,32", or "32,32x32") is refused: it would decode the same images
+// twice into one folder, and give eval-gen a duplicate row and a pair of
+// a size with itself.
 func parseGenSizes(s string) ([]genSize, error) {
 	var out []genSize
 	for _, f := range strings.Split(s, ",") {
@@ -50,6 +54,9 @@ func parseGenSizes(s string) ([]genSize, error) {
 		name := strconv.Itoa(w)
 		if w != h {
 			name = fmt.Sprintf("%dx%d", w, h)
+		}
+		if slices.ContainsFunc(out, func(o genSize) bool { return o.name == name }) {
+			return nil, fmt.Errorf("size %s is given twice", name)
 		}
 		out = append(out, genSize{w, h, name})
 	}
@@ -120,6 +127,14 @@ func runGenerate(args []string) error {
 	}
 	if *size != "" && *sizes != "" {
 		return errors.New("give --size or --sizes, not both")
+	}
+	// Refused rather than ignored: only DDIM has an η, and a negative
+	// count of images on a sheet would silently mean none.
+	if *eta != 0 && *sampler != diffusion.SamplerDDIM {
+		return fmt.Errorf("--eta %g: DDIM's η, which the %s sampler does not use (add --sampler %s)", *eta, *sampler, diffusion.SamplerDDIM)
+	}
+	if *sheetMax < 0 {
+		return fmt.Errorf("--sheet %d: want the images on each contact sheet, 0 for none", *sheetMax)
 	}
 	// Said before the sampling, not by the first write after it.
 	if st, err := os.Stat(*out); err == nil && !st.IsDir() {

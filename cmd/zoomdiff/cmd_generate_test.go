@@ -80,6 +80,11 @@ func TestGenerateAndZoomCommands(t *testing.T) {
 		{[]string{"--model", model, "--n", "0", "-o", out}, "generate 0 images"},
 		{[]string{"--model", model, "--sizes", "16,abc", "-o", out}, `size "abc"`},
 		{[]string{"--model", model, "--size", "16", "--sizes", "32", "-o", out}, "not both"},
+		{[]string{"--model", model, "--sizes", "16,24,16", "-o", out}, "size 16 is given twice"},
+		{[]string{"--model", model, "--sizes", "16x16,16", "-o", out}, "size 16 is given twice"},
+		{[]string{"--model", model, "--sizes", "24x12,24X12", "-o", out}, "size 24x12 is given twice"},
+		{[]string{"--model", model, "--eta", "0.5", "-o", out}, "--eta 0.5: DDIM's η, which the dpm++2m sampler does not use"},
+		{[]string{"--model", model, "--sheet", "-1", "-o", out}, "--sheet -1"},
 		{[]string{"--model", model}, "usage"},
 		{[]string{"--model", filepath.Join(dir, "none"), "-o", out}, "none"},
 		{[]string{"--model", model, "--n", "1", "-o", model}, "is a file"},
@@ -167,6 +172,11 @@ func TestEvalGenCommand(t *testing.T) {
 	if rep.SelfSSIM == nil || !(*rep.SelfSSIM > 0 && *rep.SelfSSIM <= 1) || rep.SelfSSIMSamples != 4 ||
 		len(rep.PairSSIM) != 1 || rep.PairSSIM[0].SSIM != *rep.SelfSSIM {
 		t.Fatalf("self-SSIM %v over %d samples", rep.SelfSSIM, rep.SelfSSIMSamples)
+	}
+	// The seed, 0 here, is written since it was sampled with; guidance is
+	// not, since this generator has no classes.
+	if rep.Seed == nil || *rep.Seed != 0 || rep.Guidance != nil {
+		t.Errorf("seed %v, guidance %v: want seed 0 and no guidance", rep.Seed, rep.Guidance)
 	}
 	if err := runEvalGen([]string{"--classifier", clsPath, "--real", real, "--model", model, filepath.Join(dir, "x")}); err == nil {
 		t.Error("eval-gen accepted both --model and a folder")

@@ -42,11 +42,18 @@ func runModels(args []string) error {
 			return err
 		}
 	}
+	var seen []os.FileInfo // the files listed, to refuse one named twice
 	for _, path := range fs.Args() {
 		st, err := os.Stat(path)
 		if err != nil {
 			return err
 		}
+		for i, prev := range seen {
+			if os.SameFile(prev, st) {
+				return fmt.Errorf("%s and %s are the same file", fs.Arg(i), path)
+			}
+		}
+		seen = append(seen, st)
 		if err := add(path, "", st.Size()); err != nil {
 			return err
 		}

@@ -31,4 +31,9 @@ func TestModelsCommand(t *testing.T) {
 	if _, err := captureStdout(t, func() error { return runModels([]string{bad}) }); err == nil || !strings.Contains(err.Error(), "bad.safetensors") {
 		t.Fatalf("a corrupt file: error %v, want one naming it", err)
 	}
+	// A file named twice, under any path, would be listed twice.
+	gen := "../../models/gen.safetensors"
+	if _, err := captureStdout(t, func() error { return runModels([]string{gen, "../zoomdiff/" + gen}) }); err == nil || !strings.Contains(err.Error(), "are the same file") {
+		t.Errorf("a file named twice: %v, want a refusal", err)
+	}
 }

@@ -16,6 +16,9 @@ func runVersion(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("unexpected arguments %q: version takes none", fs.Args())
+	}
 	fmt.Printf("zoomdiff %s (%s, %s/%s, %d threads)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
 	fmt.Printf("gemm: %s\n", blas.Name())
 	return nil
