@@ -37,20 +37,39 @@ func runModels(args []string) error {
 		infos = append(infos, info)
 		return nil
 	}
-	for _, b := range models.List() {
+	// Without arguments every built-in model; with them, just the
+	// built-in models and files they name.
+	builtins := models.List()
+	if fs.NArg() > 0 {
+		builtins = nil
+	}
+	var files []string
+	for _, a := range fs.Args() {
+		if b, ok := models.Find(a); ok {
+			builtins = append(builtins, b)
+		} else {
+			files = append(files, a)
+		}
+	}
+	for i, b := range builtins {
+		for _, prev := range builtins[:i] {
+			if prev.Name == b.Name {
+				return fmt.Errorf("%s is named twice", b.Name)
+			}
+		}
 		if err := add(b.Name, b.Summary, int64(len(b.Data))); err != nil {
 			return err
 		}
 	}
 	var seen []os.FileInfo // the files listed, to refuse one named twice
-	for _, path := range fs.Args() {
+	for _, path := range files {
 		st, err := os.Stat(path)
 		if err != nil {
 			return err
 		}
 		for i, prev := range seen {
 			if os.SameFile(prev, st) {
-				return fmt.Errorf("%s and %s are the same file", fs.Arg(i), path)
+				return fmt.Errorf("%s and %s are the same file", files[i], path)
 			}
 		}
 		seen = append(seen, st)

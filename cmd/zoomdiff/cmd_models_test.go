@@ -31,6 +31,12 @@ func TestModelsCommand(t *testing.T) {
 	if _, err := captureStdout(t, func() error { return runModels([]string{bad}) }); err == nil || !strings.Contains(err.Error(), "bad.safetensors") {
 		t.Fatalf("a corrupt file: error %v, want one naming it", err)
 	}
+	// Named, a built-in model is listed alone, beside the files named.
+	out, err = captureStdout(t, func() error { return runModels([]string{"--json", "builtin:student", "../../models/gen.safetensors"}) })
+	infos = nil
+	if err != nil || json.Unmarshal([]byte(out), &infos) != nil || len(infos) != 2 || infos[0].Name != "builtin:student" || infos[1].Kind != "gen" {
+		t.Fatalf("models builtin:student FILE: %v %+v", err, infos)
+	}
 	// A file named twice, under any path, would be listed twice.
 	gen := "../../models/gen.safetensors"
 	if _, err := captureStdout(t, func() error { return runModels([]string{gen, "../zoomdiff/" + gen}) }); err == nil || !strings.Contains(err.Error(), "are the same file") {

@@ -32,7 +32,7 @@ var commands = []*command{
 	{name: "eval", summary: "run the SR benchmark protocol (PSNR/SSIM on Y) on image folders", run: runEval},
 	{name: "eval-gen", summary: "score a generator: feature FD (and FID) against held-out real images beside a floor and a ceiling, self-SSIM across sizes", run: runEvalGen},
 	{name: "generate", summary: "generate new images from noise with a generator model, at any size (the same samples at several sizes)", run: runGenerate},
-	{name: "models", summary: "list the built-in models (and any model files given) with their cards", run: runModels},
+	{name: "models", summary: "list the built-in models, or the built-in models and model files named, with their cards", run: runModels},
 	{name: "plot", summary: "draw CSV columns (e.g. a validation curve) as a PNG line chart", run: runPlot},
 	{name: "serve", summary: "serve the upscaling API and web page over HTTP", run: runServe},
 	{name: "sr-decoder", summary: "give an SR model the implicit decoder of an auto-encoder fine-tuned with train ae --set decoder-only=true", run: runSRDecoder},
