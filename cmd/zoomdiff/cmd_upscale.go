@@ -45,6 +45,9 @@ func (p paramFlags) Set(s string) error {
 	if !ok || k == "" {
 		return fmt.Errorf("%q: want name=value", s)
 	}
+	if _, dup := p[k]; dup {
+		return fmt.Errorf("%s given twice", k) // one of the two would be lost
+	}
 	p[k] = v
 	return nil
 }
