@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/zoomdiff/zoomdiff/diffusion"
 	"github.com/zoomdiff/zoomdiff/imageio"
@@ -59,6 +60,7 @@ func TestBrowser(t *testing.T) {
 	}
 	ctx, exceptions := startBrowser(t, exe, dir)
 	checkUpscaleForm(t, ctx, ts.URL, input)
+	checkSampleStatus(t, ctx)
 	checkGenerateTab(t, ctx)
 	if e := exceptions(); len(e) > 0 {
 		t.Errorf("page threw: %q", e)
@@ -233,6 +235,164 @@ func TestBrowserCancel(t *testing.T) {
 	if err != nil || status != "Cancelled." {
 		t.Errorf("status after cancelling %q (%v), want Cancelled.", status, err)
 	}
+	// The viewer, emptied for the job, says that none came rather than
+	// that it is still working.
+	info, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("result-info")))
+	if err != nil || info != "Cancelled: no result." {
+		t.Errorf("viewer after cancelling %q (%v), want Cancelled: no result.", info, err)
+	}
+	if e := exceptions(); len(e) > 0 {
+		t.Errorf("page threw: %q", e)
+	}
+}
+
+// TestBrowserKeyboard drives the page from the keyboard: the arrow keys
+// move between the tabs (only the active one in the Tab order), Enter in
+// a field upscales (at a scale finer than a tenth, which the form must
+// let through), Enter again while the job runs does not cancel it, and
+// the arrow keys move the before/after slider.
+func TestBrowserKeyboard(t *testing.T) {
+	exe := browserOrSkip(t)
+	st := &stagedStreamer{streamer: &streamer{}, sampled: make(chan struct{})}
+	_, ts := newTestServer(t, withMethod("staged", "stops in each stage", st))
+	dir := t.TempDir()
+	input := filepath.Join(dir, "input.png")
+	if err := os.WriteFile(input, pngBytes(t, 40, 30, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, exceptions := startBrowser(t, exe, dir)
+	tabs := func(active string) chromedp.Action[chromedp.Void] {
+		return pollTrue(fmt.Sprintf(`(() => {
+			const a = document.activeElement, g = document.getElementById('tab-generate'), u = document.getElementById('tab-upscale');
+			return a.id === 'tab-' + %[1]q && !document.getElementById('panel-' + %[1]q).hidden &&
+				(a === g ? u : g).tabIndex === -1 && a.tabIndex === 0 && a.getAttribute('aria-selected') === 'true';
+		})()`, active), 5*time.Second)
+	}
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitReady(chromedp.CSS(`#method option[value="staged"]`)),
+		chromedp.Focus(chromedp.ID("tab-upscale")),
+		chromedp.KeyEvent(kb.ArrowRight),
+		tabs("generate"),
+		chromedp.KeyEvent(kb.ArrowLeft),
+		tabs("upscale"),
+	)
+	if err != nil {
+		t.Fatalf("moving between the tabs: %v", err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
+		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
+		chromedp.SetValue(chromedp.ID("method"), "staged"),
+		pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+		chromedp.SetValue(chromedp.ID("scale"), ""),
+		chromedp.SendKeys(chromedp.ID("scale"), "2.25"),
+		pollTrue(`document.getElementById('out-info').textContent.startsWith('Output 90×68')`, 5*time.Second),
+		chromedp.KeyEvent("\r"),
+		pollTrue(`document.getElementById('status').textContent.startsWith('Sampling')`, 20*time.Second),
+		// Enter again, in the field: the job goes on.
+		chromedp.KeyEvent("\r"),
+		chromedp.Sleep(500*time.Millisecond),
+	)
+	if err != nil {
+		status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("status")))
+		t.Fatalf("upscaling with Enter: %v (status %q)", err, status)
+	}
+	running, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('status').textContent + ' / ' + document.getElementById('go').textContent`))
+	if err != nil || running != "Sampling… 50% / Cancel" {
+		t.Errorf("after Enter in a field while the job runs: %q (%v), want it still running", running, err)
+	}
+	close(st.sampled)
+	type size struct{ W, H int }
+	res, err := chromedp.Run(ctx, chromedp.Poll[size](`(() => {
+		const i = document.getElementById('result'), s = document.getElementById('slider');
+		if (i.hidden || !i.complete || s.hidden) return null;
+		s.focus();
+		return {W: i.naturalWidth, H: i.naturalHeight};
+	})()`, chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		t.Fatalf("waiting for the result and its comparison: %v", err)
+	}
+	if res.W != 90 || res.H != 68 {
+		t.Errorf("result %dx%d, want 90x68 (×2.25 of 40×30)", res.W, res.H)
+	}
+	if err := chromedp.Do(ctx, chromedp.KeyEvent(kb.ArrowLeft), chromedp.KeyEvent(kb.ArrowLeft)); err != nil {
+		t.Fatalf("moving the slider: %v", err)
+	}
+	split, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('compare-box').style.getPropertyValue('--split')`))
+	if err != nil || split != "48%" {
+		t.Errorf("split after two left arrows on the slider %q (%v), want 48%%", split, err)
+	}
+	if e := exceptions(); len(e) > 0 {
+		t.Errorf("page threw: %q", e)
+	}
+}
+
+// TestBrowserRefused: a file that is no image (text named .png) is
+// flagged before it is sent, the server's refusal shows as a sentence, and
+// the result before it stays on show; a scale beyond the server's is
+// flagged before it is sent.
+func TestBrowserRefused(t *testing.T) {
+	exe := browserOrSkip(t)
+	_, ts := newTestServer(t, testConfig(nil))
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.png"), filepath.Join(dir, "bad.png")
+	if err := os.WriteFile(good, pngBytes(t, 40, 30, false), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("this is not a picture\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, exceptions := startBrowser(t, exe, dir)
+	err := chromedp.Do(ctx,
+		chromedp.Navigate(ts.URL+"/"),
+		chromedp.WaitReady(chromedp.CSS(`#method option[value="bicubic"]`)),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{good}),
+		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
+		chromedp.SetValue(chromedp.ID("method"), "bicubic"),
+		pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+		chromedp.SetValue(chromedp.ID("scale"), "2"),
+		chromedp.Click(chromedp.ID("go")),
+		pollTrue(`document.getElementById('status').textContent.startsWith('Done')`, 30*time.Second),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{bad}),
+		pollTrue(`(() => {
+			const s = document.getElementById('status');
+			return s.classList.contains('error') && s.textContent.includes('does not look like an image') &&
+				document.getElementById('input-info').textContent.startsWith('bad.png') &&
+				!document.getElementById('drop-text').hidden;
+		})()`, 20*time.Second),
+		chromedp.Click(chromedp.ID("go")),
+		pollTrue(`(() => {
+			const s = document.getElementById('status');
+			return s.classList.contains('error') && s.textContent.startsWith('The upload is not') &&
+				document.getElementById('go').textContent === 'Upscale';
+		})()`, 20*time.Second),
+	)
+	if err != nil {
+		status, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("status")))
+		t.Fatalf("driving the page: %v (status %q)", err, status)
+	}
+	kept, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+		const i = document.getElementById('result');
+		return (i.hidden ? 'hidden' : i.naturalWidth + 'x' + i.naturalHeight) + ' / ' + document.getElementById('result-info').textContent;
+	})()`))
+	if err != nil || !strings.HasPrefix(kept, "80x60 / 80×60 · bicubic") {
+		t.Errorf("viewer after a refused upload: %q (%v), want the last result", kept, err)
+	}
+	err = chromedp.Do(ctx,
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{good}),
+		pollTrue(`document.getElementById('status').textContent === ''`, 20*time.Second),
+		chromedp.SetValue(chromedp.ID("scale"), ""),
+		chromedp.SendKeys(chromedp.ID("scale"), "40"),
+		pollTrue(`(() => {
+			const o = document.getElementById('out-info');
+			return o.classList.contains('warn') && o.textContent.includes("outside the server's scales, ×0.1 to ×16");
+		})()`, 5*time.Second),
+	)
+	if err != nil {
+		info, _ := chromedp.Run(ctx, chromedp.Text(chromedp.ID("out-info")))
+		t.Errorf("warning of a scale over the limit: %v (%q)", err, info)
+	}
 	if e := exceptions(); len(e) > 0 {
 		t.Errorf("page threw: %q", e)
 	}
@@ -398,6 +558,48 @@ func checkGenerateTab(t *testing.T, ctx context.Context) {
 	})()`))
 	if err != nil || level < 165 || level > 175 {
 		t.Errorf("generated class dog: level %d (%v), want 170 (2/3)", level, err)
+	}
+
+	// A batch goes first in the gallery, in its own order.
+	err = chromedp.Do(ctx,
+		chromedp.SetValue(chromedp.ID("gn"), "2"),
+		chromedp.Click(chromedp.ID("ggo")),
+		pollTrue(`document.querySelectorAll('#gallery figure').length === 3`, 30*time.Second),
+	)
+	if err != nil {
+		t.Fatalf("generating two images: %v", err)
+	}
+	captions, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#gallery figcaption')].map((c) => c.firstChild.textContent)`))
+	if err != nil || len(captions) != 3 || !strings.HasSuffix(captions[0], "1 of 2") || !strings.HasSuffix(captions[1], "2 of 2") {
+		t.Errorf("gallery captions %q (%v), want the batch of two first, in order", captions, err)
+	}
+}
+
+// checkSampleStatus checks the status line of a running job drawing two
+// samples on the page already open: which sample it draws, from the
+// progress, which gives each sample half (its condition, then its
+// sampling).
+func checkSampleStatus(t *testing.T, ctx context.Context) {
+	t.Helper()
+	for _, c := range []struct {
+		stage    string
+		progress float64
+		want     string
+	}{
+		{"", 0, "Sample 1 of 2: Working…"},
+		{"condition", 0.05, "Sample 1 of 2: Preparing the input… 5%"},
+		{"sampling", 0.05, "Sample 1 of 2: Sampling… 5%"},
+		{"sampling", 0.5, "Sample 1 of 2: Sampling… 50%"},
+		{"", 0.5, "Sample 2 of 2: Working… 50%"},
+		{"condition", 0.5, "Sample 2 of 2: Preparing the input… 50%"},
+		{"sampling", 0.75, "Sample 2 of 2: Sampling… 75%"},
+		{"sampling", 1, "Sample 2 of 2: Sampling… 100%"},
+		{"encoding", 1, "Rendering the result…"},
+	} {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`describe({state: 'running', stage: %q, progress: %v}, 2)`, c.stage, c.progress)))
+		if err != nil || got != c.want {
+			t.Errorf("stage %q at %v: status %q (%v), want %q", c.stage, c.progress, got, err, c.want)
+		}
 	}
 }
 

@@ -3,14 +3,26 @@
 'use strict';
 
 const $ = (id) => document.getElementById(id);
-const state = { models: null, file: null, dims: null, job: null, beforeURL: null };
+// run is the upscale in flight (its upload, then its job), or null.
+const state = { models: null, file: null, dims: null, run: null, beforeURL: null, previewURL: null };
 const terminal = (v) => v.state === 'done' || v.state === 'failed' || v.state === 'cancelled';
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- setup ---------------------------------------------------------------
 
 async function init() {
-  for (const t of document.querySelectorAll('.tab')) t.addEventListener('click', () => showTab(t.id.replace('tab-', '')));
+  const tabs = [...document.querySelectorAll('.tab')];
+  for (const [i, t] of tabs.entries()) {
+    t.addEventListener('click', () => showTab(t.id.replace('tab-', '')));
+    // The arrow keys move between tabs (only the active one is in the Tab order).
+    t.addEventListener('keydown', (e) => {
+      const d = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (!d) return;
+      const next = tabs[(i + d + tabs.length) % tabs.length];
+      showTab(next.id.replace('tab-', ''));
+      next.focus();
+    });
+  }
   setupUpscale();
   setupGenerate();
   health();
@@ -50,6 +62,7 @@ function showTab(name) {
     const on = t.id === 'tab-' + name;
     t.classList.toggle('active', on);
     t.setAttribute('aria-selected', on);
+    t.tabIndex = on ? 0 : -1;
   }
   $('panel-upscale').hidden = name !== 'upscale';
   $('panel-generate').hidden = name !== 'generate';
@@ -90,9 +103,12 @@ function bytes(n) {
 
 function randomSeed() { return String(crypto.getRandomValues(new Uint32Array(1))[0]); }
 
-// errorText reads the API's {"error": ...} body, or falls back to the status.
+// errorText reads the API's {"error": ...} body (a sentence the page
+// starts with a capital), or falls back to the status.
 async function errorText(r) {
-  try { return (await r.json()).error || r.statusText; } catch { return `${r.status} ${r.statusText}`; }
+  let msg;
+  try { msg = (await r.json()).error || r.statusText; } catch { msg = `${r.status} ${r.statusText}`; }
+  return msg.charAt(0).toUpperCase() + msg.slice(1);
 }
 
 // watchJob follows a job by Server-Sent Events, falling back to polling if
@@ -130,13 +146,25 @@ async function poll(id, onUpdate) {
 // stageText names a running job's stage (the API's stage field).
 const stageText = { condition: 'Preparing the input', sampling: 'Sampling', encoding: 'Rendering the result' };
 
-function describe(v) {
+// describe is the status line for a job's view; n is the number of samples
+// it draws.
+function describe(v, n = 1) {
   if (v.state === 'queued') return 'Queued, waiting for a worker…';
   if (v.state === 'running') {
     const what = stageText[v.stage] || 'Working';
-    return measured(v) ? `${what}… ${Math.round(v.progress * 100)}%` : `${what}…`;
+    const text = measured(v) ? `${what}… ${Math.round(v.progress * 100)}%` : `${what}…`;
+    return n > 1 && v.stage !== 'encoding' ? `Sample ${sampleOf(v, n)} of ${n}: ${text}` : text;
   }
   return v.state;
+}
+
+// sampleOf says which of n samples a running job draws: the server gives
+// each sample an equal share of the progress, which its condition starts
+// and its sampling ends.
+function sampleOf(v, n) {
+  const x = v.progress * n;
+  const k = v.stage === 'sampling' ? Math.ceil(x - 1e-6) : Math.floor(x + 1e-6) + 1;
+  return Math.min(n, Math.max(1, k));
 }
 
 // measured says whether a running job's progress says how far it is: not
@@ -173,7 +201,14 @@ function setupUpscale() {
     const on = $('stage').classList.toggle('actual');
     $('zoom').textContent = on ? 'Fit' : '1:1';
   });
-  $('upscale-form').addEventListener('submit', (e) => { e.preventDefault(); state.job ? cancelJob() : upscale(); });
+  $('upscale-form').addEventListener('submit', (e) => { e.preventDefault(); state.run ? cancelRun() : upscale(); });
+  // While a job runs the button cancels it: Enter in a field must not
+  // (Chromium submits on the keypress that follows an Enter keydown).
+  for (const type of ['keydown', 'keypress']) {
+    $('upscale-form').addEventListener(type, (e) => {
+      if (e.key === 'Enter' && state.run && e.target !== $('go')) e.preventDefault();
+    });
+  }
 }
 
 function setFile(f) {
@@ -184,8 +219,12 @@ function setFile(f) {
     return;
   }
   state.file = f;
-  const url = URL.createObjectURL(f);
+  state.dims = null;
+  if (state.previewURL) URL.revokeObjectURL(state.previewURL);
+  const url = state.previewURL = URL.createObjectURL(f);
   const img = $('preview');
+  $('input-info').textContent = `${f.name} · ${bytes(f.size)}`;
+  updateOut();
   img.onload = () => {
     state.dims = { w: img.naturalWidth, h: img.naturalHeight };
     $('input-info').textContent = `${f.name} · ${state.dims.w}×${state.dims.h} · ${bytes(f.size)}`;
@@ -193,7 +232,17 @@ function setFile(f) {
     updateOut();
     status('status', '');
   };
-  img.onerror = () => status('status', 'The browser cannot show this file; the server may still read it.', true);
+  // No preview: browsers show no TIFF, which the server reads; anything
+  // else the browser cannot read is most likely no image at all. The
+  // server has the last word either way.
+  img.onerror = () => {
+    img.hidden = true;
+    $('drop-text').hidden = false;
+    $('input-info').textContent = `${f.name} · ${bytes(f.size)} · no preview`;
+    const tiff = f.type === 'image/tiff' || /\.tiff?$/i.test(f.name);
+    status('status', tiff ? 'Browsers show no TIFF; the server reads it.'
+      : 'This file does not look like an image: the browser cannot read it.', !tiff);
+  };
   img.src = url;
   img.hidden = false;
   $('drop-text').hidden = true;
@@ -249,8 +298,17 @@ function updateOut() {
   // A method that renders band by band (the model) may make larger outputs.
   const m = state.models && state.models.methods.find((x) => x.name === $('method').value);
   const limit = L && (m && m.streams ? L.max_streamed_pixels : L.max_output_pixels);
-  if (limit && t.w * t.h > limit) text += ` — over the server's ${(limit / 1e6).toFixed(1)} MP limit for ${m ? m.name : 'this method'}`;
+  let over = false;
+  const s = parseFloat($('scale').value);
+  if (L && mode() === 'scale' && (s > L.max_scale || s < L.min_scale)) {
+    text += ` — outside the server's scales, ×${L.min_scale} to ×${L.max_scale}`;
+    over = true;
+  } else if (limit && t.w * t.h > limit) {
+    text += ` — over the server's ${(limit / 1e6).toFixed(1)} MP limit for ${m ? m.name : 'this method'}`;
+    over = true;
+  }
   $('out-info').textContent = text;
+  $('out-info').classList.toggle('warn', over);
 }
 
 function requestForm(method) {
@@ -266,67 +324,91 @@ function requestForm(method) {
 }
 
 async function upscale() {
-  if (!state.file) return;
+  if (!state.file || state.run) return;
   const method = $('method').value;
   const fd = requestForm(method);
+  let n = 1;
   if (!$('samples').disabled) {
-    fd.append('samples', $('samples').value || '1');
+    n = parseInt($('samples').value, 10) || 1;
+    fd.append('samples', String(n));
     if ($('seed').value.trim()) fd.append('seed', $('seed').value.trim());
     if ($('steps').value.trim()) fd.append('steps', $('steps').value.trim());
     if ($('temperature').value.trim()) fd.append('param', 'temperature=' + $('temperature').value.trim());
     if ($('detail').value.trim()) fd.append('param', 'detail=' + $('detail').value.trim());
   }
   fd.append('async', '1');
-  resetViewer();
+  // From here the button cancels: the upload, then the job.
+  const run = state.run = { abort: new AbortController(), job: null, cancelled: false };
+  let reset = false; // whether the viewer dropped the last result for this one
+  $('go').textContent = 'Cancel';
   status('status', 'Uploading…');
   progress('progress', NaN);
-  let r;
   try {
-    r = await fetch('/v1/upscale', { method: 'POST', body: fd });
-  } catch (e) {
-    progress('progress', null);
-    status('status', 'Upload failed: ' + e.message, true);
-    return;
-  }
-  if (!r.ok) {
-    progress('progress', null);
-    status('status', await errorText(r), true);
-    return;
-  }
-  const job = await r.json();
-  state.job = job.id;
-  $('go').textContent = 'Cancel';
-  const before = $('compare').checked ? fetchBefore(compareMethod()) : null;
-  try {
-    const v = await watchJob(job.id, (v) => {
-      status('status', describe(v));
+    const r = await fetch('/v1/upscale', { method: 'POST', body: fd, signal: run.abort.signal });
+    run.abort = null; // answered: a job to cancel may follow
+    // A refused request leaves the last result on show.
+    if (!r.ok) {
+      progress('progress', null);
+      status('status', await errorText(r), true);
+      return;
+    }
+    run.job = (await r.json()).id;
+    if (run.cancelled) { // cancelled while the answer was on its way
+      fetch(`/v1/jobs/${run.job}`, { method: 'DELETE' });
+      throw new DOMException('cancelled', 'AbortError');
+    }
+    resetViewer();
+    reset = true;
+    health(); // the pill counts the job now rather than in up to 10 s
+    const before = $('compare').checked ? fetchBefore(compareMethod()) : null;
+    const v = await watchJob(run.job, (v) => {
+      // The end has its own words, below.
+      if (terminal(v)) return;
+      status('status', describe(v, n));
       progress('progress', jobProgress(v));
     });
     if (v.state !== 'done') {
-      status('status', v.state === 'cancelled' ? 'Cancelled.' : 'Failed: ' + v.error, v.state !== 'cancelled');
+      const cancelled = v.state === 'cancelled';
+      status('status', cancelled ? 'Cancelled.' : 'Failed: ' + v.error, !cancelled);
+      $('result-info').textContent = cancelled ? 'Cancelled: no result.' : 'Failed: no result.';
       progress('progress', null);
       return;
     }
     status('status', `Done in ${v.elapsed_seconds.toFixed(1)} s · seed${v.seeds.length > 1 ? 's' : ''} ${v.seeds.join(', ')}`);
-    setTimeout(() => { if (!state.job) progress('progress', null); }, 800);
+    progress('progress', 1);
+    setTimeout(() => { if (!state.run) progress('progress', null); }, 800);
     showResult(v, 0);
     if (v.images.length > 1) showStrip(v);
+    $('result').decode().catch(() => {}).then(() => reveal($('stage'))); // once its height is known
     if (before) before.then((url) => url && showBefore(url, compareMethod()));
   } catch (e) {
-    status('status', e.message, true);
     progress('progress', null);
+    if (run.cancelled) status('status', 'Cancelled.');
+    else status('status', (run.job ? '' : 'Upload failed: ') + e.message, true);
+    if (reset) $('result-info').textContent = run.cancelled ? 'Cancelled: no result.' : 'Failed: no result.';
   } finally {
-    state.job = null;
+    state.run = null;
     $('go').textContent = 'Upscale';
+    health();
   }
 }
 
-async function cancelJob() {
-  const id = state.job;
-  if (!id) return;
-  await fetch(`/v1/jobs/${id}`, { method: 'DELETE' });
-  status('status', 'Cancelled.');
-  progress('progress', null);
+// cancelRun stops the upscale in flight: its upload, or its job (whose
+// stream then ends it as cancelled).
+async function cancelRun() {
+  const run = state.run;
+  if (!run || run.cancelled) return;
+  run.cancelled = true;
+  status('status', 'Cancelling…');
+  if (!run.job) { if (run.abort) run.abort.abort(); return; }
+  await fetch(`/v1/jobs/${run.job}`, { method: 'DELETE' }).catch(() => {});
+}
+
+// reveal scrolls a result's viewer into sight where the result is out of
+// it (on a phone, whose viewer is under the form).
+function reveal(el) {
+  const box = el.getBoundingClientRect();
+  if (box.top > innerHeight || box.bottom < 0) el.closest('.viewer').scrollIntoView({ behavior: 'smooth' });
 }
 
 // fetchBefore asks for the comparison image synchronously (the kernels are
@@ -354,6 +436,8 @@ function resetViewer() {
 function showResult(v, i) {
   const img = $('result');
   img.src = v.images[i];
+  // Fit mode fills the stage's width, or 70% of the window's height.
+  $('compare-box').style.setProperty('--ar', v.width / v.height);
   img.hidden = false;
   $('stage').classList.remove('empty');
   $('result-info').textContent = `${v.width}×${v.height} · ${v.method} · seed ${v.seeds[i]}`;
@@ -429,16 +513,20 @@ async function generate() {
       return;
     }
     const job = await r.json();
+    health();
     const v = await watchJob(job.id, (v) => {
+      if (terminal(v)) return;
       status('gstatus', describe(v));
       progress('gprogress', jobProgress(v));
     });
     if (v.state !== 'done') { status('gstatus', 'Failed: ' + v.error, true); progress('gprogress', null); return; }
+    progress('gprogress', 1);
     status('gstatus', `Done in ${v.elapsed_seconds.toFixed(1)} s`);
     setTimeout(() => progress('gprogress', null), 800);
     const gallery = $('gallery');
     $('gallery-empty').hidden = true;
-    v.images.forEach((src, i) => {
+    // The newest batch first, in its own order.
+    const figs = v.images.map((src, i) => {
       const fig = document.createElement('figure');
       const img = document.createElement('img');
       img.src = src;
@@ -448,15 +536,19 @@ async function generate() {
       a.href = src;
       a.download = `zoomdiff-gen-${v.width}x${v.height}-${v.seeds[i]}-${i}.png`;
       a.textContent = 'Download';
-      cap.append(`${v.width}×${v.height} · seed ${v.seeds[i]} #${i + 1}`, a);
+      const what = v.images.length > 1 ? ` · ${i + 1} of ${v.images.length}` : '';
+      cap.append(`${v.width}×${v.height} · seed ${v.seeds[i]}${what}`, a);
       fig.append(img, cap);
-      gallery.prepend(fig);
+      return fig;
     });
+    gallery.prepend(...figs);
+    figs[0].firstChild.decode().catch(() => {}).then(() => reveal(gallery));
   } catch (e) {
     status('gstatus', e.message, true);
     progress('gprogress', null);
   } finally {
     $('ggo').disabled = false;
+    health();
   }
 }
 
