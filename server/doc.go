@@ -70,7 +70,7 @@
 //
 // # POST /v1/generate
 //
-// Fields n (1…MaxGenerate, default 1), size (WxH, default 512x512, within
+// Fields n (1…MaxGenerate, default 1), size (WxH or N for a square, default 512x512, within
 // MaxOutputPixels), seed, async and format, as a form, multipart, JSON
 // object ({"n": 2, "size": "512x512", "seed": 7}) or query string. The
 // answers are those of /v1/upscale.

@@ -389,7 +389,7 @@ func (f form) deliveryFields(images int) (delivery, error) {
 func parseSize(s string, needBoth bool) (w, h int, err error) {
 	w, h, err = render.ParseSize(s)
 	if err == nil && needBoth && (w == 0 || h == 0) {
-		err = fmt.Errorf("size %q: want WxH", s)
+		err = fmt.Errorf("size %q: want WxH (or N for a square)", s)
 	}
 	if err != nil {
 		return 0, 0, errorf(http.StatusBadRequest, "%v", err)
@@ -514,6 +514,9 @@ func (s *Server) parseGenerateFields(v url.Values) (*generateRequest, error) {
 	size := f.get("size")
 	if size == "" {
 		size = "512x512"
+	}
+	if _, err := strconv.Atoi(size); err == nil {
+		size += "x" + size // N is a square, as in zoomdiff generate --size N
 	}
 	if req.w, req.h, err = parseSize(size, true); err != nil {
 		return nil, err

@@ -385,6 +385,11 @@ func TestGenerate(t *testing.T) {
 	if m := decodePNG(t, data); resp.StatusCode != 200 || m.W != 48 || m.H != 32 {
 		t.Fatalf("query generate: %d", resp.StatusCode)
 	}
+	// size=N is a square, as generate --size N is.
+	resp, data = post(t, ts.URL+"/v1/generate?size=24", "", nil)
+	if resp.StatusCode != 200 || decodePNG(t, data).W != 24 || decodePNG(t, data).H != 24 {
+		t.Fatalf("size=24: %d %s", resp.StatusCode, truncate(string(data), 200))
+	}
 	resp, data = post(t, ts.URL+"/v1/generate", "application/json", []byte(`{"n": 2, "size": "16x8", "seed": 18446744073709551615}`))
 	var res struct {
 		Images []struct{ Seed uint64 }
@@ -404,7 +409,7 @@ func TestGenerate(t *testing.T) {
 		{"application/json", `{"n": 9}`, 400},
 		{"application/json", `{"n": 0}`, 400},
 		{"application/json", `{"size": "5000x5000"}`, 400},
-		{"application/json", `{"size": "64"}`, 400},
+		{"application/json", `{"size": "64x"}`, 400},
 		{"application/json", `{"size": "x64"}`, 400},
 		{"application/json", `{"n": [1]}`, 400},
 		{"application/json", `{"n": 1`, 400},

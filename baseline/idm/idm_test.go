@@ -231,7 +231,7 @@ func TestSaveOpen(t *testing.T) {
 	}
 	for _, c := range []struct{ path, want string }{
 		{truncated, "truncated.safetensors"},
-		{other, "expected idm"},
+		{other, `expected "idm"`},
 		{mismatched, "mismatch"},
 		{invalid, "in/out channels"},
 		{"", "random:idm"},

@@ -240,7 +240,7 @@ func TestSaveOpen(t *testing.T) {
 	for _, c := range []struct{ path, want string }{
 		{filepath.Join(dir, "garbage.safetensors"), "garbage.safetensors"},
 		{filepath.Join(dir, "truncated.safetensors"), "truncated.safetensors"},
-		{saveAs("other.safetensors", "autoencoder", m.Config), "expected liif"},
+		{saveAs("other.safetensors", "autoencoder", m.Config), `expected "liif"`},
 		{saveAs("mismatched.safetensors", Kind, bigger), "body1"},
 		{saveAs("invalid.safetensors", Kind, bad), "feats 0"},
 		{filepath.Join(dir, "missing.safetensors"), "missing.safetensors"},

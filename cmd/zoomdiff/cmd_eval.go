@@ -59,7 +59,7 @@ func parseEval(args []string) (*evalOptions, error) {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.StringVar(&o.data, "data", "", "comma-separated folders of HR images (default: Set5 and Set14 of the shared data)")
 	scales := fs.String("scales", "2,3,4", "comma-separated scales above 1; non-integer ones are allowed")
-	fs.StringVar(&o.method, "method", "bicubic", "upscaling method: "+methodList()+", or reconstruct (auto-encoder round trip; --model, default the built-in one)")
+	fs.StringVar(&o.method, "method", "bicubic", "upscaling method: "+methodList()+" (reconstruct: the auto-encoder's round trip, scored at its own three scales; --model, default the built-in one)")
 	fs.StringVar(&o.model, "model", "", "weights file, for learned methods")
 	fs.StringVar(&o.condition, "condition", "", "condition network file for the SR model, from zoomdiff train condition (default: builtin:cond where it fits)")
 	fs.Var(o.params, "param", "method setting name=value (repeatable)")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/models"
@@ -65,7 +66,11 @@ func runModels(args []string) error {
 	for _, path := range files {
 		st, err := os.Stat(path)
 		if err != nil {
-			return err
+			var names []string
+			for _, b := range models.List() {
+				names = append(names, b.Name)
+			}
+			return fmt.Errorf("%s: neither a built-in model (%s) nor a model file: %w", path, strings.Join(names, ", "), err)
 		}
 		for i, prev := range seen {
 			if os.SameFile(prev, st) {

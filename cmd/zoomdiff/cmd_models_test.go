@@ -37,6 +37,9 @@ func TestModelsCommand(t *testing.T) {
 	if err != nil || json.Unmarshal([]byte(out), &infos) != nil || len(infos) != 2 || infos[0].Name != "builtin:student" || infos[1].Kind != "gen" {
 		t.Fatalf("models builtin:student FILE: %v %+v", err, infos)
 	}
+	if _, err := captureStdout(t, func() error { return runModels([]string{"nosuch"}) }); err == nil || !strings.Contains(err.Error(), "neither a built-in model (builtin:ae") {
+		t.Errorf("an unknown name: %v, want one listing the built-in models", err)
+	}
 	// A file named twice, under any path, would be listed twice.
 	gen := "../../models/gen.safetensors"
 	if _, err := captureStdout(t, func() error { return runModels([]string{gen, "../zoomdiff/" + gen}) }); err == nil || !strings.Contains(err.Error(), "are the same file") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,7 +24,8 @@ func runPlot(args []string) error {
 	title := fs.String("title", "", "chart title")
 	xlabel := fs.String("xlabel", "", "x-axis label (default: the x column)")
 	ylabel := fs.String("ylabel", "", "y-axis label")
-	xscale := fs.Float64("xscale", 1, "multiply x values by this (e.g. 1/3600 for seconds to hours)")
+	xscale := &factorFlag{1}
+	fs.Var(xscale, "xscale", "multiply x values by this, a number or a fraction (e.g. 1/3600 for seconds to hours)")
 	out := fs.String("o", "", "output PNG")
 	if err := parseArgs(fs, args); err != nil {
 		return err
@@ -43,7 +45,7 @@ func runPlot(args []string) error {
 		if !ok {
 			label, path = "", arg
 		}
-		series, err := readSeries(path, *xcol, *ycols, *xscale)
+		series, err := readSeries(path, *xcol, *ycols, xscale.v)
 		if err != nil {
 			return err
 		}
@@ -69,6 +71,27 @@ func checkPNGOutput(path string) error {
 		return fmt.Errorf("-o %s: the output is a PNG image: name it .png", path)
 	}
 	return atomicfile.CheckDir(path)
+}
+
+// factorFlag is a finite number given as a decimal or as a fraction a/b.
+type factorFlag struct{ v float64 }
+
+func (f *factorFlag) String() string { return strconv.FormatFloat(f.v, 'g', -1, 64) }
+
+func (f *factorFlag) Set(s string) error {
+	num, den, frac := strings.Cut(s, "/")
+	v, err := strconv.ParseFloat(num, 64)
+	if err == nil && frac {
+		var d float64
+		if d, err = strconv.ParseFloat(den, 64); err == nil {
+			v /= d
+		}
+	}
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) || v == 0 {
+		return fmt.Errorf("%q: want a finite, non-zero number or fraction such as 1/3600", s)
+	}
+	f.v = v
+	return nil
 }
 
 // readSeries reads one CSV with a header row into a series per y column.

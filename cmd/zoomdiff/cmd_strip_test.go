@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,5 +40,21 @@ func TestStripAndPlotWantPNG(t *testing.T) {
 	}
 	if err := runPlot([]string{"-o", filepath.Join(dir, "c.png"), csv}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// plot --xscale takes the fraction its help gives as an example.
+func TestPlotXScaleFraction(t *testing.T) {
+	var f factorFlag
+	if err := f.Set("1/3600"); err != nil || math.Abs(f.v-1.0/3600) > 1e-18 {
+		t.Errorf("1/3600: %v %v", f.v, err)
+	}
+	if err := f.Set("0.5"); err != nil || f.v != 0.5 {
+		t.Errorf("0.5: %v %v", f.v, err)
+	}
+	for _, bad := range []string{"1/0", "x", "1/", "NaN", "0"} {
+		if err := f.Set(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

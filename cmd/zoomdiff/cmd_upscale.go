@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,6 +158,9 @@ func parseUpscale(args []string) (*upscaleOptions, error) {
 	}
 	o.in = fs.Arg(0)
 	o.folder = isDir(o.in)
+	if !o.folder && isDir(o.out) {
+		return nil, fmt.Errorf("-o %s is a folder: one input file needs an output file name (e.g. %s)", o.out, filepath.Join(o.out, "out.png"))
+	}
 	if o.folder && (o.mean != "" || o.std != "") {
 		return nil, errors.New("--mean and --std name single files: they are not for folder mode")
 	}

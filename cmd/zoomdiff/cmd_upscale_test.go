@@ -400,6 +400,7 @@ func TestUpscaleRefusesBeforeWork(t *testing.T) {
 		{[]string{in, "--scale", "2", "--max-pixels", "-1", "--method", "bicubic", "-o", out}, "--max-pixels -1", []string{"raise"}},
 		{[]string{in, "--scale", "2", "--16", "--method", "bicubic", "-o", filepath.Join(dir, "a.jpg")}, "JPEG holds 8 bits", nil},
 		{[]string{in, "--scale", "2", "--param", "steps=1", "--param", "steps=2", "-o", out}, "steps given twice", nil},
+		{[]string{in, "--scale", "2", "--method", "bicubic", "-o", dir}, "needs an output file name", nil},
 	} {
 		var err error
 		stderr := captureStderr(t, func() { err = runUpscale(c.args) })

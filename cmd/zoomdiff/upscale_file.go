@@ -115,7 +115,7 @@ func (u *fileUpscale) run(ctx context.Context, in, out string) error {
 	}
 	paths := strings.Join(files.Paths(), ", ")
 	if m, ok := u.method.(*diffusion.Upscaler); ok {
-		fmt.Fprintf(u.stderr, "wrote %s (%dx%d, %d sample(s), %d steps) in %.1fs: encode %.1fs, diffusion %.1fs, decode %.1fs\n",
+		fmt.Fprintf(u.stderr, "wrote %s (%dx%d, %d sample(s), %d step(s)) in %.1fs: encode %.1fs, diffusion %.1fs, decode %.1fs\n",
 			paths, w, h, u.samples, m.Opt.Steps, time.Since(start).Seconds(),
 			tm.Encode.Seconds(), tm.Diffusion.Seconds(), time.Since(renderStart).Seconds())
 	} else {

@@ -215,7 +215,7 @@ func checkVersion(source, format string, meta map[string]string) error {
 // Expect returns an error unless the checkpoint holds a model of kind.
 func (c *Checkpoint) Expect(kind string) error {
 	if c.Kind != kind {
-		return fmt.Errorf("checkpoint %s: holds a %s model, expected %s", c.Source, c.Kind, kind)
+		return fmt.Errorf("checkpoint %s: holds a model of kind %q, expected %q", c.Source, c.Kind, kind)
 	}
 	return nil
 }

@@ -118,7 +118,7 @@ func TestLoadMismatchErrors(t *testing.T) {
 		}
 	}
 
-	if err := Load(path, "dec", nil, model(64, 2)); err == nil || !strings.Contains(err.Error(), "holds a enc model, expected dec") {
+	if err := Load(path, "dec", nil, model(64, 2)); err == nil || !strings.Contains(err.Error(), `holds a model of kind "enc", expected "dec"`) {
 		t.Errorf("kind mismatch: %v", err)
 	}
 	var strict struct{ Channels int }
@@ -346,7 +346,7 @@ func TestLoadTrainMismatches(t *testing.T) {
 	}
 	wrongKind := fresh.state()
 	wrongKind.Kind = "other"
-	if err := LoadTrain(path, wrongKind); err == nil || !strings.Contains(err.Error(), "expected other") {
+	if err := LoadTrain(path, wrongKind); err == nil || !strings.Contains(err.Error(), `expected "other"`) {
 		t.Errorf("kind: %v", err)
 	}
 	reshaped := fresh.state()

@@ -244,7 +244,7 @@ func loadTrain(source string, f *safetensors.File, s *TrainState) error {
 	case !ok:
 		return fmt.Errorf("checkpoint %s: format %q is not a zoomdiff training state", source, format)
 	case kind != s.Kind:
-		return fmt.Errorf("checkpoint %s: holds a %s training state, expected %s", source, kind, s.Kind)
+		return fmt.Errorf("checkpoint %s: holds a training state of kind %q, expected %q", source, kind, s.Kind)
 	}
 	step, err := strconv.Atoi(f.Metadata[keyStep])
 	if err != nil {
