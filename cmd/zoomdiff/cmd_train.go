@@ -11,6 +11,7 @@ import (
 
 	"github.com/zoomdiff/zoomdiff/autoencoder"
 	"github.com/zoomdiff/zoomdiff/dataset"
+	"github.com/zoomdiff/zoomdiff/engine/checkpoint"
 	"github.com/zoomdiff/zoomdiff/imageio"
 	"github.com/zoomdiff/zoomdiff/resample"
 	"github.com/zoomdiff/zoomdiff/trainloop"
@@ -46,7 +47,16 @@ func runTrainAE(args []string) error {
 	}
 	var m *autoencoder.Model
 	var err error
-	if *initFrom != "" {
+	if t.resume {
+		// The run's architecture is the state's, whatever --set says of
+		// it now (as train sr does): only the recipe may change.
+		if err := checkpoint.TrainConfig(t.statePath(), &cfg); err != nil {
+			return err
+		}
+		if m, err = autoencoder.New(cfg, opt.Seed); err != nil {
+			return err
+		}
+	} else if *initFrom != "" {
 		if m, err = autoencoder.Load(*initFrom); err != nil {
 			return err
 		}

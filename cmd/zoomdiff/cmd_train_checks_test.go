@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
+	"github.com/zoomdiff/zoomdiff/models"
 	"os"
 	"path/filepath"
 	"strings"
@@ -231,5 +232,28 @@ func TestCheckRun(t *testing.T) {
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("state %v, resume %v, restart %v: %v, want %q", c.exists, c.resume, c.restart, err, c.want)
 		}
+	}
+}
+
+// train ae --resume rebuilds the model the state holds: the run's
+// architecture settings need not be given again, and other ones are not
+// taken (the recipe, here the step budget, may change).
+func TestTrainAEResumesItsArchitecture(t *testing.T) {
+	dir, data, _ := trainFolders(t)
+	ae := filepath.Join(dir, "ae.safetensors")
+	arch := "crop=16,queries=32,channels=4,ch-mult=1,2,latent=3,mlp=8,batch=2,warmup=1,checkpoint-every=2"
+	if err := runTrain([]string{"ae", "--data", data, "--out", ae, "--quiet", "--set", arch + ",steps=2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := runTrain([]string{"ae", "--data", data, "--out", ae, "--quiet", "--resume",
+		"--set", "crop=16,queries=32,batch=2,warmup=1,checkpoint-every=2,steps=4,channels=16"}); err != nil {
+		t.Fatalf("resume with the recipe alone: %v", err)
+	}
+	m, err := models.AutoEncoder(ae)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.Channels != 4 || m.Config.LatentCh != 3 {
+		t.Errorf("resumed model: channels %d, latent %d; want the state's 4 and 3", m.Config.Channels, m.Config.LatentCh)
 	}
 }

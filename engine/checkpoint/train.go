@@ -232,6 +232,17 @@ func LoadTrain(path string, s *TrainState) error {
 	return loadTrain(path, f, s)
 }
 
+// TrainConfig decodes the config stored in the training state at path
+// into v, so that a resumed run rebuilds the model the state was made
+// with rather than the one its command line describes.
+func TrainConfig(path string, v any) error {
+	f, err := safetensors.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return decodeConfig(path, f.Metadata, v)
+}
+
 func loadTrain(source string, f *safetensors.File, s *TrainState) error {
 	format := f.Metadata[KeyFormat]
 	if err := checkVersion(source, format, f.Metadata); err != nil {
