@@ -424,6 +424,20 @@ func TestValidateCrops(t *testing.T) {
 	}
 }
 
+// bicubicPerImage scores the folder dir ×2 with bicubic, image by image.
+func bicubicPerImage(t *testing.T, dir string) []Result {
+	t.Helper()
+	d, err := LoadDataset(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{2}, PerImage: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
 // Files of one name in two sub-folders are two images: results name each
 // by its path under the dataset's folder, so compare pairs them rightly.
 func TestRunNamesImagesByRelativePath(t *testing.T) {
@@ -436,14 +450,7 @@ func TestRunNamesImagesByRelativePath(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d, err := LoadDataset(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{2}, PerImage: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := bicubicPerImage(t, dir)
 	if n := rs[0].PerImage; n[0].Name != "a/x.png" || n[1].Name != "b/x.png" {
 		t.Errorf("images named %q and %q, want a/x.png and b/x.png", n[0].Name, n[1].Name)
 	}

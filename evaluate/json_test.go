@@ -2,7 +2,6 @@ package evaluate
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"math"
@@ -13,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/zoomdiff/zoomdiff/imageio"
-	"github.com/zoomdiff/zoomdiff/render"
 )
 
 // A flat image comes back from bicubic unchanged, so its PSNR is +Inf,
@@ -31,14 +29,7 @@ func TestJSONNonFiniteScores(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d, err := LoadDataset(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := Run(context.Background(), d, render.Resampler{}, Config{Scales: []float64{2}, PerImage: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := bicubicPerImage(t, dir)
 	if !math.IsInf(rs[0].PSNRY, 1) || !math.IsInf(rs[0].PerImage[0].PSNRY, 1) {
 		t.Fatalf("PSNR-Y of a flat image %v, of the set %v: want +Inf", rs[0].PerImage[0].PSNRY, rs[0].PSNRY)
 	}

@@ -90,10 +90,7 @@ func TestBrowserNote(t *testing.T) {
 		note bool
 	}{{coarse, true}, {clean, false}} {
 		err := chromedp.Do(ctx,
-			chromedp.SetUploadFiles(chromedp.ID("file"), []string{c.file}),
-			pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
-			chromedp.SetValue(chromedp.ID("method"), "model"),
-			pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+			uploadFor(c.file, "model"),
 			chromedp.SetValue(chromedp.ID("scale"), "2"),
 			chromedp.Click(chromedp.ID("go")),
 			pollTrue(`document.getElementById('status').textContent.startsWith('Done')`, 60*time.Second),
@@ -214,10 +211,7 @@ func TestBrowserCancel(t *testing.T) {
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/"),
 		chromedp.WaitReady(chromedp.CSS(`#method option[value="staged"]`)),
-		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
-		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
-		chromedp.SetValue(chromedp.ID("method"), "staged"),
-		pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+		uploadFor(input, "staged"),
 		chromedp.SetValue(chromedp.ID("scale"), "2"),
 		chromedp.Click(chromedp.ID("go")),
 		pollTrue(`document.getElementById('status').textContent.startsWith('Sampling')`, 20*time.Second),
@@ -281,10 +275,7 @@ func TestBrowserKeyboard(t *testing.T) {
 		t.Fatalf("moving between the tabs: %v", err)
 	}
 	err = chromedp.Do(ctx,
-		chromedp.SetUploadFiles(chromedp.ID("file"), []string{input}),
-		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
-		chromedp.SetValue(chromedp.ID("method"), "staged"),
-		pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+		uploadFor(input, "staged"),
 		chromedp.SetValue(chromedp.ID("scale"), ""),
 		chromedp.SendKeys(chromedp.ID("scale"), "2.25"),
 		pollTrue(`document.getElementById('out-info').textContent.startsWith('Output 90×68')`, 5*time.Second),
@@ -347,10 +338,7 @@ func TestBrowserRefused(t *testing.T) {
 	err := chromedp.Do(ctx,
 		chromedp.Navigate(ts.URL+"/"),
 		chromedp.WaitReady(chromedp.CSS(`#method option[value="bicubic"]`)),
-		chromedp.SetUploadFiles(chromedp.ID("file"), []string{good}),
-		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
-		chromedp.SetValue(chromedp.ID("method"), "bicubic"),
-		pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+		uploadFor(good, "bicubic"),
 		chromedp.SetValue(chromedp.ID("scale"), "2"),
 		chromedp.Click(chromedp.ID("go")),
 		pollTrue(`document.getElementById('status').textContent.startsWith('Done')`, 30*time.Second),
@@ -601,6 +589,17 @@ func checkSampleStatus(t *testing.T, ctx context.Context) {
 			t.Errorf("stage %q at %v: status %q (%v), want %q", c.stage, c.progress, got, err, c.want)
 		}
 	}
+}
+
+// uploadFor picks file in the form, waits until the page can send it and
+// chooses method, as a user does before pressing Upscale.
+func uploadFor(file, method string) chromedp.Action[chromedp.Void] {
+	return chromedp.Steps(
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{file}),
+		pollTrue(`!document.getElementById('go').disabled`, 20*time.Second),
+		chromedp.SetValue(chromedp.ID("method"), method),
+		pollTrue(`document.getElementById('method').dispatchEvent(new Event('change'))`, 5*time.Second),
+	)
 }
 
 // pollTrue waits until a JavaScript expression is truthy.

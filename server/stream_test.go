@@ -91,6 +91,22 @@ func withMethod(name, summary string, m render.Method) Config {
 	return cfg
 }
 
+// startStreamJob submits a ×2 job of the "stream" method to the server at
+// url and returns its view as accepted.
+func startStreamJob(t *testing.T, url string) jobView {
+	t.Helper()
+	body, ct := multipartBody(t, pngBytes(t, 16, 16, false), "scale", "2", "method", "stream", "async", "1")
+	resp, data := post(t, url+"/v1/upscale", ct, body)
+	if resp.StatusCode != 202 {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	var v jobView
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // A streamed method answers 8192×8192 with the whole PNG while the heap
 // stays far below one float image of that size (805 MB); a method that
 // makes whole images is held to MaxOutputPixels.
@@ -300,13 +316,7 @@ func TestJobPanicsWhileEncoding(t *testing.T) {
 		return nil
 	}}
 	s, ts := newTestServer(t, withStreamer(st))
-	body, ct := multipartBody(t, pngBytes(t, 16, 16, false), "scale", "2", "method", "stream", "async", "1")
-	resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
-	if resp.StatusCode != 202 {
-		t.Fatalf("%d %s", resp.StatusCode, data)
-	}
-	var v jobView
-	json.Unmarshal(data, &v)
+	v := startStreamJob(t, ts.URL)
 	waitFor(t, "the job to fail", func() bool {
 		v, _, _, _ = s.jobs.get(v.ID)
 		return v.State == stateFailed
@@ -398,13 +408,7 @@ func TestJobStage(t *testing.T) {
 		return nil
 	}}
 	s, ts := newTestServer(t, withStreamer(st))
-	body, ct := multipartBody(t, pngBytes(t, 16, 16, false), "scale", "2", "method", "stream", "async", "1")
-	resp, data := post(t, ts.URL+"/v1/upscale", ct, body)
-	if resp.StatusCode != 202 {
-		t.Fatalf("%d %s", resp.StatusCode, data)
-	}
-	var v jobView
-	json.Unmarshal(data, &v)
+	v := startStreamJob(t, ts.URL)
 	<-held
 	if _, data := get(t, ts.URL+"/v1/jobs/"+v.ID); !strings.Contains(string(data), `"stage": "encoding"`) {
 		t.Errorf("job while its rows are rendered: %s", data)
